@@ -1,0 +1,242 @@
+"""compile(model, target=...) -> Compiled: the driver that every front door calls."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass, PassPipeline
+from xdsl.utils.exceptions import VerifyException
+
+from graphopt.errors import GraphoptError
+from graphopt.ir import CompileContext, make_context, print_module
+from graphopt.target import Executable, Target
+from graphopt.weights import WeightStore
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class PipelineOptions:
+    """How passes run: what is printed, dumped and verified between them."""
+
+    print_ir_after_all: bool = False
+    print_ir_after: frozenset[str] = frozenset()
+    dump_dir: Path | None = None
+    verify_each: bool = True
+    progress: Progress | None = None
+    ir_sink: Callable[[str], None] | None = None  # where printed IR goes (the CLI: stdout)
+
+
+@dataclass
+class Compiled:
+    """A compiled model: run it, read its report, save it."""
+
+    module: ModuleOp
+    weights: WeightStore
+    target: Target
+    executable: Executable
+    input_names: list[str]
+    input_specs: list[tuple[tuple[int, ...], np.dtype]]
+    output_names: list[str]
+    report: dict[str, Any] = field(default_factory=dict)
+    source: onnx.ModelProto | None = None
+
+    def run(self, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """Run on a dict name -> array (or arrays in input order); outputs in graph order."""
+        if isinstance(inputs, Mapping):
+            unknown = set(inputs) - set(self.input_names)
+            if unknown:
+                raise GraphoptError(f"input {sorted(unknown)[0]}: the model has no such input (inputs: {', '.join(self.input_names)})")
+            missing = [n for n in self.input_names if n not in inputs]
+            if missing:
+                raise GraphoptError(f"input {missing[0]}: not given; the model needs {', '.join(self.input_names)}")
+            ordered = [inputs[n] for n in self.input_names]
+        else:
+            ordered = list(inputs)
+            if len(ordered) != len(self.input_names):
+                raise GraphoptError(f"{len(ordered)} inputs given; the model needs {len(self.input_names)}: {', '.join(self.input_names)}")
+        outputs = self.executable.run(ordered)
+        return dict(zip(self.output_names, outputs, strict=True))
+
+    @property
+    def ir(self) -> str:
+        return print_module(self.module)
+
+    def save(self, folder: str | os.PathLike[str]) -> Path:
+        """Write model.mlir, the weights and report.json; all or nothing."""
+        dest = Path(folder)
+        if dest.exists() and not dest.is_dir():
+            raise GraphoptError(f"-o {dest}: exists and is not a folder")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+        try:
+            (tmp / "model.mlir").write_text(self.ir)
+            self.weights.save(tmp)
+            (tmp / "report.json").write_text(json.dumps(self.report, indent=1, default=_json_default) + "\n")
+            if dest.exists():
+                shutil.rmtree(dest)
+            tmp.rename(dest)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return dest
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(type(o).__name__)
+
+
+def op_histogram(module: ModuleOp) -> dict[str, int]:
+    skip = {"builtin.module", "func.func", "func.return", "graph.constant", "graph.weight", "graph.none"}
+    counts = Counter(op.name for op in module.walk() if op.name not in skip)
+    return dict(sorted(counts.items()))
+
+
+def parse_pipeline(spec: str) -> list[ModulePass]:
+    from graphopt.registry import all_passes
+
+    if not spec.strip():
+        return []
+    try:
+        return list(PassPipeline.parse_spec(all_passes(), spec).passes)
+    except Exception as e:  # xDSL raises ValueError and others for bad specs
+        raise GraphoptError(f"pipeline {spec!r}: {str(e).strip().splitlines()[0]}; see `graphopt passes`") from None
+
+
+def verify(module: ModuleOp, after: str) -> None:
+    try:
+        module.verify()
+    except VerifyException as e:
+        raise RuntimeError(f"the IR is invalid after {after}: {e}") from e
+
+
+def run_pipeline(
+    module: ModuleOp, ctx: CompileContext, passes: Sequence[ModulePass], opts: PipelineOptions
+) -> list[dict[str, Any]]:
+    """Apply ``passes`` in order; returns [{name, seconds}] for the report."""
+    timings: list[dict[str, Any]] = []
+    for k, p in enumerate(passes):
+        if opts.progress:
+            opts.progress(f"[{k + 1}/{len(passes)}] {p.name}")
+        t0 = time.perf_counter()
+        p.apply(ctx, module)
+        timings.append({"name": p.name, "seconds": round(time.perf_counter() - t0, 6)})
+        if opts.verify_each:
+            verify(module, f"pass {p.name}")
+        text = None
+        if opts.print_ir_after_all or p.name in opts.print_ir_after:
+            text = print_module(module)
+            sink = opts.ir_sink or print
+            sink(f"// -----// IR after {p.name} //----- //\n{text}")
+        if opts.dump_dir is not None:
+            opts.dump_dir.mkdir(parents=True, exist_ok=True)
+            (opts.dump_dir / f"{k + 1:02d}_{p.name}.mlir").write_text(text or print_module(module))
+    return timings
+
+
+def _as_model(model: Any) -> onnx.ModelProto:
+    from graphopt.frontends.onnx import load_model
+
+    if isinstance(model, onnx.ModelProto):
+        return model
+    if isinstance(model, str | os.PathLike):
+        return load_model(model)
+    raise GraphoptError(f"cannot compile a {type(model).__name__}; give a path to an .onnx file or an onnx.ModelProto")
+
+
+def compile(
+    model: Any,
+    target: str | Target = "cpu",
+    *,
+    opt_level: int = 2,
+    pipeline: str | None = None,
+    shapes: Mapping[str, Sequence[int]] | None = None,
+    validate: bool = False,
+    inputs: Mapping[str, np.ndarray] | None = None,
+    options: PipelineOptions | None = None,
+) -> Compiled:
+    """Compile an ONNX model (path or ModelProto) for ``target``.
+
+    ``shapes`` binds dynamic input dimensions (``{"x": (1, 3, 224, 224)}``). With
+    ``validate=True`` the model also runs in onnxruntime on seeded random inputs (or
+    ``inputs``) and a mismatch raises ``ValidationError``.
+    """
+    from graphopt.frontends.onnx import import_model
+    from graphopt.registry import get_target
+
+    if opt_level not in (0, 1, 2, 3):
+        raise GraphoptError(f"-O{opt_level}: the optimisation level is 0, 1, 2 or 3")
+    opts = options or PipelineOptions()
+    tgt = get_target(target) if isinstance(target, str) else target
+    proto = _as_model(model)
+    t0 = time.perf_counter()
+    if opts.progress:
+        opts.progress("importing")
+    imported = import_model(proto, {k: tuple(int(d) for d in v) for k, v in (shapes or {}).items()})
+    import_seconds = time.perf_counter() - t0
+    module = imported.module
+    verify(module, "import")
+    ctx = make_context(imported.weights)
+    spec = pipeline if pipeline is not None else tgt.pipeline(opt_level)
+    passes = parse_pipeline(spec)
+    timings = run_pipeline(module, ctx, passes, opts)
+    _drop_unused_weights(module, ctx.weights)
+    input_names = [name for name, _ in imported.inputs]
+    if opts.progress:
+        opts.progress(f"building for {tgt.name}")
+    t1 = time.perf_counter()
+    executable = tgt.build(module, ctx.weights, input_names)
+    compiled = Compiled(
+        module=module,
+        weights=ctx.weights,
+        target=tgt,
+        executable=executable,
+        input_names=input_names,
+        input_specs=[(spec[0], spec[1].numpy) for _, spec in imported.inputs],
+        output_names=imported.outputs,
+        source=proto,
+    )
+    compiled.report = {
+        "target": tgt.name,
+        "model": _model_label(model, proto),
+        "opset": imported.opset,
+        "pipeline": spec,
+        "passes": [{"name": "import", "seconds": round(import_seconds, 6)}, *timings,
+                   {"name": f"build-{tgt.name}", "seconds": round(time.perf_counter() - t1, 6)}],
+        "ops": {"imported": dict(sorted(imported.histogram.items())), "final": op_histogram(module)},
+        "weights": {"count": len(ctx.weights), "bytes": ctx.weights.nbytes()},
+        **tgt.report(executable),
+    }
+    if validate:
+        from graphopt.validate import check, validate_against_onnxruntime
+
+        result = validate_against_onnxruntime(compiled, proto, inputs)
+        compiled.report["validation"] = result
+        check(result)
+    return compiled
+
+
+def _model_label(model: Any, proto: onnx.ModelProto) -> str:
+    if isinstance(model, str | os.PathLike):
+        return str(model)
+    return proto.graph.name or "<ModelProto>"
+
+
+def _drop_unused_weights(module: ModuleOp, weights: WeightStore) -> None:
+    from graphopt.dialects.graph import WeightOp
+
+    weights.keep_only({op.ref.data for op in module.walk() if isinstance(op, WeightOp)})

@@ -1,0 +1,271 @@
+"""The ``graph`` dialect: tensor-level ops, one IRDL class per op.
+
+Most ops mirror an ONNX operator at its newest version and are built from ONNX's own
+op schemas, so the dialect covers every operator onnx knows:
+
+    %y = "graph.conv"(%x, %w, %b) <{strides = array<i64: 1, 1>, group = 1 : i64}>
+           {src = ["conv1"]} : (tensor<1x3x8x8xf32>, ...) -> tensor<1x4x8x8xf32>
+
+- Operands are the ONNX inputs in order; a missing optional input in the middle is the
+  result of ``graph.none``; trailing missing inputs are simply absent.
+- Properties are the ONNX attributes, named as in ONNX (see ``attrs.py`` for encoding).
+- ``src`` is the provenance: the source node names that the op came from.
+
+The frontend rewrites older opset versions into the newest form (``frontends/onnx.py``),
+so each op has a single meaning. Ops that are not ONNX operators (``graph.weight``,
+``graph.constant``, ``graph.none``, and later fused and pattern ops) are written by hand
+below the generated ones.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import onnx.defs
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DenseIntOrFPElementsAttr,
+    NoneType,
+    StringAttr,
+    TensorType,
+)
+from xdsl.ir import Attribute, Dialect, Operation, SSAValue
+from xdsl.irdl import (
+    IRDLOperation,
+    irdl_op_definition,
+    opt_prop_def,
+    region_def,
+    prop_def,
+    result_def,
+    traits_def,
+    var_operand_def,
+    var_result_def,
+)
+from xdsl.traits import ConstantLike, OpTrait, Pure
+from xdsl.utils.exceptions import VerifyException
+
+from graphopt.dialects import attrs as A
+from graphopt.dialects.traits import Broadcasting, Cube, Elementwise, LayoutSensitive, Movement, Reduction
+from graphopt.dialects.types import StringType
+
+AttrType = onnx.defs.OpSchema.AttrType
+
+# ---------------------------------------------------------------------------------------
+# Families, by ONNX op type. Passes query the traits these tables attach.
+
+_UNARY = """Abs Neg Exp Log Sqrt Reciprocal Floor Ceil Round Sign Sin Cos Tan Asin Acos Atan
+Sinh Cosh Tanh Asinh Acosh Atanh Erf IsNaN IsInf Not BitwiseNot Relu LeakyRelu Elu Selu Celu
+Sigmoid HardSigmoid HardSwish Softplus Softsign ThresholdedRelu Gelu Mish Swish Shrink Cast
+CastLike Identity""".split()
+_BROADCAST = """Add Sub Mul Div Pow Mod Max Min Sum Mean BitShift BitwiseAnd BitwiseOr BitwiseXor
+And Or Xor Equal Less Greater LessOrEqual GreaterOrEqual PRelu Where Clip""".split()
+_REDUCE = """ReduceSum ReduceMean ReduceMax ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceLogSum
+ReduceLogSumExp ReduceSumSquare ArgMax ArgMin Softmax LogSoftmax Hardmax LayerNormalization
+RMSNormalization LpNormalization""".split()
+_CUBE = """MatMul Gemm Conv ConvTranspose MatMulInteger QLinearMatMul QLinearConv ConvInteger Einsum
+Attention""".split()
+_MOVEMENT = """Reshape Transpose Squeeze Unsqueeze Flatten Concat Split Slice Gather Expand Tile
+Pad DepthToSpace SpaceToDepth Identity""".split()
+_LAYOUT = """Conv ConvTranspose ConvInteger QLinearConv MaxPool AveragePool LpPool GlobalAveragePool
+GlobalMaxPool GlobalLpPool MaxUnpool BatchNormalization InstanceNormalization GroupNormalization
+LRN DepthToSpace SpaceToDepth Resize RoiAlign""".split()
+
+# Ops that are not pure: they draw random numbers.
+_IMPURE = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial"}
+
+# ONNX ops the frontend turns into other IR (Constant becomes graph.constant/graph.weight).
+_NOT_OPS = {"Constant"}
+
+_NAME_OVERRIDES = {
+    "MatMul": "matmul",
+    "MatMulInteger": "matmul_integer",
+    "QLinearMatMul": "qlinear_matmul",
+    "QLinearConv": "qlinear_conv",
+    "IsNaN": "isnan",
+    "IsInf": "isinf",
+    "Col2Im": "col2im",
+    "PRelu": "prelu",
+}
+
+
+def op_name(onnx_type: str, domain: str = "") -> str:
+    """``GlobalAveragePool`` -> ``graph.global_average_pool``."""
+    snake = _NAME_OVERRIDES.get(onnx_type) or re.sub(
+        r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", onnx_type
+    ).lower()
+    if domain:
+        snake = domain.replace("ai.onnx.", "").replace(".", "_") + "." + snake
+    return "graph." + snake
+
+
+class GraphOp(IRDLOperation):
+    """Base of every generated ONNX-mirroring op."""
+
+    ONNX_TYPE: ClassVar[str]
+    ONNX_DOMAIN: ClassVar[str] = ""
+    ATTR_KINDS: ClassVar[dict[str, AttrType]]
+    MAX_INPUTS: ClassVar[int]
+    MAX_OUTPUTS: ClassVar[int]
+
+    def onnx_attrs(self) -> dict[str, Any]:
+        """The ONNX attributes set on this op, as Python values."""
+        return {k: A.from_ir(v) for k, v in self.properties.items()}
+
+    def verify_(self) -> None:
+        if len(self.operands) > self.MAX_INPUTS:
+            raise VerifyException(f"{self.name} takes at most {self.MAX_INPUTS} inputs, has {len(self.operands)}")
+        if len(self.results) > self.MAX_OUTPUTS:
+            raise VerifyException(f"{self.name} has at most {self.MAX_OUTPUTS} outputs, has {len(self.results)}")
+        for key, value in self.properties.items():
+            kind = self.ATTR_KINDS.get(key)
+            if kind is None:
+                raise VerifyException(f"{self.name} has no attribute {key}")
+            if not A.kind_matches(value, kind):
+                raise VerifyException(f"{self.name} attribute {key} should be {kind.name}, is {value}")
+        from graphopt.dialects.shapes import check_result_types
+
+        check_result_types(self)
+
+
+def _collect_schemas() -> dict[tuple[str, str], list[onnx.defs.OpSchema]]:
+    found: dict[tuple[str, str], list[onnx.defs.OpSchema]] = {}
+    for schema in onnx.defs.get_all_schemas_with_history():
+        if schema.domain in ("", "ai.onnx", "ai.onnx.preview.training", "ai.onnx.ml"):
+            domain = "" if schema.domain == "ai.onnx" else schema.domain
+            found.setdefault((domain, schema.name), []).append(schema)
+    return found
+
+
+def _traits_for(onnx_type: str) -> list[OpTrait]:
+    traits: list[OpTrait] = [] if onnx_type in _IMPURE else [Pure()]
+    for table, trait in (
+        (_UNARY, Elementwise()),
+        (_BROADCAST, Elementwise()),
+        (_BROADCAST, Broadcasting()),
+        (_REDUCE, Reduction()),
+        (_CUBE, Cube()),
+        (_MOVEMENT, Movement()),
+        (_LAYOUT, LayoutSensitive()),
+    ):
+        if onnx_type in table and trait not in traits:
+            traits.append(trait)
+    return traits
+
+
+def _make_op(domain: str, onnx_type: str, schemas: list[onnx.defs.OpSchema]) -> type[GraphOp]:
+    schemas = sorted(schemas, key=lambda s: s.since_version)
+    kinds: dict[str, AttrType] = {}
+    for schema in schemas:  # newest last, so it wins
+        kinds.update({n: a.type for n, a in schema.attributes.items()})
+    newest = schemas[-1]
+    fields: dict[str, Any] = {
+        "name": op_name(onnx_type, domain),
+        "inputs": var_operand_def(),
+        "outputs": var_result_def(),
+        "traits": traits_def(*_traits_for(onnx_type)),
+        "__doc__": f"ONNX {onnx_type} (opset {newest.since_version}).",
+    }
+    for attr, kind in kinds.items():
+        fields[attr] = region_def() if kind in (AttrType.GRAPH, AttrType.GRAPHS) else opt_prop_def(Attribute)
+    cls = irdl_op_definition(type(onnx_type + "Op", (GraphOp,), fields))
+    # Class constants are set after definition: IRDL only accepts op fields in the body.
+    cls.ONNX_TYPE = onnx_type
+    cls.ONNX_DOMAIN = domain
+    cls.ATTR_KINDS = {k: v for k, v in kinds.items() if v not in (AttrType.GRAPH, AttrType.GRAPHS)}
+    cls.MAX_INPUTS = max(s.max_input for s in schemas)
+    cls.MAX_OUTPUTS = max(s.max_output for s in schemas)
+    return cls
+
+
+ONNX_OPS: dict[str, type[GraphOp]] = {}
+"""Op classes by ONNX op type (``"Conv"``, or ``"ai.onnx.ml::Scaler"``)."""
+
+for (_domain, _type), _schemas in sorted(_collect_schemas().items()):
+    if _type in _NOT_OPS:
+        continue
+    ONNX_OPS[_type if not _domain else f"{_domain}::{_type}"] = _make_op(_domain, _type, _schemas)
+
+
+# ---------------------------------------------------------------------------------------
+# Ops that are not ONNX operators.
+
+
+@irdl_op_definition
+class WeightOp(IRDLOperation):
+    """A tensor from the weight store, by handle; no bytes in the IR.
+
+    %w = graph.weight <{name = "conv1.w"}> : () -> tensor<8x3x3x3xf32>
+    """
+
+    name = "graph.weight"
+    ref = prop_def(StringAttr, prop_name="name")
+    result = result_def(TensorType)
+    traits = traits_def(Pure(), ConstantLike())
+
+    def __init__(self, ref: str, type: TensorType, src: Sequence[str] = ()):
+        super().__init__(
+            properties={"name": StringAttr(ref)}, result_types=[type], attributes=provenance_attr(src)
+        )
+
+
+@irdl_op_definition
+class ConstantOp(IRDLOperation):
+    """A small constant held in the IR (shapes, scalars).
+
+    %c = "graph.constant"() <{value = dense<[1, -1]> : tensor<2xi64>}> : () -> tensor<2xi64>
+    """
+
+    name = "graph.constant"
+    value = prop_def(DenseIntOrFPElementsAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure(), ConstantLike())
+
+    def __init__(self, array: np.ndarray, src: Sequence[str] = ()):
+        value = A.dense(array)
+        super().__init__(properties={"value": value}, result_types=[value.get_type()], attributes=provenance_attr(src))
+
+    def verify_(self) -> None:
+        if self.value.get_type() != self.result.type:
+            raise VerifyException(f"graph.constant value type {self.value.get_type()} != result {self.result.type}")
+
+    def array(self) -> np.ndarray:
+        return A.dense_to_numpy(self.value)
+
+
+@irdl_op_definition
+class NoneOp(IRDLOperation):
+    """The absent value of an optional input in the middle of an op's inputs.
+
+    %n = "graph.none"() : () -> none
+    """
+
+    name = "graph.none"
+    result = result_def(NoneType)
+    traits = traits_def(Pure())
+
+    def __init__(self) -> None:
+        super().__init__(result_types=[NoneType()])
+
+
+def provenance_attr(src: Sequence[str]) -> dict[str, Attribute]:
+    return {"src": ArrayAttr([StringAttr(s) for s in src])} if src else {}
+
+
+def provenance(op: Operation) -> list[str]:
+    """The source node names an op came from (empty if unknown)."""
+    attr = op.attributes.get("src")
+    return [s.data for s in attr.data] if isinstance(attr, ArrayAttr) else []  # pyright: ignore
+
+
+def is_none(value: SSAValue) -> bool:
+    return isinstance(value.type, NoneType)
+
+
+Graph = Dialect(
+    "graph",
+    [*ONNX_OPS.values(), WeightOp, ConstantOp, NoneOp],
+    [StringType],
+)

@@ -1,0 +1,204 @@
+"""Result types of graph ops: one shape/dtype rule per op.
+
+The common families have explicit rules here (elementwise, broadcasting, matmul). Every
+other ONNX-mirroring op uses the inference function of its own ONNX op schema, called
+through ``onnx.shape_inference.infer_node_outputs`` (about 10 us a call): that function
+*is* the op's shape rule in the ONNX spec, so re-deriving it here would only add a second,
+possibly different, copy of the same fact.
+
+Rules see constant operands (``graph.constant``) so that data-dependent shapes (Reshape,
+Expand, Tile ...) resolve. A dimension a rule cannot know is ``-1``; the verifier only
+checks what a rule knows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+import onnx.shape_inference
+from onnx import helper, numpy_helper
+from xdsl.dialects.builtin import NoneType, TensorType
+from xdsl.ir import Attribute, Operation
+from xdsl.utils.exceptions import VerifyException
+
+from graphopt import dtypes
+from graphopt.dialects.attrs import AttrType
+
+Spec = tuple[tuple[int, ...], dtypes.DType]  # shape (-1 = unknown) and element type
+Rule = Callable[[list[Spec | None], dict[str, Any], list[np.ndarray | None]], list[Spec]]
+
+BOOL = dtypes.BY_ONNX[9]
+
+
+def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:
+    """numpy/ONNX multidirectional broadcasting; -1 (unknown) stays unknown."""
+    rank = max((len(s) for s in shapes), default=0)
+    out: list[int] = []
+    for i in range(rank):
+        dims = {s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0} - {1}
+        known = dims - {-1}
+        if len(known) > 1:
+            raise ValueError(f"shapes {[tuple(s) for s in shapes]} do not broadcast")
+        out.append(known.pop() if known else (-1 if -1 in dims else 1))
+    return tuple(out)
+
+
+def _same(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
+    assert ins[0] is not None
+    return [ins[0]]
+
+
+def _predicate(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
+    assert ins[0] is not None
+    return [(ins[0][0], BOOL)]
+
+
+def _broadcast(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
+    present = [s for s in ins if s is not None]
+    return [(broadcast_shapes(*(s[0] for s in present)), present[0][1])]
+
+
+def _compare(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
+    return [(_broadcast(ins, attrs, consts)[0][0], BOOL)]
+
+
+def _where(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
+    assert ins[1] is not None
+    return [(_broadcast(ins, attrs, consts)[0][0], ins[1][1])]
+
+
+def _cast(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
+    assert ins[0] is not None
+    return [(ins[0][0], dtypes.from_onnx(attrs["to"]))]
+
+
+def _matmul(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
+    a, b = ins[0], ins[1]
+    assert a is not None and b is not None
+    sa, sb = list(a[0]), list(b[0])
+    if not sa or not sb:
+        raise ValueError("MatMul operands must have rank >= 1")
+    a1, b1 = len(sa) == 1, len(sb) == 1
+    sa = [1, *sa] if a1 else sa
+    sb = [*sb, 1] if b1 else sb
+    if -1 not in (sa[-1], sb[-2]) and sa[-1] != sb[-2]:
+        raise ValueError(f"MatMul inner dimensions differ: {a[0]} @ {b[0]}")
+    batch = broadcast_shapes(sa[:-2], sb[:-2])
+    out = [*batch, *([] if a1 else [sa[-2]]), *([] if b1 else [sb[-1]])]
+    return [(tuple(out), a[1])]
+
+
+RULES: dict[str, Rule] = {
+    **{t: _same for t in "Abs Neg Exp Log Sqrt Reciprocal Floor Ceil Round Sign Sin Cos Tan Asin Acos "
+       "Atan Sinh Cosh Tanh Asinh Acosh Atanh Erf Not BitwiseNot Relu LeakyRelu Elu Selu Celu Sigmoid "
+       "HardSigmoid HardSwish Softplus Softsign ThresholdedRelu Gelu Mish Swish Shrink Identity "
+       "Softmax LogSoftmax Hardmax Clip".split()},
+    **{t: _predicate for t in ("IsNaN", "IsInf")},
+    **{t: _broadcast for t in "Add Sub Mul Div Pow Mod Max Min Sum Mean BitShift BitwiseAnd BitwiseOr "
+       "BitwiseXor PRelu".split()},
+    **{t: _compare for t in "And Or Xor Equal Less Greater LessOrEqual GreaterOrEqual".split()},
+    "Where": _where,
+    "Cast": _cast,
+    "MatMul": _matmul,
+}
+
+
+def spec_of(t: Attribute) -> Spec | None:
+    if isinstance(t, NoneType):
+        return None
+    if not isinstance(t, TensorType):
+        raise ValueError(f"not a tensor type: {t}")
+    return tuple(t.get_shape()), dtypes.from_ir(t.element_type)
+
+
+def tensor_type(spec: Spec) -> TensorType:
+    return TensorType(spec[1].ir, spec[0])
+
+
+def _type_proto(spec: Spec) -> onnx.TypeProto:
+    shape = [d if d >= 0 else None for d in spec[0]]
+    return helper.make_tensor_type_proto(spec[1].onnx, shape)
+
+
+def _onnx_infer(
+    onnx_type: str,
+    domain: str,
+    ins: list[Spec | None],
+    attrs: dict[str, Any],
+    consts: list[np.ndarray | None],
+    attr_kinds: dict[str, AttrType],
+    n_out: int,
+) -> list[Spec | None]:
+    names = [f"i{k}" if s is not None else "" for k, s in enumerate(ins)]
+    outs = [f"o{k}" for k in range(n_out)]
+    node = helper.make_node(onnx_type, names, outs, domain=domain or None)
+    for key, value in attrs.items():
+        if attr_kinds.get(key) == AttrType.TENSOR:
+            node.attribute.append(helper.make_attribute(key, numpy_helper.from_array(np.asarray(value))))
+        else:
+            node.attribute.append(helper.make_attribute(key, value, attr_type=attr_kinds.get(key)))
+    version = onnx.defs.onnx_opset_version() if not domain else None
+    schema = onnx.defs.get_schema(onnx_type, version or 1000, domain)
+    types = {n: _type_proto(s) for n, s in zip(names, ins) if s is not None}
+    data = {n: numpy_helper.from_array(c) for n, c in zip(names, consts) if c is not None and n}
+    imports = [helper.make_opsetid(domain, schema.since_version)]
+    if domain:
+        imports.append(helper.make_opsetid("", onnx.defs.onnx_opset_version()))
+    try:
+        result = onnx.shape_inference.infer_node_outputs(schema, node, types, data, None, imports)
+    except Exception as e:  # onnx raises several kinds; all mean the same here
+        raise ValueError(str(e).strip().splitlines()[-1]) from None
+    specs: list[Spec | None] = []
+    for name in outs:
+        proto = result.get(name)
+        if proto is None or not proto.tensor_type.elem_type:
+            specs.append(None)
+            continue
+        tt = proto.tensor_type
+        shape = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in tt.shape.dim)
+        specs.append((shape, dtypes.from_onnx(tt.elem_type)) if tt.HasField("shape") else None)
+    return specs
+
+
+def infer(
+    op_cls: Any, ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None], n_out: int
+) -> list[Spec | None]:
+    """The result specs of an op of class ``op_cls`` (a generated ``GraphOp``)."""
+    rule = RULES.get(op_cls.ONNX_TYPE) if not op_cls.ONNX_DOMAIN else None
+    if rule is not None:
+        return list(rule(ins, attrs, consts))[:n_out]
+    return _onnx_infer(op_cls.ONNX_TYPE, op_cls.ONNX_DOMAIN, ins, attrs, consts, op_cls.ATTR_KINDS, n_out)
+
+
+def const_value(op: Operation | None) -> np.ndarray | None:
+    from graphopt.dialects.graph import ConstantOp
+
+    return op.array() if isinstance(op, ConstantOp) else None
+
+
+def _compatible(declared: Spec, inferred: Spec) -> bool:
+    if declared[1] != inferred[1] or len(declared[0]) != len(inferred[0]):
+        return False
+    return all(a == b or -1 in (a, b) for a, b in zip(declared[0], inferred[0]))
+
+
+def check_result_types(op: Any) -> None:
+    """The verifier's type check: the declared result types agree with the op's rule."""
+    ins = [spec_of(v.type) for v in op.operands]
+    consts = [const_value(v.owner if isinstance(v.owner, Operation) else None) for v in op.operands]
+    try:
+        inferred = infer(type(op), ins, op.onnx_attrs(), consts, len(op.results))
+    except (ValueError, KeyError) as e:
+        raise VerifyException(f"{op.name}: {e}") from None
+    for k, (result, spec) in enumerate(zip(op.results, inferred)):
+        if spec is None or not isinstance(result.type, TensorType):
+            continue
+        declared = spec_of(result.type)
+        assert declared is not None
+        if not _compatible(declared, spec):
+            raise VerifyException(
+                f"{op.name} result {k} is declared {result.type}, but its inputs give {tensor_type(spec)}"
+            )

@@ -1,0 +1,391 @@
+"""ONNX ModelProto -> graph IR.
+
+Algorithm:
+1. Read the file (checked: exists, parses, external data only inside the model's folder).
+2. Bind dynamic input dimensions from ``shapes``; any dimension left unbound is an error.
+3. Run onnx's shape inference (with data propagation) over the bound model.
+4. Walk the nodes in order. Each node is legalized to its op's newest opset form
+   (``legalize.py``), then becomes one graph op whose result types come from onnx's
+   inference where it knew them, else from the op's own rule (``dialects/shapes.py``),
+   fed with every value known at compile time. Values that only depend on constants
+   and static shapes (the Shape/Gather/Concat chains exporters write) are evaluated with
+   the semantic rules *for typing only*; the ops stay in the IR for the passes to fold.
+5. Initializers and Constant nodes become ``graph.constant`` when small and exactly
+   printable, otherwise ``graph.weight`` handles into the weight store.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnx.shape_inference
+from google.protobuf.message import DecodeError
+from onnx import numpy_helper
+from xdsl.builder import Builder, InsertPoint
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp, NoneType, TensorType
+from xdsl.ir import Block, Region, SSAValue
+
+from graphopt import dtypes
+from graphopt.dialects import attrs as A
+from graphopt.dialects.graph import ONNX_OPS, ConstantOp, NoneOp, WeightOp, provenance_attr
+from graphopt.dialects.shapes import Spec, infer, tensor_type
+from graphopt.errors import GraphoptError
+from graphopt.frontends.legalize import LEGALIZE, Node
+from graphopt.semantics import get_rule
+from graphopt.semantics.onnx_attrs import attribute_value, node_attributes, schema_of
+from graphopt.weights import WeightStore
+
+INLINE_MAX = 64  # constants up to this many elements live in the IR text
+KNOWN_MAX = 4096  # values up to this many elements are evaluated at import for typing
+
+
+@dataclass
+class Imported:
+    module: ModuleOp
+    weights: WeightStore
+    inputs: list[tuple[str, Spec]]
+    outputs: list[str]
+    opset: int
+    histogram: dict[str, int] = field(default_factory=dict)
+
+
+def load_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
+    """Read an .onnx file; every failure is a one-line GraphoptError."""
+    p = Path(path)
+    if not p.is_file():
+        raise GraphoptError(f"{p}: no such file; check the path")
+    try:
+        model = onnx.load(str(p), load_external_data=False)
+    except (DecodeError, RuntimeWarning, ValueError, OSError) as e:
+        raise GraphoptError(f"{p}: not a valid ONNX model ({type(e).__name__}); is the file truncated or corrupt?") from None
+    if not model.graph.node and not model.graph.output:
+        raise GraphoptError(f"{p}: the file holds no ONNX graph; is it an .onnx model?")
+    _load_external_data(model, p.parent)
+    return model
+
+
+def _load_external_data(model: onnx.ModelProto, folder: Path) -> None:
+    """Resolve external data files, refusing any that leave the model's folder."""
+    root = folder.resolve()
+    for tensor in _all_tensors(model.graph):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        info = {e.key: e.value for e in tensor.external_data}
+        target = (root / info.get("location", "")).resolve()
+        if root not in target.parents:
+            raise GraphoptError(f"initializer {tensor.name}: external data {info.get('location')!r} is outside the model's folder")
+        if not target.is_file():
+            raise GraphoptError(f"initializer {tensor.name}: external data file {target.name} is missing")
+        offset, length = int(info.get("offset", 0)), int(info.get("length", -1))
+        size = target.stat().st_size
+        if offset > size or (length >= 0 and offset + length > size):
+            raise GraphoptError(f"initializer {tensor.name}: external data {target.name} is shorter than declared")
+        with open(target, "rb") as f:
+            f.seek(offset)
+            tensor.raw_data = f.read(length if length >= 0 else size - offset)
+        tensor.data_location = onnx.TensorProto.DEFAULT
+        del tensor.external_data[:]
+
+
+def _all_tensors(graph: onnx.GraphProto) -> list[onnx.TensorProto]:
+    found = list(graph.initializer)
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.TENSOR:
+                found.append(attr.t)
+            for g in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
+                found.extend(_all_tensors(g))
+    return found
+
+
+def _default_opset(model: onnx.ModelProto) -> int:
+    for imp in model.opset_import:
+        if imp.domain in ("", "ai.onnx"):
+            return imp.version
+    raise GraphoptError("the model imports no version of the default ONNX opset")
+
+
+def _bind_shapes(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]], inits: set[str]) -> None:
+    """Write the user's shapes into the graph inputs and check that nothing is left unbound."""
+    known_inputs = {vi.name for vi in model.graph.input}
+    for name in shapes:
+        if name not in known_inputs:
+            raise GraphoptError(f"--shape {name}: the model has no input {name!r} (inputs: {', '.join(sorted(known_inputs - inits))})")
+    for vi in model.graph.input:
+        if vi.name in inits:
+            continue
+        tt = vi.type.tensor_type
+        if not vi.type.HasField("tensor_type"):
+            raise GraphoptError(f"input {vi.name}: only tensor inputs are supported")
+        dims = tt.shape.dim
+        if vi.name in shapes:
+            shape = shapes[vi.name]
+            if tt.HasField("shape") and len(dims) != len(shape):
+                raise GraphoptError(f"--shape {vi.name}: the model gives it rank {len(dims)}, not {len(shape)}")
+            for d, (k, value) in zip(dims, enumerate(shape)):
+                if d.HasField("dim_value") and d.dim_value != value:
+                    raise GraphoptError(f"--shape {vi.name}: dimension {k} is fixed to {d.dim_value} in the model, not {value}")
+            del tt.shape.dim[:]
+            for value in shape:
+                tt.shape.dim.add().dim_value = value
+            continue
+        if not tt.HasField("shape"):
+            raise GraphoptError(f"input {vi.name} has no shape in the model; give one with --shape {vi.name}=1x3x224x224")
+        for k, d in enumerate(dims):
+            if not d.HasField("dim_value"):
+                label = d.dim_param or "?"
+                raise GraphoptError(f"input {vi.name}: dimension {k} ({label}) is dynamic; bind it with --shape {vi.name}=...")
+
+
+def _spec_from_type(tp: onnx.TypeProto) -> Spec | None:
+    if not tp.HasField("tensor_type") or not tp.tensor_type.elem_type:
+        return None
+    tt = tp.tensor_type
+    if not tt.HasField("shape"):
+        return None
+    shape = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in tt.shape.dim)
+    return shape, dtypes.from_onnx(tt.elem_type)
+
+
+class _Importer:
+    def __init__(self, model: onnx.ModelProto, opset: int):
+        self.model = model
+        self.opset = opset
+        self.weights = WeightStore()
+        self.values: dict[str, SSAValue] = {}
+        self.known: dict[str, np.ndarray] = {}  # compile-time values, for typing only
+        self.inferred: dict[str, Spec] = {}
+        self.block = Block()
+        self.builder = Builder(InsertPoint.at_end(self.block))
+        self._none: SSAValue | None = None
+
+    # -- values ------------------------------------------------------------------------
+    def none(self) -> SSAValue:
+        if self._none is None:
+            op = NoneOp()
+            self.block.insert_op_before(op, self.block.first_op) if self.block.first_op else self.block.add_op(op)
+            self._none = op.result
+        return self._none
+
+    def constant(self, name: str, array: np.ndarray, src: str) -> SSAValue:
+        """A compile-time array as graph.constant (small) or graph.weight (large)."""
+        if array.dtype.kind in "US":
+            array = array.astype(object)
+        if array.size <= INLINE_MAX and A.can_inline(array):
+            op = self.builder.insert(ConstantOp(array, [src]))
+        else:
+            handle = self.weights.add(name, array)
+            ttype = TensorType(dtypes.from_numpy(array.dtype).ir, array.shape)
+            op = self.builder.insert(WeightOp(handle, ttype, [src]))
+        if array.size <= KNOWN_MAX:
+            self.known[name] = array
+        return op.results[0]
+
+    # -- nodes -------------------------------------------------------------------------
+    def add_node(self, node: onnx.NodeProto) -> None:
+        where = f"node {node.name or node.output[0]!r} ({node.op_type}"
+        domain = "" if node.domain in ("", "ai.onnx") else node.domain
+        version = self._version(domain)
+        if node.op_type == "Constant" and not domain:
+            self._constant_node(node)
+            return
+        key = node.op_type if not domain else f"{domain}::{node.op_type}"
+        schema = schema_of(node.op_type, version, domain)
+        if key not in ONNX_OPS or schema is None:
+            raise GraphoptError(f"{where}, opset {version}): not an operator graphopt knows; it is not in ONNX opset {version}")
+        for attr in node.attribute:
+            if attr.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+                raise GraphoptError(f"{where}, opset {version}): control flow (subgraph attributes) is not supported yet")
+        try:
+            attrs = {a.name: attribute_value(a) for a in node.attribute}
+        except ValueError as e:
+            raise GraphoptError(f"{where}): {e}") from None
+        n = Node(node.op_type, list(node.input), list(node.output), attrs, schema.since_version)
+        where += f", opset {version})"
+        post: list[Node] = []
+        legalize = LEGALIZE.get(key)
+        if legalize is not None:
+            try:
+                post = legalize(n, self) or []
+            except (ValueError, KeyError) as e:
+                raise GraphoptError(f"{where}: {e}") from None
+        self._emit(n, where, node.name)
+        for extra in post:
+            self._emit(extra, where, node.name)
+
+    def _version(self, domain: str) -> int:
+        if not domain:
+            return self.opset
+        for imp in self.model.opset_import:
+            if imp.domain == domain:
+                return imp.version
+        return 1
+
+    def _constant_node(self, node: onnx.NodeProto) -> None:
+        attrs = node_attributes(node, self.opset)
+        rule = get_rule("Constant")
+        try:
+            array = np.asarray(rule(**attrs)) if rule else _constant_value(attrs)
+        except ValueError as e:
+            raise GraphoptError(f"node {node.name or node.output[0]!r} (Constant): {e}") from None
+        self.values[node.output[0]] = self.constant(node.output[0], array, node.name or node.output[0])
+
+    def operand(self, name: str, where: str) -> SSAValue:
+        if not name:
+            return self.none()
+        if name not in self.values:
+            raise GraphoptError(f"{where}: input {name!r} is not produced by any earlier node; is the graph sorted?")
+        return self.values[name]
+
+    def _emit(self, n: Node, where: str, node_name: str) -> None:
+        cls = ONNX_OPS[n.op_type]
+        while n.inputs and not n.inputs[-1]:
+            n.inputs.pop()
+        operands = [self.operand(name, where) for name in n.inputs]
+        while n.outputs and not n.outputs[-1]:
+            n.outputs.pop()
+        try:
+            props = {k: A.to_ir(v, cls.ATTR_KINDS[k]) for k, v in n.attrs.items()}
+        except (KeyError, ValueError) as e:
+            raise GraphoptError(f"{where}: attribute {e} is not valid for this op") from None
+        specs = self._result_specs(cls, n, operands, where)
+        op = cls.create(
+            operands=operands,
+            result_types=[tensor_type(s) for s in specs],
+            properties=props,
+            attributes=provenance_attr([node_name or n.outputs[0]]),
+        )
+        self.builder.insert(op)
+        for name, result in zip(n.outputs, op.results):
+            if name:
+                self.values[name] = result
+        self._evaluate_known(n, op)
+
+    def _result_specs(self, cls: Any, n: Node, operands: list[SSAValue], where: str) -> list[Spec]:
+        outs = n.outputs
+        from_onnx = [self.inferred.get(o) if o else None for o in outs]
+        if all(s is not None and -1 not in s[0] for s in from_onnx):
+            return [s for s in from_onnx if s is not None]
+        ins = [None if isinstance(v.type, NoneType) else _spec(v) for v in operands]
+        consts = [self.known.get(name) if name else None for name in n.inputs]
+        attrs = dict(n.attrs)
+        try:
+            ours = infer(cls, ins, attrs, consts, len(outs))
+        except (ValueError, KeyError) as e:
+            raise GraphoptError(f"{where}: {e}") from None
+        specs: list[Spec] = []
+        for k, (theirs, mine) in enumerate(zip(from_onnx, ours + [None] * (len(outs) - len(ours)))):
+            best = mine if mine is not None and (theirs is None or -1 in theirs[0]) else theirs
+            if best is None:
+                raise GraphoptError(f"{where}: the type of output {k} ({outs[k] or 'unnamed'}) cannot be inferred")
+            specs.append(best)
+        return specs
+
+    def _evaluate_known(self, n: Node, op: Any) -> None:
+        """Evaluate ops on compile-time values (for typing later ops only)."""
+        if any(name and name not in self.known for name in n.inputs) and n.op_type not in ("Shape", "Size"):
+            return
+        if any(-1 in _spec(r)[0] or int(np.prod(_spec(r)[0])) > KNOWN_MAX for r in op.results):
+            return
+        rule = get_rule(n.op_type)
+        if rule is None or not op.results:
+            return
+        try:
+            args = [self.known.get(name) if name else None for name in n.inputs]
+            if n.op_type in ("Shape", "Size"):
+                args = [np.zeros(_spec(op.operands[0])[0], dtype=np.float32)]
+                if -1 in _spec(op.operands[0])[0]:
+                    return
+            from graphopt.targets.cpu.kernels import default_kwargs
+
+            out = rule(*args, **default_kwargs(type(op), dict(n.attrs), len(op.results)))
+        except Exception:  # typing aid only: an op that cannot run now simply stays unknown
+            return
+        outs = out if isinstance(out, tuple | list) else (out,)
+        for name, value in zip(n.outputs, outs):
+            if name:
+                self.known[name] = np.asarray(value)
+
+
+def _constant_value(attrs: dict[str, Any]) -> np.ndarray:
+    for key in ("value", "value_float", "value_floats", "value_int", "value_ints"):
+        if key in attrs:
+            value = attrs[key]
+            if key.startswith("value_float"):
+                return np.asarray(value, dtype=np.float32)
+            if key.startswith("value_int"):
+                return np.asarray(value, dtype=np.int64)
+            return np.asarray(value)
+    raise ValueError("Constant has no value attribute graphopt supports")
+
+
+def _spec(v: SSAValue) -> Spec:
+    t = v.type
+    assert isinstance(t, TensorType)
+    return tuple(t.get_shape()), dtypes.from_ir(t.element_type)
+
+
+def import_model(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]] | None = None) -> Imported:
+    """An ONNX model as a ``builtin.module`` holding ``func.func @main``."""
+    model_copy = onnx.ModelProto()
+    model_copy.CopyFrom(model)
+    model = model_copy
+    opset = _default_opset(model)
+    g = model.graph
+    inits = {t.name for t in g.initializer}
+    _bind_shapes(model, dict(shapes or {}), inits)
+    try:
+        model = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+    except Exception as e:  # onnx raises InferenceError and others; report the first line
+        raise GraphoptError(f"onnx shape inference rejects the model: {str(e).strip().splitlines()[0]}") from None
+    g = model.graph
+    imp = _Importer(model, opset)
+    for vi in [*g.value_info, *g.output]:
+        spec = _spec_from_type(vi.type)
+        if spec is not None:
+            imp.inferred[vi.name] = spec
+
+    inputs: list[tuple[str, Spec]] = []
+    for vi in g.input:
+        if vi.name in inits:
+            continue
+        spec = _spec_from_type(vi.type)
+        assert spec is not None
+        try:
+            arg = imp.block.insert_arg(tensor_type(spec), len(imp.block.args))
+        except KeyError as e:
+            raise GraphoptError(f"input {vi.name}: {e}") from None
+        arg.name_hint = _hint(vi.name)
+        imp.values[vi.name] = arg
+        inputs.append((vi.name, spec))
+    for tensor in g.initializer:
+        try:
+            array = numpy_helper.to_array(tensor)
+        except Exception as e:  # corrupt or truncated tensor data
+            raise GraphoptError(f"initializer {tensor.name}: cannot be read ({e})") from None
+        imp.values[tensor.name] = imp.constant(tensor.name, array, tensor.name)
+    histogram: dict[str, int] = {}
+    for node in g.node:
+        histogram[node.op_type] = histogram.get(node.op_type, 0) + 1
+        imp.add_node(node)
+    results = []
+    for vi in g.output:
+        if vi.name not in imp.values:
+            raise GraphoptError(f"output {vi.name}: no node produces it")
+        results.append(imp.values[vi.name])
+    imp.builder.insert(func.ReturnOp(*results))
+    ftype = ([a.type for a in imp.block.args], [r.type for r in results])
+    fn = func.FuncOp("main", ftype, Region(imp.block))
+    return Imported(ModuleOp([fn]), imp.weights, inputs, [vi.name for vi in g.output], opset, histogram)
+
+
+def _hint(name: str) -> str | None:
+    """An SSA name hint from an ONNX name, where the printer would accept it."""
+    cleaned = "".join(c if c.isalnum() or c in "_" else "_" for c in name)
+    return cleaned if cleaned and not cleaned[0].isdigit() else None

@@ -1,0 +1,46 @@
+"""Context, printing and parsing of graphopt IR."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import Builtin, ModuleOp
+from xdsl.dialects.func import Func
+from xdsl.parser import Parser
+from xdsl.printer import Printer
+from xdsl.utils.exceptions import ParseError
+
+from graphopt.errors import GraphoptError
+from graphopt.weights import WeightStore
+
+
+@dataclass
+class CompileContext(Context):
+    """An xDSL context that also carries the weight store, so passes can read weights."""
+
+    weights: WeightStore = field(default_factory=WeightStore)
+
+
+def make_context(weights: WeightStore | None = None) -> CompileContext:
+    from graphopt.dialects.graph import Graph
+
+    ctx = CompileContext(weights=weights if weights is not None else WeightStore())
+    for dialect in (Builtin, Func, Graph):
+        ctx.load_dialect(dialect)
+    return ctx
+
+
+def print_module(module: ModuleOp) -> str:
+    out = io.StringIO()
+    Printer(stream=out).print_op(module)
+    return out.getvalue() + "\n"
+
+
+def parse_module(ctx: Context, text: str, source: str = "<input>") -> ModuleOp:
+    try:
+        return Parser(ctx, text, source).parse_module()
+    except ParseError as e:
+        first = str(e).strip().splitlines()
+        raise GraphoptError(f"{source}: cannot parse the IR: {first[0] if first else e}") from None
