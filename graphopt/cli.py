@@ -1,0 +1,289 @@
+"""The ``graphopt`` command: a thin shell over the Python API.
+
+stdout carries only what the user asked for (the summary, IR, results); progress and
+diagnostics go to stderr. Exit codes: 0 ok, 1 validation mismatch or unsupported ops,
+2 bad input (one line, no traceback), 3 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from graphopt.errors import GraphoptError
+
+
+def _shape_arg(text: str) -> tuple[str, tuple[int, ...]]:
+    name, sep, dims = text.rpartition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        shape = tuple(int(d) for d in dims.lower().split("x")) if dims else ()
+        if any(d < 0 for d in shape):
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write NAME=1x3x224x224") from None
+    return name, shape
+
+
+def _input_arg(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"{text!r}: write NAME=file.npy")
+    return name, path
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="an .onnx file")
+    p.add_argument("-t", "--target", default="cpu", help="target to compile for (see `graphopt targets`); default cpu")
+    p.add_argument("--shape", action="append", type=_shape_arg, default=[], metavar="NAME=DxDx..",
+                   help="bind an input's dynamic dimensions, e.g. --shape x=1x3x224x224")
+    p.add_argument("-O", dest="opt_level", type=int, default=2, choices=range(4), metavar="LEVEL",
+                   help="optimisation level 0-3 (default 2)")
+    p.add_argument("-p", "--pipeline", help="pass pipeline in MLIR syntax, e.g. 'canonicalize,cse'")
+    p.add_argument("--load-pass-plugin", action="append", default=[], metavar="FILE.py",
+                   help="register the ModulePass classes defined in a Python file")
+
+
+def _add_pipeline_debug(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass (to stderr)")
+    p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS", help="print the IR after PASS")
+    p.add_argument("--dump-dir", type=Path, help="write the IR after each pass into this folder")
+    p.add_argument("--time-passes", action="store_true", help="print each pass's time (to stderr)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="graphopt", description="A graph compiler for neural networks.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    c = sub.add_parser("compile", help="compile a model for a target, validate it, write the output folder")
+    _add_model_options(c)
+    _add_pipeline_debug(c)
+    c.add_argument("-o", "--output", type=Path, help="output folder: model.mlir, weights, report.json")
+    c.add_argument("--no-validate", action="store_true", help="skip the comparison with onnxruntime")
+    c.add_argument("--input", action="append", type=_input_arg, default=[], metavar="NAME=file.npy",
+                   help="validate on these inputs instead of seeded random ones")
+    c.add_argument("--seed", type=int, default=0, help="seed of the random validation inputs")
+
+    r = sub.add_parser("run", help="compile a model and run it on inputs")
+    _add_model_options(r)
+    r.add_argument("--input", action="append", type=_input_arg, default=[], metavar="NAME=file.npy")
+    r.add_argument("-o", "--output", type=Path, help="write the outputs to this .npz file")
+
+    o = sub.add_parser("opt", help="run passes over IR text and print the result")
+    o.add_argument("file", help="an .mlir file, or - for stdin")
+    o.add_argument("-p", "--pipeline", default="", help="pass pipeline in MLIR syntax")
+    o.add_argument("-o", "--output", type=Path, help="write the IR here instead of stdout")
+    o.add_argument("--load-pass-plugin", action="append", default=[], metavar="FILE.py")
+    _add_pipeline_debug(o)
+
+    sub.add_parser("targets", help="list the targets")
+    pl = sub.add_parser("passes", help="list the passes")
+    pl.add_argument("--load-pass-plugin", action="append", default=[], metavar="FILE.py")
+    return parser
+
+
+def _progress() -> Any:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(message: str) -> None:
+        sys.stderr.write(f"\r\x1b[K{message}")
+        sys.stderr.flush()
+
+    return show
+
+
+def _clear_progress() -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\x1b[K")
+
+
+def _load_inputs(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    import numpy as np
+
+    inputs = {}
+    for name, path in pairs:
+        if not Path(path).is_file():
+            raise GraphoptError(f"--input {name}={path}: no such file")
+        try:
+            inputs[name] = np.load(path, allow_pickle=False)
+        except ValueError as e:
+            raise GraphoptError(f"--input {name}={path}: not a readable .npy file ({e})") from None
+        if not isinstance(inputs[name], np.ndarray):
+            raise GraphoptError(f"--input {name}={path}: holds several arrays; give one .npy per input")
+    return inputs
+
+
+def _options(args: argparse.Namespace) -> Any:
+    from graphopt.compiler import PipelineOptions
+
+    return PipelineOptions(
+        print_ir_after_all=args.print_ir_after_all,
+        print_ir_after=frozenset(args.print_ir_after),
+        dump_dir=args.dump_dir,
+        progress=_progress(),
+        ir_sink=lambda text: print(text, file=sys.stderr),
+    )
+
+
+def _print_pass_times(report: dict[str, Any]) -> None:
+    total = sum(p["seconds"] for p in report["passes"])
+    print(f"{'pass':<28} {'seconds':>9}", file=sys.stderr)
+    for p in report["passes"]:
+        print(f"{p['name']:<28} {p['seconds']:>9.4f}", file=sys.stderr)
+    print(f"{'total':<28} {total:>9.4f}", file=sys.stderr)
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    import graphopt
+    from graphopt.registry import load_pass_plugin
+    from graphopt.validate import check, summary_lines
+
+    for path in args.load_pass_plugin:
+        load_pass_plugin(path)
+    inputs = _load_inputs(args.input) if args.input else None
+    shapes = dict(args.shape)
+    for name, arr in (inputs or {}).items():
+        shapes.setdefault(name, arr.shape)
+    compiled = graphopt.compile(
+        args.model, args.target, opt_level=args.opt_level, pipeline=args.pipeline, shapes=shapes, options=_options(args)
+    )
+    result = None
+    if not args.no_validate:
+        from graphopt.validate import validate_against_onnxruntime
+
+        assert compiled.source is not None
+        result = validate_against_onnxruntime(compiled, compiled.source, inputs, seed=args.seed)
+        compiled.report["validation"] = result
+    _clear_progress()
+    rep = compiled.report
+    imported, final = sum(rep["ops"]["imported"].values()), sum(rep["ops"]["final"].values())
+    seconds = sum(p["seconds"] for p in rep["passes"])
+    print(f"compiled {args.model} for {rep['target']} in {seconds:.2f} s")
+    print(f"  ops: {imported} imported -> {final} after -O{args.opt_level}" + (f" ({rep['pipeline']})" if rep["pipeline"] else ""))
+    print(f"  weights: {rep['weights']['count']} tensors, {rep['weights']['bytes'] / 1e6:.2f} MB")
+    if args.time_passes:
+        _print_pass_times(rep)
+    if result is not None:
+        for line in summary_lines(result):
+            print(line)
+    if args.output:
+        folder = compiled.save(args.output)
+        print(f"  wrote {folder}/ (model.mlir, weights.bin, report.json)")
+    if result is not None:
+        check(result)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    import graphopt
+    from graphopt.registry import load_pass_plugin
+
+    for path in args.load_pass_plugin:
+        load_pass_plugin(path)
+    inputs = _load_inputs(args.input)
+    shapes = dict(args.shape)
+    for name, arr in inputs.items():
+        shapes.setdefault(name, arr.shape)
+    compiled = graphopt.compile(args.model, args.target, opt_level=args.opt_level, pipeline=args.pipeline, shapes=shapes)
+    outputs = compiled.run(inputs)
+    if args.output:
+        tmp = args.output.with_name(args.output.name + ".tmp.npz")
+        np.savez(tmp, **outputs)
+        tmp.replace(args.output)
+        print(f"wrote {len(outputs)} outputs to {args.output}")
+        return 0
+    with np.printoptions(precision=5, threshold=8, edgeitems=3):
+        for name, value in outputs.items():
+            print(f"{name}: {value.dtype}{list(value.shape)}\n{value}")
+    return 0
+
+
+def cmd_opt(args: argparse.Namespace) -> int:
+    from graphopt.compiler import parse_pipeline, run_pipeline, verify
+    from graphopt.ir import make_context, parse_module, print_module
+    from graphopt.registry import load_pass_plugin
+    from graphopt.weights import WeightStore
+
+    for path in args.load_pass_plugin:
+        load_pass_plugin(path)
+    if args.file == "-":
+        text, source = sys.stdin.read(), "<stdin>"
+    else:
+        path = Path(args.file)
+        if not path.is_file():
+            raise GraphoptError(f"{path}: no such file")
+        text, source = path.read_text(), str(path)
+    # A saved compile folder keeps its weights beside model.mlir; passes may read them.
+    folder = Path(args.file).parent if args.file != "-" else Path()
+    weights = WeightStore.load(folder) if (folder / "weights.json").is_file() else WeightStore()
+    ctx = make_context(weights)
+    passes = parse_pipeline(args.pipeline)
+    module = parse_module(ctx, text, source)
+    try:
+        verify(module, "parsing")
+    except RuntimeError as e:
+        raise GraphoptError(f"{source}: {e}") from None
+    report = {"passes": run_pipeline(module, ctx, passes, _options(args))}
+    _clear_progress()
+    if args.time_passes:
+        _print_pass_times(report)
+    out = print_module(module)
+    if args.output:
+        args.output.write_text(out)
+    else:
+        sys.stdout.write(out)
+    return 0
+
+
+def cmd_targets(args: argparse.Namespace) -> int:
+    from graphopt.registry import all_targets
+
+    for name, get in sorted(all_targets().items()):
+        cls = get()
+        print(f"{name:<14} {cls.description}")
+        for variant, about in getattr(cls, "variants", lambda: {})().items():
+            print(f"  {name}:{variant:<10} {about}")
+    return 0
+
+
+def cmd_passes(args: argparse.Namespace) -> int:
+    from graphopt.registry import all_passes, load_pass_plugin
+
+    for path in args.load_pass_plugin:
+        load_pass_plugin(path)
+    for name, get in sorted(all_passes().items()):
+        doc = (get().__doc__ or "").strip().splitlines()
+        print(f"{name:<28} {doc[0] if doc else ''}")
+    return 0
+
+
+COMMANDS = {"compile": cmd_compile, "run": cmd_run, "opt": cmd_opt, "targets": cmd_targets, "passes": cmd_passes}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except GraphoptError as e:
+        _clear_progress()
+        print(f"graphopt: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # a bug in graphopt, not in the user's input
+        if os.environ.get("GRAPHOPT_DEBUG"):
+            raise
+        _clear_progress()
+        print(f"graphopt: internal error: {type(e).__name__}: {e} (GRAPHOPT_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())
