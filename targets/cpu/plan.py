@@ -138,15 +138,20 @@ def build_plan(module: ModuleOp, weights: WeightStore, input_names: Sequence[str
         inputs.append((name, assign(arg), shape, dtype))
         pinned.add(arg)  # the caller owns the input arrays
 
+    # Constants get slots of their own before any step does: they are written once,
+    # before the first step runs, so no step may reuse their slots.
     constants: list[tuple[int, Any]] = []
-    steps: list[Step] = []
-    for k, op in enumerate(body[:-1]):
+    for op in body:
         if isinstance(op, ConstantOp | WeightOp | NoneOp):
             value = op.array() if isinstance(op, ConstantOp) else None
             if isinstance(op, WeightOp):
                 value = weights[op.ref.data]
             constants.append((assign(op.results[0]), value))
             pinned.add(op.results[0])
+
+    steps: list[Step] = []
+    for k, op in enumerate(body[:-1]):
+        if isinstance(op, ConstantOp | WeightOp | NoneOp):
             continue
         kernel = _kernel(op)
         if isinstance(op, GraphOp):
