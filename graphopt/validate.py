@@ -35,15 +35,17 @@ _BASE_TOL = {
 
 
 def random_inputs(specs: list[tuple[str, tuple[int, ...], np.dtype]], seed: int = 0) -> dict[str, np.ndarray]:
-    """Seeded inputs: floats uniform in [-1, 1); integers in [0, 4) so they are valid
-    indices and masks; booleans fair coins."""
+    """Seeded inputs: floats uniform in [-1, 1); integers 0 or 1, so that they are valid
+    indices, token ids and attention masks (a mask of 3 makes attention ill-conditioned:
+    its bias term grows to 2e4, where float32 rounding swamps the scores); booleans fair
+    coins."""
     rng = np.random.default_rng(seed)
     out: dict[str, np.ndarray] = {}
     for name, shape, dtype in specs:
         if dtype == np.bool_:
             out[name] = rng.random(shape) < 0.5
         elif np.issubdtype(dtype, np.integer):
-            out[name] = rng.integers(0, 4, size=shape).astype(dtype)
+            out[name] = rng.integers(0, 2, size=shape).astype(dtype)
         else:
             out[name] = rng.uniform(-1, 1, size=shape).astype(np.float32).astype(dtype)
     return out
