@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipeline
-from xdsl.utils.exceptions import VerifyException
+from xdsl.utils.exceptions import ArgSpecParseError, VerifyException
 
 from graphopt.errors import GraphoptError
 from graphopt.ir import CompileContext, make_context, print_module
@@ -113,7 +113,7 @@ def parse_pipeline(spec: str) -> list[ModulePass]:
         return []
     try:
         return list(PassPipeline.parse_spec(all_passes(), spec).passes)
-    except Exception as e:  # xDSL raises ValueError and others for bad specs
+    except (Exception, ArgSpecParseError) as e:  # ArgSpecParseError is a BaseException
         raise GraphoptError(f"pipeline {spec!r}: {str(e).strip().splitlines()[0]}; see `graphopt passes`") from None
 
 

@@ -42,5 +42,7 @@ def parse_module(ctx: Context, text: str, source: str = "<input>") -> ModuleOp:
     try:
         return Parser(ctx, text, source).parse_module()
     except ParseError as e:
-        first = str(e).strip().splitlines()
-        raise GraphoptError(f"{source}: cannot parse the IR: {first[0] if first else e}") from None
+        # xDSL's message is "file:line:col", the offending line, a caret, then the reason.
+        lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+        where, why = (lines[0], lines[-1]) if lines else (source, str(e))
+        raise GraphoptError(f"cannot parse the IR at {where}: {why}") from None

@@ -28,6 +28,17 @@ class Node:
     outputs: list[str]
     attrs: dict[str, Any]
     version: int  # since_version of the schema the node was written against
+    name: str = ""  # the ONNX node's name, for provenance
+    domain: str = ""
+
+    @property
+    def key(self) -> str:
+        """The op's key in ONNX_OPS."""
+        return self.op_type if not self.domain else f"{self.domain}::{self.op_type}"
+
+    @property
+    def src(self) -> str:
+        return self.name or self.outputs[0]
 
 
 Rule = Callable[[Node, "_Importer"], "list[Node] | None"]
@@ -45,7 +56,7 @@ def _rule(*op_types: str) -> Callable[[Rule], Rule]:
 
 def _const(n: Node, imp: _Importer, tag: str, array: np.ndarray) -> str:
     name = f"{n.outputs[0]}::{tag}"
-    imp.values[name] = imp.constant(name, array, n.outputs[0])
+    imp.values[name] = imp.constant(name, array, n.src)
     return name
 
 
@@ -166,9 +177,9 @@ def _softmax(n: Node, imp: _Importer) -> list[Node] | None:
     flat = _const(n, imp, "flat", np.asarray([rows, -1], np.int64))
     back = _const(n, imp, "back", np.asarray(shape, np.int64))
     x2d, y2d, y = f"{n.outputs[0]}::x2d", f"{n.outputs[0]}::y2d", n.outputs[0]
-    imp._emit(Node("Reshape", [n.inputs[0], flat], [x2d], {}, 21), "Reshape", x2d)
+    imp.emit(Node("Reshape", [n.inputs[0], flat], [x2d], {}, 21, n.name))
     n.inputs[0], n.outputs[0], n.attrs["axis"] = x2d, y2d, 1
-    return [Node("Reshape", [y2d, back], [y], {}, 21)]
+    return [Node("Reshape", [y2d, back], [y], {}, 21, n.name)]
 
 
 @_rule("Upsample")

@@ -206,7 +206,7 @@ class _Importer:
             attrs = {a.name: attribute_value(a) for a in node.attribute}
         except ValueError as e:
             raise GraphoptError(f"{where}): {e}") from None
-        n = Node(node.op_type, list(node.input), list(node.output), attrs, schema.since_version)
+        n = Node(node.op_type, list(node.input), list(node.output), attrs, schema.since_version, node.name, domain)
         where += f", opset {version})"
         post: list[Node] = []
         legalize = LEGALIZE.get(key)
@@ -215,9 +215,9 @@ class _Importer:
                 post = legalize(n, self) or []
             except (ValueError, KeyError) as e:
                 raise GraphoptError(f"{where}: {e}") from None
-        self._emit(n, where, node.name)
+        self.emit(n, where)
         for extra in post:
-            self._emit(extra, where, node.name)
+            self.emit(extra, where)
 
     def _version(self, domain: str) -> int:
         if not domain:
@@ -243,8 +243,10 @@ class _Importer:
             raise GraphoptError(f"{where}: input {name!r} is not produced by any earlier node; is the graph sorted?")
         return self.values[name]
 
-    def _emit(self, n: Node, where: str, node_name: str) -> None:
-        cls = ONNX_OPS[n.op_type]
+    def emit(self, n: Node, where: str = "") -> None:
+        """Add the graph op for a (legalized) node."""
+        where = where or f"node {n.src!r} ({n.op_type})"
+        cls = ONNX_OPS[n.key]
         while n.inputs and not n.inputs[-1]:
             n.inputs.pop()
         operands = [self.operand(name, where) for name in n.inputs]
@@ -259,7 +261,7 @@ class _Importer:
             operands=operands,
             result_types=[tensor_type(s) for s in specs],
             properties=props,
-            attributes=provenance_attr([node_name or n.outputs[0]]),
+            attributes=provenance_attr([n.src]),
         )
         self.builder.insert(op)
         for name, result in zip(n.outputs, op.results):
@@ -293,7 +295,7 @@ class _Importer:
             return
         if any(-1 in _spec(r)[0] or int(np.prod(_spec(r)[0])) > KNOWN_MAX for r in op.results):
             return
-        rule = get_rule(n.op_type)
+        rule = get_rule(n.key)
         if rule is None or not op.results:
             return
         try:
