@@ -1,0 +1,183 @@
+"""Turn a cube matmul tiling into a `timing.Program` and simulate it.
+
+The generated instruction stream is the standard double-buffered DaVinci GEMM (the structure
+of the pto-isa a2a3 GEMM kernel and of AscendC's Matmul API), per core, tile by tile:
+
+    for each C tile (i outer, j inner) of this core:
+        for each base-K step:
+            every step_k steps: MTE2  GM->L1  A panel, B panel      (L1 double buffered)
+            MTE1  L1->L0A A tile; MTE1  L1->L0B B tile              (L0 double buffered)
+            M     mmad into L0C (accumulate over K)
+        FIX   L0C->GM store of the tile   (coupled chips: V L0C->UB, then MTE3 UB->GM)
+
+Dependencies (the SetFlag/WaitFlag pairs): a panel load waits until the extracts that read
+its L1 slot two panels ago are done; an extract waits for its panel and for the mmad that last
+read its L0 slot; an mmad waits for both extracts, and the first mmad of a tile waits for the
+store that drained its L0C buffer (with one L0C buffer the cube idles during the store); a
+store waits for the tile's last mmad.
+
+L2 model (`hbm_fractions`): the first touch of A and B comes from HBM; a re-read hits L2 when
+everything the whole chip touches between two uses of the panel fits in L2, and misses
+otherwise (cyclic reuse larger than an LRU cache thrashes). C is written back to HBM once.
+Edge tiles are padded to fractals on the cube; copies move the real bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from graphopt.targets.ascend.chip import DTYPE_BYTES, Chip
+from graphopt.targets.ascend.timing import Instr, Program, SimResult, copy_cycles, mmad_cycles, simulate
+
+if TYPE_CHECKING:
+    from graphopt.targets.ascend.tiling import MatmulTiling
+
+
+def hbm_fractions(chip: Chip, t: MatmulTiling) -> tuple[float, float]:
+    """Fraction of A-load and B-load bytes that miss L2 (see the module docstring)."""
+    a_reads, b_reads, a_miss, b_miss = l2_traffic(chip, t)
+    return a_miss / a_reads, b_miss / b_reads
+
+
+def l2_traffic(chip: Chip, t: MatmulTiling) -> tuple[float, float, float, float]:
+    """(A bytes read, B bytes read, A bytes from HBM, B bytes from HBM) over all cores."""
+    s, o = DTYPE_BYTES[t.dtype], DTYPE_BYTES[t.out_dtype]
+    a_unique, b_unique = t.m * t.k * s, t.k * t.n * s
+    a_reads, b_reads = a_unique * t.tiles_n, b_unique * t.tiles_m
+    c_tile = t.base_m * t.base_n * o
+    # Between two uses of an A panel (consecutive j), every core loads one A and one B panel.
+    a_distance = (t.grid_m * t.base_m + t.grid_n * t.base_n) * t.k * s + t.block_dim * c_tile
+    # Between two uses of a B panel (consecutive i), the chip sweeps every core's B columns.
+    b_cols = min(t.n, t.grid_n * t.core_tiles_n * t.base_n)
+    b_distance = (t.grid_m * t.base_m + b_cols) * t.k * s + t.block_dim * t.core_tiles_n * c_tile
+    a_miss = a_unique if a_distance <= chip.l2_bytes else a_reads
+    b_miss = b_unique if b_distance <= chip.l2_bytes else b_reads
+    return a_reads, b_reads, a_miss, b_miss
+
+
+def mmad_step_cycles(chip: Chip, t: MatmulTiling) -> float:
+    return mmad_cycles(chip, t.base_m, t.base_n, t.base_k, t.dtype)
+
+
+def load_cycles(chip: Chip, t: MatmulTiling, which: str, hbm_fraction: float) -> float:
+    """MTE2 time of one full GM->L1 panel of A or B."""
+    s, kk = DTYPE_BYTES[t.dtype], min(t.k, t.step_k * t.base_k)
+    rows_cols = t.base_m if which == "A" else t.base_n
+    burst = kk * s if which == "A" else t.base_n * s
+    return copy_cycles(chip, chip.copy_paths["GM_L1"], rows_cols * kk * s, active_cores=t.block_dim, hbm_fraction=hbm_fraction, burst_bytes=burst)
+
+
+def store_cycles(chip: Chip, t: MatmulTiling) -> float:
+    """How long a full tile's store holds L0C: the FixPipe copy, or the vector's L0C->UB copy."""
+    nbytes = t.base_m * t.base_n * DTYPE_BYTES[t.out_dtype]
+    first = chip.cube_output_path()[0]
+    return copy_cycles(chip, first, nbytes, active_cores=t.block_dim, burst_bytes=t.base_n * DTYPE_BYTES[t.out_dtype])
+
+
+def matmul_program(chip: Chip, t: MatmulTiling) -> Program:
+    """The instruction stream of every distinct core of the tiled matmul (see module docstring)."""
+    signatures: Counter[tuple[tuple[int, ...], tuple[int, ...]]] = Counter()
+    for core in range(t.block_dim):
+        r, q = core % t.grid_m, core // t.grid_m
+        rows = _sizes(t.m, t.base_m, r * t.core_tiles_m, t.core_tiles_m)
+        cols = _sizes(t.n, t.base_n, q * t.core_tiles_n, t.core_tiles_n)
+        if rows and cols:
+            signatures[(rows, cols)] += 1
+    instrs: list[Instr] = []
+    replicas: dict[int, int] = {}
+    fa, fb = hbm_fractions(chip, t)
+    for core_id, ((rows, cols), count) in enumerate(signatures.items()):
+        replicas[core_id] = count
+        _emit_core(chip, t, core_id, rows, cols, fa, fb, instrs)
+    a_reads, b_reads, a_miss, b_miss = l2_traffic(chip, t)
+    c_bytes = t.m * t.n * DTYPE_BYTES[t.out_dtype]
+    return Program(
+        name=f"matmul_{t.m}x{t.n}x{t.k}",
+        kind="cube",
+        instrs=instrs,
+        cores_launched=t.block_dim,
+        replicas=replicas,
+        flops=t.flops(),
+        dtype=t.dtype,
+        hbm_bytes=a_miss + b_miss + c_bytes,
+        l2_bytes=a_reads + b_reads + c_bytes,
+    )
+
+
+def simulate_matmul(chip: Chip, t: MatmulTiling, *, trace: bool = False) -> SimResult:
+    return simulate(chip, matmul_program(chip, t), trace=trace)
+
+
+def _emit_core(
+    chip: Chip, t: MatmulTiling, core: int, rows: tuple[int, ...], cols: tuple[int, ...], fa: float, fb: float, out: list[Instr]
+) -> None:
+    s, o = DTYPE_BYTES[t.dtype], DTYPE_BYTES[t.out_dtype]
+    gm_l1, l1_l0a, l1_l0b = chip.copy_paths["GM_L1"], chip.copy_paths["L1_L0A"], chip.copy_paths["L1_L0B"]
+    out_paths = chip.cube_output_path()
+    m0, n0, k0 = chip.fractal_m, chip.fractal_n, chip.k0[t.dtype]
+    panel_k = t.step_k * t.base_k
+    l1_release: list[int | None] = [None] * t.l1_buffers  # last extract reading each L1 slot
+    l0_release: list[int | None] = [None] * t.l0_buffers  # last mmad reading each L0A/L0B slot
+    l0c_release: list[int | None] = [None] * t.l0c_buffers  # store that drained each L0C buffer
+    ub_release: list[int | None] = [None, None]  # coupled chips: UB->GM copy of each UB slot
+    panel = step = tile = 0
+
+    def add(ins: Instr) -> int:
+        out.append(ins)
+        return len(out) - 1
+
+    def after(*deps: int | None) -> tuple[int, ...]:
+        return tuple(d for d in deps if d is not None)
+
+    for i, tm in enumerate(rows):
+        for j, tn in enumerate(cols):
+            tag = f"tile({i},{j})"
+            load_a = load_b = last_mmad = -1
+            for kk in range(t.k_steps):
+                kb = min(t.base_k, t.k - kk * t.base_k)
+                if kk % t.step_k == 0:
+                    pk = min(panel_k, t.k - kk * t.base_k)
+                    slot = panel % t.l1_buffers
+                    a_bytes, b_bytes = tm * pk * s, pk * tn * s
+                    a_cyc = copy_cycles(chip, gm_l1, a_bytes, active_cores=t.block_dim, hbm_fraction=fa, burst_bytes=pk * s)
+                    b_cyc = copy_cycles(chip, gm_l1, b_bytes, active_cores=t.block_dim, hbm_fraction=fb, burst_bytes=tn * s)
+                    deps = after(l1_release[slot])
+                    load_a = add(Instr("MTE2", a_cyc, deps, f"{tag} load A k{kk}", core, "GM", "L1", a_bytes))
+                    load_b = add(Instr("MTE2", b_cyc, deps, f"{tag} load B k{kk}", core, "GM", "L1", b_bytes))
+                    panel += 1
+                l0 = step % t.l0_buffers
+                # L1 holds fractal-padded NZ tiles; MTE1 moves whole fractals.
+                a_l0 = _pad(tm, m0) * _pad(kb, k0) * s
+                b_l0 = _pad(kb, k0) * _pad(tn, n0) * s
+                ext_a = add(Instr("MTE1", a_l0 / l1_l0a.bytes_per_cycle, after(load_a, l0_release[l0]), f"{tag} extract A k{kk}", core, "L1", "L0A", a_l0))
+                ext_b = add(Instr("MTE1", b_l0 / l1_l0b.bytes_per_cycle, after(load_b, l0_release[l0]), f"{tag} extract B k{kk}", core, "L1", "L0B", b_l0))
+                if (kk + 1) % t.step_k == 0 or kk == t.k_steps - 1:
+                    l1_release[(panel - 1) % t.l1_buffers] = ext_b
+                drain = l0c_release[tile % t.l0c_buffers] if kk == 0 else None
+                last_mmad = add(
+                    Instr("M", mmad_cycles(chip, tm, tn, kb, t.dtype), after(ext_a, ext_b, drain), f"{tag} mmad k{kk}", core, flops=2.0 * tm * tn * kb)
+                )
+                l0_release[l0] = last_mmad
+                step += 1
+            nbytes = tm * tn * o
+            first = out_paths[0]
+            first_deps = after(last_mmad, ub_release[tile % 2] if len(out_paths) > 1 else None)
+            cyc = copy_cycles(chip, first, nbytes, active_cores=t.block_dim, burst_bytes=tn * o)
+            store = add(Instr(first.pipe, cyc, first_deps, f"{tag} store", core, first.src, first.dst, nbytes))
+            l0c_release[tile % t.l0c_buffers] = store
+            if len(out_paths) > 1:  # coupled chip: UB -> GM on MTE3
+                nxt = out_paths[1]
+                cyc = copy_cycles(chip, nxt, nbytes, active_cores=t.block_dim, burst_bytes=tn * o)
+                ub_release[tile % 2] = add(Instr(nxt.pipe, cyc, (store,), f"{tag} copy out", core, nxt.src, nxt.dst, nbytes))
+            tile += 1
+
+
+def _sizes(total: int, base: int, first_tile: int, count: int) -> tuple[int, ...]:
+    """Extents of `count` base tiles starting at tile `first_tile` (edge tile cut, empty past the end)."""
+    return tuple(min(base, total - b * base) for b in range(first_tile, first_tile + count) if b * base < total)
+
+
+def _pad(x: int, a: int) -> int:
+    return math.ceil(x / a) * a
