@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--input", action="append", type=_input_arg, default=[], metavar="NAME=file.npy",
                    help="validate on these inputs instead of seeded random ones")
     c.add_argument("--seed", type=int, default=0, help="seed of the random validation inputs")
+    c.add_argument("--emit", choices=["dot"], help="also write the optimized graph as Graphviz DOT "
+                   "(OUT/model.dot, plus an SVG where `dot` is installed; to stdout without -o)")
 
     r = sub.add_parser("run", help="compile a model and run it on inputs")
     _add_model_options(r)
@@ -77,8 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("file", help="an .mlir file, or - for stdin")
     o.add_argument("-p", "--pipeline", default="", help="pass pipeline in MLIR syntax")
     o.add_argument("-o", "--output", type=Path, help="write the IR here instead of stdout")
+    o.add_argument("--emit", choices=["mlir", "dot"], default="mlir", help="print IR (default) or Graphviz DOT")
     o.add_argument("--load-pass-plugin", action="append", default=[], metavar="FILE.py")
     _add_pipeline_debug(o)
+
+    k = sub.add_parser("check", help="list the model's ops, opsets and dtypes and whether each target supports them")
+    k.add_argument("model", help="an .onnx file")
+    k.add_argument("-t", "--target", action="append", default=[], metavar="T",
+                   help="check only this target (repeatable); default: every target")
 
     sub.add_parser("targets", help="list the targets")
     pl = sub.add_parser("passes", help="list the passes")
@@ -160,20 +168,41 @@ def cmd_compile(args: argparse.Namespace) -> int:
         result = validate_against_onnxruntime(compiled, compiled.source, inputs, seed=args.seed)
         compiled.report["validation"] = result
     _clear_progress()
+    # DOT on stdout (--emit dot without -o) keeps stdout for the DOT alone.
+    info = sys.stderr if args.emit and not args.output else sys.stdout
+
+    def say(line: str) -> None:
+        print(line, file=info)
+
     rep = compiled.report
     imported, final = sum(rep["ops"]["imported"].values()), sum(rep["ops"]["final"].values())
     seconds = sum(p["seconds"] for p in rep["passes"])
-    print(f"compiled {args.model} for {rep['target']} in {seconds:.2f} s")
-    print(f"  ops: {imported} imported -> {final} after -O{args.opt_level}" + (f" ({rep['pipeline']})" if rep["pipeline"] else ""))
-    print(f"  weights: {rep['weights']['count']} tensors, {rep['weights']['bytes'] / 1e6:.2f} MB")
+    say(f"compiled {args.model} for {rep['target']} in {seconds:.2f} s")
+    how = f"-p {args.pipeline}" if args.pipeline is not None else f"-O{args.opt_level}"
+    say(f"  ops: {imported} imported -> {final} after {how}")
+    fusion, patterns = rep["fusion"], {k: v for k, v in rep["patterns"].items() if v}
+    if fusion["groups"] or patterns:
+        kinds = ", ".join(f"{n} {k}" for k, n in fusion["by_kind"].items())
+        say(f"  fused: {fusion['groups']} kernels" + (f" ({kinds})" if kinds else "") + f", {len(fusion['missed'])} missed")
+        if patterns:
+            say("  patterns: " + ", ".join(f"{k} {v}" for k, v in patterns.items()))
+    say(f"  weights: {rep['weights']['count']} tensors, {rep['weights']['bytes'] / 1e6:.2f} MB")
     if args.time_passes:
         _print_pass_times(rep)
     if result is not None:
         for line in summary_lines(result):
-            print(line)
+            say(line)
     if args.output:
         folder = compiled.save(args.output)
-        print(f"  wrote {folder}/ (model.mlir, weights.bin, report.json)")
+        say(f"  wrote {folder}/ (model.mlir, weights.bin, report.json)")
+    if args.emit == "dot":
+        from graphopt.dot import to_dot, write_dot
+
+        if args.output:
+            written = write_dot(compiled.module, args.output / "model.dot")
+            say(f"  wrote {', '.join(str(p) for p in written)}")
+        else:
+            sys.stdout.write(to_dot(compiled.module, Path(args.model).stem))
     if result is not None:
         check(result)
     return 0
@@ -234,12 +263,31 @@ def cmd_opt(args: argparse.Namespace) -> int:
     _clear_progress()
     if args.time_passes:
         _print_pass_times(report)
-    out = print_module(module)
+    if args.emit == "dot":
+        from graphopt.dot import to_dot
+
+        out = to_dot(module, Path(args.file).stem if args.file != "-" else "graphopt")
+    else:
+        out = print_module(module)
     if args.output:
         args.output.write_text(out)
     else:
         sys.stdout.write(out)
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Exit 0 if every target checked supports every op of the model, 1 if not."""
+    from graphopt.check import check_model, format_report
+    from graphopt.frontends.onnx import load_model
+    from graphopt.registry import all_targets, get_target
+
+    targets = [get_target(spec) for spec in args.target or sorted(all_targets())]
+    model = load_model(args.model)
+    report = check_model(model, targets)
+    for line in format_report(report):
+        print(line)
+    return 1 if report.unsupported else 0
 
 
 def cmd_targets(args: argparse.Namespace) -> int:
@@ -264,7 +312,14 @@ def cmd_passes(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"compile": cmd_compile, "run": cmd_run, "opt": cmd_opt, "targets": cmd_targets, "passes": cmd_passes}
+COMMANDS = {
+    "compile": cmd_compile,
+    "run": cmd_run,
+    "opt": cmd_opt,
+    "check": cmd_check,
+    "targets": cmd_targets,
+    "passes": cmd_passes,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import onnx
+from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.utils.exceptions import ArgSpecParseError, VerifyException
@@ -100,10 +101,42 @@ def _json_default(o: Any) -> Any:
     raise TypeError(type(o).__name__)
 
 
+_NOT_COUNTED = {"func.return", "graph.constant", "graph.weight", "graph.none", "graph.yield"}
+
+# report key -> the op that a recognized pattern becomes
+PATTERN_OPS = {
+    "layer_norm": "graph.layer_normalization",
+    "gelu": "graph.gelu",
+    "attention": "graph.attention",
+    "rms_norm": "graph.rms_normalization",
+    "swiglu": "graph.swiglu",
+}
+
+
 def op_histogram(module: ModuleOp) -> dict[str, int]:
-    skip = {"builtin.module", "func.func", "func.return", "graph.constant", "graph.weight", "graph.none"}
-    counts = Counter(op.name for op in module.walk() if op.name not in skip)
+    """Ops of the main function's body, not counting inside fused regions: what runs as
+    separate kernels. Constants, weights and terminators are not ops that run."""
+    counts: Counter[str] = Counter()
+    for fn in module.ops:
+        if isinstance(fn, func.FuncOp):
+            counts.update(op.name for op in fn.body.block.ops if op.name not in _NOT_COUNTED)
     return dict(sorted(counts.items()))
+
+
+def fusion_report(module: ModuleOp, remarks: list[dict[str, Any]]) -> dict[str, Any]:
+    from graphopt.dialects.graph import FusedOp
+
+    fused = [op for op in module.walk() if isinstance(op, FusedOp)]
+    every = Counter(op.name for op in module.walk())
+    return {
+        "fusion": {
+            "groups": len(fused),
+            "by_kind": dict(sorted(Counter(op.kind.data for op in fused).items())),
+            "missed": [{"ops": r["ops"], "reason": r["reason"]} for r in remarks if r.get("pass") == "fuse"],
+        },
+        "patterns": {key: every.get(name, 0) for key, name in PATTERN_OPS.items()},
+        "remarks": [r for r in remarks if r.get("pass") != "fuse"],
+    }
 
 
 def parse_pipeline(spec: str) -> list[ModulePass]:
@@ -206,7 +239,8 @@ def compile(
         target=tgt,
         executable=executable,
         input_names=input_names,
-        input_specs=[(spec[0], spec[1].numpy) for _, spec in imported.inputs],
+        # A sequence or optional input has no single shape: object, for what validate makes.
+        input_specs=[(spec[0], spec[1].numpy) if spec else ((), np.dtype(object)) for _, spec in imported.inputs],
         output_names=imported.outputs,
         source=proto,
     )
@@ -219,6 +253,7 @@ def compile(
                    {"name": f"build-{tgt.name}", "seconds": round(time.perf_counter() - t1, 6)}],
         "ops": {"imported": dict(sorted(imported.histogram.items())), "final": op_histogram(module)},
         "weights": {"count": len(ctx.weights), "bytes": ctx.weights.nbytes()},
+        **fusion_report(module, ctx.remarks),
         **tgt.report(executable),
     }
     if validate:

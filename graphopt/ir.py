@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from typing import Any
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import Builtin, ModuleOp
@@ -18,9 +19,11 @@ from graphopt.weights import WeightStore
 
 @dataclass
 class CompileContext(Context):
-    """An xDSL context that also carries the weight store, so passes can read weights."""
+    """An xDSL context that also carries the weight store, so passes can read weights,
+    and the remarks passes make when they decline to act."""
 
     weights: WeightStore = field(default_factory=WeightStore)
+    remarks: list[dict[str, Any]] = field(default_factory=list)
 
 
 def make_context(weights: WeightStore | None = None) -> CompileContext:

@@ -11,7 +11,7 @@ graphopt's own kernels run: onnxruntime is not involved.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,16 +21,29 @@ from onnx.backend.base import Backend, BackendRep, Device, DeviceType
 from graphopt.compiler import Compiled, compile
 
 
-def _as_array(x: Any) -> np.ndarray:
-    """ONNX test data holds types numpy lacks natively (int4, float8 ...) as TensorProto."""
+def _as_array(x: Any) -> Any:
+    """ONNX test data holds types numpy lacks natively (int4, float8 ...) as TensorProto.
+    A sequence stays a list of arrays and an empty optional stays None."""
+    if x is None:
+        return None
+    if isinstance(x, list):
+        return [_as_array(v) for v in x]
     if isinstance(x, onnx.TensorProto):
         return onnx.numpy_helper.to_array(x)
     return np.asarray(x)
 
 
 class GraphoptRep(BackendRep):
-    def __init__(self, compiled: Compiled):
+    """A compiled model. A model whose inputs have dynamic dimensions (and no ``shapes=``)
+    is compiled at its first run, with those dimensions bound to the inputs' shapes: the
+    backend API gives no shapes before data arrives. Other shapes compile again."""
+
+    def __init__(self, compiled: Compiled | None, build: Callable[[dict[str, tuple[int, ...]]], Compiled] | None = None,
+                 inputs: Sequence[str] = (), dynamic: Sequence[str] = ()):
         self.compiled = compiled
+        self._build = build
+        self._inputs, self._dynamic = list(inputs), set(dynamic)
+        self._cache: dict[tuple[tuple[str, tuple[int, ...]], ...], Compiled] = {}
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
         if isinstance(inputs, dict):
@@ -39,7 +52,30 @@ class GraphoptRep(BackendRep):
             arrays = [_as_array(x) for x in inputs]
         else:
             arrays = [_as_array(inputs)]
-        return tuple(self.compiled.run(arrays).values())
+        compiled = self.compiled or self._for_shapes(arrays)
+        return tuple(compiled.run(arrays).values())
+
+    def _for_shapes(self, arrays: dict[str, np.ndarray] | list[np.ndarray]) -> Compiled:
+        assert self._build is not None
+        named = arrays if isinstance(arrays, dict) else dict(zip(self._inputs, arrays))
+        shapes = {n: tuple(a.shape) for n, a in named.items() if n in self._dynamic and isinstance(a, np.ndarray)}
+        key = tuple(sorted(shapes.items()))
+        if key not in self._cache:
+            self._cache[key] = self._build(shapes)
+        return self._cache[key]
+
+
+def _dynamic_inputs(model: onnx.ModelProto, bound: Any) -> list[str]:
+    """Tensor inputs with a dimension the model leaves open and the caller did not bind."""
+    inits = {t.name for t in model.graph.initializer}
+    found = []
+    for vi in model.graph.input:
+        if vi.name in inits or vi.name in (bound or {}) or not vi.type.HasField("tensor_type"):
+            continue
+        dims = vi.type.tensor_type.shape.dim
+        if any(not d.HasField("dim_value") for d in dims):
+            found.append(vi.name)
+    return found
 
 
 class GraphoptBackend(Backend):
@@ -50,14 +86,22 @@ class GraphoptBackend(Backend):
     @classmethod
     def prepare(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any) -> GraphoptRep:
         super().prepare(model, device, **kwargs)
-        compiled = compile(
-            model,
-            kwargs.get("target", "cpu"),
-            opt_level=kwargs.get("opt_level", 2),
-            pipeline=kwargs.get("pipeline"),
-            shapes=kwargs.get("shapes"),
-        )
-        return GraphoptRep(compiled)
+
+        def build(bind: dict[str, tuple[int, ...]]) -> Compiled:
+            return compile(
+                model,
+                kwargs.get("target", "cpu"),
+                opt_level=kwargs.get("opt_level", 2),
+                pipeline=kwargs.get("pipeline"),
+                shapes={**(kwargs.get("shapes") or {}), **bind},
+            )
+
+        dynamic = _dynamic_inputs(model, kwargs.get("shapes"))
+        if not dynamic:
+            return GraphoptRep(build({}))
+        inits = {t.name for t in model.graph.initializer}
+        names = [vi.name for vi in model.graph.input if vi.name not in inits]
+        return GraphoptRep(None, build, names, dynamic)
 
     @classmethod
     def run_model(cls, model: onnx.ModelProto, inputs: Any, device: str = "CPU", **kwargs: Any) -> tuple[np.ndarray, ...]:

@@ -34,6 +34,20 @@ _BUILTIN_PASSES: dict[str, str] = {
     "canonicalize": "xdsl.transforms.canonicalize:CanonicalizePass",
     "cse": "xdsl.transforms.common_subexpression_elimination:CommonSubexpressionElimination",
     "dce": "xdsl.transforms.dead_code_elimination:DeadCodeElimination",
+    "fold-constants": "graphopt.passes.fold_constants:FoldConstants",
+    "fold-shapes": "graphopt.passes.fold_shapes:FoldShapes",
+    "remove-identity": "graphopt.passes.remove_identity:RemoveIdentityPass",
+    "simplify-algebra": "graphopt.passes.simplify_algebra:SimplifyAlgebra",
+    "simplify-transpose-reshape": "graphopt.passes.simplify_transpose_reshape:SimplifyTransposeReshape",
+    "fold-conv-bn": "graphopt.passes.fold_conv_bn:FoldConvBN",
+    "fold-matmul-add": "graphopt.passes.fold_matmul_add:FoldMatMulAdd",
+    "recognize-gelu": "graphopt.passes.recognize_gelu:RecognizeGelu",
+    "recognize-layernorm": "graphopt.passes.recognize_layernorm:RecognizeLayerNorm",
+    "recognize-rmsnorm": "graphopt.passes.recognize_rmsnorm:RecognizeRMSNorm",
+    "recognize-attention": "graphopt.passes.recognize_attention:RecognizeAttention",
+    "recognize-swiglu": "graphopt.passes.recognize_swiglu:RecognizeSwiGLU",
+    "merge-parallel-matmuls": "graphopt.passes.merge_parallel_matmuls:MergeParallelMatMuls",
+    "fuse": "graphopt.passes.fuse:Fuse",
 }
 
 _extra_passes: dict[str, Callable[[], Any]] = {}
@@ -54,9 +68,33 @@ def register_pass(cls: Any) -> Any:
     return cls
 
 
-def load_pass_plugin(path: str) -> list[str]:
-    """Import a Python file and register every ModulePass subclass it defines."""
+def pattern_pass(pattern_cls: Any) -> Any:
+    """A ModulePass that applies one RewritePattern everywhere, until nothing changes.
+
+    The pattern class names the pass with a kebab-case ``name`` attribute and documents
+    it with its docstring; its constructor takes no arguments."""
+    from dataclasses import dataclass
+
     from xdsl.passes import ModulePass
+    from xdsl.pattern_rewriter import PatternRewriteWalker
+
+    @dataclass(frozen=True)
+    class PatternPass(ModulePass):
+        name = pattern_cls.name
+
+        def apply(self, ctx: Any, op: Any) -> None:
+            PatternRewriteWalker(pattern_cls()).rewrite_module(op)
+
+    PatternPass.__doc__ = pattern_cls.__doc__
+    PatternPass.__name__ = PatternPass.__qualname__ = f"{pattern_cls.__name__}Pass"
+    return PatternPass
+
+
+def load_pass_plugin(path: str) -> list[str]:
+    """Import a Python file; register every ModulePass subclass it defines, and every
+    RewritePattern subclass that has a ``name`` (as a pass applying that pattern)."""
+    from xdsl.passes import ModulePass
+    from xdsl.pattern_rewriter import RewritePattern
 
     p = Path(path)
     if not p.is_file():
@@ -71,11 +109,16 @@ def load_pass_plugin(path: str) -> list[str]:
         raise GraphoptError(f"--load-pass-plugin {path}: importing it failed: {type(e).__name__}: {e}") from None
     names = []
     for obj in vars(module).values():
-        if inspect.isclass(obj) and issubclass(obj, ModulePass) and obj is not ModulePass and obj.__module__ == module.__name__:
+        if not inspect.isclass(obj) or obj.__module__ != module.__name__:
+            continue
+        if issubclass(obj, ModulePass):
             register_pass(obj)
             names.append(obj.name)
+        elif issubclass(obj, RewritePattern) and isinstance(getattr(obj, "name", None), str):
+            register_pass(pattern_pass(obj))
+            names.append(obj.name)
     if not names:
-        raise GraphoptError(f"--load-pass-plugin {path}: the file defines no ModulePass subclass")
+        raise GraphoptError(f"--load-pass-plugin {path}: the file defines no ModulePass, nor a RewritePattern with a name")
     return names
 
 

@@ -34,9 +34,11 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Dialect, Operation, SSAValue
 from xdsl.irdl import (
+    AttrSizedRegionSegments,
     IRDLOperation,
     irdl_op_definition,
     opt_prop_def,
+    opt_region_def,
     region_def,
     prop_def,
     result_def,
@@ -44,12 +46,12 @@ from xdsl.irdl import (
     var_operand_def,
     var_result_def,
 )
-from xdsl.traits import ConstantLike, OpTrait, Pure
+from xdsl.traits import ConstantLike, IsolatedFromAbove, IsTerminator, OpTrait, Pure
 from xdsl.utils.exceptions import VerifyException
 
 from graphopt.dialects import attrs as A
 from graphopt.dialects.traits import Broadcasting, Cube, Elementwise, LayoutSensitive, Movement, Reduction
-from graphopt.dialects.types import StringType
+from graphopt.dialects.types import OptionalType, SequenceType, StringType
 
 AttrType = onnx.defs.OpSchema.AttrType
 
@@ -88,6 +90,7 @@ _NAME_OVERRIDES = {
     "IsInf": "isinf",
     "Col2Im": "col2im",
     "PRelu": "prelu",
+    "SwiGLU": "swiglu",
 }
 
 
@@ -126,8 +129,10 @@ class GraphOp(IRDLOperation):
             if not A.kind_matches(value, kind):
                 raise VerifyException(f"{self.name} attribute {key} should be {kind.name}, is {value}")
         from graphopt.dialects.shapes import check_result_types
+        from graphopt.dialects.structured import verify_structured
 
-        check_result_types(self)
+        if not verify_structured(self):  # control flow, sequences and optionals type themselves
+            check_result_types(self)
 
 
 def _collect_schemas() -> dict[tuple[str, str], list[onnx.defs.OpSchema]]:
@@ -168,8 +173,19 @@ def _make_op(domain: str, onnx_type: str, schemas: list[onnx.defs.OpSchema]) -> 
         "traits": traits_def(*_traits_for(onnx_type)),
         "__doc__": f"ONNX {onnx_type} (opset {newest.since_version}).",
     }
-    for attr, kind in kinds.items():
-        fields[attr] = region_def() if kind in (AttrType.GRAPH, AttrType.GRAPHS) else opt_prop_def(Attribute)
+    optional_regions = 0
+    # An If's regions read then-before-else (the schema lists its attributes alphabetically).
+    for attr, kind in sorted(kinds.items(), key=lambda kv: kv[0] == "else_branch"):
+        if kind in (AttrType.GRAPH, AttrType.GRAPHS):
+            # A graph attribute the schema does not require (FlexAttention's score_mod) is
+            # an optional region: absent, the op has none.
+            required = any(a.required for s in schemas for n, a in s.attributes.items() if n == attr)
+            fields[attr] = region_def() if required else opt_region_def()
+            optional_regions += not required
+        else:
+            fields[attr] = opt_prop_def(Attribute)
+    if optional_regions > 1:  # IRDL needs to be told which optional regions are present
+        fields["irdl_options"] = (AttrSizedRegionSegments(),)
     cls = irdl_op_definition(type(onnx_type + "Op", (GraphOp,), fields))
     # Class constants are set after definition: IRDL only accepts op fields in the body.
     cls.ONNX_TYPE = onnx_type
@@ -187,6 +203,35 @@ for (_domain, _type), _schemas in sorted(_collect_schemas().items()):
     if _type in _NOT_OPS:
         continue
     ONNX_OPS[_type if not _domain else f"{_domain}::{_type}"] = _make_op(_domain, _type, _schemas)
+
+
+# ---------------------------------------------------------------------------------------
+# Compute ops of graphopt's own (domain "graphopt"): what passes fold ONNX patterns into
+# when ONNX has no single op for them. Their shape rules are in shapes.py and their
+# semantics in semantics/extra.py, under the key "graphopt::<Type>".
+
+
+def _own_op(cls: type[GraphOp], onnx_type: str, max_inputs: int, max_outputs: int = 1) -> type[GraphOp]:
+    cls.ONNX_TYPE, cls.ONNX_DOMAIN, cls.ATTR_KINDS = onnx_type, "graphopt", {}
+    cls.MAX_INPUTS, cls.MAX_OUTPUTS = max_inputs, max_outputs
+    ONNX_OPS[f"graphopt::{onnx_type}"] = cls
+    return cls
+
+
+@irdl_op_definition
+class MatMulBiasOp(GraphOp):
+    """MatMul then Add of a bias that broadcasts along the last axis (a linear layer).
+
+    %y = "graph.matmul_bias"(%x, %w, %b) : (tensor<2x8x64xf32>, tensor<64x32xf32>, tensor<32xf32>) -> tensor<2x8x32xf32>
+    """
+
+    name = "graph.matmul_bias"
+    inputs = var_operand_def()
+    outputs = var_result_def()
+    traits = traits_def(Pure(), Cube())
+
+
+_own_op(MatMulBiasOp, "MatMulBias", 3)
 
 
 # ---------------------------------------------------------------------------------------
@@ -250,6 +295,56 @@ class NoneOp(IRDLOperation):
         super().__init__(result_types=[NoneType()])
 
 
+@irdl_op_definition
+class YieldOp(IRDLOperation):
+    """Ends a region of a graph op, yielding its results.
+
+    "graph.yield"(%0, %1) : (tensor<4xf32>, tensor<4xf32>) -> ()
+    """
+
+    name = "graph.yield"
+    values = var_operand_def()
+    traits = traits_def(IsTerminator(), Pure())
+
+    def __init__(self, *values: SSAValue):
+        super().__init__(operands=[list(values)])
+
+
+@irdl_op_definition
+class FusedOp(IRDLOperation):
+    """A group of ops that a target compiles into one kernel.
+
+    The region is isolated from above: its block arguments are the op's operands, and
+    small constants are cloned inside. ``kind`` says what the group is built around:
+    "elementwise", "reduce" (a reduction with its elementwise prologue and epilogue),
+    "cube" (a matmul-like op with its elementwise epilogue), "attention".
+
+    %r = "graph.fused"(%x, %w) <{kind = "cube"}> ({
+    ^0(%a: tensor<4x8xf32>, %b: tensor<8x2xf32>):
+      %m = "graph.matmul"(%a, %b) : (...) -> tensor<4x2xf32>
+      %y = "graph.relu"(%m) : (tensor<4x2xf32>) -> tensor<4x2xf32>
+      "graph.yield"(%y) : (tensor<4x2xf32>) -> ()
+    }) : (tensor<4x8xf32>, tensor<8x2xf32>) -> tensor<4x2xf32>
+    """
+
+    name = "graph.fused"
+    inputs = var_operand_def()
+    outputs = var_result_def()
+    kind = prop_def(StringAttr)
+    body = region_def("single_block")
+    traits = traits_def(IsolatedFromAbove(), Pure())
+
+    def verify_(self) -> None:
+        block = self.body.block
+        if [a.type for a in block.args] != [v.type for v in self.inputs]:
+            raise VerifyException("graph.fused block arguments must match its operands")
+        last = block.last_op
+        if not isinstance(last, YieldOp):
+            raise VerifyException("graph.fused must end with graph.yield")
+        if [v.type for v in last.values] != [r.type for r in self.outputs]:
+            raise VerifyException("graph.fused results must match what its body yields")
+
+
 def provenance_attr(src: Sequence[str]) -> dict[str, Attribute]:
     return {"src": ArrayAttr([StringAttr(s) for s in src])} if src else {}
 
@@ -266,6 +361,6 @@ def is_none(value: SSAValue) -> bool:
 
 Graph = Dialect(
     "graph",
-    [*ONNX_OPS.values(), WeightOp, ConstantOp, NoneOp],
-    [StringType],
+    [*ONNX_OPS.values(), WeightOp, ConstantOp, NoneOp, YieldOp, FusedOp],
+    [StringType, SequenceType, OptionalType],
 )

@@ -13,6 +13,7 @@ checks what a rule knows.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ from xdsl.utils.exceptions import VerifyException
 
 from graphopt import dtypes
 from graphopt.dialects.attrs import AttrType
+from graphopt.dialects.types import shape_of, tensor
 
 Spec = tuple[tuple[int, ...], dtypes.DType]  # shape (-1 = unknown) and element type
 Rule = Callable[[list[Spec | None], dict[str, Any], list[np.ndarray | None]], list[Spec]]
@@ -91,6 +93,38 @@ def _matmul(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarr
     return [(tuple(out), a[1])]
 
 
+def _matmul_bias(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
+    (shape, dtype), bias = _matmul(ins[:2], attrs, consts)[0], ins[2]
+    assert bias is not None
+    if len(bias[0]) > 1 and any(d != 1 for d in bias[0][:-1]):
+        raise ValueError(f"MatMulBias bias {bias[0]} must broadcast along the last axis only")
+    return [(broadcast_shapes(shape, bias[0]), dtype)]
+
+
+def _reduce(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
+    """Reduce* with axes as an input. Axes known at compile time give the exact shape.
+    Axes fed at run time still have a static length L, which fixes the rank (rank - L
+    without keepdims, duplicates being invalid); the dimensions are then unknown (-1)."""
+    x = ins[0]
+    assert x is not None
+    shape, dtype = x
+    keep = attrs.get("keepdims", 1)
+    axes_spec = ins[1] if len(ins) > 1 else None
+    axes = consts[1] if len(consts) > 1 and axes_spec is not None else None
+    if axes_spec is not None and axes is None and axes_spec[0] != (0,):
+        if not axes_spec[0] or axes_spec[0][0] < 0:
+            raise ValueError("Reduce axes fed at run time need a static length")
+        rank = len(shape) if keep else len(shape) - axes_spec[0][0]
+        return [((-1,) * rank, dtype)]
+    picked = [] if axes is None else [int(a) % max(len(shape), 1) for a in axes.reshape(-1)]
+    if not picked:
+        if attrs.get("noop_with_empty_axes", 0):
+            return [(shape, dtype)]
+        picked = list(range(len(shape)))
+    out = [1 if k in picked else d for k, d in enumerate(shape)] if keep else [d for k, d in enumerate(shape) if k not in picked]
+    return [(tuple(out), dtype)]
+
+
 RULES: dict[str, Rule] = {
     **{t: _same for t in "Abs Neg Exp Log Sqrt Reciprocal Floor Ceil Round Sign Sin Cos Tan Asin Acos "
        "Atan Sinh Cosh Tanh Asinh Acosh Atanh Erf Not BitwiseNot Relu LeakyRelu Elu Selu Celu Sigmoid "
@@ -103,6 +137,45 @@ RULES: dict[str, Rule] = {
     "Where": _where,
     "Cast": _cast,
     "MatMul": _matmul,
+    **{t: _reduce for t in "ReduceSum ReduceMean ReduceMax ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceLogSum "
+       "ReduceLogSumExp ReduceSumSquare".split()},
+    "graphopt::MatMulBias": _matmul_bias,
+}
+
+
+def _split(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None], n_out: int) -> list[Spec]:
+    """Split, given how many results the op has: with neither a ``split`` input nor
+    ``num_outputs`` (opset 13 and later), ONNX splits into that many equal parts, a
+    count its own inference cannot know because it is not a property of the node."""
+    x = ins[0]
+    assert x is not None
+    shape, dtype = x
+    axis = attrs.get("axis", 0)
+    if not -len(shape) <= axis < len(shape):
+        raise ValueError(f"Split axis {axis} is out of range for rank {len(shape)}")
+    axis %= len(shape)
+    dim = shape[axis]
+    given = len(ins) > 1 and ins[1] is not None
+    sizes: list[int]
+    if given and consts[1] is not None:
+        sizes = [int(v) for v in consts[1].reshape(-1)]
+        if dim >= 0 and sum(sizes) != dim:
+            raise ValueError(f"Split sizes {sizes} do not add up to dimension {dim}")
+    elif given or dim < 0:
+        sizes = [-1] * n_out
+    elif attrs.get("num_outputs") is not None:
+        chunk = -(-dim // attrs["num_outputs"])
+        sizes = [min(chunk, max(dim - i * chunk, 0)) for i in range(attrs["num_outputs"])]
+    else:
+        if dim % n_out:
+            raise ValueError(f"Split cannot cut dimension {dim} into {n_out} equal parts")
+        sizes = [dim // n_out] * n_out
+    return [(shape[:axis] + (size,) + shape[axis + 1 :], dtype) for size in sizes]
+
+
+# Rules that also need the number of results (ONNX leaves it to the node).
+COUNTED_RULES: dict[str, Callable[[list[Spec | None], dict[str, Any], list[np.ndarray | None], int], list[Spec]]] = {
+    "Split": _split,
 }
 
 
@@ -111,11 +184,11 @@ def spec_of(t: Attribute) -> Spec | None:
         return None
     if not isinstance(t, TensorType):
         raise ValueError(f"not a tensor type: {t}")
-    return tuple(t.get_shape()), dtypes.from_ir(t.element_type)
+    return shape_of(t), dtypes.from_ir(t.element_type)
 
 
 def tensor_type(spec: Spec) -> TensorType:
-    return TensorType(spec[1].ir, spec[0])
+    return tensor(spec[1].ir, spec[0])  # -1 (unknown) prints as ?
 
 
 def _type_proto(spec: Spec) -> onnx.TypeProto:
@@ -167,7 +240,11 @@ def infer(
     op_cls: Any, ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None], n_out: int
 ) -> list[Spec | None]:
     """The result specs of an op of class ``op_cls`` (a generated ``GraphOp``)."""
-    rule = RULES.get(op_cls.ONNX_TYPE) if not op_cls.ONNX_DOMAIN else None
+    key = op_cls.ONNX_TYPE if not op_cls.ONNX_DOMAIN else f"{op_cls.ONNX_DOMAIN}::{op_cls.ONNX_TYPE}"
+    counted = COUNTED_RULES.get(key)
+    if counted is not None:
+        return list(counted(ins, attrs, consts, n_out))[:n_out]
+    rule = RULES.get(key)
     if rule is not None:
         return list(rule(ins, attrs, consts))[:n_out]
     return _onnx_infer(op_cls.ONNX_TYPE, op_cls.ONNX_DOMAIN, ins, attrs, consts, op_cls.ATTR_KINDS, n_out)
@@ -185,8 +262,26 @@ def _compatible(declared: Spec, inferred: Spec) -> bool:
     return all(a == b or -1 in (a, b) for a, b in zip(declared[0], inferred[0]))
 
 
+# Ops whose types were checked, with what they were checked against: the pipeline verifies
+# after every pass, and most ops are untouched by most passes.
+_checked: weakref.WeakKeyDictionary[Operation, tuple[Any, ...]] = weakref.WeakKeyDictionary()
+
+
+def _signature(op: Any) -> tuple[Any, ...]:
+    # Operand identities, not just types: a constant operand's value feeds the rule.
+    return (tuple(op.operands), tuple(r.type for r in op.results), tuple(op.properties.items()))
+
+
 def check_result_types(op: Any) -> None:
     """The verifier's type check: the declared result types agree with the op's rule."""
+    signature = _signature(op)
+    if _checked.get(op) == signature:
+        return
+    _check_result_types(op)
+    _checked[op] = signature
+
+
+def _check_result_types(op: Any) -> None:
     ins = [spec_of(v.type) for v in op.operands]
     consts = [const_value(v.owner if isinstance(v.owner, Operation) else None) for v in op.operands]
     try:

@@ -35,10 +35,14 @@ from graphopt import dtypes
 from graphopt.dialects import attrs as A
 from graphopt.dialects.graph import ONNX_OPS, ConstantOp, NoneOp, WeightOp, provenance_attr
 from graphopt.dialects.shapes import Spec, infer, tensor_type
+from graphopt.dialects.structured import is_structured
+from graphopt.dialects.types import shape_of
 from graphopt.errors import GraphoptError
 from graphopt.frontends.legalize import LEGALIZE, Node
+from graphopt.frontends.subgraphs import emit_structured, ir_type
+from graphopt.refused import refusal
 from graphopt.semantics import get_rule
-from graphopt.semantics.onnx_attrs import attribute_value, node_attributes, schema_of
+from graphopt.semantics.onnx_attrs import attribute_value, node_attributes, rule_kwargs, schema_of
 from graphopt.weights import WeightStore
 
 INLINE_MAX = 64  # constants up to this many elements live in the IR text
@@ -49,7 +53,7 @@ KNOWN_MAX = 4096  # values up to this many elements are evaluated at import for 
 class Imported:
     module: ModuleOp
     weights: WeightStore
-    inputs: list[tuple[str, Spec]]
+    inputs: list[tuple[str, Spec | None]]  # None: a sequence or optional input
     outputs: list[str]
     opset: int
     histogram: dict[str, int] = field(default_factory=dict)
@@ -105,10 +109,12 @@ def _all_tensors(graph: onnx.GraphProto) -> list[onnx.TensorProto]:
 
 
 def _default_opset(model: onnx.ModelProto) -> int:
+    """The model's default-domain opset; 0 when it imports none (a model of ai.onnx.ml or
+    other domains only is valid; a default-domain node in it is refused in ``_version``)."""
     for imp in model.opset_import:
         if imp.domain in ("", "ai.onnx"):
             return imp.version
-    raise GraphoptError("the model imports no version of the default ONNX opset")
+    return 0
 
 
 def _bind_shapes(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]], inits: set[str]) -> None:
@@ -122,7 +128,9 @@ def _bind_shapes(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]], ini
             continue
         tt = vi.type.tensor_type
         if not vi.type.HasField("tensor_type"):
-            raise GraphoptError(f"input {vi.name}: only tensor inputs are supported")
+            if ir_type(vi.type) is None:  # sequences and optionals keep their unknown dims
+                raise GraphoptError(f"input {vi.name}: only tensor, sequence and optional inputs are supported")
+            continue
         dims = tt.shape.dim
         if vi.name in shapes:
             shape = shapes[vi.name]
@@ -191,7 +199,10 @@ class _Importer:
     def add_node(self, node: onnx.NodeProto) -> None:
         where = f"node {node.name or node.output[0]!r} ({node.op_type}"
         domain = "" if node.domain in ("", "ai.onnx") else node.domain
-        version = self._version(domain)
+        version = self._version(domain, where)
+        why = refusal(node.op_type, domain, [self.known.get(i) if i else None for i in node.input])
+        if why is not None:
+            raise GraphoptError(f"{where}, opset {version}): graphopt refuses this op: {why}")
         if node.op_type == "Constant" and not domain:
             self._constant_node(node)
             return
@@ -199,9 +210,9 @@ class _Importer:
         schema = schema_of(node.op_type, version, domain)
         if key not in ONNX_OPS or schema is None:
             raise GraphoptError(f"{where}, opset {version}): not an operator graphopt knows; it is not in ONNX opset {version}")
-        for attr in node.attribute:
-            if attr.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
-                raise GraphoptError(f"{where}, opset {version}): control flow (subgraph attributes) is not supported yet")
+        for attr in node.attribute:  # GRAPH attributes become regions (frontends/subgraphs.py)
+            if attr.type == onnx.AttributeProto.GRAPHS:
+                raise GraphoptError(f"{where}, opset {version}): attributes holding lists of graphs are not supported")
         try:
             attrs = {a.name: attribute_value(a) for a in node.attribute}
         except ValueError as e:
@@ -219,8 +230,10 @@ class _Importer:
         for extra in post:
             self.emit(extra, where)
 
-    def _version(self, domain: str) -> int:
+    def _version(self, domain: str, where: str) -> int:
         if not domain:
+            if not self.opset:
+                raise GraphoptError(f"{where}): the model imports no version of the default ONNX opset; add one to opset_import")
             return self.opset
         for imp in self.model.opset_import:
             if imp.domain == domain:
@@ -252,6 +265,9 @@ class _Importer:
         operands = [self.operand(name, where) for name in n.inputs]
         while n.outputs and not n.outputs[-1]:
             n.outputs.pop()
+        if is_structured(cls.ONNX_TYPE, cls.ONNX_DOMAIN, [v.type for v in operands]):
+            emit_structured(self, cls, n, operands, where)  # regions, sequences, optionals
+            return
         try:
             props = {k: A.to_ir(v, cls.ATTR_KINDS[k]) for k, v in n.attrs.items()}
         except (KeyError, ValueError) as e:
@@ -259,7 +275,7 @@ class _Importer:
         specs = self._result_specs(cls, n, operands, where)
         op = cls.create(
             operands=operands,
-            result_types=[tensor_type(s) for s in specs],
+            result_types=[tensor_type(s) if s is not None else NoneType() for s in specs],
             properties=props,
             attributes=provenance_attr([n.src]),
         )
@@ -269,7 +285,10 @@ class _Importer:
                 self.values[name] = result
         self._evaluate_known(n, op)
 
-    def _result_specs(self, cls: Any, n: Node, operands: list[SSAValue], where: str) -> list[Spec]:
+    def _result_specs(self, cls: Any, n: Node, operands: list[SSAValue], where: str) -> list[Spec | None]:
+        """Result types: onnx's inference, else the op's rule. An output the node leaves
+        unnamed (an optional one in the middle) that neither can type is ``None``: it
+        becomes a ``none``-typed result, since nothing reads it."""
         outs = n.outputs
         from_onnx = [self.inferred.get(o) if o else None for o in outs]
         if all(s is not None and -1 not in s[0] for s in from_onnx):
@@ -281,9 +300,12 @@ class _Importer:
             ours = infer(cls, ins, attrs, consts, len(outs))
         except (ValueError, KeyError) as e:
             raise GraphoptError(f"{where}: {e}") from None
-        specs: list[Spec] = []
+        specs: list[Spec | None] = []
         for k, (theirs, mine) in enumerate(zip(from_onnx, ours + [None] * (len(outs) - len(ours)))):
             best = mine if mine is not None and (theirs is None or -1 in theirs[0]) else theirs
+            if best is None and not outs[k]:
+                specs.append(None)
+                continue
             if best is None:
                 raise GraphoptError(f"{where}: the type of output {k} ({outs[k] or 'unnamed'}) cannot be inferred")
             specs.append(best)
@@ -293,7 +315,7 @@ class _Importer:
         """Evaluate ops on compile-time values (for typing later ops only)."""
         if any(name and name not in self.known for name in n.inputs) and n.op_type not in ("Shape", "Size"):
             return
-        if any(-1 in _spec(r)[0] or int(np.prod(_spec(r)[0])) > KNOWN_MAX for r in op.results):
+        if any(not isinstance(r.type, TensorType) or -1 in _spec(r)[0] or int(np.prod(_spec(r)[0])) > KNOWN_MAX for r in op.results):
             return
         rule = get_rule(n.key)
         if rule is None or not op.results:
@@ -304,9 +326,7 @@ class _Importer:
                 args = [np.zeros(_spec(op.operands[0])[0], dtype=np.float32)]
                 if -1 in _spec(op.operands[0])[0]:
                     return
-            from graphopt.targets.cpu.kernels import default_kwargs
-
-            out = rule(*args, **default_kwargs(type(op), dict(n.attrs), len(op.results)))
+            out = rule(*args, **rule_kwargs(type(op), dict(n.attrs), len(op.results)))
         except Exception:  # typing aid only: an op that cannot run now simply stays unknown
             return
         outs = out if isinstance(out, tuple | list) else (out,)
@@ -330,17 +350,16 @@ def _constant_value(attrs: dict[str, Any]) -> np.ndarray:
 def _spec(v: SSAValue) -> Spec:
     t = v.type
     assert isinstance(t, TensorType)
-    return tuple(t.get_shape()), dtypes.from_ir(t.element_type)
+    return shape_of(t), dtypes.from_ir(t.element_type)
 
 
 def import_model(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]] | None = None) -> Imported:
     """An ONNX model as a ``builtin.module`` holding ``func.func @main``."""
-    model_copy = onnx.ModelProto()
-    model_copy.CopyFrom(model)
-    model = model_copy
+    original = model.graph.initializer
+    model = _without_large_initializers(model)
     opset = _default_opset(model)
     g = model.graph
-    inits = {t.name for t in g.initializer}
+    inits = {t.name for t in original}
     _bind_shapes(model, dict(shapes or {}), inits)
     try:
         model = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
@@ -353,20 +372,22 @@ def import_model(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]] | No
         if spec is not None:
             imp.inferred[vi.name] = spec
 
-    inputs: list[tuple[str, Spec]] = []
+    inputs: list[tuple[str, Spec | None]] = []
     for vi in g.input:
         if vi.name in inits:
             continue
         spec = _spec_from_type(vi.type)
-        assert spec is not None
         try:
-            arg = imp.block.insert_arg(tensor_type(spec), len(imp.block.args))
+            # A sequence or optional input has no Spec: its IR type says what it holds.
+            arg = imp.block.insert_arg(tensor_type(spec) if spec else ir_type(vi.type), len(imp.block.args))
         except KeyError as e:
             raise GraphoptError(f"input {vi.name}: {e}") from None
         arg.name_hint = _hint(vi.name)
         imp.values[vi.name] = arg
+        if spec is not None and 0 in spec[0]:  # an empty input has one possible value (empty axes, for one)
+            imp.known[vi.name] = np.zeros(spec[0], spec[1].numpy)
         inputs.append((vi.name, spec))
-    for tensor in g.initializer:
+    for tensor in original:
         try:
             array = numpy_helper.to_array(tensor)
         except Exception as e:  # corrupt or truncated tensor data
@@ -385,6 +406,29 @@ def import_model(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]] | No
     ftype = ([a.type for a in imp.block.args], [r.type for r in results])
     fn = func.FuncOp("main", ftype, Region(imp.block))
     return Imported(ModuleOp([fn]), imp.weights, inputs, [vi.name for vi in g.output], opset, histogram)
+
+
+def _without_large_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of the model for shape inference, with large initializers as typed graph
+    inputs instead: serializing a BERT-base's 440 MB of weights into onnx's shape inference
+    (and back) would cost seconds, and only small initializers matter there (as values
+    of shape computations)."""
+    light = onnx.ModelProto()
+    for field_name in ("ir_version", "producer_name", "producer_version", "domain", "model_version", "doc_string"):
+        setattr(light, field_name, getattr(model, field_name))
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    g, lg = model.graph, light.graph
+    lg.name = g.name
+    for field_name in ("node", "input", "output", "value_info", "sparse_initializer"):
+        getattr(lg, field_name).extend(getattr(g, field_name))
+    declared = {vi.name for vi in g.input}
+    for tensor in g.initializer:
+        if int(np.prod(tensor.dims, dtype=np.int64)) <= KNOWN_MAX:
+            lg.initializer.append(tensor)
+        elif tensor.name not in declared:
+            lg.input.append(onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims)))
+    return light
 
 
 def _hint(name: str) -> str | None:

@@ -11,6 +11,13 @@ A rule is a plain function ``rule(*inputs, **attrs)``:
 - Output dtypes follow ONNX exactly (an ArgMax is int64, a Shape is int64 ...). Scalars are
   0-d arrays, never numpy scalars.
 
+Ops with graph attributes (If, Loop, Scan, SequenceMap) receive each body as a keyword
+argument named like the attribute (``then_branch``, ``body`` ...): a Python callable
+``body(*inputs) -> list`` that runs the op's region on its block arguments (the values of
+the enclosing graph it reads are bound already) and returns what its ``graph.yield``
+yields. Sequences are Python lists of arrays and optionals ``None`` or the value; a rule
+whose one output is a sequence returns the list itself (``control.py``, ``sequence.py``).
+
 Rules are registered in ``RULES`` by op type (``"Add"``), or ``"domain::Op"`` for domains
 other than the default one. They are used by constant folding, the cpu target's default
 kernels and the Ascend AI CPU; nothing here imports onnxruntime or onnx.reference.
@@ -26,7 +33,7 @@ Rule = Callable[..., Any]
 RULES: dict[str, Rule] = {}
 
 # Modules that register rules; imported once, on first lookup.
-_FAMILIES = ("elementwise", "reduce", "tensor", "nn", "rnn", "signal")
+_FAMILIES = ("elementwise", "reduce", "tensor", "nn", "rnn", "signal", "extra", "loss", "vision", "linalg", "sequence_models", "text", "ml", "control", "sequence")
 _loaded = False
 
 

@@ -587,7 +587,9 @@ def dropout(
         if ratio is not None and float(_scalar(ratio)) == 0.0:
             return x.copy(), np.ones(x.shape, dtype=bool)
         # Nothing to reproduce: the mask is random.
-        raise ValueError("Dropout in training mode is random; graphopt compiles inference graphs")
+        from graphopt.refused import TRAINING_DROPOUT
+
+        raise ValueError(TRAINING_DROPOUT)
     return x.copy(), np.ones(x.shape, dtype=bool)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -56,3 +57,29 @@ def node_attributes(node: onnx.NodeProto, opset: int) -> dict[str, Any]:
             raise ValueError(f"attribute {attr.name} refers to an outer function attribute")
         attrs[attr.name] = attribute_value(attr)
     return attrs
+
+
+# Rules that need to know how many outputs the op has (ONNX leaves it to the node).
+_WANTS_NUM_OUTPUTS = frozenset({"Split"})
+
+
+@functools.cache
+def _newest_defaults(onnx_type: str, domain: str) -> dict[str, Any]:
+    try:
+        schema = onnx.defs.get_schema(onnx_type, 10_000, domain)
+    except onnx.defs.SchemaError:
+        return {}
+    return {
+        name: attribute_value(a.default_value)
+        for name, a in schema.attributes.items()
+        if a.default_value.type != AttributeProto.UNDEFINED
+    }
+
+
+def rule_kwargs(op_cls: Any, attrs: dict[str, Any], n_results: int) -> dict[str, Any]:
+    """The keyword arguments of a graph op's rule: the newest schema's defaults (graph ops
+    have their op's newest meaning), then the op's attributes."""
+    kwargs = {**_newest_defaults(op_cls.ONNX_TYPE, op_cls.ONNX_DOMAIN), **attrs}
+    if op_cls.ONNX_TYPE in _WANTS_NUM_OUTPUTS:
+        kwargs["_num_outputs"] = n_results
+    return kwargs

@@ -8,6 +8,7 @@ from typing import Any
 from xdsl.dialects.builtin import ModuleOp
 
 from graphopt.target import Executable, Target
+from graphopt.targets.cpu.kernels import cpu_kernel_gap
 from graphopt.targets.cpu.plan import ExecutionPlan, build_plan
 from graphopt.weights import WeightStore
 
@@ -18,6 +19,14 @@ class CpuTarget(Target):
 
     def build(self, module: ModuleOp, weights: WeightStore, input_names: Sequence[str]) -> ExecutionPlan:
         return build_plan(module, weights, input_names)
+
+    def supports(self, op_type: str, domain: str, dtypes: Sequence[str]) -> str | None:
+        """Supported when not refused and the op has a kernel (its semantic rule or a
+        kernel of the target's own); every element type graphopt knows runs in numpy."""
+        why = super().supports(op_type, domain, dtypes)
+        if why is not None:
+            return why
+        return cpu_kernel_gap(op_type, domain)
 
     def report(self, executable: Executable) -> dict[str, Any]:
         assert isinstance(executable, ExecutionPlan)

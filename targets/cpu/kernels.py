@@ -7,43 +7,16 @@ by IR op name; a row there wins.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
-import onnx.defs
 
 from graphopt.semantics import get_rule
-from graphopt.semantics.onnx_attrs import attribute_value
+from graphopt.semantics.onnx_attrs import rule_kwargs as default_kwargs
 
 Kernel = Callable[..., Any]
 
 KERNELS: dict[str, Kernel] = {}
-
-# Rules that need to know how many outputs the op has (ONNX leaves it to the node).
-_WANTS_NUM_OUTPUTS = frozenset({"Split"})
-
-
-@functools.cache
-def _schema_defaults(onnx_type: str, domain: str) -> dict[str, Any]:
-    try:
-        schema = onnx.defs.get_schema(onnx_type, 10_000, domain)
-    except onnx.defs.SchemaError:
-        return {}
-    return {
-        name: attribute_value(a.default_value)
-        for name, a in schema.attributes.items()
-        if a.default_value.type != onnx.AttributeProto.UNDEFINED
-    }
-
-
-def default_kwargs(op_cls: Any, attrs: dict[str, Any], n_results: int) -> dict[str, Any]:
-    """The keyword arguments of a rule: schema defaults, then the op's attributes."""
-    kwargs = {**_schema_defaults(op_cls.ONNX_TYPE, op_cls.ONNX_DOMAIN), **attrs}
-    if op_cls.ONNX_TYPE in _WANTS_NUM_OUTPUTS:
-        kwargs["_num_outputs"] = n_results
-    return kwargs
-
 
 def kernel_for(op_name: str, onnx_type: str | None, domain: str = "") -> Kernel | None:
     if op_name in KERNELS:
@@ -52,3 +25,28 @@ def kernel_for(op_name: str, onnx_type: str | None, domain: str = "") -> Kernel 
         return None
     return get_rule(onnx_type if not domain else f"{domain}::{onnx_type}")
 
+
+
+def cpu_kernel_gap(op_type: str, domain: str = "") -> str | None:
+    """Why the cpu target has no kernel for an ONNX op type, or None if it has one."""
+    from graphopt.dialects.graph import ONNX_OPS
+
+    domain = "" if domain == "ai.onnx" else domain
+    if op_type == "Constant" and not domain:
+        return None  # the frontend turns it into a graph.constant / graph.weight
+    key = op_type if not domain else f"{domain}::{op_type}"
+    cls = ONNX_OPS.get(key)
+    if cls is None:
+        return f"not an operator graphopt knows (domain {domain or 'ai.onnx'!r})"
+    if kernel_for(cls.name, cls.ONNX_TYPE, cls.ONNX_DOMAIN) is None:
+        return f"the cpu target has no kernel for {op_type}"
+    return None
+
+
+def _fused(*inputs: Any, body: Callable[..., list[Any]]) -> tuple[Any, ...]:
+    """A graph.fused group runs its region's plan: on the cpu, fusion only saves the
+    memory of intermediates that die inside the group."""
+    return tuple(body(*inputs))
+
+
+KERNELS["graph.fused"] = _fused

@@ -1,13 +1,21 @@
 """The cpu execution plan: a flat list of kernel calls over numbered slots.
 
-Building the plan walks the IR once:
+Building the plan walks the IR once per block:
 1. Every SSA value gets a slot. Slots are reused once their value is dead (a linear scan
    over the op list, as register allocation does), so memory is planned ahead.
 2. Constants and weights are placed in their slots once, at build time.
 3. Each op becomes a ``Step``: its kernel, the slots it reads and writes, its attributes
    as keyword arguments, and the slots to release after it.
 
+An op with regions (If, Loop, Scan, SequenceMap) gets one nested plan per region, built
+the same way (``plan_block``). Regions are not isolated, so a body may read values of the
+enclosing blocks: those *captured* values become extra inputs of the nested plan, after
+its block arguments, and extra inputs of the op's step, after its operands. The step's
+kernel hands the op's semantic rule each body as a callable ``body(*block_args) -> list``
+that runs the nested plan with the captured values appended.
+
 Running is then a loop over the steps: no IR is walked, nothing is looked up by name.
+Values are arrays, Python lists of arrays (sequences) and ``None`` (empty optionals).
 """
 
 from __future__ import annotations
@@ -18,14 +26,19 @@ from typing import Any
 
 import numpy as np
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp, NoneType, TensorType
-from xdsl.ir import Operation, SSAValue
+from xdsl.dialects.builtin import ModuleOp, NoneType, TensorType, UnrankedTensorType
+from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from graphopt import dtypes
-from graphopt.dialects.graph import ConstantOp, GraphOp, NoneOp, WeightOp, provenance
+from graphopt.dialects.graph import ConstantOp, GraphOp, NoneOp, WeightOp, YieldOp, provenance
+from graphopt.dialects.types import OptionalType, SequenceType, shape_of
 from graphopt.errors import GraphoptError
 from graphopt.targets.cpu.kernels import default_kwargs, kernel_for
 from graphopt.weights import WeightStore
+
+# What a slot must hold: a tensor's planned shape (-1: dynamic) and dtype, checked on the
+# fast path; the IR type of a sequence or optional; None for an unused `none` result.
+Want = tuple[tuple[int, ...], np.dtype] | Attribute | None
 
 
 @dataclass(frozen=True)
@@ -36,24 +49,29 @@ class Step:
     kwargs: dict[str, Any]
     free: tuple[int, ...]
     label: str  # "graph.conv (node conv1)", for errors
-    expect: tuple[tuple[tuple[int, ...], np.dtype], ...]  # planned shape (-1: dynamic) and dtype
+    expect: tuple[Want, ...]
+    # One sequence/optional result: the kernel's return value *is* it (a list is then a
+    # sequence, not several outputs).
+    whole: bool = False
 
 
 @dataclass
 class ExecutionPlan:
     n_slots: int
     constants: list[tuple[int, Any]]
-    inputs: list[tuple[str, int, tuple[int, ...], np.dtype]]
+    inputs: list[tuple[str, int, Want]]
     outputs: list[int]
     steps: list[Step]
     peak_bytes: int
+    nested: bool = False  # a region's plan: its inputs come from kernels, not from users
 
-    def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def run(self, inputs: Sequence[Any]) -> list[Any]:
         slots: list[Any] = [None] * self.n_slots
         for slot, value in self.constants:
             slots[slot] = value
-        for (name, slot, shape, dtype), value in zip(self.inputs, inputs, strict=True):
-            slots[slot] = _check_input(name, value, shape, dtype)
+        check = _check_result if self.nested else _check_input
+        for (name, slot, want), value in zip(self.inputs, inputs, strict=True):
+            slots[slot] = check(name, value, want)
         for step in self.steps:
             try:
                 result = step.kernel(*[slots[i] for i in step.ins], **step.kwargs)
@@ -61,7 +79,8 @@ class ExecutionPlan:
                 raise
             except Exception as e:  # a kernel refusing its data (an index out of range ...)
                 raise GraphoptError(f"{step.label}: {type(e).__name__}: {e}") from None
-            results = result if isinstance(result, tuple | list) else (result,)
+            several = isinstance(result, tuple) or (isinstance(result, list) and not step.whole)
+            results = result if several else (result,)
             for slot, value, want in zip(step.outs, results, step.expect):
                 slots[slot] = _check_result(step.label, value, want)
             for slot in step.free:
@@ -69,17 +88,56 @@ class ExecutionPlan:
         return [slots[i] for i in self.outputs]
 
 
-def _check_input(name: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+class _Mismatch(Exception):
+    """A value that does not have its planned type."""
+
+
+def _conform(value: Any, t: Attribute) -> Any:
+    """``value`` as a value of IR type ``t`` (arrays made ndarrays), or _Mismatch."""
+    if isinstance(t, SequenceType):
+        if not isinstance(value, list | tuple):
+            raise _Mismatch(f"a {type(value).__name__}, not a sequence")
+        return [_conform(v, t.element_type) for v in value]
+    if isinstance(t, OptionalType):
+        return None if value is None else _conform(value, t.element_type)
+    if isinstance(t, NoneType):
+        return None
+    if value is None or isinstance(value, list):
+        raise _Mismatch(f"{'nothing' if value is None else 'a sequence'}, not a tensor")
+    array = np.asarray(value)
+    assert isinstance(t, TensorType | UnrankedTensorType)
+    dtype = dtypes.from_ir(t.element_type).numpy
+    shape = shape_of(t) if isinstance(t, TensorType) else None
+    ok = shape is None or (len(shape) == array.ndim and all(d in (-1, v) for d, v in zip(shape, array.shape)))
+    if array.dtype != dtype or not ok:
+        raise _Mismatch(f"{array.dtype}{list(array.shape)}, not {t}")
+    return array
+
+
+def _check_input(name: str, value: Any, want: Want) -> Any:
+    if want is None or not isinstance(want, tuple):
+        try:
+            return _conform(value, want) if want is not None else None
+        except _Mismatch as e:
+            raise GraphoptError(f"input {name}: {e}") from None
+    shape, dtype = want
     if not isinstance(value, np.ndarray):
         value = np.asarray(value)
     if value.dtype != dtype:
         raise GraphoptError(f"input {name}: dtype {value.dtype}, the model wants {dtype}; cast it first")
-    if value.shape != shape:
+    if len(value.shape) != len(shape) or any(d not in (-1, v) for d, v in zip(shape, value.shape)):
         raise GraphoptError(f"input {name}: shape {value.shape}, the model was compiled for {shape}; recompile with --shape")
     return value
 
 
-def _check_result(label: str, value: Any, want: tuple[tuple[int, ...], np.dtype]) -> np.ndarray:
+def _check_result(label: str, value: Any, want: Want) -> Any:
+    if want is None:  # a `none` result: an optional output the model leaves unnamed
+        return None
+    if not isinstance(want, tuple):
+        try:
+            return _conform(value, want)
+        except _Mismatch as e:  # an internal error: the op's kernel and its type rule disagree
+            raise RuntimeError(f"{label}: kernel gave {e}") from None
     value = np.asarray(value)
     shape, dtype = want
     ok_shape = len(shape) == value.ndim and all(d in (-1, v) for d, v in zip(shape, value.shape))
@@ -89,14 +147,18 @@ def _check_result(label: str, value: Any, want: tuple[tuple[int, ...], np.dtype]
     return value
 
 
-def _spec(v: SSAValue) -> tuple[tuple[int, ...], np.dtype]:
+def _want(v: SSAValue) -> Want:
     t = v.type
-    assert isinstance(t, TensorType)
-    return tuple(t.get_shape()), dtypes.from_ir(t.element_type).numpy
+    if isinstance(t, TensorType):
+        return shape_of(t), dtypes.from_ir(t.element_type).numpy
+    return None if isinstance(t, NoneType) else t
 
 
 def _nbytes(v: SSAValue) -> int:
-    shape, dtype = _spec(v)
+    want = _want(v)
+    if not isinstance(want, tuple):
+        return 0  # sequences and optionals: their size is known only at run time
+    shape, dtype = want
     return 0 if -1 in shape else int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
 
 
@@ -107,14 +169,35 @@ def label(op: Operation) -> str:
 
 def build_plan(module: ModuleOp, weights: WeightStore, input_names: Sequence[str]) -> ExecutionPlan:
     fn = next(op for op in module.ops if isinstance(op, func.FuncOp))
-    body = list(fn.body.block.ops)
-    ret = body[-1]
-    assert isinstance(ret, func.ReturnOp)
+    block = fn.body.block
+    return plan_block(block, weights, list(zip(input_names, block.args, strict=True)), nested=False)
 
-    # Liveness: the index of the last op that reads each value.
+
+def captures(op: Operation) -> list[SSAValue]:
+    """Values defined outside ``op`` that its regions read, in order of first use."""
+    defined: set[SSAValue] = set()
+    used: dict[SSAValue, None] = {}
+    for block in op.walk_blocks():
+        defined.update(block.args)
+    for inner in op.walk():
+        if inner is not op:
+            defined.update(inner.results)
+            used.update(dict.fromkeys(inner.operands))
+    return [v for v in used if v not in defined]
+
+
+def plan_block(block: Block, weights: WeightStore, params: Sequence[tuple[str, SSAValue]], nested: bool) -> ExecutionPlan:
+    """The plan of one block: ``params`` (name, value) are its inputs, in the order
+    ``run`` takes them; the block's terminator (func.return or graph.yield) names its outputs."""
+    body = list(block.ops)
+    ret = body[-1]
+    assert isinstance(ret, func.ReturnOp | YieldOp)
+    captured = {op: captures(op) for op in body if op.regions}
+
+    # Liveness: the index of the last op that reads each value (a region reads its captures).
     last_use: dict[SSAValue, int] = {}
     for k, op in enumerate(body):
-        for v in op.operands:
+        for v in (*op.operands, *captured.get(op, ())):
             last_use[v] = k
     pinned = set(ret.operands)
 
@@ -132,11 +215,10 @@ def build_plan(module: ModuleOp, weights: WeightStore, input_names: Sequence[str
         slot_of[v] = slot
         return slot
 
-    inputs = []
-    for name, arg in zip(input_names, fn.body.block.args, strict=True):
-        shape, dtype = _spec(arg)
-        inputs.append((name, assign(arg), shape, dtype))
-        pinned.add(arg)  # the caller owns the input arrays
+    inputs: list[tuple[str, int, Want]] = []
+    for name, value in params:
+        inputs.append((name, assign(value), _want(value)))
+        pinned.add(value)  # the caller owns the inputs
 
     # Constants get slots of their own before any step does: they are written once,
     # before the first step runs, so no step may reuse their slots.
@@ -153,23 +235,58 @@ def build_plan(module: ModuleOp, weights: WeightStore, input_names: Sequence[str
     for k, op in enumerate(body[:-1]):
         if isinstance(op, ConstantOp | WeightOp | NoneOp):
             continue
-        kernel = _kernel(op)
+        extra = captured.get(op, [])
+        kernel = _region_kernel(op, weights, extra) if op.regions else _kernel(op)
         if isinstance(op, GraphOp):
             kwargs = default_kwargs(type(op), op.onnx_attrs(), len(op.results))
         else:
             kwargs = {}
-        ins = tuple(slot_of[v] for v in op.operands)
+        ins = tuple(slot_of[v] for v in (*op.operands, *extra))
         outs = tuple(assign(r) for r in op.results)
         live_bytes += sum(_nbytes(r) for r in op.results)
         peak = max(peak, live_bytes)
-        dead = [v for v in {*op.operands, *op.results} if last_use.get(v, -1) <= k and v not in pinned]
+        dead = [v for v in {*op.operands, *extra, *op.results} if last_use.get(v, -1) <= k and v not in pinned]
         for v in dead:
             free_slots.append(slot_of[v])
-            live_bytes -= _nbytes(v) if not isinstance(v.type, NoneType) else 0
-        expect = tuple(_spec(r) for r in op.results)
-        steps.append(Step(kernel, ins, outs, kwargs, tuple(slot_of[v] for v in dead), label(op), expect))
+            live_bytes -= _nbytes(v)
+        expect = tuple(_want(r) for r in op.results)
+        whole = len(op.results) == 1 and isinstance(op.results[0].type, SequenceType | OptionalType)
+        steps.append(Step(kernel, ins, outs, kwargs, tuple(slot_of[v] for v in dead), label(op), expect, whole))
     outputs = [slot_of[v] for v in ret.operands]
-    return ExecutionPlan(n_slots, constants, inputs, outputs, steps, peak)
+    return ExecutionPlan(n_slots, constants, inputs, outputs, steps, peak, nested)
+
+
+@dataclass(frozen=True)
+class _Body:
+    """A region as the callable a semantic rule takes: block arguments in, yields out."""
+
+    plan: ExecutionPlan
+    captured: tuple[Any, ...]
+
+    def __call__(self, *args: Any) -> list[Any]:
+        return self.plan.run([*args, *self.captured])
+
+
+def _region_kernel(op: Operation, weights: WeightStore, extra: list[SSAValue]) -> Callable[..., Any]:
+    """The op's rule, with each region passed as a ``_Body`` keyword argument named like
+    the ONNX attribute it came from; the step's inputs after the operands are ``extra``."""
+    rule = _kernel(op)
+    names = [name for name, _ in op.get_irdl_definition().regions]  # pyright: ignore[reportAttributeAccessIssue]
+    where = label(op)
+    plans = []
+    for name, region in zip(names, op.regions):
+        block = region.blocks[0]
+        params = [(f"{where} {name} argument {k}", a) for k, a in enumerate(block.args)]
+        params += [(f"{where} {name} captured value {k}", v) for k, v in enumerate(extra)]
+        plans.append(plan_block(block, weights, params, nested=True))
+    n = len(op.operands)
+
+    def kernel(*args: Any, **kwargs: Any) -> Any:
+        captured = tuple(args[n:])
+        bodies = {name: _Body(plan, captured) for name, plan in zip(names, plans)}
+        return rule(*args[:n], **kwargs, **bodies)
+
+    return kernel
 
 
 def _kernel(op: Operation) -> Callable[..., Any]:

@@ -32,9 +32,10 @@ def test_compile_writes_output_folder(tmp_path):
         assert set(p) >= {"name", "seconds"}
         assert isinstance(p["name"], str) and p["seconds"] >= 0
     names = [p["name"] for p in rep["passes"]]
-    assert {"canonicalize", "cse", "dce"} <= set(names)
+    assert {"fold-constants", "cse", "dce", "fuse"} <= set(names)
     assert rep["ops"]["imported"] == {"Conv": 1, "Gemm": 1, "Relu": 1, "Reshape": 1}
-    assert rep["ops"]["final"]["graph.conv"] == 1
+    # Conv and its Relu run as one kernel at -O2.
+    assert rep["ops"]["final"]["graph.fused"] == 1 and rep["fusion"]["by_kind"] == {"cube": 1}
     val = rep["validation"]
     assert val["passed"] is True
     assert [o["name"] for o in val["outputs"]] == ["y"]
@@ -128,9 +129,9 @@ def test_O0_runs_no_passes(tmp_path):
     assert p0.returncode == 0 and p2.returncode == 0, p0.stderr + p2.stderr
     names0 = [p["name"] for p in json.loads((out0 / "report.json").read_text())["passes"]]
     names2 = [p["name"] for p in json.loads((out2 / "report.json").read_text())["passes"]]
-    assert not {"canonicalize", "cse", "dce"} & set(names0)
+    assert not {"fold-constants", "cse", "dce"} & set(names0)
     assert set(names0) <= {"import", "build-cpu"}
-    assert {"canonicalize", "cse", "dce"} <= set(names2)
+    assert {"fold-constants", "cse", "dce", "fuse"} <= set(names2)
 
 
 def test_print_ir_after_all_goes_to_stderr(tmp_path):

@@ -1,0 +1,87 @@
+"""fold-constants: evaluate ops whose inputs are all constants.
+
+    %a = "graph.constant"() <{value = dense<2.0> : tensor<f32>}> : () -> tensor<f32>
+    %b = "graph.sqrt"(%a) : (tensor<f32>) -> tensor<f32>
+  becomes
+    %b = "graph.constant"() <{value = dense<1.41421354> : tensor<f32>}> : () -> tensor<f32>
+
+The op is evaluated with its rule in graphopt.semantics (the same meaning every target
+implements). Results larger than ``max-elements`` are left alone: folding them would
+trade a cheap op for a large weight. Impure ops (random) are never folded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp, NoneType, TensorType
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
+from xdsl.ir import Operation
+from xdsl.traits import Pure
+
+from graphopt.dialects.types import shape_of  # unknown dims as -1
+from graphopt.dialects.graph import GraphOp
+from graphopt.rewrite import constant_value, make_constant, src_of, weights_of
+from graphopt.semantics import get_rule
+from graphopt.semantics.onnx_attrs import rule_kwargs
+from graphopt.weights import WeightStore
+
+
+def _numel(op: Operation) -> int:
+    total = 0
+    for r in op.results:
+        if not isinstance(r.type, TensorType) or -1 in shape_of(r.type):
+            return -1
+        total += int(np.prod(r.type.get_shape(), dtype=np.int64))
+    return total
+
+
+@dataclass
+class FoldOp(RewritePattern):
+    weights: WeightStore | None
+    max_elements: int
+    only_types: frozenset[str] | None = None  # restrict folding to these op types
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        if not isinstance(op, GraphOp) or not op.has_trait(Pure) or not op.results:
+            return
+        if self.only_types is not None and op.ONNX_TYPE not in self.only_types:
+            return
+        size = _numel(op)
+        if size < 0 or size > self.max_elements:
+            return
+        args = []
+        for v in op.operands:
+            if isinstance(v.type, NoneType):
+                args.append(None)
+                continue
+            value = constant_value(v, self.weights)
+            if value is None:
+                return
+            args.append(value)
+        key = op.ONNX_TYPE if not op.ONNX_DOMAIN else f"{op.ONNX_DOMAIN}::{op.ONNX_TYPE}"
+        rule = get_rule(key)
+        if rule is None:
+            return
+        try:
+            out = rule(*args, **rule_kwargs(type(op), op.onnx_attrs(), len(op.results)))
+        except Exception:  # an op that refuses its constant inputs stays for run time to report
+            return
+        outs = out if isinstance(out, tuple | list) else (out,)
+        src = src_of(op)
+        new_ops = [make_constant(np.asarray(v), src, self.weights) for v in outs[: len(op.results)]]
+        rewriter.replace(op, new_ops, [o.results[0] for o in new_ops])
+
+
+@dataclass(frozen=True)
+class FoldConstants(ModulePass):
+    """Evaluate ops whose inputs are all constants (up to max-elements results)."""
+
+    name = "fold-constants"
+    max_elements: int = 1 << 16
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        PatternRewriteWalker(FoldOp(weights_of(ctx), self.max_elements)).rewrite_module(op)
