@@ -46,6 +46,10 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-p", "--pipeline", help="pass pipeline in MLIR syntax, e.g. 'canonicalize,cse'")
     p.add_argument("--load-pass-plugin", action="append", default=[], metavar="FILE.py",
                    help="register the ModulePass classes defined in a Python file")
+    t = p.add_argument_group("ascend-sim options")
+    t.add_argument("--chip", help="a chip description (.toml) instead of a bundled chip")
+    t.add_argument("--precision", help="force_fp16 (default), allow_mix_precision or must_keep_origin_dtype")
+    t.add_argument("--tiling", help="model (default: ranked by the timing model) or naive")
 
 
 def _add_pipeline_debug(p: argparse.ArgumentParser) -> None:
@@ -138,6 +142,10 @@ def _options(args: argparse.Namespace) -> Any:
     )
 
 
+def _target_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"chip": args.chip, "precision": args.precision, "tiling": args.tiling}
+
+
 def _print_pass_times(report: dict[str, Any]) -> None:
     total = sum(p["seconds"] for p in report["passes"])
     print(f"{'pass':<28} {'seconds':>9}", file=sys.stderr)
@@ -158,7 +166,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     for name, arr in (inputs or {}).items():
         shapes.setdefault(name, arr.shape)
     compiled = graphopt.compile(
-        args.model, args.target, opt_level=args.opt_level, pipeline=args.pipeline, shapes=shapes, options=_options(args)
+        args.model, args.target, opt_level=args.opt_level, pipeline=args.pipeline, shapes=shapes,
+        options=_options(args), target_options=_target_options(args),
     )
     result = None
     if not args.no_validate:
@@ -220,7 +229,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     shapes = dict(args.shape)
     for name, arr in inputs.items():
         shapes.setdefault(name, arr.shape)
-    compiled = graphopt.compile(args.model, args.target, opt_level=args.opt_level, pipeline=args.pipeline, shapes=shapes)
+    compiled = graphopt.compile(
+        args.model, args.target, opt_level=args.opt_level, pipeline=args.pipeline, shapes=shapes,
+        target_options=_target_options(args),
+    )
     outputs = compiled.run(inputs)
     if args.output:
         tmp = args.output.with_name(args.output.name + ".tmp.npz")

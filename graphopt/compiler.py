@@ -201,12 +201,14 @@ def compile(
     validate: bool = False,
     inputs: Mapping[str, np.ndarray] | None = None,
     options: PipelineOptions | None = None,
+    target_options: Mapping[str, Any] | None = None,
 ) -> Compiled:
     """Compile an ONNX model (path or ModelProto) for ``target``.
 
     ``shapes`` binds dynamic input dimensions (``{"x": (1, 3, 224, 224)}``). With
     ``validate=True`` the model also runs in onnxruntime on seeded random inputs (or
-    ``inputs``) and a mismatch raises ``ValidationError``.
+    ``inputs``) and a mismatch raises ``ValidationError``. ``target_options`` are the
+    target's own settings (ascend-sim: ``chip``, ``precision``, ``tiling``).
     """
     from graphopt.frontends.onnx import import_model
     from graphopt.registry import get_target
@@ -214,7 +216,7 @@ def compile(
     if opt_level not in (0, 1, 2, 3):
         raise GraphoptError(f"-O{opt_level}: the optimisation level is 0, 1, 2 or 3")
     opts = options or PipelineOptions()
-    tgt = get_target(target) if isinstance(target, str) else target
+    tgt = get_target(target, **(target_options or {})) if isinstance(target, str) else target
     proto = _as_model(model)
     t0 = time.perf_counter()
     if opts.progress:
@@ -224,6 +226,7 @@ def compile(
     module = imported.module
     verify(module, "import")
     ctx = make_context(imported.weights)
+    ctx.target = tgt
     spec = pipeline if pipeline is not None else tgt.pipeline(opt_level)
     passes = parse_pipeline(spec)
     timings = run_pipeline(module, ctx, passes, opts)

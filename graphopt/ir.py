@@ -24,6 +24,7 @@ class CompileContext(Context):
 
     weights: WeightStore = field(default_factory=WeightStore)
     remarks: list[dict[str, Any]] = field(default_factory=list)
+    target: Any = None  # the Target compiled for (target passes read its description)
 
 
 def make_context(weights: WeightStore | None = None) -> CompileContext:
@@ -32,7 +33,15 @@ def make_context(weights: WeightStore | None = None) -> CompileContext:
     ctx = CompileContext(weights=weights if weights is not None else WeightStore())
     for dialect in (Builtin, Func, Graph):
         ctx.load_dialect(dialect)
+    # Targets' dialects load lazily, when text names them (graphopt opt on lowered IR).
+    ctx.register_dialect("ascend", _ascend_dialect)
     return ctx
+
+
+def _ascend_dialect() -> Any:
+    from graphopt.targets.ascend.dialect import Ascend
+
+    return Ascend
 
 
 def print_module(module: ModuleOp) -> str:

@@ -125,6 +125,7 @@ def load_pass_plugin(path: str) -> list[str]:
 # -- targets --------------------------------------------------------------------------
 _BUILTIN_TARGETS: dict[str, str] = {
     "cpu": "graphopt.targets.cpu:CpuTarget",
+    "ascend-sim": "graphopt.targets.ascend:AscendSimTarget",
 }
 
 
@@ -135,11 +136,19 @@ def all_targets() -> dict[str, Callable[[], Any]]:
     return found
 
 
-def get_target(spec: str) -> Any:
-    """A target instance from ``NAME`` or ``NAME:VARIANT`` (``ascend-sim:ascend310p``)."""
+def get_target(spec: str, **options: Any) -> Any:
+    """A target instance from ``NAME`` or ``NAME:VARIANT`` (``ascend-sim:ascend310p``) and
+    the target's own options (``chip=``, ``precision=`` ...; None means the default)."""
     name, _, variant = spec.partition(":")
     targets = all_targets()
     if name not in targets:
         raise GraphoptError(f"--target {spec}: no such target (available: {', '.join(sorted(targets))})")
     cls = targets[name]()
-    return cls(variant) if variant else cls()
+    given = {k: v for k, v in options.items() if v is not None}
+    params = inspect.signature(cls.__init__).parameters
+    for key in given:
+        if key not in params:
+            raise GraphoptError(f"--{key}: target {name} has no such option")
+    if variant and "variant" not in params:
+        raise GraphoptError(f"--target {spec}: target {name} has no variants")
+    return cls(variant, **given) if variant else cls(**given)

@@ -77,6 +77,8 @@ class AttentionCore(RewritePattern):
         if found is None:
             return
         qk, scale, scale_ops = found
+        if mask is not None and not _mask_fits(mask, qk.results[0]):
+            return
         q, cq, q_ops = _peel_scale(qk.operands[0], self.weights)
         kt, ck, k_ops = _peel_scale(qk.operands[1], self.weights)
         ops += [qk, *scale_ops, *q_ops, *k_ops]
@@ -86,6 +88,15 @@ class AttentionCore(RewritePattern):
         if attn.results[0].type != out.results[0].type:
             return
         rewriter.replace(out, [k, attn], [attn.results[0]])
+
+
+def _mask_fits(mask: SSAValue, scores: SSAValue) -> bool:
+    """Attention's attn_mask must end in [q_seq or 1, kv_seq]: a shorter last axis would
+    be padded (as masked), not broadcast."""
+    if not isinstance(mask.type, TensorType) or not isinstance(scores.type, TensorType):
+        return False
+    m, s = mask.type.get_shape(), scores.type.get_shape()
+    return 2 <= len(m) <= len(s) and m[-1] == s[-1] and m[-2] in (1, s[-2])
 
 
 def _nan_guarded(p: SSAValue, weights: WeightStore | None) -> tuple[SSAValue, list[GraphOp]]:

@@ -138,7 +138,7 @@ class GraphOp(IRDLOperation):
 def _collect_schemas() -> dict[tuple[str, str], list[onnx.defs.OpSchema]]:
     found: dict[tuple[str, str], list[onnx.defs.OpSchema]] = {}
     for schema in onnx.defs.get_all_schemas_with_history():
-        if schema.domain in ("", "ai.onnx", "ai.onnx.preview.training", "ai.onnx.ml"):
+        if schema.domain in ("", "ai.onnx", "ai.onnx.preview", "ai.onnx.preview.training", "ai.onnx.ml"):
             domain = "" if schema.domain == "ai.onnx" else schema.domain
             found.setdefault((domain, schema.name), []).append(schema)
     return found

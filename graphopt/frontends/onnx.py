@@ -28,7 +28,7 @@ from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 from xdsl.builder import Builder, InsertPoint
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp, NoneType, TensorType
+from xdsl.dialects.builtin import DenseArrayBase, ModuleOp, NoneType, TensorType, i32
 from xdsl.ir import Block, Region, SSAValue
 
 from graphopt import dtypes
@@ -273,11 +273,15 @@ class _Importer:
         except (KeyError, ValueError) as e:
             raise GraphoptError(f"{where}: attribute {e} is not valid for this op") from None
         specs = self._result_specs(cls, n, operands, where)
+        attributes = provenance_attr([n.src])
+        regions = cls.get_irdl_definition().regions
+        if regions:  # optional regions (FlexAttention's score_mod ...) that the node leaves out
+            attributes["regionSegmentSizes"] = DenseArrayBase.from_list(i32, [0] * len(regions))
         op = cls.create(
             operands=operands,
             result_types=[tensor_type(s) if s is not None else NoneType() for s in specs],
             properties=props,
-            attributes=provenance_attr([n.src]),
+            attributes=attributes,
         )
         self.builder.insert(op)
         for name, result in zip(n.outputs, op.results):

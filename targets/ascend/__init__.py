@@ -1,4 +1,81 @@
-"""The ascend-sim target: chip descriptions, cube tiling and the per-pipe timing model.
+"""The ascend-sim target: a cycle-approximate model of a Huawei Ascend (DaVinci) NPU.
 
-The IR lowering, functional simulator and emitter build on these modules (issues 5 and 6).
+A target is data plus a little code (STYLE R10): the chip description (``chips/*.toml``,
+loaded by ``chip.py``), a pipeline of target passes (layout, lowering), and a backend that
+runs the lowered kernels in the functional simulator (``sim.py``) and emits AscendC-style
+source (``emit.py``). Passes read the chip's capabilities; nothing branches on its name.
+
+    graphopt compile model.onnx --target ascend-sim                 # the default chip, 910B
+    graphopt compile model.onnx --target ascend-sim:ascend310p
+    graphopt compile model.onnx --target ascend-sim --chip my_chip.toml --precision allow_mix_precision
 """
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from xdsl.dialects.builtin import ModuleOp
+
+from graphopt.errors import GraphoptError
+from graphopt.target import Executable, Target
+from graphopt.targets.ascend.chip import DEFAULT_CHIP, Chip, available_chips, load_chip
+from graphopt.weights import WeightStore
+
+# CANN ATC's --precision_mode values that graphopt models (see sim.py for their numerics).
+PRECISION_MODES = ("force_fp16", "allow_mix_precision", "must_keep_origin_dtype")
+TILING_STRATEGIES = ("model", "naive")
+
+
+class AscendSimTarget(Target):
+    name = "ascend-sim"
+    description = "Huawei Ascend (DaVinci) NPU model: layout, tiling, functional + timing simulation, AscendC emitter"
+
+    def __init__(
+        self,
+        variant: str | None = None,
+        *,
+        chip: str | Path | None = None,
+        precision: str = "force_fp16",
+        tiling: str = "model",
+    ) -> None:
+        if variant and chip:
+            raise GraphoptError(f"--target ascend-sim:{variant} and --chip {chip}: give one chip, not two")
+        if precision not in PRECISION_MODES:
+            raise GraphoptError(f"--precision {precision}: use one of {', '.join(PRECISION_MODES)}")
+        if tiling not in TILING_STRATEGIES:
+            raise GraphoptError(f"--tiling {tiling}: use one of {', '.join(TILING_STRATEGIES)}")
+        self.chip: Chip = load_chip(chip or variant or DEFAULT_CHIP)
+        self.precision = precision
+        self.tiling = tiling
+
+    @classmethod
+    def variants(cls) -> dict[str, str]:
+        """The bundled chips, for `graphopt targets`."""
+        return {name: load_chip(name).description for name in available_chips()}
+
+    def supports(self, op_type: str, domain: str, dtypes: Sequence[str]) -> str | None:
+        """What the cube and vector units cannot run goes to the AI CPU, which runs the cpu
+        target's kernels (as CANN does): so the chip supports what the cpu target does."""
+        from graphopt.targets.cpu import CpuTarget
+
+        return CpuTarget().supports(op_type, domain, dtypes)
+
+    def pipeline(self, opt_level: int) -> str:
+        generic = super().pipeline(opt_level)
+        target = "ascend-layout,ascend-lower"
+        return f"{generic},{target}" if generic else target
+
+    def build(self, module: ModuleOp, weights: WeightStore, input_names: Sequence[str]) -> Executable:
+        from graphopt.targets.ascend.sim import build_executable
+
+        return build_executable(module, weights, input_names, self.chip, self.precision)
+
+    def report(self, executable: Executable) -> dict[str, Any]:
+        from graphopt.targets.ascend.sim import executable_report
+
+        return {
+            "chip": {"name": self.chip.name, "file": self.chip.source_file, "precision": self.precision, "tiling": self.tiling},
+            **executable_report(executable),
+        }

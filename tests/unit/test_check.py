@@ -25,7 +25,7 @@ def _random_model() -> onnx.ModelProto:
 
 
 def test_supported_model_lists_ops_and_exits_0(tmp_path):
-    proc = cli("check", save(cnn_model(), tmp_path / "cnn.onnx"))
+    proc = cli("check", save(cnn_model(), tmp_path / "cnn.onnx"), "--target", "cpu")
     assert proc.returncode == 0, proc.stderr
     rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines()[1:-1]}
     assert set(rows) == {"Conv", "Relu", "Reshape", "Gemm"}

@@ -90,10 +90,12 @@ def test_run_writes_npz_equal_to_python_api(tmp_path):
     np.testing.assert_array_equal(got["act"], np.maximum(a, 0))
 
 
-def test_targets_lists_cpu(tmp_path):
+def test_targets_lists_targets_and_chips(tmp_path):
     proc = cli("targets", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert [line.split()[0] for line in proc.stdout.splitlines() if line and not line.startswith(" ")] == ["cpu"]
+    lines = proc.stdout.splitlines()
+    assert [line.split()[0] for line in lines if line and not line.startswith(" ")] == ["ascend-sim", "cpu"]
+    assert {"ascend-sim:ascend910b", "ascend-sim:ascend310p"} <= {line.split()[0] for line in lines if line.startswith(" ")}
 
 
 def test_passes_lists_builtin_passes(tmp_path):
