@@ -79,6 +79,11 @@ def _dynamic_inputs(model: onnx.ModelProto, bound: Any) -> list[str]:
 
 
 class GraphoptBackend(Backend):
+    """Compiles for ``target`` (default cpu) at ``opt_level`` (default OPT_LEVEL), both
+    overridable as keyword arguments of ``prepare``."""
+
+    OPT_LEVEL = 2
+
     @classmethod
     def supports_device(cls, device: str) -> bool:
         return Device(device).type == DeviceType.CPU
@@ -91,7 +96,7 @@ class GraphoptBackend(Backend):
             return compile(
                 model,
                 kwargs.get("target", "cpu"),
-                opt_level=kwargs.get("opt_level", 2),
+                opt_level=kwargs.get("opt_level", cls.OPT_LEVEL),
                 pipeline=kwargs.get("pipeline"),
                 shapes={**(kwargs.get("shapes") or {}), **bind},
             )

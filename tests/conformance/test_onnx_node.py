@@ -1,7 +1,10 @@
 """ONNX's official node test cases, run through graphopt.onnx_backend.GraphoptBackend.
 
-Import to the graph IR, the default cpu pipeline, the cpu execution plan: only graphopt's
-own kernels run. Known failures are listed with reasons in known_failures.txt.
+Import to the graph IR, a cpu pipeline, the cpu execution plan: only graphopt's own kernels
+run. The suite runs twice: at -O3 (every generic pass; the counts printed at the end are
+this run's) and at -O0 (no pass), so a pass that breaks an op's meaning shows as a case
+that passes at -O0 and fails at -O3. Known failures, with reasons, are in
+known_failures.txt; both runs must match it exactly.
 """
 
 from __future__ import annotations
@@ -16,9 +19,23 @@ from tests.conformance.suite import known_failures
 
 warnings.filterwarnings("ignore", category=RuntimeWarning)
 
-_backend_test = onnx.backend.test.BackendTest(GraphoptBackend, __name__)
-_backend_test.include(r"_cpu$")
-for _name in known_failures():
-    _backend_test.xfail(rf"^{re.escape(_name)}_cpu$")
 
-OnnxBackendNodeModelTest = _backend_test.test_cases["OnnxBackendNodeModelTest"]
+
+class GraphoptBackendO3(GraphoptBackend):
+    OPT_LEVEL = 3
+
+
+class GraphoptBackendO0(GraphoptBackend):
+    OPT_LEVEL = 0
+
+
+def _suite(backend: type[GraphoptBackend]) -> type:
+    suite = onnx.backend.test.BackendTest(backend, __name__)
+    suite.include(r"_cpu$")
+    for name in known_failures():
+        suite.xfail(rf"^{re.escape(name)}_cpu$")
+    return suite.test_cases["OnnxBackendNodeModelTest"]
+
+
+OnnxBackendNodeModelTest = _suite(GraphoptBackendO3)
+OnnxBackendNodeModelTestO0 = _suite(GraphoptBackendO0)
