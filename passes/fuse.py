@@ -98,6 +98,8 @@ class _Fuser:
             self._grow(group)
             if len(group.ops) > 1:
                 found.append(group)
+            else:  # a lone op stays free to join a later group (as a reduction's prologue)
+                self.grouped.discard(op)
         return found
 
     def _prologue(self, group: _Group) -> None:

@@ -49,7 +49,10 @@ def _merge(x: SSAValue, group: list[tuple[GraphOp, np.ndarray, np.ndarray | None
     first = min(ops, key=lambda o: o.parent.get_operation_index(o))  # type: ignore[union-attr]
     src = src_of(*ops)
     w = np.concatenate([m[1] for m in group], axis=1)
-    b = np.concatenate([m[2] if m[2] is not None else np.zeros(m[1].shape[1], m[1].dtype) for m in group])
+    # A bias of shape [1] broadcasts over the columns: widen it before concatenating.
+    b = np.concatenate(
+        [np.broadcast_to(m[2], (m[1].shape[1],)) if m[2] is not None else np.zeros(m[1].shape[1], m[1].dtype) for m in group]
+    )
     w_op = make_constant(w, src, weights, "merged.w")
     b_op = make_constant(b, src, weights, "merged.b")
     linear = build("graphopt::MatMulBias", [x, w_op.results[0], b_op.results[0]], {}, src)

@@ -23,8 +23,8 @@ from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, Rewrite
 
 from graphopt import dtypes
 from graphopt.dialects.graph import GraphOp
-from graphopt.passes.recognize_norms import affine, divided_by, inv_std, square_of, trailing_axes
-from graphopt.rewrite import build, make_constant, src_of, users, weights_of
+from graphopt.passes.recognize_norms import affine, divided_by, erase_dead, inv_std, square_of, trailing_axes
+from graphopt.rewrite import build, make_constant, producer, src_of, users, weights_of
 from graphopt.weights import WeightStore
 
 
@@ -48,10 +48,13 @@ class LayerNorm(RewritePattern):
                 if found is None:
                     continue
                 eps, sqrt, ops = found
-                y = divided_by(d, sqrt)
-                if y is None:
+                found_div = divided_by(d, sqrt)
+                if found_div is None:
                     continue
-                self._rewrite(op, x, axis, eps, [sub, var, *ops, y], y, rewriter)
+                y, between = found_div
+                square = producer(var.operands[0])
+                matched = [sub, *([square] if square is not None else []), var, *ops, *between, y]
+                self._rewrite(op, x, axis, eps, matched, y, rewriter)
                 return
 
     def _variances(self, d: SSAValue) -> Iterator[GraphOp]:
@@ -76,7 +79,9 @@ class LayerNorm(RewritePattern):
             gamma = ones.results[0]
         operands = [x, gamma] + ([beta] if beta is not None else [])
         ln = build("LayerNormalization", operands, {"axis": axis, "epsilon": eps}, src)
+        chain = [mean, *ops, *(o for o in (y, last) if o not in ops)]
         rewriter.replace(last, [*new_ops, ln], [ln.results[0]])
+        erase_dead([o for o in chain if o is not last], rewriter)
 
 
 @dataclass(frozen=True)

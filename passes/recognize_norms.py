@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from xdsl.dialects.builtin import TensorType
 from xdsl.ir import SSAValue
+from xdsl.pattern_rewriter import PatternRewriter
 
 from graphopt.dialects.graph import GraphOp
 from graphopt.rewrite import constant_value, producer, sole_user, with_scalar
@@ -44,16 +45,17 @@ def inv_std(mean_sq: GraphOp, weights: WeightStore | None) -> tuple[float, Graph
     return eps[1], sqrt, [add, sqrt]
 
 
-def divided_by(x: SSAValue, sqrt: GraphOp) -> GraphOp | None:
-    """The op computing x / sqrt(...) as Div(x, s) or Mul(x, Reciprocal(s))."""
+def divided_by(x: SSAValue, sqrt: GraphOp) -> tuple[GraphOp, list[GraphOp]] | None:
+    """The op computing x / sqrt(...), as Div(x, s) or Mul(x, Reciprocal(s)), with the
+    ops between sqrt and it."""
     s = sqrt.results[0]
     div = sole_user(s, "Div")
     if div is not None and div.operands[0] == x and div.operands[1] == s:
-        return div
+        return div, []
     rec = sole_user(s, "Reciprocal")
     mul = sole_user(rec.results[0], "Mul") if rec is not None else None
-    if mul is not None and x in mul.operands:
-        return mul
+    if rec is not None and mul is not None and x in mul.operands:
+        return mul, [rec]
     return None
 
 
@@ -82,3 +84,11 @@ def affine(
         if fits(b) and add.results[0].type == last.results[0].type:
             last, beta = add, b
     return last, gamma, beta
+
+
+def erase_dead(ops: list[GraphOp], rewriter: PatternRewriter) -> None:
+    """Erase the matched ops that the replacement left without users, last first, so the
+    walker does not match the leftover chain again."""
+    for op in reversed(ops):
+        if op.parent is not None and not any(r.uses for r in op.results):
+            rewriter.erase(op)

@@ -21,7 +21,7 @@ from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, Rewrite
 
 from graphopt import dtypes
 from graphopt.dialects.graph import GraphOp
-from graphopt.passes.recognize_norms import affine, divided_by, inv_std, square_of, trailing_axes
+from graphopt.passes.recognize_norms import affine, divided_by, erase_dead, inv_std, square_of, trailing_axes
 from graphopt.rewrite import build, make_constant, producer, src_of, weights_of
 from graphopt.weights import WeightStore
 
@@ -44,21 +44,26 @@ class RMSNorm(RewritePattern):
         if found is None:
             return
         eps, sqrt, ops = found
-        y = divided_by(x, sqrt)
-        if y is None:
+        found_div = divided_by(x, sqrt)
+        if found_div is None:
             return
+        y, between = found_div
+        ops += between
         t = x.type
         assert isinstance(t, TensorType)
         norm_shape = list(t.get_shape()[axis:])
         last, w, _ = affine(y, norm_shape, self.weights, with_bias=False)
-        src = src_of(producer(op.operands[0]) or op, op, *ops, y, last)
+        src = src_of(producer(op.operands[0]) or op, op, *ops, y, last)  # the square, mean, eps, sqrt, 1/x, *
         new_ops: list[Operation] = []
         if w is None:
             ones = make_constant(np.ones(norm_shape, dtypes.from_ir(t.element_type).numpy), src, self.weights, "rms.ones")
             new_ops.append(ones)
             w = ones.results[0]
         rms = build("RMSNormalization", [x, w], {"axis": axis, "epsilon": eps}, src)
+        square = producer(op.operands[0])
+        chain = [o for o in (square, op, *ops, y, last) if o is not None]
         rewriter.replace(last, [*new_ops, rms], [rms.results[0]])
+        erase_dead([o for o in dict.fromkeys(chain) if o is not last], rewriter)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,14 @@ def _all_zero(op: GraphOp, index: int, weights: WeightStore | None) -> bool:
     return value is not None and not np.any(value)
 
 
+def _unit_steps(op: GraphOp, weights: WeightStore | None) -> bool:
+    """Slice steps absent or all 1 (a step of -1 reverses without changing the shape)."""
+    if len(op.operands) <= 4 or isinstance(op.operands[4].type, NoneType):
+        return True
+    steps = constant_value(op.operands[4], weights)
+    return steps is not None and bool(np.all(steps == 1))
+
+
 @dataclass
 class RemoveIdentity(RewritePattern):
     weights: WeightStore | None
@@ -65,6 +73,8 @@ class RemoveIdentity(RewritePattern):
             rewriter.replace(op, [], [x])
         elif kind == "Pad" and same and _all_zero(op, 1, self.weights):
             rewriter.replace(op, [], [x])
+        elif kind == "Slice" and same and _unit_steps(op, self.weights):
+            rewriter.replace(op, [], [x])  # same shape with steps of 1: every element, in order
 
     def _dropout(self, op: GraphOp, rewriter: PatternRewriter) -> None:
         if len(op.operands) >= 3 and not isinstance(op.operands[2].type, NoneType):
