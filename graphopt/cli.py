@@ -37,7 +37,7 @@ def _input_arg(text: str) -> tuple[str, str]:
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="an .onnx file")
+    p.add_argument("model", help="an .onnx file, or a torch.export .pt2 file")
     p.add_argument("-t", "--target", default="cpu", help="target to compile for (see `graphopt targets`); default cpu")
     p.add_argument("--shape", action="append", type=_shape_arg, default=[], metavar="NAME=DxDx..",
                    help="bind an input's dynamic dimensions, e.g. --shape x=1x3x224x224")
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(c)
     _add_pipeline_debug(c)
     c.add_argument("-o", "--output", type=Path, help="output folder: model.mlir, weights, report.json")
-    c.add_argument("--no-validate", action="store_true", help="skip the comparison with onnxruntime")
+    c.add_argument("--no-validate", action="store_true", help="skip the comparison with onnxruntime (torch eager for .pt2)")
     c.add_argument("--input", action="append", type=_input_arg, default=[], metavar="NAME=file.npy",
                    help="validate on these inputs instead of seeded random ones")
     c.add_argument("--seed", type=int, default=0, help="seed of the random validation inputs")
@@ -171,10 +171,13 @@ def cmd_compile(args: argparse.Namespace) -> int:
     )
     result = None
     if not args.no_validate:
-        from graphopt.validate import validate_against_onnxruntime
+        from graphopt.validate import validate_against_onnxruntime, validate_against_torch
 
-        assert compiled.source is not None
-        result = validate_against_onnxruntime(compiled, compiled.source, inputs, seed=args.seed)
+        if compiled.reference is not None:  # a .pt2: torch eager is the judge
+            result = validate_against_torch(compiled, compiled.reference, inputs, seed=args.seed)
+        else:
+            assert compiled.source is not None
+            result = validate_against_onnxruntime(compiled, compiled.source, inputs, seed=args.seed)
         compiled.report["validation"] = result
     _clear_progress()
     # DOT on stdout (--emit dot without -o) keeps stdout for the DOT alone.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -53,6 +54,8 @@ class Compiled:
     output_names: list[str]
     report: dict[str, Any] = field(default_factory=dict)
     source: onnx.ModelProto | None = None
+    # torch models: their eager run on numpy inputs, the judge of validation
+    reference: Callable[[Sequence[np.ndarray]], list[np.ndarray]] | None = None
 
     def run(self, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         """Run on a dict name -> array (or arrays in input order); outputs in graph order."""
@@ -188,7 +191,19 @@ def _as_model(model: Any) -> onnx.ModelProto:
         return model
     if isinstance(model, str | os.PathLike):
         return load_model(model)
-    raise GraphoptError(f"cannot compile a {type(model).__name__}; give a path to an .onnx file or an onnx.ModelProto")
+    raise GraphoptError(f"cannot compile a {type(model).__name__}; give a path to an .onnx or .pt2 file, an onnx.ModelProto, "
+                       "a torch.export ExportedProgram, or an nn.Module with example_inputs")
+
+
+def _is_torch(model: Any) -> bool:
+    """A torch.nn.Module, an ExportedProgram or a .pt2 path: the fx frontend's (checked
+    without importing torch: a torch object can only exist once torch is imported)."""
+    if isinstance(model, str | os.PathLike):
+        return str(model).endswith(".pt2")
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return False
+    return isinstance(model, torch.nn.Module) or type(model).__name__ == "ExportedProgram"
 
 
 def compile(
@@ -202,27 +217,67 @@ def compile(
     inputs: Mapping[str, np.ndarray] | None = None,
     options: PipelineOptions | None = None,
     target_options: Mapping[str, Any] | None = None,
+    example_inputs: Sequence[Any] | None = None,
 ) -> Compiled:
-    """Compile an ONNX model (path or ModelProto) for ``target``.
+    """Compile a model for ``target``: an ONNX model (path or ModelProto), or a torch model:
+    a ``torch.export`` ExportedProgram, a ``.pt2`` file, or an ``nn.Module`` with
+    ``example_inputs`` (exported for you).
 
-    ``shapes`` binds dynamic input dimensions (``{"x": (1, 3, 224, 224)}``). With
-    ``validate=True`` the model also runs in onnxruntime on seeded random inputs (or
-    ``inputs``) and a mismatch raises ``ValidationError``. ``target_options`` are the
-    target's own settings (ascend-sim: ``chip``, ``precision``, ``tiling``).
+    ``shapes`` binds dynamic ONNX input dimensions (``{"x": (1, 3, 224, 224)}``). With
+    ``validate=True`` the model also runs in onnxruntime (torch models: in torch eager) on
+    seeded random inputs (or ``inputs``) and a mismatch raises ``ValidationError``.
+    ``target_options`` are the target's own settings (ascend-sim: ``chip``, ``precision``,
+    ``tiling``).
     """
-    from graphopt.frontends.onnx import import_model
     from graphopt.registry import get_target
 
     if opt_level not in (0, 1, 2, 3):
         raise GraphoptError(f"-O{opt_level}: the optimisation level is 0, 1, 2 or 3")
     opts = options or PipelineOptions()
     tgt = get_target(target, **(target_options or {})) if isinstance(target, str) else target
-    proto = _as_model(model)
     t0 = time.perf_counter()
     if opts.progress:
         opts.progress("importing")
-    imported = import_model(proto, {k: tuple(int(d) for d in v) for k, v in (shapes or {}).items()})
-    import_seconds = time.perf_counter() - t0
+    proto: onnx.ModelProto | None = None
+    reference = None
+    if _is_torch(model):
+        from graphopt.frontends.fx import import_torch
+
+        imported, reference, label = import_torch(model, example_inputs)
+    else:
+        from graphopt.frontends.onnx import import_model
+
+        proto = _as_model(model)
+        imported = import_model(proto, {k: tuple(int(d) for d in v) for k, v in (shapes or {}).items()})
+        label = _model_label(model, proto)
+    compiled = build_compiled(imported, tgt, opt_level=opt_level, pipeline=pipeline, options=opts,
+                              import_seconds=time.perf_counter() - t0, label=label)
+    compiled.source, compiled.reference = proto, reference
+    if validate:
+        from graphopt.validate import check, validate_against_onnxruntime, validate_against_torch
+
+        if reference is not None:
+            result = validate_against_torch(compiled, reference, inputs)
+        else:
+            assert proto is not None
+            result = validate_against_onnxruntime(compiled, proto, inputs)
+        compiled.report["validation"] = result
+        check(result)
+    return compiled
+
+
+def build_compiled(
+    imported: Any,
+    tgt: Target,
+    *,
+    opt_level: int = 2,
+    pipeline: str | None = None,
+    options: PipelineOptions | None = None,
+    import_seconds: float = 0.0,
+    label: str = "",
+) -> Compiled:
+    """Imported IR (from any frontend) -> passes -> the target's executable, with its report."""
+    opts = options or PipelineOptions()
     module = imported.module
     verify(module, "import")
     ctx = make_context(imported.weights)
@@ -245,11 +300,10 @@ def compile(
         # A sequence or optional input has no single shape: object, for what validate makes.
         input_specs=[(spec[0], spec[1].numpy) if spec else ((), np.dtype(object)) for _, spec in imported.inputs],
         output_names=imported.outputs,
-        source=proto,
     )
     compiled.report = {
         "target": tgt.name,
-        "model": _model_label(model, proto),
+        "model": label,
         "opset": imported.opset,
         "pipeline": spec,
         "passes": [{"name": "import", "seconds": round(import_seconds, 6)}, *timings,
@@ -259,12 +313,6 @@ def compile(
         **fusion_report(module, ctx.remarks),
         **tgt.report(executable),
     }
-    if validate:
-        from graphopt.validate import check, validate_against_onnxruntime
-
-        result = validate_against_onnxruntime(compiled, proto, inputs)
-        compiled.report["validation"] = result
-        check(result)
     return compiled
 
 
