@@ -31,6 +31,7 @@ TILING_STRATEGIES = ("model", "naive")
 class AscendSimTarget(Target):
     name = "ascend-sim"
     description = "Huawei Ascend (DaVinci) NPU model: layout, tiling, functional + timing simulation, AscendC emitter"
+    lowering_passes = frozenset({"ascend-layout", "ascend-lower"})
 
     def __init__(
         self,
@@ -72,6 +73,12 @@ class AscendSimTarget(Target):
 
         return build_executable(module, weights, input_names, self.chip, self.precision)
 
+    def save_artifacts(self, executable: Executable, module: ModuleOp, folder: Path) -> None:
+        """kernels/<name>.cpp (AscendC-style source) and tiling.json; model.mlir is the lowered IR."""
+        from graphopt.targets.ascend.emit import emit_kernels
+
+        emit_kernels(module, self.chip, folder, self.precision)
+
     def report(self, executable: Executable) -> dict[str, Any]:
         from graphopt.targets.ascend.sim import executable_report
 
@@ -79,3 +86,21 @@ class AscendSimTarget(Target):
             "chip": {"name": self.chip.name, "file": self.chip.source_file, "precision": self.precision, "tiling": self.tiling},
             **executable_report(executable),
         }
+
+    def summary_lines(self, report: dict[str, Any]) -> list[str]:
+        kernels = report.get("kernels", [])
+        kinds: dict[str, int] = {}
+        for k in kernels:
+            kinds[k["kind"]] = kinds.get(k["kind"], 0) + 1
+        chip, layout = report["chip"], report.get("layout", {})
+        lines = [
+            f"  chip: {chip['name']} ({self.chip.cube_cores} cube + {self.chip.vector_cores} vector cores), "
+            f"precision {chip['precision']}, tiling {chip['tiling']}",
+            f"  kernels: {len(kernels)} (" + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")",
+            f"  layout: {layout.get('transdata', 0)} TransData moving {layout.get('transdata_bytes', 0) / 1e6:.2f} MB",
+        ]
+        aicpu = report.get("aicpu", [])
+        if aicpu:
+            names = ", ".join(sorted({op.removeprefix("graph.") for a in aicpu for op in a["ops"]}))
+            lines.append(f"  AI CPU: {len(aicpu)} kernels ({names})")
+        return lines

@@ -1,0 +1,409 @@
+"""ascend-layout: give every tensor a storage format beside its origin shape, as CANN's graph
+engine does (reference/ascend.md, "GE format model").
+
+    %w = graph.weight {name = "c.w"} : tensor<16x3x3x3xf32>
+    %y = graph.fused(%x, %w) { conv, relu }                      (x: tensor<1x3x8x8xf32>)
+  becomes
+    %x5 = ascend.trans_data(%x) ND -> NC1HWC0                     (only at the graph input)
+    %wz = graph.weight {name = "c.w.fractal_z"} : tensor<16x3x3x3xf32, "FRACTAL_Z">
+    %y = graph.fused(%x5, %wz) { conv, relu } : tensor<1x16x8x8xf32, "NC1HWC0">
+
+Which op works in which format (decided from traits, never from the chip's name):
+- Convolutions (LayoutSensitive + Cube, 2-D ``Conv``): activations NC1HWC0, weights FRACTAL_Z
+  (grouped convolutions keep ND weights: FRACTAL_Z here is the group = 1 layout).
+- Channel-local LayoutSensitive ops (pools, BatchNormalization, InstanceNormalization, LRN):
+  NC1HWC0 in and out; their per-channel parameters stay ND.
+- Matmuls (Cube, not LayoutSensitive): activations stay ND, because the cube converts them on
+  the way in (GM->L1 DataCopy with Nd2Nz on MTE2, NZ->ND in FixPipe on the way out), which
+  is free when the inner axis is 256 B-aligned and costs no separate kernel otherwise; a
+  runtime TransData would cost a full read and write. A constant right-hand operand (the
+  weight) is stored FRACTAL_NZ, converted at compile time, unless padding would more than
+  double it (a remark says so).
+- Elementwise ops take the format of their same-shape operands when those share it; scalar
+  operands stay ND, and an NC1HWC0 op also takes per-channel operands ([1, C, 1, 1]) in
+  NC1HWC0. Anything else (a broadcast across a blocked axis, a dtype change that changes C0)
+  runs in ND, with a remark. Concat keeps NC1HWC0 unless it joins channels that are not
+  whole C0 blocks. Every other op (reshape, softmax, gather, control flow ...) is ND.
+
+Algorithm (one walk in program order, which is a topological order, then a cleanup):
+1. Forward propagation: visit each op after its operands. Graph inputs are ND. An op's
+   rule (above) turns its operands' formats into the formats it wants for its operands and
+   gives its results; results are retyped with the new encoding at once, so later ops see
+   them. A ``graph.fused`` op takes its operands' formats as its block arguments', its body
+   is walked the same way, and its results take what its yield returns.
+2. Boundary insertion, for each operand whose format differs from the wanted one (`convert`):
+   - formats that lay the bytes out identically (``same_storage``: NC1HWC0 of [N, C, 1, 1]
+     with C0 | C, say) need nothing;
+   - a weight or constant is converted now, into a new weight of the storage layout;
+   - the output of a TransData from the wanted format is reused (A->B->A cancels), and a
+     TransData's output is converted from its own input (A->B->C becomes A->C);
+   - a region input is converted outside its region and passed in as a new input, so it
+     can be shared or cancelled there;
+   - anything else gets one ``ascend.trans_data`` after its definition, shared by every
+     consumer that needs that format. The function's return wants ND.
+3. Cleanup: drop region inputs, TransData ops and original weights left unused, then apply
+   the local rewrites ``trans_data(x, A->A) -> x`` and ``trans_data(trans_data(x, A->B), B->A)
+   -> x`` to what remains (they also clean IR that came in from text).
+Channels that are not whole C0 blocks are zero-padded; ``layout_report`` counts the TransData
+ops left, the bytes they read and write, and the padding bytes of every blocked tensor (at
+the chip dtype's size: C0 elements make 32 B). Padding lanes hold zeros after TransData and
+weight conversion; ops may write anything there (exp(0) = 1), so consumers that reduce over
+C mask by the origin C (a convolution's FRACTAL_Z weights are zero there).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects import func
+from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, ModuleOp, TensorType, i64
+from xdsl.ir import Block, BlockArgument, Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern, op_type_rewrite_pattern
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from graphopt.dialects.graph import ConstantOp, FusedOp, GraphOp, WeightOp, provenance
+from graphopt.dialects.traits import Cube, Elementwise, LayoutSensitive
+from graphopt.rewrite import remarks_of, src_of, weights_of
+from graphopt.targets.ascend.chip import DTYPE_BYTES, Chip, load_chip
+from graphopt.targets.ascend.dialect import TransDataOp
+from graphopt.targets.ascend.formats import (
+    c0_for,
+    compute_dtype,
+    format_of,
+    same_storage,
+    storage_bytes,
+    to_format,
+    with_format,
+)
+from graphopt.weights import WeightStore
+
+ND, NC1HWC0, NZ, FZ = "ND", "NC1HWC0", "FRACTAL_NZ", "FRACTAL_Z"
+# LayoutSensitive ops that act per channel or per spatial window, so C0 blocks of channels
+# are independent (DepthToSpace or GroupNormalization mix channels across blocks).
+# LRN mixes neighbouring channels, but within the C axis it keeps, as CANN's 5HD LRN does.
+_CHANNEL_LOCAL = frozenset(
+    "MaxPool AveragePool LpPool GlobalAveragePool GlobalMaxPool GlobalLpPool BatchNormalization "
+    "InstanceNormalization LRN".split()
+)
+# Cube ops whose right-hand operand is a matrix the cube reads as L0B (the weight of a layer).
+_WEIGHT_OPERAND = {"MatMul": 1, "Gemm": 1, "MatMulBias": 1, "MatMulInteger": 1}
+_MAX_NZ_PADDING = 2.0  # a weight stays ND when its NZ storage is more than this much larger
+_SUMMARY = "ascend.layout"  # module attribute holding layout_report's numbers
+
+
+def _shape(v: SSAValue) -> tuple[int, ...]:
+    assert isinstance(v.type, TensorType)
+    return tuple(v.type.get_shape())
+
+
+def _is_tensor(v: SSAValue) -> bool:
+    return isinstance(v.type, TensorType)
+
+
+@dataclass
+class _Layout:
+    chip: Chip
+    precision: str
+    weights: WeightStore | None
+    remarks: list[dict[str, Any]]
+    nz_weights: bool
+    converted: dict[tuple[SSAValue, str], SSAValue] = field(default_factory=dict)
+    replaced: set[Operation] = field(default_factory=set)
+    touched: set[FusedOp] = field(default_factory=set)
+
+    def c0(self, v: SSAValue) -> int | None:
+        return c0_for(v.type.element_type, self.chip.k0, self.precision) if isinstance(v.type, TensorType) else None
+
+    def remark(self, op: Operation, reason: str) -> None:
+        self.remarks.append({"pass": "ascend-layout", "ops": src_of(op) or [op.name], "reason": reason})
+
+    # -- step 1: forward propagation --------------------------------------------------
+    def run_block(self, block: Block) -> None:
+        for op in list(block.ops):
+            if isinstance(op, FusedOp):
+                self.run_fused(op)
+            elif isinstance(op, func.ReturnOp):
+                self.demand(op, [ND] * len(op.operands))
+            elif isinstance(op, GraphOp):
+                wanted, results = self.rule(op)
+                self.demand(op, wanted)
+                for r, fmt in zip(op.results, results, strict=True):
+                    if _is_tensor(r) and format_of(r.type) != fmt:
+                        assert isinstance(r.type, TensorType)
+                        Rewriter.replace_value_with_new_type(r, with_format(r.type, fmt))
+
+    def run_fused(self, op: FusedOp) -> None:
+        for arg, operand in zip(op.body.block.args, op.inputs, strict=True):
+            if arg.type != operand.type:
+                Rewriter.replace_value_with_new_type(arg, operand.type)
+        self.run_block(op.body.block)
+        yielded = op.body.block.last_op
+        assert yielded is not None
+        for r, v in zip(op.outputs, yielded.operands, strict=True):
+            if r.type != v.type:
+                Rewriter.replace_value_with_new_type(r, v.type)
+
+    def rule(self, op: GraphOp) -> tuple[list[str], list[str]]:
+        """(formats wanted for the operands, formats of the results)."""
+        nd = ([ND] * len(op.operands), [ND] * len(op.results))
+        if op.regions or not op.operands or not _is_tensor(op.operands[0]):
+            return nd
+        if op.has_trait(LayoutSensitive):
+            return self.blocked_rule(op) or nd
+        if op.has_trait(Cube):
+            return self.matmul_rule(op)
+        if op.has_trait(Elementwise) and len(op.results) == 1:
+            return self.elementwise_rule(op) or nd
+        if op.ONNX_TYPE == "Concat" and not op.ONNX_DOMAIN:  # the one movement op kept blocked
+            return self.concat_rule(op) or nd
+        return nd
+
+    def blocked_rule(self, op: GraphOp) -> tuple[list[str], list[str]] | None:
+        x = op.operands[0]
+        if len(_shape(x)) != 4 or self.c0(x) is None:
+            self.remark(op, f"stays ND: NC1HWC0 needs a 4-D tensor of a dtype the chip blocks, got {x.type}")
+            return None
+        rest = [ND] * (len(op.operands) - 1)
+        results = [NC1HWC0 if _is_tensor(r) and len(_shape(r)) == 4 and self.c0(r) else ND for r in op.results]
+        if op.has_trait(Cube):
+            if op.ONNX_TYPE != "Conv" or op.ONNX_DOMAIN:
+                self.remark(op, f"stays ND: {op.ONNX_TYPE} has no FRACTAL_Z rule here")
+                return None
+            weight = FZ
+            if op.onnx_attrs().get("group", 1) != 1:
+                weight = ND
+                self.remark(op, "weights stay ND: FRACTAL_Z is the layout of group = 1 convolutions")
+            return [NC1HWC0, weight, *rest[1:]], results
+        if op.ONNX_TYPE not in _CHANNEL_LOCAL:
+            self.remark(op, f"stays ND: {op.ONNX_TYPE} mixes channels across C0 blocks")
+            return None
+        return [NC1HWC0, *rest], results
+
+    def matmul_rule(self, op: GraphOp) -> tuple[list[str], list[str]]:
+        wanted = [ND] * len(op.operands)
+        index = _WEIGHT_OPERAND.get(op.ONNX_TYPE)
+        if not self.nz_weights or index is None or index >= len(op.operands):
+            return wanted, [ND] * len(op.results)
+        w = op.operands[index]
+        c0 = self.c0(w)
+        if not _is_tensor(w) or len(_shape(w)) < 2 or c0 is None or not _is_constant(w):
+            return wanted, [ND] * len(op.results)
+        padded = storage_bytes(_shape(w), NZ, c0, 1) / max(1, math.prod(_shape(w)))
+        if padded > _MAX_NZ_PADDING:
+            self.remark(op, f"weight stays ND: FRACTAL_NZ would pad {list(_shape(w))} to {padded:.1f}x its size")
+        else:
+            wanted[index] = NZ
+        return wanted, [ND] * len(op.results)
+
+    def elementwise_rule(self, op: GraphOp) -> tuple[list[str], list[str]] | None:
+        out = op.results[0]
+        shape, c0 = _shape(out), self.c0(out)
+        fmt = next((format_of(v.type) for v in op.operands if _is_tensor(v) and _shape(v) == shape
+                    and format_of(v.type) != ND and not self.looks_nd(v)), ND)
+        if fmt == ND:
+            return None
+        wanted: list[str] = []
+        for v in op.operands:
+            if not _is_tensor(v) or math.prod(_shape(v)) == 1:
+                wanted.append(ND)  # scalars broadcast in any format
+            elif self.c0(v) != c0 or c0 is None:
+                self.remark(op, f"runs in ND: its operands are blocked by different C0 ({v.type} vs {out.type})")
+                return None
+            elif _shape(v) == shape or (fmt == NC1HWC0 and _per_channel(_shape(v), shape)):
+                wanted.append(fmt)
+            else:
+                self.remark(op, f"runs in ND: operand {v.type} broadcasts across a blocked axis of {fmt}")
+                return None
+        return wanted, [fmt]
+
+    def concat_rule(self, op: GraphOp) -> tuple[list[str], list[str]] | None:
+        if not any(format_of(v.type) == NC1HWC0 for v in op.operands):
+            return None
+        c0s = {self.c0(v) for v in op.operands} | {self.c0(op.results[0])}
+        axis = op.onnx_attrs().get("axis", 0) % 4
+        if len(c0s) != 1 or None in c0s or any(len(_shape(v)) != 4 for v in op.operands):
+            return None
+        c0 = c0s.pop()
+        assert c0 is not None
+        if axis == 1 and any(_shape(v)[1] % c0 for v in op.operands):
+            self.remark(op, f"runs in ND: it joins channels that are not whole C0 = {c0} blocks")
+            return None
+        return [NC1HWC0] * len(op.operands), [NC1HWC0]
+
+    def looks_nd(self, v: SSAValue) -> bool:
+        c0 = self.c0(v)
+        return c0 is None or same_storage(_shape(v), format_of(v.type), ND, c0)
+
+    # -- step 2: boundary insertion -----------------------------------------------------
+    def demand(self, op: Operation, wanted: list[str]) -> None:
+        for i, fmt in enumerate(wanted):
+            v = op.operands[i]
+            if not _is_tensor(v) or format_of(v.type) == fmt:
+                continue
+            c0 = self.c0(v)
+            if c0 is None or same_storage(_shape(v), format_of(v.type), fmt, c0):
+                continue
+            op.operands[i] = self.convert(v, fmt)
+
+    def convert(self, v: SSAValue, fmt: str) -> SSAValue:
+        """``v`` in storage format ``fmt`` (see step 2 of the module docstring)."""
+        key = (v, fmt)
+        if key in self.converted:
+            return self.converted[key]
+        owner = v.owner
+        if isinstance(owner, TransDataOp):
+            # trans_data(trans_data(x, A->B), B->A) -> x; A->B->C becomes A->C
+            new = owner.input if owner.src_format.data == fmt else self.convert(owner.input, fmt)
+        elif isinstance(owner, WeightOp | ConstantOp) and self.known(owner):
+            new = self.convert_constant(owner, fmt)
+        elif isinstance(v, BlockArgument) and isinstance(owner, Block) and isinstance(owner.parent_op(), FusedOp):
+            new = self.convert_region_input(v, fmt)
+        else:
+            td = TransDataOp(v, fmt, src_of(owner) if isinstance(owner, Operation) else [])
+            where = InsertPoint.after(owner) if isinstance(owner, Operation) else InsertPoint.at_start(owner)
+            Rewriter.insert_op(td, where)
+            new = td.output
+        self.converted[key] = new
+        return new
+
+    def known(self, owner: WeightOp | ConstantOp) -> bool:
+        """Whether the constant's value is at hand (IR from text has no weight bytes)."""
+        return self.weights is not None and (isinstance(owner, ConstantOp) or owner.ref.data in self.weights)
+
+    def convert_constant(self, owner: WeightOp | ConstantOp, fmt: str) -> SSAValue:
+        assert self.weights is not None
+        v = owner.results[0]
+        c0 = self.c0(v)
+        assert c0 is not None and isinstance(v.type, TensorType)
+        array = owner.array() if isinstance(owner, ConstantOp) else np.asarray(self.weights[owner.ref.data])
+        base = owner.ref.data if isinstance(owner, WeightOp) else "const"
+        handle = self.weights.add(f"{base}.{fmt.lower()}", to_format(array, fmt, c0, self.chip.fractal_m))
+        new = WeightOp(handle, with_format(v.type, fmt), provenance(owner))
+        Rewriter.insert_op(new, InsertPoint.after(owner))
+        self.replaced.add(owner)
+        return new.result
+
+    def convert_region_input(self, arg: BlockArgument, fmt: str) -> SSAValue:
+        fused = arg.block.parent_op()
+        assert isinstance(fused, FusedOp)
+        outer = self.convert(fused.inputs[arg.index], fmt)
+        for existing, inner in zip(fused.inputs, fused.body.block.args, strict=True):
+            if existing == outer:
+                return inner
+        fused.operands = [*fused.operands, outer]
+        self.touched.add(fused)
+        return fused.body.block.insert_arg(outer.type, len(fused.body.block.args))
+
+    # -- step 3: cleanup --------------------------------------------------------------
+    def cleanup(self) -> None:
+        for fused in self.touched:
+            block = fused.body.block
+            for arg in reversed(block.args):
+                if not arg.uses:
+                    index = arg.index
+                    block.erase_arg(arg)
+                    fused.operands = [*fused.operands[:index], *fused.operands[index + 1 :]]
+        for op in self.replaced:
+            if all(not r.uses for r in op.results) and op.parent is not None:
+                Rewriter.erase_op(op)
+        for td in {v.owner for v in self.converted.values() if isinstance(v.owner, TransDataOp)}:
+            if not td.output.uses and td.parent is not None:
+                Rewriter.erase_op(td)
+
+
+class CancelTransData(RewritePattern):
+    """trans_data(x, A->A) -> x;  trans_data(trans_data(x, A->B), B->A) -> x."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: TransDataOp, rewriter: PatternRewriter) -> None:
+        inner = op.input.owner
+        if op.src_format.data == op.dst_format.data:
+            rewriter.replace(op, [], [op.input])
+        elif isinstance(inner, TransDataOp) and inner.src_format.data == op.dst_format.data:
+            rewriter.replace(op, [], [inner.input])
+            if not inner.output.uses:
+                rewriter.erase(inner)
+
+
+@dataclass(frozen=True)
+class AssignLayout(ModulePass):
+    """Assign storage formats (ND, NC1HWC0, FRACTAL_NZ, FRACTAL_Z) and insert TransData only
+    where a consumer needs another format; see the module docstring for the algorithm."""
+
+    name = "ascend-layout"
+    nz_weights: bool = True  # store constant matmul weights as FRACTAL_NZ
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        target = getattr(ctx, "target", None)
+        chip = getattr(target, "chip", None) or load_chip()
+        precision = getattr(target, "precision", "force_fp16")
+        layout = _Layout(chip, precision, weights_of(ctx), remarks_of(ctx), self.nz_weights)
+        for fn in op.ops:
+            if isinstance(fn, func.FuncOp):
+                layout.run_block(fn.body.block)
+        layout.cleanup()
+        PatternRewriteWalker(CancelTransData()).rewrite_module(op)
+        summary = _measure(op, chip.k0, precision)
+        op.attributes[_SUMMARY] = DictionaryAttr({k: IntegerAttr(v, i64) for k, v in summary.items()})
+
+
+def _is_constant(v: SSAValue) -> bool:
+    """Whether ``v`` is a weight or constant, looking through fused-region inputs."""
+    while isinstance(v, BlockArgument):
+        parent = v.block.parent_op()
+        if not isinstance(parent, FusedOp):
+            return False
+        v = parent.inputs[v.index]
+    return isinstance(v.owner, WeightOp | ConstantOp)
+
+
+def _per_channel(shape: tuple[int, ...], out: tuple[int, ...]) -> bool:
+    """[1, C, 1, 1]-like: broadcasts over N, H and W of ``out`` but keeps its channels."""
+    return len(shape) == 4 and len(out) == 4 and shape[1] == out[1] and all(d in (1, o) for d, o in zip(shape, out, strict=True))
+
+
+def _measure(module: ModuleOp, k0: Mapping[str, int], precision: str) -> dict[str, int]:
+    """TransData ops left, the bytes they read and write, and the padding bytes of every
+    blocked tensor, at the size of the dtype the chip stores each in."""
+    count = moved = padding = 0
+    seen: set[SSAValue] = set()
+    for op in module.walk():
+        for v in [*op.results, *(a for r in op.regions for b in r.blocks for a in b.args)]:
+            blocked = _blocking(v, k0, precision)
+            if blocked is None or v in seen or format_of(v.type) == ND:
+                continue
+            seen.add(v)
+            c0, size = blocked
+            padding += storage_bytes(_shape(v), format_of(v.type), c0, size) - math.prod(_shape(v)) * size
+        if isinstance(op, TransDataOp):
+            count += 1
+            c0, size = _blocking(op.input, k0, precision) or (16, 2)  # an unblockable dtype: fp16's
+            for fmt in (op.src_format.data, op.dst_format.data):
+                moved += storage_bytes(_shape(op.input), fmt, c0, size)
+    return {"transdata": count, "transdata_bytes": moved, "padding_bytes": padding}
+
+
+def _blocking(v: SSAValue, k0: Mapping[str, int], precision: str) -> tuple[int, int] | None:
+    """(C0, bytes per element) of the chip dtype ``v`` is stored in, or None."""
+    if not isinstance(v.type, TensorType):
+        return None
+    dtype = compute_dtype(v.type.element_type, precision)
+    c0 = k0.get(dtype) if dtype is not None else None
+    return (c0, DTYPE_BYTES[dtype]) if c0 is not None and dtype is not None else None
+
+
+def layout_report(module: ModuleOp, chip: Chip | None = None, precision: str = "force_fp16") -> dict[str, int]:
+    """report.json's ``layout``: {transdata, transdata_bytes, padding_bytes}.
+
+    The numbers the layout pass recorded on the module (lowering may turn TransData ops into
+    kernels), else counted from the ``ascend.trans_data`` ops in ``module``."""
+    recorded = module.attributes.get(_SUMMARY)
+    if isinstance(recorded, DictionaryAttr):
+        return {k: v.value.data for k, v in recorded.data.items() if isinstance(v, IntegerAttr)}
+    return _measure(module, (chip or load_chip()).k0, precision)

@@ -1,0 +1,317 @@
+"""ascend-lower: every compute op becomes an ``ascend.kernel`` (see dialect.py for the ops).
+
+Which kernel an op or a ``graph.fused`` group becomes (decided from op types and traits,
+never from the chip's name; the chip's capacities and copy paths shape the program):
+- cube: a MatMul / Gemm / MatMulBias / 2-D Conv first, then elementwise vector ops on its
+  result (its fused epilogue); Attention (no past state, float mask) as flash attention.
+  Templates in ``lower_cube.py``.
+- vector: a group of ``vector.VECTOR_OPS`` rows (elementwise, reductions, softmax, norms,
+  pools), tiled by rows in UB (``_vector``); data movement (``vector.MOVE_OPS``) and
+  ``ascend.trans_data`` as ``ascend.move`` kernels.
+- ``ascend.view``: Reshape-like ops of ND tensors move no data.
+- aicpu: everything else (TopK, NonZero, ScatterElements, control flow ...), or a group no
+  template takes; the body keeps the graph ops, which run with the cpu target's kernels.
+  A remark says why.
+Afterwards ``check_lowered`` (R9) proves that no graph op survives outside aicpu kernels,
+that each kernel's buffers fit the chip's memories, and that tiled UB/L1 accesses are aligned.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp, NoneType, TensorType
+from xdsl.ir import Attribute, Block, Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.rewriter import Rewriter
+
+from graphopt import dtypes
+from graphopt.dialects.graph import ConstantOp, FusedOp, GraphOp, NoneOp, WeightOp, YieldOp, provenance
+from graphopt.errors import GraphoptError
+from graphopt.rewrite import remarks_of
+from graphopt.targets.ascend.builder import KernelBuilder
+from graphopt.targets.ascend.chip import Chip, load_chip
+from graphopt.targets.ascend.dialect import BufferOp, CopyOp, ForOp, KernelOp, MoveOp, TransDataOp, ViewOp, space_of
+from graphopt.targets.ascend.formats import format_of
+from graphopt.targets.ascend.lower_cube import AttentionSpec, build_attention, build_matmul
+from graphopt.targets.ascend.vector import MOVE_OPS, VECTOR_OPS, VIEW_OPS, Numerics
+
+CUBE_OPS = ("MatMul", "Gemm", "MatMulBias", "Conv")
+
+
+@dataclass
+class Group:
+    """What one kernel computes: ``ops`` over ``args`` (the values standing for the kernel's
+    inputs ``ins``), producing ``yields`` (standing for the results of ``root``)."""
+
+    root: Operation
+    ins: list[SSAValue]
+    args: list[SSAValue]
+    ops: list[GraphOp]
+    yields: list[SSAValue]
+
+    def consts(self, op: Operation) -> list[np.ndarray | None]:
+        return [o.owner.array() if isinstance(o.owner, ConstantOp) else None for o in op.operands]
+
+
+def shape(v: SSAValue) -> tuple[int, ...]:
+    t = v.type
+    assert isinstance(t, TensorType)
+    return tuple(t.get_shape())
+
+
+def np_dtype(v: SSAValue) -> np.dtype:
+    t = v.type
+    assert isinstance(t, TensorType)
+    return dtypes.from_ir(t.element_type).numpy
+
+
+@dataclass(frozen=True)
+class LowerToAscend(ModulePass):
+    """Lower graph ops to ascend kernels for the compiling target's chip (default chip
+    and force_fp16 under `graphopt opt`). ``tiling``: model or naive (default: the target's)."""
+
+    name = "ascend-lower"
+    tiling: str = ""
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        target = getattr(ctx, "target", None)
+        chip: Chip = getattr(target, "chip", None) or load_chip()
+        num = Numerics.of(getattr(target, "precision", "force_fp16"))
+        strategy = self.tiling or getattr(target, "tiling", "model")
+        if num.cube_in == np.float32 and "fp32" not in chip.macs_per_cycle:
+            raise GraphoptError(f"--precision must_keep_origin_dtype: chip {chip.name} has no fp32 cube mode; use force_fp16")
+        _Lowering(chip, num, strategy, remarks_of(ctx)).run(op)
+        check_lowered(op, chip)
+
+
+class _Lowering:
+    def __init__(self, chip: Chip, num: Numerics, strategy: str, remarks: list[dict[str, Any]]):
+        self.chip, self.num, self.strategy, self.remarks = chip, num, strategy, remarks
+        self.count = 0
+
+    def run(self, module: ModuleOp) -> None:
+        for fn in module.ops:
+            if isinstance(fn, func.FuncOp):
+                for op in list(fn.body.block.ops):
+                    self.lower(op)
+
+    def lower(self, op: Operation) -> None:
+        if isinstance(op, ConstantOp | WeightOp | NoneOp | func.ReturnOp | KernelOp | ViewOp):
+            return
+        if isinstance(op, TransDataOp):
+            attrs = {"src_format": op.src_format, "dst_format": op.dst_format}
+            return self.replace(op, self.move_kernel(op, "TransData", attrs))
+        if isinstance(op, FusedOp):
+            block = op.body.block
+            ops = [o for o in block.ops if isinstance(o, GraphOp)]
+            last = block.last_op
+            assert isinstance(last, YieldOp)
+            group = Group(op, list(op.inputs), list(block.args), ops, list(last.values))
+            self.hoist_constants(op, group)
+        elif isinstance(op, GraphOp):
+            group = Group(op, list(op.operands), list(op.operands), [op], list(op.results))
+        else:
+            return
+        kernel, why = self.kernel_for(group)
+        if kernel is None:
+            self.remarks.append({"pass": "ascend-lower", "ops": provenance(op), "reason": f"AI CPU: {why}"})
+            kernel = self.aicpu(group)
+        self.replace(op, kernel)
+
+    def hoist_constants(self, fused: FusedOp, g: Group) -> None:
+        """Constants of more than one element become GM inputs of the kernel (a bias, a
+        scale vector): they must be tiled like any operand; scalars stay in UB (ascend.const)."""
+        for inner in fused.body.block.ops:
+            if isinstance(inner, ConstantOp) and inner.array().size > 1:
+                outer = ConstantOp(inner.array(), provenance(inner))
+                Rewriter.insert_op(outer, _before(fused))
+                g.ins.append(outer.result)
+                g.args.append(inner.result)
+
+    def kernel_for(self, g: Group) -> tuple[Operation | None, str]:
+        first = g.ops[0] if g.ops else None
+        if first is None:
+            return None, "empty group"
+        kinds = {o.ONNX_TYPE for o in g.ops}
+        if any(isinstance(v.type, NoneType) for v in g.ins if v.uses):
+            kinds.add("<none operand>")
+        if len(g.ops) == 1 and first.ONNX_TYPE in VIEW_OPS and _viewable(first):
+            return ViewOp(first.operands[0], first.results[0].type, provenance(first)), ""
+        if first.ONNX_TYPE in CUBE_OPS:
+            return self.cube(g)
+        if len(g.ops) == 1 and first.ONNX_TYPE == "Attention":
+            return self.attention(first)
+        if kinds <= set(VECTOR_OPS):
+            return self.vector(g)
+        if len(g.ops) == 1 and first.ONNX_TYPE in MOVE_OPS | VIEW_OPS and "<none operand>" not in kinds:
+            return self.move_kernel(first, first.ONNX_TYPE, dict(first.properties)), ""
+        return None, f"no cube or vector lowering for {', '.join(sorted(kinds - set(VECTOR_OPS)) or sorted(kinds))}"
+
+    def name(self, ops: Sequence[Operation]) -> str:
+        self.count += 1
+        parts = [o.name.split(".")[-1] for o in ops if not isinstance(o, ConstantOp)][:3]
+        return f"k{self.count - 1}_" + "_".join(parts)
+
+    def replace(self, op: Operation, new: Operation) -> None:
+        Rewriter.insert_op(new, _before(op))
+        for old, res in zip(op.results, new.results):
+            old.replace_all_uses_with(res)
+        Rewriter.erase_op(op, safe_erase=False)
+
+    # -- kernels ------------------------------------------------------------------------
+
+    def move_kernel(self, op: Operation, kind: str, attrs: dict[str, Attribute]) -> KernelOp:
+        ins = [v for v in op.operands]
+        kb = KernelBuilder(self.name([op]), "vector", ins, [r.type for r in op.results])
+        kb.add(MoveOp(kind, list(kb.block.args[: len(ins)]), [kb.out(k) for k in range(len(op.results))], attrs))
+        moved = sum(math.prod(shape(r)) * np_dtype(r).itemsize for r in op.results)
+        return kb.finish(1, {"bytes": moved})
+
+    def aicpu(self, g: Group) -> KernelOp:
+        kb = KernelBuilder(self.name(g.ops), "aicpu", g.ins, [r.type for r in g.root.results])
+        mapping: dict[SSAValue, SSAValue] = dict(zip(g.args, kb.block.args))
+        if isinstance(g.root, FusedOp):
+            for inner in g.root.body.block.ops:
+                kb.add(inner.clone(mapping))
+        else:
+            kb.add(clone := g.root.clone(mapping))
+            kb.add(YieldOp(*clone.results))
+        return kb.finish(1, {})
+
+    def attention(self, op: GraphOp) -> tuple[Operation | None, str]:
+        spec, why = attention_spec(op)
+        if spec is None:
+            return None, why
+        ins = [*op.operands[:3]] + ([op.operands[3]] if spec.mask is not None else [])
+        return build_attention(self.name([op]), self.chip, self.num, ins, [op.results[0].type], spec), ""
+
+    def cube(self, g: Group) -> tuple[Operation | None, str]:
+        from graphopt.targets.ascend.cube_specs import cube_group
+
+        made = cube_group(g, self.num)
+        if isinstance(made, str):
+            return None, made
+        spec, steps, results = made
+        out_types = [r.type for r in g.root.results]
+        return build_matmul(self.name(g.ops), self.chip, self.num, self.strategy, g.ins, out_types, spec, steps, results), ""
+
+    def vector(self, g: Group) -> tuple[Operation | None, str]:
+        from graphopt.targets.ascend.vector_kernel import build_vector
+
+        made = build_vector(self.name(g.ops), self.chip, self.num, g)
+        return (made, "") if not isinstance(made, str) else (None, made)
+
+
+def _viewable(op: GraphOp) -> bool:
+    return len(op.results) == 1 and format_of(op.operands[0].type) == "ND" and format_of(op.results[0].type) == "ND"
+
+
+def _before(op: Operation) -> Any:
+    from xdsl.rewriter import InsertPoint
+
+    return InsertPoint.before(op)
+
+
+def attention_spec(op: GraphOp) -> tuple[AttentionSpec | None, str]:
+    """The flash-attention view of an ONNX Attention op, or why it has none."""
+    a = op.onnx_attrs()
+    extra = [v for v in op.operands[4:] if not isinstance(v.type, NoneType)]
+    if extra or any(r.uses for r in op.results[1:]):
+        return None, "Attention with past key/value or extra outputs"
+    if a.get("softcap", 0.0) or a.get("qk_matmul_output_mode", 0) or a.get("left_window_size", -1) >= 0 or a.get("right_window_size", -1) >= 0:
+        return None, "Attention with softcap, windows or score outputs"
+    q, k, v = (shape(x) for x in op.operands[:3])
+    if len(q) == 4:
+        b, hq, sq, d = q
+        hkv, skv, dv = k[1], k[2], v[3]
+    elif len(q) == 3 and a.get("q_num_heads") and a.get("kv_num_heads"):
+        b, sq = q[0], q[1]
+        hq, hkv = int(a["q_num_heads"]), int(a["kv_num_heads"])
+        d, skv, dv = q[2] // hq, k[1], v[2] // hkv
+    else:
+        return None, "Attention of this rank"
+    g, bh = hq // hkv, b * hq
+    mask = op.operands[3] if len(op.operands) > 3 and not isinstance(op.operands[3].type, NoneType) else None
+    if mask is not None and (np_dtype(mask).kind != "f" or shape(mask)[-1] != skv or len(shape(mask)) > 4):
+        return None, "Attention mask that is boolean or shorter than the keys"
+    if len(q) == 4:
+        qv, ov = {"shape": [bh, sq, d]}, {"shape": [bh, sq, dv]}
+        kt = {"pre": [b, hkv, 1, skv, d], "bcast": [b, hkv, g, skv, d], "split": [bh, skv, d], "perm": [0, 2, 1], "shape": [bh, d, skv]}
+        vv = {"pre": [b, hkv, 1, skv, dv], "bcast": [b, hkv, g, skv, dv], "shape": [bh, skv, dv]}
+    else:
+        qv = {"split": [b, sq, hq, d], "perm": [0, 2, 1, 3], "shape": [bh, sq, d]}
+        ov = {"split": [b, sq, hq, dv], "perm": [0, 2, 1, 3], "shape": [bh, sq, dv]}
+        kt = {"pre": [b, skv, hkv, 1, d], "bcast": [b, skv, hkv, g, d], "perm": [0, 2, 3, 4, 1], "shape": [bh, d, skv]}
+        vv = {"pre": [b, skv, hkv, 1, dv], "bcast": [b, skv, hkv, g, dv], "perm": [0, 2, 3, 1, 4], "shape": [bh, skv, dv]}
+    mv = None
+    if mask is not None:
+        ms = shape(mask)
+        mv = {"pre": [1] * (4 - len(ms)) + list(ms), "bcast": [b, hq, sq, skv], "shape": [bh, sq, skv]}
+    scale = a.get("scale") or 1 / math.sqrt(d)
+    spec = AttentionSpec(bh, sq, skv, d, dv, float(scale), bool(a.get("is_causal", 0)), qv, kt, vv, ov,
+                         3 if mask is not None else None, mv)
+    return spec, ""
+
+
+# ---------------------------------------------------------------------------------------
+# R9: what must hold after lowering.
+
+
+def check_lowered(module: ModuleOp, chip: Chip) -> None:
+    """Raise GraphoptError naming the first offending op: a graph op outside an aicpu
+    kernel, a kernel whose buffers overflow a memory, or an unaligned tiled UB/L1 access."""
+    allowed = (WeightOp, ConstantOp, NoneOp, YieldOp)
+    for fn in module.ops:
+        if not isinstance(fn, func.FuncOp):
+            continue
+        for op in fn.body.block.ops:
+            if isinstance(op, GraphOp | FusedOp) and not isinstance(op, allowed):
+                _fail("a graph op survived lowering", op)
+            if isinstance(op, KernelOp) and op.kind.data != "aicpu":
+                _check_kernel(op, chip)
+
+
+def _check_kernel(kernel: KernelOp, chip: Chip) -> None:
+    used: dict[str, int] = {}
+    for op in kernel.walk():
+        if isinstance(op, GraphOp | FusedOp):
+            _fail(f"kernel {kernel.sym_name.data}: a graph op inside a {kernel.kind.data} kernel", op)
+        if isinstance(op, BufferOp):
+            space = space_of(op.result.type)
+            if space != "GM":
+                used[space] = used.get(space, 0) + _round(op.footprint(), chip.alignment.get(space.lower(), 32))
+        if isinstance(op, CopyOp) and op.dims.get_values():
+            for buf in (op.source, op.dest):
+                _check_alignment(kernel, op, buf, chip)
+    for space, need in used.items():
+        have = chip.buffers[space.lower()]
+        if need > have:
+            raise GraphoptError(f"ascend-lower: kernel {kernel.sym_name.data}: its {space} buffers need {need} bytes, chip {chip.name} has {have}")
+
+
+def _check_alignment(kernel: KernelOp, copy: CopyOp, buf: SSAValue, chip: Chip) -> None:
+    space = space_of(buf.type)
+    if space not in ("UB", "L1") or not isinstance(buf.owner, BufferOp):
+        return
+    loops = [i.owner.parent_op() for i in copy.index if isinstance(i.owner, Block)]
+    looped = any(isinstance(f, ForOp) and f.trip.value.data > 1 for f in loops)
+    per_copy = buf.owner.footprint() // buf.owner.buffers.value.data
+    if looped and per_copy % chip.alignment[space.lower()]:
+        _fail(f"kernel {kernel.sym_name.data}: a tiled {space} access of {per_copy} bytes is not {chip.alignment[space.lower()]}-byte aligned", copy)
+
+
+def _round(x: int, a: int) -> int:
+    return -(-x // a) * a
+
+
+def _fail(why: str, op: Operation) -> None:
+    text = str(op).splitlines()[0] if op.regions else str(op)
+    raise GraphoptError(f"ascend-lower: {why}: {text}")
+

@@ -1,0 +1,297 @@
+"""Cube kernels: tiled matmul (MatMul, Gemm, MatMulBias, Conv as im2col) with a vector
+epilogue, and flash attention. See ``lower.py`` for what chooses them.
+
+A matmul kernel computes, per batch b, C[b] = A[b] @ B[b] on views of its GM operands
+(``CubeSpec``: A as [Ba, M, K], B as [Bb, K, N], C as [B, M, N]; a conv's A is the im2col
+matrix of its input, one batch per group). The program, per core (DaVinci GEMM, as
+AscendC's Matmul API and the pto-isa GEMM kernel do it):
+
+    for b, for mi (grid_m cores), for ni (grid_n cores):      C tiles base_m x base_n
+      for ko:   MTE2 GM->L1 A panel [base_m, step_k*base_k], B panel   (L1 double buffered)
+        for ki: MTE1 L1->L0A, L1->L0B; M mmad into L0C (init on the first K step)
+      no epilogue:  FIX L0C->GM (coupled chips: V L0C->UB, MTE3 UB->GM)
+      epilogue:     L0C->UB (split chips: FIX to a GM workspace, cross-core flag, MTE2 to
+                    the AIV's UB), MTE2 epilogue operands GM->UB, vector ops, MTE3 UB->GM
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr
+from xdsl.ir import Attribute, SSAValue
+
+from graphopt.targets.ascend.builder import KernelBuilder
+from graphopt.targets.ascend.chip import Chip
+from graphopt.targets.ascend.dialect import ConstOp, KernelOp
+from graphopt.targets.ascend.tiling import choose_tiling
+from graphopt.targets.ascend.vector import Numerics
+
+# An epilogue operand: ("acc",) the cube result, ("arg", k) kernel input k (with its view in
+# CubeSpec.arg_views), ("const", dense) a constant, ("step", j) the result of step j.
+Ref = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class EpiStep:
+    op: str  # a VECTOR_OPS row
+    ins: tuple[Ref, ...]
+    attrs: dict[str, Attribute]
+    dtype: np.dtype  # what the vector unit computes it in (its UB buffer's dtype)
+
+
+@dataclass
+class CubeSpec:
+    batch: int
+    m: int
+    n: int
+    k: int
+    a: int  # kernel input index of A
+    b: int
+    a_view: dict[str, Any]
+    b_view: dict[str, Any]
+    out_view: dict[str, Any]
+    a_im2col: dict[str, Any] | None = None
+    arg_views: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+DTYPE_NAME = {np.dtype(np.float16): "fp16", np.dtype(np.float32): "fp32"}
+
+
+def _up(x: int, a: int) -> int:
+    return -(-x // a) * a
+
+
+def build_matmul(
+    name: str,
+    chip: Chip,
+    num: Numerics,
+    strategy: str,
+    ins: Sequence[SSAValue],
+    out_types: Sequence[Attribute],
+    spec: CubeSpec,
+    steps: Sequence[EpiStep],
+    results: Sequence[Ref],
+) -> KernelOp:
+    """The cube kernel of ``spec`` whose outputs are ``results`` (refs into the epilogue)."""
+    dt = num.cube_in
+    t = choose_tiling(chip, spec.m, spec.n, spec.k, DTYPE_NAME[np.dtype(dt)], "fp32", strategy)
+    bm, bn, bk, sk = t.base_m, t.base_n, t.base_k, t.step_k
+    kb = KernelBuilder(name, "cube", ins, out_types)
+    l1a = kb.buffer("L1", [bm, bk * sk], dt, t.l1_buffers)
+    l1b = kb.buffer("L1", [bk * sk, bn], dt, t.l1_buffers)
+    l0a = kb.buffer("L0A", [bm, bk], dt, t.l0_buffers)
+    l0b = kb.buffer("L0B", [bk, bn], dt, t.l0_buffers)
+    l0c = kb.buffer("L0C", [bm, bn], np.float32, t.l0c_buffers)
+    panels = math.ceil(t.k_steps / sk)
+    with kb.loop(spec.batch) as b, kb.loop(t.tiles_m, t.grid_m) as mi, kb.loop(t.tiles_n, t.grid_n) as ni:
+        with kb.loop(panels) as ko:
+            kb.copy(kb.arg(spec.a), l1a, "MTE2", [b, mi, ko], [0, 1, 2], [1, bm, bk * sk], spec.a_view, spec.a_im2col)
+            kb.copy(kb.arg(spec.b), l1b, "MTE2", [b, ko, ni], [0, 1, 2], [1, bk * sk, bn], spec.b_view)
+            kb.flag("MTE2", "MTE1")
+            with kb.loop(sk) as ki:
+                kb.copy(l1a, l0a, "MTE1", [ki], [1], [bk])
+                kb.copy(l1b, l0b, "MTE1", [ki], [0], [bk])
+                kb.flag("MTE1", "M")
+                kb.mmad(l0c, l0a, l0b, [ko, ki])
+        kb.flag("M", "FIX" if chip.has_fixpipe else "V")
+        where = ([b, mi, ni], [0, 1, 2], [1, bm, bn])
+        if not steps and all(r == ("acc",) for r in results):
+            for k in range(len(results)):
+                _store_acc(kb, chip, num, l0c, kb.out(k), spec.out_view, where, [bm, bn], out_types[k])
+        else:
+            ub = _acc_to_ub(kb, chip, num, l0c, [bm, bn])
+            _epilogue(kb, spec, steps, results, ub, where, [bm, bn], out_types)
+    tiling = {
+        "base_m": bm, "base_n": bn, "base_k": bk, "step_k": sk, "grid_m": t.grid_m, "grid_n": t.grid_n,
+        "batch": spec.batch, "m": spec.m, "n": spec.n, "k": spec.k, "dtype": DTYPE_NAME[np.dtype(dt)],
+        "l0c_buffers": t.l0c_buffers, "strategy": strategy,
+    }
+    return kb.finish(t.block_dim, tiling)
+
+
+def _store_acc(kb: KernelBuilder, chip: Chip, num: Numerics, l0c: SSAValue, out: SSAValue, view: dict[str, Any],
+               where: tuple[list[SSAValue], list[int], list[int]], tile: list[int], out_type: Attribute) -> None:
+    """L0C -> GM along the chip's cube output path (FixPipe, or L0C->UB->GM)."""
+    index, dims, sizes = where
+    if chip.path("L0C", "GM") is not None:
+        kb.copy(l0c, out, "FIX", index, dims, sizes, view)
+        return
+    ub = kb.buffer("UB", tile, num.storage, 2)
+    kb.copy(l0c, ub, "V")
+    kb.flag("V", "MTE3")
+    kb.copy(ub, out, "MTE3", index, dims, sizes, view)
+
+
+def _acc_to_ub(kb: KernelBuilder, chip: Chip, num: Numerics, l0c: SSAValue, tile: list[int]) -> SSAValue:
+    """The accumulator tile in UB for the vector side: through a GM workspace with a
+    cross-core flag on split chips (AIC and AIV share no SRAM [OFF]), directly on coupled ones."""
+    ub = kb.buffer("UB", tile, num.vector, 2)
+    if chip.path("L0C", "UB") is not None:
+        kb.copy(l0c, ub, "V")
+        return ub
+    ws = kb.buffer("GM", tile, num.storage, 2)
+    kb.copy(l0c, ws, "FIX")
+    kb.flag("FIX", "MTE2", cross_core=True)
+    kb.copy(ws, ub, "MTE2")
+    return ub
+
+
+def _epilogue(kb: KernelBuilder, spec: CubeSpec, steps: Sequence[EpiStep], results: Sequence[Ref], acc: SSAValue,
+              where: tuple[list[SSAValue], list[int], list[int]], tile: list[int], out_types: Sequence[Attribute]) -> None:
+    index, dims, sizes = where
+    loaded: dict[Ref, SSAValue] = {("acc",): acc}
+    for ref in {r for s in steps for r in s.ins if r[0] == "arg"}:
+        view = spec.arg_views[ref[1]]
+        shape = view["shape"]
+        buf_shape = [tile[0] if shape[-2] > 1 else 1, tile[1] if shape[-1] > 1 else 1]
+        buf = kb.buffer("UB", buf_shape, _np_of(kb.arg(ref[1]).type), 2)
+        kb.copy(kb.arg(ref[1]), buf, "MTE2", index, dims, sizes, view)
+        loaded[ref] = buf
+    if len(loaded) > 1:
+        kb.flag("MTE2", "V")
+    for j, step in enumerate(steps):
+        ins = [_operand(kb, loaded, r) for r in step.ins]
+        out = kb.buffer("UB", tile, step.dtype, 2)
+        kb.vec(step.op, ins, [out], step.attrs)
+        loaded[("step", j)] = out
+    kb.flag("V", "MTE3")
+    for k, ref in enumerate(results):
+        kb.copy(_operand(kb, loaded, ref), kb.out(k), "MTE3", index, dims, sizes, spec.out_view)
+
+
+def _operand(kb: KernelBuilder, loaded: dict[Ref, SSAValue], ref: Ref) -> SSAValue:
+    if ref[0] == "const":
+        return kb.add(ConstOp(ref[1])).results[0]
+    return loaded[ref]
+
+
+def _np_of(t: Attribute) -> np.dtype:
+    from graphopt import dtypes
+    from xdsl.dialects.builtin import TensorType
+
+    assert isinstance(t, TensorType)
+    return dtypes.from_ir(t.element_type).numpy
+
+
+# ---------------------------------------------------------------------------------------
+# Flash attention
+
+
+@dataclass
+class AttentionSpec:
+    bh: int  # batch x query heads
+    sq: int
+    skv: int
+    d: int
+    dv: int
+    scale: float
+    causal: bool
+    q_view: dict[str, Any]
+    kt_view: dict[str, Any]  # K as [BH, D, Skv]
+    v_view: dict[str, Any]
+    out_view: dict[str, Any]
+    mask: int | None = None  # kernel input index of the additive mask
+    mask_view: dict[str, Any] | None = None
+
+
+def attention_tiles(chip: Chip, num: Numerics, spec: AttentionSpec) -> tuple[int, int]:
+    """The largest (q tile, kv tile) whose L0A/L0B/L0C buffers fit, double buffered."""
+    s = np.dtype(num.cube_in).itemsize
+    dp, dvp = _up(spec.d, 16), _up(spec.dv, 16)
+    for bm in (128, 64, 32, 16):
+        for bn in (128, 64, 32, 16):
+            fits = (
+                2 * bm * max(dp, bn) * s <= chip.buffers["l0a"]
+                and 2 * bn * max(dp, dvp) * s <= chip.buffers["l0b"]
+                and (bm * bn + bm * dvp) * 4 <= chip.buffers["l0c"]
+            )
+            if fits:
+                return min(bm, _up(spec.sq, 16)), min(bn, _up(spec.skv, 16))
+    return 16, 16
+
+
+def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue], out_types: Sequence[Attribute],
+                    spec: AttentionSpec) -> KernelOp:
+    """Flash attention (online softmax), one (batch*head, q tile) per iteration of the parallel loop:
+    S = Q K^T on the cube, scale/mask/online softmax on the vector unit, O += P V on the cube."""
+    bm, bn = attention_tiles(chip, num, spec)
+    dp, dvp = _up(spec.d, 16), _up(spec.dv, 16)
+    dt, f32 = num.cube_in, np.float32
+    tq, tk = math.ceil(spec.sq / bm), math.ceil(spec.skv / bn)
+    kb = KernelBuilder(name, "cube", ins, out_types)
+    l1q, l0q = kb.buffer("L1", [bm, dp], dt, 2), kb.buffer("L0A", [bm, dp], dt, 2)
+    l1k, l0k = kb.buffer("L1", [dp, bn], dt, 2), kb.buffer("L0B", [dp, bn], dt, 2)
+    l1p, l0p = kb.buffer("L1", [bm, bn], dt, 2), kb.buffer("L0A", [bm, bn], dt, 2)
+    l1v, l0v = kb.buffer("L1", [bn, dvp], dt, 2), kb.buffer("L0B", [bn, dvp], dt, 2)
+    l0s, l0o = kb.buffer("L0C", [bm, bn], f32), kb.buffer("L0C", [bm, dvp], f32)
+    ub_s, ub_p = kb.buffer("UB", [bm, bn], f32), kb.buffer("UB", [bm, bn], f32)
+    ub_m, ub_l, ub_alpha = (kb.buffer("UB", [bm, 1], f32) for _ in range(3))
+    ub_acc, ub_o = kb.buffer("UB", [bm, dvp], f32), kb.buffer("UB", [bm, dvp], num.storage, 2)
+    cores = min(chip.cube_cores, spec.bh * tq)
+    with kb.loop(spec.bh, min(cores, spec.bh)) as h, kb.loop(tq, max(1, cores // spec.bh)) as qi:
+        kb.copy(kb.arg(0), l1q, "MTE2", [h, qi], [0, 1], [1, bm], spec.q_view)
+        kb.copy(l1q, l0q, "MTE1")
+        with kb.loop(tk) as kj:
+            kb.copy(kb.arg(1), l1k, "MTE2", [h, kj], [0, 2], [1, bn], spec.kt_view)
+            kb.copy(l1k, l0k, "MTE1")
+            kb.flag("MTE1", "M")
+            kb.mmad(l0s, l0q, l0k, [])
+            s = _cube_to_ub(kb, chip, l0s, [bm, bn])
+            score_ins = [s]
+            if spec.mask is not None:
+                ub_mask = kb.buffer("UB", [bm, bn], _np_of(kb.arg(spec.mask).type), 2)
+                kb.copy(kb.arg(spec.mask), ub_mask, "MTE2", [h, qi, kj], [0, 1, 2], [1, bm, bn], spec.mask_view)
+                score_ins.append(ub_mask)
+            attrs = {"scale": spec.scale, "causal": int(spec.causal), "q_tile": bm, "kv_tile": bn, "kv_len": spec.skv}
+            from graphopt.targets.ascend.builder import ir_dict
+
+            kb.vec("attn.scores", [*score_ins, qi, kj], [ub_s], ir_dict(attrs))
+            kb.vec("attn.online_softmax", [ub_s, ub_m, ub_l, kj], [ub_m, ub_alpha, ub_p, ub_l])
+            _ub_to_cube(kb, chip, ub_p, l1p, [bm, bn], dt)
+            kb.copy(l1p, l0p, "MTE1")
+            kb.copy(kb.arg(2), l1v, "MTE2", [h, kj], [0, 1], [1, bn], spec.v_view)
+            kb.copy(l1v, l0v, "MTE1")
+            kb.flag("MTE1", "M")
+            kb.mmad(l0o, l0p, l0v, [])
+            pv = _cube_to_ub(kb, chip, l0o, [bm, dvp])
+            kb.vec("attn.rescale", [ub_acc, ub_alpha, pv, kj], [ub_acc])
+        kb.vec("attn.finalize", [ub_acc, ub_l], [ub_o])
+        kb.flag("V", "MTE3")
+        kb.copy(ub_o, kb.out(0), "MTE3", [h, qi], [0, 1], [1, bm], spec.out_view)
+    tiling = {"q_tile": bm, "kv_tile": bn, "bh": spec.bh, "sq": spec.sq, "skv": spec.skv, "d": spec.d,
+              "causal": int(spec.causal), "dtype": DTYPE_NAME[np.dtype(dt)]}
+    return kb.finish(cores, tiling)
+
+
+def _cube_to_ub(kb: KernelBuilder, chip: Chip, l0c: SSAValue, tile: list[int]) -> SSAValue:
+    ub = kb.buffer("UB", tile, np.float32, 2)
+    if chip.path("L0C", "UB") is not None:
+        kb.copy(l0c, ub, "V")
+        return ub
+    ws = kb.buffer("GM", tile, np.float32, 2)
+    kb.copy(l0c, ws, "FIX")
+    kb.flag("FIX", "MTE2", cross_core=True)
+    kb.copy(ws, ub, "MTE2")
+    return ub
+
+
+def _ub_to_cube(kb: KernelBuilder, chip: Chip, ub: SSAValue, l1: SSAValue, tile: list[int], dt: Any) -> None:
+    """P from the vector unit to L1: through GM on split chips, UB->L1 on coupled ones."""
+    if chip.path("UB", "L1") is not None:
+        kb.copy(ub, l1, "MTE3")
+        return
+    ws = kb.buffer("GM", tile, dt, 2)
+    kb.copy(ub, ws, "MTE3")
+    kb.flag("MTE3", "MTE2", cross_core=True)
+    kb.copy(ws, l1, "MTE2")
+
+
+def dense_const(value: np.ndarray) -> DenseIntOrFPElementsAttr:
+    from graphopt.dialects import attrs as A
+
+    return A.dense(np.asarray(value))

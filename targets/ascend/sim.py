@@ -1,0 +1,378 @@
+"""The functional simulator: runs lowered ascend kernels with the chip's numerics.
+
+``build_executable`` turns a lowered module into an ``AscendExecutable`` (the graphopt
+Executable protocol: ``run(inputs) -> outputs``). Running walks the function once:
+graph.weight / graph.constant values are GM tensors (floats narrowed to the precision
+mode's storage dtype, ``Numerics``), ``ascend.view`` reshapes, and each ``ascend.kernel``
+runs on its inputs:
+- aicpu: the kernel's graph ops run with the cpu target's kernels (the op's semantic rule),
+  in the model's dtypes (the AI CPU is an ARM core computing in fp32);
+- ``ascend.move``: the op's semantic rule moves the values (TransData: the identity on
+  logical values);
+- cube and vector kernels: the body is interpreted (``_KernelRun``), in one of two modes:
+  *tile* walks the loop nest, copying tiles between buffers (zero-padded on the cube
+  path) and running ``mmad`` (fp32 accumulation of fp16/fp32 inputs) and vector ops on
+  tiles; *whole* runs every loop once with every copy taking the whole view, which is the
+  same computation on whole tensors (op by op). ``mode="auto"`` picks tile for kernels
+  with few tile iterations and whole otherwise; ``GRAPHOPT_ASCEND_SIM_MODE`` overrides.
+GM tensors are held in their storage format (formats.to_format); kernels read and write
+them as logical arrays at their boundary, as the DMA engines' format conversion does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from xdsl.dialects import func
+from xdsl.dialects.builtin import DictionaryAttr, MemRefType, ModuleOp, TensorType
+from xdsl.ir import Attribute, Block, SSAValue
+
+from graphopt import dtypes
+from graphopt.dialects import attrs as A
+from graphopt.dialects.graph import ONNX_OPS, ConstantOp, GraphOp, NoneOp, WeightOp, provenance
+from graphopt.errors import GraphoptError
+from graphopt.targets.ascend import formats, vector
+from graphopt.targets.ascend.chip import Chip
+from graphopt.targets.ascend.dialect import (
+    BufferOp, ConstOp, CopyOp, ForOp, KernelOp, MmadOp, MoveOp, SyncOp, VecOp, ViewOp,
+)
+from graphopt.targets.cpu.kernels import default_kwargs, kernel_for
+from graphopt.weights import WeightStore
+
+TILE_ITERATIONS = 4096  # auto mode: kernels with at most this many loop iterations run tile by tile
+INTERNAL = {
+    "attn.scores": vector.attn_scores,
+    "attn.online_softmax": vector.attn_online_softmax,
+    "attn.rescale": vector.attn_rescale,
+    "attn.finalize": vector.attn_finalize,
+}
+
+
+def _np(t: Attribute) -> np.dtype:
+    el = t.element_type if isinstance(t, TensorType | MemRefType) else t  # pyright: ignore
+    return dtypes.from_ir(el).numpy
+
+
+def _py(attrs: DictionaryAttr) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in attrs.data.items():
+        out[k] = v.value.data if hasattr(v, "value") and not isinstance(v, A.DenseIntOrFPElementsAttr) else A.from_ir(v)  # pyright: ignore
+    return out
+
+
+@dataclass
+class AscendExecutable:
+    module: ModuleOp
+    weights: WeightStore
+    input_names: list[str]
+    chip: Chip
+    precision: str
+    mode: str = "auto"
+    num: vector.Numerics = field(init=False)
+    _rules: dict[int, tuple[Any, dict[str, Any]]] = field(default_factory=dict, init=False)
+    _plans: dict[int, Any] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self.num = vector.Numerics.of(self.precision)
+        self.mode = os.environ.get("GRAPHOPT_ASCEND_SIM_MODE", self.mode)
+        if self.mode not in ("auto", "tile", "whole"):
+            raise GraphoptError(f"simulator mode {self.mode}: use auto, tile or whole")
+        self.fn = next(op for op in self.module.ops if isinstance(op, func.FuncOp))
+
+    @property
+    def compute_dtype(self) -> np.dtype:
+        """The dtype float tensors are stored and mostly computed in (validation's tolerance)."""
+        return self.num.storage
+
+    @property
+    def kernels(self) -> list[KernelOp]:
+        return [op for op in self.fn.body.block.ops if isinstance(op, KernelOp)]
+
+    # -- GM tensors: storage format and dtype ---------------------------------------------
+    def _c0(self, t: TensorType) -> int:
+        return formats.c0_for(t.element_type, self.chip.k0, self.precision) or 16
+
+    def to_gm(self, logical: np.ndarray, t: Attribute) -> np.ndarray:
+        a = np.asarray(logical)
+        if a.dtype.kind == "f":
+            a = a.astype(self.num.store(_np(t)))
+        fmt = formats.format_of(t)
+        return a if fmt == "ND" else formats.to_format(a, fmt, self._c0(t))  # pyright: ignore
+
+    def from_gm(self, stored: Any, t: Attribute) -> Any:
+        fmt = formats.format_of(t)
+        if fmt == "ND" or not isinstance(t, TensorType):
+            return stored
+        return formats.from_format(stored, fmt, t.get_shape(), self._c0(t))
+
+    def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        block = self.fn.body.block
+        env: dict[SSAValue, Any] = {}
+        for arg, value in zip(block.args, inputs, strict=True):
+            env[arg] = self.to_gm(np.asarray(value), arg.type)
+        with np.errstate(all="ignore"):  # padded tiles compute on zeros: 1/0, log 0 are clipped away
+            for op in block.ops:
+                if isinstance(op, WeightOp):
+                    env[op.result] = self.to_gm(np.asarray(self.weights[op.ref.data]), op.result.type) if formats.format_of(op.result.type) == "ND" else self._weight(op)
+                elif isinstance(op, ConstantOp):
+                    env[op.result] = self.to_gm(op.array(), op.result.type)
+                elif isinstance(op, NoneOp):
+                    env[op.result] = None
+                elif isinstance(op, ViewOp):
+                    env[op.output] = env[op.input].reshape(op.output.type.get_shape())  # pyright: ignore
+                elif isinstance(op, KernelOp):
+                    ins = [self.from_gm(env[v], v.type) for v in op.inputs]
+                    outs = self.run_kernel(op, ins)
+                    for r, value in zip(op.outputs, outs, strict=True):
+                        env[r] = self.to_gm(value, r.type)
+                elif isinstance(op, func.ReturnOp):
+                    return [np.asarray(self.from_gm(env[v], v.type)).astype(_np(v.type)) for v in op.operands]
+                else:
+                    raise GraphoptError(f"ascend-sim cannot run {op.name}: was the module lowered (ascend-lower)?")
+        raise GraphoptError("the function has no return")
+
+    def _weight(self, op: WeightOp) -> np.ndarray:
+        """A weight the layout pass stored converted: its bytes are already in storage format."""
+        arr = np.asarray(self.weights[op.ref.data])
+        return arr.astype(self.num.store(arr.dtype)) if arr.dtype.kind == "f" else arr
+
+    def run_kernel(self, k: KernelOp, ins: list[Any]) -> list[Any]:
+        try:
+            if k.kind.data == "aicpu":
+                return self._aicpu(k, ins)
+            first = k.body.block.first_op
+            if isinstance(first, MoveOp):
+                return self._move(first, ins)
+            tile = self.mode == "tile" or (self.mode == "auto" and _iterations(k.body.block) <= TILE_ITERATIONS)
+            return _KernelRun(k, ins, tile).run()
+        except GraphoptError:
+            raise
+        except Exception as e:
+            raise GraphoptError(f"ascend-sim: kernel {k.sym_name.data}: {type(e).__name__}: {e}") from e
+
+    def _aicpu(self, k: KernelOp, ins: list[Any]) -> list[Any]:
+        from graphopt.targets.cpu.plan import plan_block
+
+        plan = self._plans.get(id(k))
+        if plan is None:
+            block = k.body.block
+            params = [(f"{k.sym_name.data} input {i}", a) for i, a in enumerate(block.args)]
+            plan = self._plans[id(k)] = plan_block(block, self.weights, params, nested=True)
+        # The AI CPU computes in the model's dtypes: widen what GM holds narrowed.
+        wide = [np.asarray(x).astype(_np(v.type)) if isinstance(x, np.ndarray) and x.dtype.kind == "f" else x
+                for x, v in zip(ins, k.inputs)]
+        return plan.run(wide)
+
+    def _move(self, op: MoveOp, ins: list[Any]) -> list[Any]:
+        if op.op.data == "TransData":
+            return [ins[0]]
+        if id(op) not in self._rules:
+            cls = ONNX_OPS[op.op.data]
+            rule = kernel_for(cls.name, cls.ONNX_TYPE, cls.ONNX_DOMAIN)
+            attrs = {k: A.from_ir(v) for k, v in op.attrs.data.items()}
+            self._rules[id(op)] = (rule, default_kwargs(cls, attrs, len(op.outs)))
+        rule, kwargs = self._rules[id(op)]
+        out = rule(*ins, **kwargs)
+        return list(out) if isinstance(out, tuple | list) else [out]
+
+
+def _iterations(block: Block) -> int:
+    """Loop-body executions of a kernel's loop nest (how long tile mode takes)."""
+    total = 0
+    for op in block.ops:
+        if isinstance(op, ForOp):
+            total += op.trip.value.data * (1 + _iterations(op.body.block))
+    return total
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def apply_view(a: np.ndarray, view: DictionaryAttr | None) -> np.ndarray:
+    """The GM array seen through a copy's view: reshape pre, broadcast, reshape split,
+    transpose perm, reshape shape (each when present)."""
+    if view is None:
+        return a
+    v = {k: [int(x) for x in A.from_ir(x)] for k, x in view.data.items()}  # pyright: ignore
+    if "pre" in v:
+        a = a.reshape(v["pre"])
+    if "bcast" in v:
+        a = np.broadcast_to(a, v["bcast"])
+    if "split" in v:
+        a = a.reshape(v["split"])
+    if "perm" in v:
+        a = a.transpose(v["perm"])
+    if "shape" in v:
+        a = a.reshape(v["shape"])
+    return a
+
+
+def unapply_view(a: np.ndarray, view: DictionaryAttr | None, shape: Sequence[int]) -> np.ndarray:
+    """The GM array whose view (no pre, no bcast) is ``a``."""
+    if view is None:
+        return a
+    v = {k: [int(x) for x in A.from_ir(x)] for k, x in view.data.items()}  # pyright: ignore
+    base = v.get("split", list(shape))
+    if "perm" in v:
+        a = a.reshape([base[p] for p in v["perm"]]).transpose(np.argsort(v["perm"]))
+    return a.reshape(shape)
+
+
+def im2col(x: np.ndarray, spec: DictionaryAttr) -> np.ndarray:
+    """[N, C, H, W] -> [group, N*Ho*Wo, C/group*kh*kw], columns ordered (c, kh, kw) like the weights."""
+    s = {k: [int(v) for v in A.from_ir(val)] if not hasattr(val, "value") else int(val.value.data)  # pyright: ignore
+         for k, val in spec.data.items()}
+    (kh, kw), (sh, sw), (pt, pl, pb, pr), (dh, dw), g, (ho, wo) = (
+        s["kernel"], s["strides"], s["pads"], s["dilations"], s["group"], s["out"])
+    n, c = x.shape[:2]
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    cols = np.empty((n, c, kh, kw, ho, wo), x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            h0, w0 = i * dh, j * dw
+            cols[:, :, i, j] = xp[:, :, h0 : h0 + sh * (ho - 1) + 1 : sh, w0 : w0 + sw * (wo - 1) + 1 : sw]
+    cols = cols.reshape(n, g, c // g, kh, kw, ho, wo).transpose(1, 0, 5, 6, 2, 3, 4)
+    return cols.reshape(g, n * ho * wo, c // g * kh * kw)
+
+
+class _KernelRun:
+    """One execution of a cube or vector kernel body (see the module docstring)."""
+
+    def __init__(self, kernel: KernelOp, ins: list[Any], tile: bool):
+        self.k, self.tile = kernel, tile
+        block = kernel.body.block
+        self.env: dict[SSAValue, Any] = dict(zip(block.args, ins))
+        for arg, r in zip(kernel.out_args, kernel.outputs):
+            t = r.type
+            assert isinstance(t, TensorType)
+            self.env[arg] = np.zeros(t.get_shape(), _np(t))
+        self.views: dict[tuple[Any, ...], np.ndarray] = {}
+        self.written: dict[tuple[Any, ...], tuple[SSAValue, DictionaryAttr | None]] = {}
+
+    def run(self) -> list[Any]:
+        self.block(self.k.body.block)
+        for key, (arg, view) in self.written.items():
+            self.env[arg] = unapply_view(self.views[key], view, self.env[arg].shape)
+        return [self.env[a] for a in self.k.out_args]
+
+    def block(self, block: Block) -> None:
+        for op in block.ops:
+            if isinstance(op, ForOp):
+                for i in range(op.trip.value.data if self.tile else 1):
+                    self.env[op.index] = i
+                    self.block(op.body.block)
+            elif isinstance(op, CopyOp):
+                self.copy(op)
+            elif isinstance(op, MmadOp):
+                prod = np.matmul(self.env[op.lhs].astype(np.float32), self.env[op.rhs].astype(np.float32))
+                init = all(self.env[i] == 0 for i in op.init_when)
+                self.env[op.acc] = prod if init else self.env[op.acc] + prod
+            elif isinstance(op, VecOp):
+                self.vec(op)
+            elif isinstance(op, BufferOp):
+                t = op.result.type
+                self.env[op.result] = np.zeros(t.get_shape(), _np(t)) if self.tile else None  # pyright: ignore
+            elif isinstance(op, ConstOp):
+                self.env[op.result] = A.dense_to_numpy(op.value)
+            elif not isinstance(op, SyncOp):
+                raise GraphoptError(f"ascend-sim: cannot interpret {op.name} in kernel {self.k.sym_name.data}")
+
+    def _gm_view(self, v: SSAValue, op: CopyOp) -> tuple[tuple[Any, ...], np.ndarray]:
+        key = (v, op.view, op.im2col)
+        if key not in self.views:
+            a = self.env[v]
+            if op.im2col is not None:
+                a = im2col(a, op.im2col)
+            self.views[key] = np.array(apply_view(a, op.view))  # a copy: writes go back at the end
+        return key, self.views[key]
+
+    def _region(self, shape: Sequence[int], op: CopyOp) -> tuple[slice, ...]:
+        sl = [slice(None)] * len(shape)
+        if not self.tile:
+            return tuple(sl)
+        for d, t, i in zip(op.dims.get_values(), op.tile.get_values(), op.index):
+            d, t = int(d), int(t)
+            sl[d] = slice(0, 1) if shape[d] == 1 else slice(self.env[i] * t, (self.env[i] + 1) * t)
+        return tuple(sl)
+
+    def copy(self, op: CopyOp) -> None:
+        src, dst = op.source, op.dest
+        if isinstance(src.type, TensorType):
+            _, data = self._gm_view(src, op)
+        else:
+            data = self.env[src]
+        if isinstance(dst.type, TensorType):
+            key, target = self._gm_view(dst, op)
+            self.written[key] = (dst, op.view)
+            region = self._region(target.shape, op)
+            part = target[region]
+            tile = _rank(data, part.ndim)
+            tile = tile[tuple(slice(0, s) for s in part.shape)]
+            target[region] = tile.reshape(part.shape).astype(target.dtype)
+            return
+        tile = data if isinstance(src.type, TensorType) and not self.tile else data[self._region(data.shape, op)]
+        t = dst.type
+        assert isinstance(t, MemRefType)
+        shape = t.get_shape()
+        tile = _rank(np.asarray(tile), len(shape)).astype(_np(t))
+        if self.tile and tile.shape != tuple(shape):
+            tile = np.pad(tile, [(0, max(b - a, 0)) for a, b in zip(tile.shape, shape)])
+        self.env[dst] = tile
+
+    def vec(self, op: VecOp) -> None:
+        ins = [self.env[v] for v in op.ins]
+        outs = list(op.outs)
+        if op.op.data in INTERNAL:
+            res = INTERNAL[op.op.data](*ins, **_py(op.attrs))
+        else:
+            cls = ONNX_OPS[op.op.data]
+            rule = kernel_for(cls.name, cls.ONNX_TYPE, cls.ONNX_DOMAIN)
+            want = _np(outs[0].type)
+            if want.kind == "f":
+                ins = [x.astype(want) if isinstance(x, np.ndarray) and x.dtype.kind == "f" else x for x in ins]
+            attrs = {k: A.from_ir(v) for k, v in op.attrs.data.items()}
+            res = rule(*ins, **default_kwargs(cls, attrs, len(outs)))  # pyright: ignore
+        results = res if isinstance(res, tuple) else (res,)
+        for out, value in zip(outs, results):
+            self.env[out] = np.asarray(value).astype(_np(out.type))
+
+
+def _rank(a: np.ndarray, rank: int) -> np.ndarray:
+    """``a`` with leading unit dims added or dropped to have ``rank`` dims."""
+    while a.ndim > rank and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim < rank:
+        a = a.reshape((1,) * (rank - a.ndim) + a.shape)
+    return a
+
+
+def build_executable(module: ModuleOp, weights: WeightStore, input_names: Sequence[str], chip: Chip,
+                     precision: str, mode: str = "auto") -> AscendExecutable:
+    return AscendExecutable(module, weights, list(input_names), chip, precision, mode)
+
+
+def executable_report(exe: Any) -> dict[str, Any]:
+    """report.json keys: ``kernels`` (name, kind, block_dim, tiling), ``aicpu`` (its ops and
+    source nodes), ``layout`` ({transdata, transdata_bytes, ...}) and ``precision``."""
+    assert isinstance(exe, AscendExecutable)
+    kernels, aicpu = [], []
+    for k in exe.kernels:
+        tiling = {key: A.from_ir(v) if not hasattr(v, "value") else v.value.data for key, v in k.tiling.data.items()}  # pyright: ignore
+        kernels.append({"name": k.sym_name.data, "kind": k.kind.data, "block_dim": k.block_dim.value.data, "tiling": tiling})
+        if k.kind.data == "aicpu":
+            ops = [o for o in k.body.block.ops if isinstance(o, GraphOp)]
+            aicpu.append({"kernel": k.sym_name.data, "ops": [o.name for o in ops],
+                          "nodes": sorted({n for o in ops for n in provenance(o)})})
+    try:
+        from graphopt.targets.ascend.layout import layout_report
+
+        layout = layout_report(exe.module, exe.chip, exe.precision)
+    except ImportError:
+        moves = [o for o in exe.module.walk() if isinstance(o, MoveOp) and o.op.data == "TransData"]
+        layout = {"transdata": len(moves), "transdata_bytes": 0}
+    return {"kernels": kernels, "aicpu": aicpu, "layout": layout,
+            "precision": {"mode": exe.precision, "compute_dtype": str(exe.compute_dtype)}}

@@ -1,0 +1,183 @@
+"""The vector unit: which graph ops it runs, how, and in which dtype.
+
+``VECTOR_OPS`` is the table the lowering and the simulator share, one row per ONNX op
+type: the timing class of its instructions (a key of ``Chip.vector_bytes_per_cycle``),
+whether it is *precise* (a reduction, softmax or norm: allow_mix_precision keeps these in
+fp32), and the first axis it mixes values along (the tile loop may split only the axes
+before it). The numpy implementation of a row is the op's rule in ``graphopt.semantics``,
+applied to tiles cast to the vector dtype (``Numerics``): what the unit computes in.
+
+Internal instructions (``attn.*``: the flash-attention softmax steps) are in ``INTERNAL``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from graphopt.errors import GraphoptError
+
+AxisRule = Callable[[dict[str, Any], int, Sequence[np.ndarray | None]], int]
+
+
+@dataclass(frozen=True)
+class VecRow:
+    unit: str  # timing class: elementwise, exp_fp16/exp_fp32 (by dtype), div, reduce, cast
+    precise: bool = False
+    first_mixed_axis: AxisRule | None = None  # None: elementwise, mixes nothing
+
+
+def _axis(attrs: dict[str, Any], rank: int, _consts: Sequence[np.ndarray | None]) -> int:
+    a = int(attrs.get("axis", -1))
+    return a % rank if rank else 0
+
+
+def _reduce_axes(attrs: dict[str, Any], rank: int, consts: Sequence[np.ndarray | None]) -> int:
+    axes = attrs.get("axes")
+    if axes is None and len(consts) > 1 and consts[1] is not None:
+        axes = consts[1].tolist()
+    if not axes:
+        return 0  # every axis (noop_with_empty_axes aside)
+    return min(int(a) % rank for a in axes)
+
+
+def _fixed(n: int) -> AxisRule:
+    return lambda attrs, rank, consts: min(n, rank)
+
+
+_ELEMENTWISE = """Add Sub Mul Div Pow Max Min Sum Mean Neg Abs Sqrt Reciprocal Floor Ceil Round Sign
+Relu LeakyRelu Elu Selu Celu HardSigmoid HardSwish Softsign ThresholdedRelu Shrink Clip Where PRelu
+Equal Less Greater LessOrEqual GreaterOrEqual Not And Or Xor IsNaN IsInf Identity""".split()
+_TRANSCENDENTAL = "Exp Log Sigmoid Tanh Erf Gelu Softplus Mish Sin Cos Swish SwiGLU".split()
+_REDUCTIONS = "ReduceSum ReduceMean ReduceMax ReduceMin ReduceSumSquare ReduceL1 ReduceL2 ReduceLogSumExp".split()
+
+VECTOR_OPS: dict[str, VecRow] = {
+    **{t: VecRow("elementwise") for t in _ELEMENTWISE},
+    **{t: VecRow("exp") for t in _TRANSCENDENTAL},
+    "Div": VecRow("div"),
+    "Cast": VecRow("cast"),
+    **{t: VecRow("reduce", True, _reduce_axes) for t in _REDUCTIONS},
+    "Softmax": VecRow("exp", True, _axis),
+    "LogSoftmax": VecRow("exp", True, _axis),
+    "LayerNormalization": VecRow("reduce", True, _axis),
+    "RMSNormalization": VecRow("reduce", True, _axis),
+    # Per-channel ops on NCHW: parameters index axis 1, so a tile holds whole (C, H, W) items.
+    "BatchNormalization": VecRow("elementwise", False, _fixed(1)),
+    "InstanceNormalization": VecRow("reduce", True, _fixed(1)),
+    "LRN": VecRow("reduce", True, _fixed(1)),
+    # Pooling: each (n, c) plane is independent.
+    "GlobalAveragePool": VecRow("reduce", True, _fixed(2)),
+    "GlobalMaxPool": VecRow("reduce", False, _fixed(2)),
+    "MaxPool": VecRow("reduce", False, _fixed(2)),
+    "AveragePool": VecRow("reduce", True, _fixed(2)),
+}
+
+# Data-movement ops: a kernel of strided DMA through UB (ascend.move); values are unchanged.
+MOVE_OPS = frozenset(
+    "Transpose Slice Concat Split Expand Tile Gather GatherElements Pad DepthToSpace SpaceToDepth".split()
+)
+# Reshape-like ops on ND tensors: no data moves (ascend.view).
+VIEW_OPS = frozenset("Reshape Flatten Squeeze Unsqueeze Identity".split())
+
+PRECISION_DTYPES = {
+    # mode: (float storage in GM, cube input, elementwise vector, precise vector)
+    "force_fp16": (np.float16, np.float16, np.float16, np.float16),
+    "allow_mix_precision": (np.float16, np.float16, np.float16, np.float32),
+    "must_keep_origin_dtype": (np.float32, np.float32, np.float32, np.float32),
+}
+
+
+@dataclass(frozen=True)
+class Numerics:
+    """The dtypes the chip computes in under a CANN precision mode. The cube always
+    accumulates in fp32 (L0C); copies out of L0C round to the storage dtype."""
+
+    mode: str
+    storage: np.dtype
+    cube_in: np.dtype
+    vector: np.dtype
+    precise: np.dtype
+    acc: np.dtype = np.dtype(np.float32)
+
+    @classmethod
+    def of(cls, mode: str) -> Numerics:
+        if mode not in PRECISION_DTYPES:
+            raise GraphoptError(f"--precision {mode}: use one of {', '.join(PRECISION_DTYPES)}")
+        return cls(mode, *(np.dtype(d) for d in PRECISION_DTYPES[mode]))
+
+    def store(self, dtype: np.dtype) -> np.dtype:
+        """The GM dtype of a tensor whose model dtype is ``dtype``: floats narrow to storage."""
+        if dtype.kind == "f" and dtype.itemsize > self.storage.itemsize:
+            return self.storage
+        return dtype
+
+    def compute(self, op_type: str, dtype: np.dtype) -> np.dtype:
+        """The dtype the vector unit computes ``op_type`` in for float operands of ``dtype``."""
+        if dtype.kind != "f":
+            return dtype
+        row = VECTOR_OPS.get(op_type)
+        want = self.precise if row is not None and row.precise else self.vector
+        return want if want.itemsize >= dtype.itemsize or dtype.itemsize > 4 else dtype
+
+
+def first_mixed_axis(op_type: str, attrs: dict[str, Any], rank: int, consts: Sequence[np.ndarray | None]) -> int:
+    """The first axis ``op_type`` mixes values along (``rank`` if none)."""
+    row = VECTOR_OPS[op_type]
+    return rank if row.first_mixed_axis is None else row.first_mixed_axis(attrs, rank, consts)
+
+
+def tile_rows(rows: int, row_bytes: int, ub_bytes: int, align: int, buffers: int = 2) -> int:
+    """Rows per UB tile: as many as fit ``ub_bytes`` with every buffer ``buffers`` deep
+    (double buffering), rounded down so a tile's bytes stay ``align``-aligned."""
+    step = align // math.gcd(align, max(row_bytes, 1))  # rows per aligned unit
+    fit = ub_bytes // max(buffers * row_bytes, 1)
+    if fit < 1:
+        return 0  # one row does not fit
+    r = min(rows, fit)
+    return max(step, r // step * step) if r >= step else r
+
+
+# ---------------------------------------------------------------------------------------
+# Flash-attention steps (vector side of the attention kernel), on one q tile x kv tile.
+# State per q row: running max m, running sum l, and the output accumulator acc.
+
+
+def attn_scores(s: np.ndarray, *rest: Any, scale: float, causal: int, q_tile: int, kv_tile: int, kv_len: int) -> np.ndarray:
+    """scale * S (+ mask tile) with causal masking and kv padding, as -inf. ``rest`` is the
+    optional mask tile followed by the q and kv tile indices."""
+    mask, (qi, kj) = (rest[0], rest[1:]) if len(rest) == 3 else (None, rest)
+    s = s.astype(np.float32) * np.float32(scale)
+    if mask is not None:
+        s = s + mask.astype(np.float32)
+    rows = np.arange(s.shape[-2])[:, None] + qi * q_tile
+    cols = np.arange(s.shape[-1])[None, :] + kj * kv_tile
+    dead = cols >= kv_len
+    if causal:
+        dead = dead | (cols > rows)
+    return np.where(dead, -np.inf, s).astype(np.float32)
+
+
+def attn_online_softmax(s: np.ndarray, m: np.ndarray, l: np.ndarray, kv: Any) -> tuple[np.ndarray, ...]:
+    """One online-softmax step: new max, rescale factor for the old state, probabilities
+    P = exp(S - m_new) and the new running sum. Rows with every key masked so far keep
+    m = -inf; their P is 0 (ONNX: a fully masked row gives zeros)."""
+    m_new = np.maximum(m, s.max(axis=-1, keepdims=True)) if kv else s.max(axis=-1, keepdims=True)
+    safe = np.where(np.isfinite(m_new), m_new, 0).astype(np.float32)
+    p = np.exp(s - safe).astype(np.float32)
+    alpha = np.exp(np.where(np.isfinite(m), m, safe) - safe).astype(np.float32) if kv else np.zeros_like(safe)
+    l_new = (l * alpha if kv else 0) + p.sum(axis=-1, keepdims=True)
+    return m_new.astype(np.float32), alpha, p, np.asarray(l_new, np.float32)
+
+
+def attn_rescale(acc: np.ndarray, alpha: np.ndarray, pv: np.ndarray, kv: Any) -> np.ndarray:
+    """acc = acc * alpha + P @ V (the first kv step starts from zero)."""
+    pv = pv.astype(np.float32)
+    return (acc * alpha + pv if kv else pv).astype(np.float32)
+
+
+def attn_finalize(acc: np.ndarray, l: np.ndarray) -> np.ndarray:
+    return (acc / np.where(l == 0, 1, l)).astype(np.float32)

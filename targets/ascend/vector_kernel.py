@@ -1,0 +1,128 @@
+"""Vector kernels: a group of vector ops (elementwise, reductions, softmax, norms, pools)
+tiled by rows in UB, as AscendC's CopyIn -> Compute -> CopyOut with TQue double buffering.
+
+Tiling (the algorithm):
+1. p = the number of leading axes no op of the group mixes values along (every op's
+   ``first_mixed_axis``), lowered until every value computed in the group and every output
+   shares the first output's leading p dims L. The rows are the prod(L) items of L; a row
+   is everything after them (an elementwise group has p = rank: a row is one element).
+2. A GM input whose leading dims are L is tiled by rows; one that broadcasts over L is
+   broadcast to it (a strided DMA) and tiled; one that does not touch L (a scale vector, a
+   reduction's axes) is loaded whole once.
+3. rows per tile r: as many as fit UB with every tiled buffer double buffered, rounded so
+   each tile stays 32-byte aligned. Tiles are spread over the vector cores.
+A tile keeps the rank of its value, (1, ..., 1, r, *row), so ops with axis attributes read
+their axes unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from xdsl.ir import SSAValue
+
+from graphopt.dialects.graph import ConstantOp
+from graphopt.targets.ascend.builder import KernelBuilder
+from graphopt.targets.ascend.chip import Chip
+from graphopt.targets.ascend.dialect import ConstOp, KernelOp
+from graphopt.targets.ascend.vector import Numerics, first_mixed_axis
+
+
+def _lead_ok(s: tuple[int, ...], lead: tuple[int, ...]) -> bool:
+    return len(s) >= len(lead) and s[: len(lead)] == lead
+
+
+def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str:
+    from graphopt.targets.ascend.lower import np_dtype, shape
+
+    out0 = shape(g.yields[0])
+    p = len(out0)
+    for op in g.ops:
+        rank = len(shape(op.operands[0])) if op.operands else 0
+        p = min(p, first_mixed_axis(op.ONNX_TYPE, op.onnx_attrs(), rank, g.consts(op)))
+    computed = [r for op in g.ops for r in op.results] + list(g.yields)
+    consts = [v for op in g.ops for v in op.operands if isinstance(v.owner, ConstantOp) and v not in g.args]
+    while p > 0:
+        lead = out0[:p]
+        ok = all(_lead_ok(shape(v), lead) for v in computed)
+        ok = ok and all(all(d == 1 for d in ([1] * (len(out0) - len(shape(c))) + list(shape(c)))[:p]) for c in consts)
+        if ok:
+            break
+        p -= 1
+    lead = out0[:p]
+    rows = math.prod(lead)
+    outer = (1,) * (p - 1)
+    used = {v for op in g.ops for v in op.operands}
+    plans: dict[SSAValue, tuple[dict[str, Any] | None, tuple[int, ...], np.dtype]] = {}
+    for a in g.args:
+        if a not in used and a not in g.yields:
+            continue
+        s, dt = shape(a), num.store(np_dtype(a))
+        padded = (1,) * (len(out0) - len(s)) + s
+        if p == 0:
+            plans[a] = (None, s, dt)
+        elif _lead_ok(s, lead) and len(s) >= len(out0):
+            plans[a] = ({"shape": [rows, *s[p:]]}, s[p:], dt)
+        elif all(d == 1 for d in padded[:p]):
+            plans[a] = (None, s, dt)
+        else:
+            plans[a] = ({"pre": list(padded), "bcast": [*lead, *padded[p:]], "shape": [rows, *padded[p:]]}, padded[p:], dt)
+    results: dict[SSAValue, tuple[tuple[int, ...], np.dtype]] = {}
+    for op in g.ops:
+        for r in op.results:
+            dt = np_dtype(r)
+            results[r] = (shape(r)[p:], num.compute(op.ONNX_TYPE, num.store(dt)) if dt.kind == "f" else dt)
+    row_bytes = [math.prod(row) * dt.itemsize for view, row, dt in plans.values() if view is not None]
+    row_bytes += [math.prod(row) * dt.itemsize for row, dt in results.values()]
+    whole = sum(math.prod(s) * dt.itemsize for view, s, dt in plans.values() if view is None)
+    r = _rows_per_tile(rows, row_bytes, chip.buffers["ub"] - whole, chip.alignment["ub"]) if p else 1
+    if r < 1:
+        return "a row does not fit in UB"
+    tiles = math.ceil(rows / r)
+    cores = min(chip.vector_cores, tiles)
+    kb = KernelBuilder(name, "vector", g.ins, [v.type for v in g.yields])
+    tile_shape = (lambda row: (*outer, r, *row)) if p else (lambda row: row)
+    bufs: dict[SSAValue, SSAValue] = {}
+    for a, (view, row, dt) in plans.items():
+        bufs[a] = kb.buffer("UB", tile_shape(row) if view is not None else row, dt, 2 if view is not None else 1)
+    for res, (row, dt) in results.items():
+        bufs[res] = kb.buffer("UB", tile_shape(row) if p else shape(res), dt, 2)
+    with kb.loop(tiles, cores) as i:
+        for k, a in enumerate(g.args):
+            if a in plans:
+                view = plans[a][0]
+                if view is None:
+                    kb.copy(kb.arg(k), bufs[a], "MTE2")
+                else:
+                    kb.copy(kb.arg(k), bufs[a], "MTE2", [i], [0], [r], view)
+        kb.flag("MTE2", "V")
+        for op in g.ops:
+            ins = [bufs[v] if v in bufs else kb.add(ConstOp(v.owner.value)).results[0] for v in op.operands  # type: ignore[union-attr]
+                   if v in bufs or isinstance(v.owner, ConstantOp)]
+            if len(ins) != len(op.operands):
+                return f"{op.ONNX_TYPE} has an operand the kernel cannot load"
+            kb.vec(op.ONNX_TYPE, ins, [bufs[x] for x in op.results], dict(op.properties))
+        kb.flag("V", "MTE3")
+        for k, y in enumerate(g.yields):
+            if p:
+                kb.copy(bufs[y], kb.out(k), "MTE3", [i], [0], [r], {"shape": [rows, *shape(y)[p:]]})
+            else:
+                kb.copy(bufs[y], kb.out(k), "MTE3")
+    tiling = {"rows": rows, "tile_rows": r, "row_axes": p, "tiles": tiles, "ub_bytes": sum(row_bytes) * r * 2 + whole}
+    return kb.finish(cores, tiling)
+
+
+def _rows_per_tile(rows: int, row_bytes: list[int], ub: int, align: int) -> int:
+    """Rows per tile: the most that fit ``ub`` double buffered, a multiple of the row count
+    that keeps every buffer's tile ``align``-byte aligned (all rows if they fit at once)."""
+    step = math.lcm(*(align // math.gcd(align, max(b, 1)) for b in row_bytes)) if row_bytes else 1
+    fit = ub // max(2 * sum(row_bytes), 1)
+    if fit >= rows:
+        return rows
+    if fit < step:
+        return fit if fit >= 1 else 0
+    return fit // step * step
+
+
