@@ -199,6 +199,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
         if patterns:
             say("  patterns: " + ", ".join(f"{k} {v}" for k, v in patterns.items()))
     say(f"  weights: {rep['weights']['count']} tensors, {rep['weights']['bytes'] / 1e6:.2f} MB")
+    for line in compiled.target.summary_lines(rep):
+        say(line)
     if args.time_passes:
         _print_pass_times(rep)
     if result is not None:

@@ -79,7 +79,7 @@ class Compiled:
         return print_module(self.module)
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
-        """Write model.mlir, the weights and report.json; all or nothing."""
+        """Write model.mlir, the weights, report.json and the target's artifacts; all or nothing."""
         dest = Path(folder)
         if dest.exists() and not dest.is_dir():
             raise GraphoptError(f"-o {dest}: exists and is not a folder")
@@ -88,6 +88,7 @@ class Compiled:
         try:
             (tmp / "model.mlir").write_text(self.ir)
             self.weights.save(tmp)
+            self.target.save_artifacts(self.executable, self.module, tmp)  # ascend-sim: kernels/, tiling.json
             (tmp / "report.json").write_text(json.dumps(self.report, indent=1, default=_json_default) + "\n")
             if dest.exists():
                 shutil.rmtree(dest)
@@ -284,7 +285,12 @@ def build_compiled(
     ctx.target = tgt
     spec = pipeline if pipeline is not None else tgt.pipeline(opt_level)
     passes = parse_pipeline(spec)
-    timings = run_pipeline(module, ctx, passes, opts)
+    # Fusion and pattern statistics describe the graph before a target lowers it away.
+    cut = next((k for k, p in enumerate(passes) if p.name in tgt.lowering_passes), len(passes))
+    timings = run_pipeline(module, ctx, passes[:cut], opts)
+    graph_stats = fusion_report(module, ctx.remarks)
+    timings += run_pipeline(module, ctx, passes[cut:], opts)
+    graph_stats["remarks"] = [r for r in ctx.remarks if r.get("pass") != "fuse"]
     _drop_unused_weights(module, ctx.weights)
     input_names = [name for name, _ in imported.inputs]
     if opts.progress:
@@ -310,7 +316,7 @@ def build_compiled(
                    {"name": f"build-{tgt.name}", "seconds": round(time.perf_counter() - t1, 6)}],
         "ops": {"imported": dict(sorted(imported.histogram.items())), "final": op_histogram(module)},
         "weights": {"count": len(ctx.weights), "bytes": ctx.weights.nbytes()},
-        **fusion_report(module, ctx.remarks),
+        **graph_stats,
         **tgt.report(executable),
     }
     return compiled

@@ -48,6 +48,7 @@ _BUILTIN_PASSES: dict[str, str] = {
     "recognize-swiglu": "graphopt.passes.recognize_swiglu:RecognizeSwiGLU",
     "merge-parallel-matmuls": "graphopt.passes.merge_parallel_matmuls:MergeParallelMatMuls",
     "fuse": "graphopt.passes.fuse:Fuse",
+    "ascend-lower": "graphopt.targets.ascend.lower:LowerToAscend",
     "ascend-layout": "graphopt.targets.ascend.layout:AssignLayout",
 }
 

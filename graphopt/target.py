@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -33,6 +34,9 @@ class Target:
 
     name: ClassVar[str]
     description: ClassVar[str]
+    # Passes that turn graph ops into the target's own IR; the report's fusion and pattern
+    # statistics are taken just before the first of them runs.
+    lowering_passes: ClassVar[frozenset[str]] = frozenset()
 
     def pipeline(self, opt_level: int) -> str:
         """The default pass pipeline at ``opt_level`` (0 to 3)."""
@@ -44,6 +48,14 @@ class Target:
     def report(self, executable: Executable) -> dict[str, Any]:
         """Target-specific keys for report.json."""
         return {}
+
+    def summary_lines(self, report: dict[str, Any]) -> list[str]:
+        """What `graphopt compile` prints about the target's result (from report.json)."""
+        return []
+
+    def save_artifacts(self, executable: Executable, module: ModuleOp, folder: Path) -> None:
+        """Write target-specific files (kernel source, tiling) into the output ``folder``,
+        beside model.mlir (which holds ``module``, the lowered IR). Default: nothing."""
 
     def supports(self, op_type: str, domain: str, dtypes: Sequence[str]) -> str | None:
         """Whether this target can compile ``op_type`` of ``domain`` used with element

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES = os.path.join(ROOT, "examples")
-SCRIPTS = sorted(glob.glob(os.path.join(EXAMPLES, "[0-9][0-9]_*.py"))) + [os.path.join(EXAMPLES, "custom_pass.py")]
+SCRIPTS = sorted(glob.glob(os.path.join(EXAMPLES, "[0-9][0-9]_*.py"))) + [os.path.join(EXAMPLES, n) for n in ("custom_pass.py", "torch_compile.py", "export_pt2.py")]
 BUNDLED = ["mlp", "resnet", "bert_dynamo", "bert_legacy", "llama_layer", "moe", "zoo_cnn"]
 
 

@@ -1,0 +1,190 @@
+"""The torch.compile backend: ``torch.compile(model, backend="graphopt")``.
+
+Registered through the ``torch_dynamo_backends`` entry point (pyproject.toml), so user
+code needs no ``import graphopt``. Options: ``options={"target": "cpu", "pipeline": None,
+"opt_level": 2, "validate": False}``.
+
+Each dynamo graph goes through ``aot_autograd`` with the core ATen decompositions; its
+forward, backward and inference graphs are lowered by ``frontends/fx.py`` and compiled by
+graphopt. A compiled graph runs the graphopt executable: torch tensors -> numpy (no copy)
+-> graphopt -> torch.
+
+Shapes: specialise per shape, with a cache. A graph whose shapes are static is compiled
+when dynamo hands it over. A graph with symbolic shapes (``dynamic=True``, or dynamo's
+automatic dynamic shapes after a second shape) is compiled on the first call with each
+new set of input shapes (the SymInt placeholders arrive as ints then) and the executable
+is cached by those shapes.
+
+Unsupported aten ops: an error (``UnsupportedOp``) naming the op and the user's source
+line, raised when dynamo hands the graph over (torch wraps it in its
+``BackendCompilerFailed``). graphopt does not silently fall back to eager: the user asked
+for graphopt.
+
+``validate=True`` runs the aten graph eagerly on the first call of each compiled shape
+and compares with torch's float32 tolerances (``torch.testing.assert_close``'s defaults);
+a mismatch raises ``ValidationError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from graphopt.errors import GraphoptError
+
+_OPTIONS = {"target", "pipeline", "opt_level", "validate"}
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    target: str = "cpu"
+    pipeline: str | None = None
+    opt_level: int = 2
+    validate: bool = False
+
+    @classmethod
+    def from_dict(cls, options: Mapping[str, Any] | None) -> BackendOptions:
+        options = dict(options or {})
+        unknown = set(options) - _OPTIONS
+        if unknown:
+            raise GraphoptError(f"torch.compile option {sorted(unknown)[0]!r}: graphopt takes {', '.join(sorted(_OPTIONS))}")
+        return cls(**options)
+
+
+def graphopt_backend(gm: Any, example_inputs: Sequence[Any], *, options: Mapping[str, Any] | None = None,
+                     mode: str | None = None) -> Callable[..., Any]:
+    """The backend dynamo calls with each captured graph (the entry point's target)."""
+    from functorch.compile import make_boxed_func
+    from torch._decomp import core_aten_decompositions
+    from torch._dynamo.backends.common import aot_autograd
+
+    opts = BackendOptions.from_dict(options)
+
+    def compiler(phase: str) -> Callable[..., Any]:
+        def compile_graph(graph: Any, inputs: Sequence[Any]) -> Callable[..., Any]:
+            return make_boxed_func(GraphRunner(graph, opts, phase))
+
+        return compile_graph
+
+    return aot_autograd(
+        fw_compiler=compiler("fw"),
+        bw_compiler=compiler("bw"),
+        inference_compiler=compiler("infer"),
+        decompositions=core_aten_decompositions(),
+    )(gm, example_inputs)
+
+
+@dataclass
+class _Entry:
+    compiled: Any  # graphopt.compiler.Compiled
+    positions: list[int]  # which fx inputs are the IR's inputs
+    kinds: list[Any]  # per fx output: "tensor", or the Python value to return
+    out_dtypes: list[Any]  # torch dtype per tensor output
+    validated: bool = False
+
+
+class GraphRunner:
+    """One aot graph: its executables by input shapes, and the call that runs them."""
+
+    def __init__(self, gm: Any, opts: BackendOptions, phase: str):
+        from graphopt.frontends.fx import is_static, unsupported_error, unsupported_nodes
+
+        self.gm = gm
+        self.opts = opts
+        self.phase = phase
+        self.cache: dict[tuple[Any, ...], _Entry] = {}
+        bad = unsupported_nodes(gm)
+        if bad:  # fail when dynamo hands the graph over, not at its first call
+            raise unsupported_error(bad[0])
+        self.static = is_static(gm)
+        if self.static:
+            self.cache[()] = self._build(None)
+
+    def _key(self, args: Sequence[Any]) -> tuple[Any, ...]:
+        if self.static:
+            return ()
+        return tuple((tuple(a.shape), a.dtype) if hasattr(a, "shape") else a for a in args)
+
+    def _build(self, args: Sequence[Any] | None) -> _Entry:
+        from graphopt.compiler import build_compiled
+        from graphopt.frontends.fx import lower_graph
+        from graphopt.registry import get_target
+
+        imported = lower_graph(self.gm, args)
+        compiled = build_compiled(imported, get_target(self.opts.target), opt_level=self.opts.opt_level,
+                                  pipeline=self.opts.pipeline, label=f"torch.compile graph ({self.phase})")
+        outs = [n for n in self.gm.graph.nodes if n.op == "output"][0].args[0]
+        dtypes = [_meta_dtype(o) for o, kind in zip(outs, imported.output_kinds) if kind == "tensor"]
+        return _Entry(compiled, imported.tensor_placeholders, imported.output_kinds, dtypes)
+
+    def __call__(self, *args: Any) -> list[Any]:
+        import torch
+
+        key = self._key(args)
+        entry = self.cache.get(key)
+        if entry is None:
+            entry = self.cache[key] = self._build(args)
+        ins = [_to_numpy(args[p]) for p in entry.positions]
+        outs = entry.compiled.executable.run(ins)
+        results = _to_torch(outs, entry, ins, torch)
+        if self.opts.validate and not entry.validated:
+            _validate_against_eager(self.gm, args, results, entry)
+            entry.validated = True
+        return results
+
+
+def _meta_dtype(node: Any) -> Any:
+    val = node.meta.get("val") if hasattr(node, "meta") else None
+    return getattr(val, "dtype", None)
+
+
+def _to_numpy(t: Any) -> np.ndarray:
+    from graphopt.frontends.fx import to_numpy
+
+    return to_numpy(t)
+
+
+def _to_torch(outs: Sequence[Any], entry: _Entry, ins: Sequence[np.ndarray], torch: Any) -> list[Any]:
+    """The executable's numpy outputs as torch tensors of the graph's dtypes; an output
+    that is (a view of) an input or a read-only weight is copied, since torch may write it."""
+    results: list[Any] = []
+    it = iter(zip(outs, entry.out_dtypes))
+    for kind in entry.kinds:
+        if kind != "tensor":
+            results.append(kind)
+            continue
+        arr, dtype = next(it)
+        arr = np.asarray(arr)
+        if not arr.flags.writeable or not arr.flags.c_contiguous or any(np.may_share_memory(arr, i) for i in ins):
+            arr = np.array(arr, order="C")
+        if arr.dtype.name == "bfloat16":
+            t = torch.from_numpy(arr.view(np.int16)).view(torch.bfloat16)
+        else:
+            t = torch.from_numpy(arr)
+        results.append(t.to(dtype) if dtype is not None and t.dtype != dtype else t)
+    return results
+
+
+def _validate_against_eager(gm: Any, args: Sequence[Any], results: Sequence[Any], entry: _Entry) -> None:
+    import torch
+
+    from graphopt.errors import ValidationError
+    from graphopt.validate import compare, torch_tolerance
+
+    with torch.no_grad():
+        ref = gm(*args)
+    ref = ref if isinstance(ref, list | tuple) else [ref]
+    bad = []
+    for k, (ours, theirs) in enumerate(zip(results, ref)):
+        if not isinstance(theirs, torch.Tensor) or not isinstance(ours, torch.Tensor):
+            continue
+        a, b = _to_numpy(ours), _to_numpy(theirs)
+        compute = getattr(entry.compiled.executable, "compute_dtype", None)
+        entry_ = compare(f"output {k}", a, b, 1, tol=torch_tolerance(b.dtype, compute))
+        if not entry_["passed"]:
+            bad.append(f"{entry_['name']} (max abs err {entry_['max_abs_err']:.3g}, max rel err {entry_['max_rel_err']:.3g})")
+    if bad:
+        raise ValidationError(f"validation against torch eager failed for {len(bad)} output(s): {', '.join(bad[:3])}")

@@ -1,0 +1,105 @@
+"""torch.compile(backend="graphopt") on transformers models, a CNN and an MoE layer: outputs
+equal eager within torch's float32 tolerances; a training step's gradients match eager."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import tmodels
+
+MODELS = {
+    "bert": (tmodels.bert, lambda: tmodels.tokens()),
+    "gpt2": (tmodels.gpt2, lambda: tmodels.tokens()),
+    "llama": (tmodels.llama, lambda: tmodels.tokens()),
+    "cnn": (tmodels.cnn, lambda: torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))),
+    "moe": (tmodels.moe, lambda: torch.randn(2, 5, 32, generator=torch.Generator().manual_seed(0))),
+}
+
+
+def _main_output(out):
+    if isinstance(out, torch.Tensor):
+        return out
+    return out.logits if hasattr(out, "logits") else out.last_hidden_state
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_inference_matches_eager(name):
+    make, inputs = MODELS[name]
+    model, x = make(), inputs()
+    with torch.no_grad():
+        expected = _main_output(model(x))
+        got = _main_output(torch.compile(model, backend="graphopt")(x))
+    torch.testing.assert_close(got, expected)  # torch's own float32 tolerances
+
+
+def _grads(model, x, compiled: bool) -> dict[str, torch.Tensor]:
+    fn = torch.compile(model, backend="graphopt") if compiled else model
+    loss = _main_output(fn(x)).float().pow(2).mean()
+    loss.backward()
+    return {k: p.grad for k, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("name", ["gpt2", "cnn"])
+def test_training_gradients_match_eager(name):
+    make, inputs = MODELS[name]
+    model, x = make(), inputs()
+    model.train()  # the CNN's batch norm then uses batch statistics (the transformers have no dropout)
+    twin = copy.deepcopy(model)
+    expected = _grads(model, x, compiled=False)
+    got = _grads(twin, x, compiled=True)
+    assert expected.keys() <= got.keys()
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], msg=lambda m, key=key: f"{key}: {m}")
+    if name == "cnn":  # running statistics were updated as eager updates them
+        torch.testing.assert_close(twin.features[1].running_mean, model.features[1].running_mean)
+        torch.testing.assert_close(twin.features[1].running_var, model.features[1].running_var)
+
+
+def test_optimizer_step_matches_eager():
+    model = tmodels.moe().train()
+    twin = copy.deepcopy(model)
+    x = MODELS["moe"][1]()
+    for m, compiled in ((model, False), (twin, True)):
+        opt = torch.optim.SGD(m.parameters(), lr=0.1)
+        fn = torch.compile(m, backend="graphopt") if compiled else m
+        for _ in range(2):
+            opt.zero_grad()
+            fn(x).pow(2).mean().backward()
+            opt.step()
+    for (k, a), (_, b) in zip(model.named_parameters(), twin.named_parameters()):
+        torch.testing.assert_close(b, a, msg=lambda m, k=k: f"{k}: {m}")
+
+
+def test_options_validate_and_pipeline():
+    model, x = tmodels.moe(), MODELS["moe"][1]()
+    with torch.no_grad():
+        got = torch.compile(model, backend="graphopt", options={"validate": True, "opt_level": 0, "target": "cpu"})(x)
+        torch.testing.assert_close(got, model(x))
+        torch._dynamo.reset()
+        got = torch.compile(model, backend="graphopt", options={"pipeline": "cse,dce"})(x)
+        torch.testing.assert_close(got, model(x))
+
+
+def test_unknown_option_is_refused():
+    with pytest.raises(Exception, match="option 'bogus'"):
+        torch.compile(torch.nn.Linear(2, 2), backend="graphopt", options={"bogus": 1})(torch.ones(1, 2))
+
+
+def test_entry_point_needs_no_import_of_graphopt():
+    code = (
+        "import sys, torch\n"
+        "assert 'graphopt' in torch._dynamo.list_backends()\n"
+        "f = torch.compile(lambda x: torch.nn.functional.gelu(x) * 2, backend='graphopt')\n"
+        "x = torch.randn(3, 4)\n"
+        "torch.testing.assert_close(f(x), torch.nn.functional.gelu(x) * 2)\n"
+        "print('graphopt' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=os.path.dirname(os.path.abspath(__file__)) + "/..")
+    assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,0 +1,97 @@
+"""torch.export programs: graphopt.compile(exported_program), graphopt.compile(module,
+example_inputs=...), and `graphopt compile model.pt2`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+import graphopt
+import tmodels
+from graphopt.errors import GraphoptError
+
+
+def test_compile_exported_program():
+    model, x = tmodels.llama(), tmodels.tokens()
+    ep = torch.export.export(model, (x,))
+    compiled = graphopt.compile(ep, validate=True)
+    assert compiled.report["validation"]["reference"] == "torch eager"
+    assert compiled.report["weights"]["count"] > 0  # parameters became weights, not inputs
+    assert compiled.input_names == ["input_ids"]
+    out = compiled.run({"input_ids": x.numpy()})
+    with torch.no_grad():
+        expected = model(x).logits
+    torch.testing.assert_close(torch.from_numpy(list(out.values())[-1]), expected)
+
+
+def test_compile_module_with_example_inputs():
+    model = tmodels.cnn()
+    x = torch.randn(1, 3, 16, 16)
+    compiled = graphopt.compile(model, example_inputs=(x,), validate=True)
+    assert compiled.report["validation"]["passed"]
+    assert compiled.report["patterns"] is not None
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(compiled.run([x.numpy()])[compiled.output_names[0]]), model(x))
+
+
+def test_module_without_example_inputs_is_an_error():
+    with pytest.raises(GraphoptError, match="example_inputs"):
+        graphopt.compile(tmodels.moe())
+
+
+def _save_pt2(tmp_path):
+    model = tmodels.moe()
+    path = tmp_path / "moe.pt2"
+    torch.export.save(torch.export.export(model, (torch.randn(2, 5, 32),)), str(path))
+    return path
+
+
+def test_cli_compiles_pt2(tmp_path):
+    path = _save_pt2(tmp_path)
+    script = os.path.join(os.path.dirname(sys.executable), "graphopt")
+    proc = subprocess.run([script, "compile", str(path), "-o", str(tmp_path / "out")], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "validation vs torch eager: PASSED" in proc.stdout
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["validation"]["passed"] and report["model"] == str(path)
+
+
+def test_pt2_with_pickled_payload_is_refused(tmp_path):
+    path = _save_pt2(tmp_path)
+    bad = tmp_path / "pickled.pt2"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(bad, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename.endswith("_weights_config.json"):
+                config = json.loads(data)
+                next(iter(config["config"].values()))["use_pickle"] = True
+                data = json.dumps(config).encode()
+            dst.writestr(item, data)
+    with pytest.raises(GraphoptError, match="pickled"):
+        graphopt.compile(str(bad))
+
+
+def test_pt2_not_an_archive(tmp_path):
+    bad = tmp_path / "junk.pt2"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(GraphoptError, match="not a torch.export archive"):
+        graphopt.compile(str(bad))
+
+
+def test_export_with_dynamic_dims_specialises_to_example():
+    model = tmodels.moe()
+    x = torch.randn(3, 7, 32)
+    ep = torch.export.export(model, (x,), dynamic_shapes=({1: torch.export.Dim("seq", min=2, max=64)},))
+    compiled = graphopt.compile(ep)
+    assert compiled.input_specs[0][0] == (3, 7, 32)
+    got = compiled.run([x.numpy()])[compiled.output_names[-1]]
+    with torch.no_grad():
+        np.testing.assert_allclose(got, model(x).numpy(), rtol=1.3e-6, atol=1e-5)
