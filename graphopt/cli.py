@@ -195,7 +195,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     fusion, patterns = rep["fusion"], {k: v for k, v in rep["patterns"].items() if v}
     if fusion["groups"] or patterns:
         kinds = ", ".join(f"{n} {k}" for k, n in fusion["by_kind"].items())
-        say(f"  fused: {fusion['groups']} kernels" + (f" ({kinds})" if kinds else "") + f", {len(fusion['missed'])} missed")
+        say(f"  fused: {fusion['groups']} groups" + (f" ({kinds})" if kinds else "") + f", {len(fusion['missed'])} missed")
         if patterns:
             say("  patterns: " + ", ".join(f"{k} {v}" for k, v in patterns.items()))
     say(f"  weights: {rep['weights']['count']} tensors, {rep['weights']['bytes'] / 1e6:.2f} MB")

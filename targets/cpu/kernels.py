@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+import scipy.special
 
 from graphopt.semantics import get_rule
 from graphopt.semantics.onnx_attrs import rule_kwargs as default_kwargs
@@ -50,3 +52,31 @@ def _fused(*inputs: Any, body: Callable[..., list[Any]]) -> tuple[Any, ...]:
 
 
 KERNELS["graph.fused"] = _fused
+
+
+# Faster kernels than the reference rules, for the ops that dominate real models. Each
+# matches its rule to float32 rounding (tests/unit/test_cpu_kernels.py) and falls back to
+# the rule for dtypes it does not cover.
+def _fast_floats(x: Any) -> bool:
+    return getattr(x, "dtype", None) in (np.float32, np.float64)
+
+
+def _erf(x: Any) -> Any:
+    if not _fast_floats(x):
+        return get_rule("Erf")(x)  # type: ignore[misc]
+    return np.asarray(scipy.special.erf(x), dtype=x.dtype)
+
+
+def _gelu(x: Any, approximate: str = "none") -> Any:
+    if not _fast_floats(x):
+        return get_rule("Gelu")(x, approximate=approximate)  # type: ignore[misc]
+    if approximate == "tanh":
+        inner = np.asarray(np.sqrt(2 / np.pi), x.dtype) * (x + np.asarray(0.044715, x.dtype) * x * x * x)
+        return np.asarray(0.5 * x * (1 + np.tanh(inner)), dtype=x.dtype)
+    # x * Phi(x), Phi the standard normal CDF: scipy's ndtr keeps the far tails exact,
+    # where 0.5 * (1 + erf(x / sqrt 2)) would round to 0.
+    return np.asarray(x * scipy.special.ndtr(x), dtype=x.dtype)
+
+
+KERNELS["graph.erf"] = _erf
+KERNELS["graph.gelu"] = _gelu
