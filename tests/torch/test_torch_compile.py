@@ -38,6 +38,22 @@ def test_inference_matches_eager(name):
     torch.testing.assert_close(got, expected)  # torch's own float32 tolerances
 
 
+@pytest.mark.parametrize("name", list(MODELS))
+def test_inference_in_the_ascend_functional_simulator(name):
+    # validate=True checks each compiled graph against eager with the fp16 tolerances the
+    # simulator's precision mode implies (force_fp16), and raises on a mismatch.
+    make, inputs = MODELS[name]
+    model, x = make(), inputs()
+    torch._dynamo.reset()
+    options = {"target": "ascend-sim", "validate": True}
+    with torch.no_grad():
+        expected = _main_output(model(x))
+        got = _main_output(torch.compile(model, backend="graphopt", options=options)(x))
+    assert got.shape == expected.shape and torch.isfinite(got).all()
+    cos = torch.nn.functional.cosine_similarity(got.flatten().double(), expected.flatten().double(), dim=0)
+    assert cos > 0.999
+
+
 def _grads(model, x, compiled: bool) -> dict[str, torch.Tensor]:
     fn = torch.compile(model, backend="graphopt") if compiled else model
     loss = _main_output(fn(x)).float().pow(2).mean()
