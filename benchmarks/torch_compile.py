@@ -2,7 +2,7 @@
 (hidden 768, sequence 128, batch 1, random weights), in one run. Measured, not asserted.
 
 - first-call compile time: the first call of the compiled model (capture + compile + one run),
-  graphopt against inductor (each after torch._dynamo.reset());
+  graphopt against inductor (each after torch._dynamo.reset(), inductor's caches disabled);
 - steady state: median of repeated calls, graphopt against eager, on one thread
   (torch.set_num_threads(1), and numpy's BLAS limited to one thread before it loads).
 
@@ -16,6 +16,9 @@ import os
 # One thread for numpy's BLAS too: set before numpy (through torch or graphopt) loads it.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+# A first call compiles from scratch: inductor's on-disk caches would make a second run of
+# this script measure cache hits instead.
+os.environ.setdefault("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "1")
 
 import argparse
 import statistics
