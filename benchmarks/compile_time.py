@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -43,7 +42,7 @@ def export_bert(path: str, layers: int, hidden: int, seq: int, legacy: bool) -> 
                           external_data=False, opset_version=17 if legacy else 20)
 
 
-def best(fn, repeat: int) -> float:  # noqa: ANN001
+def best(fn, repeat: int) -> float:
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()

@@ -25,9 +25,10 @@ from onnx import TensorProto, helper, numpy_helper
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+from silu_pass import RecognizeSiLU  # noqa: E402
+
 import graphopt  # noqa: E402
 from graphopt.registry import pattern_pass, register_pass  # noqa: E402
-from silu_pass import RecognizeSiLU  # noqa: E402
 
 PLUGIN = os.path.join(HERE, "silu_pass.py")
 

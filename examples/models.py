@@ -25,8 +25,16 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-__all__ = ["mlp", "resnet", "bert", "llama_layer", "moe", "zoo_cnn",
-           "MODEL_BUILDERS", "sample_inputs"]
+__all__ = [
+    "MODEL_BUILDERS",
+    "bert",
+    "llama_layer",
+    "mlp",
+    "moe",
+    "resnet",
+    "sample_inputs",
+    "zoo_cnn",
+]
 
 
 # --------------------------------------------------------------------------

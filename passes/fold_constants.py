@@ -17,13 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, NoneType, TensorType
+from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
-from xdsl.ir import Operation
 from xdsl.traits import Pure
 
-from graphopt.dialects.types import shape_of  # unknown dims as -1
 from graphopt.dialects.graph import GraphOp
+from graphopt.dialects.types import shape_of  # unknown dims as -1
 from graphopt.rewrite import constant_value, make_constant, src_of, weights_of
 from graphopt.semantics import get_rule
 from graphopt.semantics.onnx_attrs import rule_kwargs

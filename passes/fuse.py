@@ -36,9 +36,9 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.traits import Pure
 
-from graphopt.dialects.types import shape_of  # unknown dims as -1
 from graphopt.dialects.graph import ConstantOp, FusedOp, GraphOp, NoneOp, YieldOp, provenance_attr
 from graphopt.dialects.traits import Cube, Elementwise, Reduction
+from graphopt.dialects.types import shape_of  # unknown dims as -1
 from graphopt.rewrite import remarks_of, src_of
 
 _CLONED = (ConstantOp, NoneOp)  # cloned into regions rather than passed in

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+from graphopt.passes.recognize_norms import affine, divided_by, erase_dead, inv_std, square_of, trailing_axes
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import Operation, SSAValue
@@ -23,7 +24,6 @@ from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, Rewrite
 
 from graphopt import dtypes
 from graphopt.dialects.graph import GraphOp
-from graphopt.passes.recognize_norms import affine, divided_by, erase_dead, inv_std, square_of, trailing_axes
 from graphopt.rewrite import build, make_constant, producer, src_of, users, weights_of
 from graphopt.weights import WeightStore
 

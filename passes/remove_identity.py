@@ -21,8 +21,8 @@ from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
 
-from graphopt.dialects.graph import ConstantOp, GraphOp
-from graphopt.rewrite import constant_value, src_of, weights_of
+from graphopt.dialects.graph import GraphOp
+from graphopt.rewrite import constant_value, make_constant, src_of, weights_of
 from graphopt.weights import WeightStore
 
 # Ops that are the identity whenever their result type equals their first input's type.
@@ -81,20 +81,14 @@ class RemoveIdentity(RewritePattern):
             training = constant_value(op.operands[2], self.weights)
             if training is None or bool(training):
                 return  # training mode (or unknown): random, keep it
-        new_results = [op.operands[0]]
-        new_ops: list[Operation] = []
-        if len(op.results) > 1:
-            t = op.results[1].type
-            assert isinstance(t, TensorType)
-            mask = ConstantOp(np.ones(t.get_shape(), dtype=np.bool_), src_of(op)) if np.prod(t.get_shape()) <= 64 else None
-            if mask is None:
-                if op.results[1].uses:
-                    return  # a large mask would become a weight; leave the op
-                new_results.append(None)  # type: ignore[arg-type]
-            else:
-                new_ops.append(mask)
-                new_results.append(mask.result)
-        rewriter.replace(op, new_ops, new_results)
+        if len(op.results) == 1 or not op.results[1].uses:
+            rewriter.replace(op, [], [op.operands[0], *([None] * (len(op.results) - 1))])
+            return
+        # The mask is used: in inference it is all true.
+        t = op.results[1].type
+        assert isinstance(t, TensorType)
+        mask = make_constant(np.ones(t.get_shape(), dtype=np.bool_), src_of(op), self.weights, "dropout.mask")
+        rewriter.replace(op, [mask], [op.operands[0], mask.results[0]])
 
 
 @dataclass(frozen=True)

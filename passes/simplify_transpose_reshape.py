@@ -25,8 +25,8 @@ from xdsl.pattern_rewriter import (
     RewritePattern,
 )
 
-from graphopt.dialects.types import shape_of  # unknown dims as -1
 from graphopt.dialects.graph import ConstantOp, GraphOp
+from graphopt.dialects.types import shape_of  # unknown dims as -1
 from graphopt.rewrite import build, producer, src_of
 
 _RESHAPES = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze"})

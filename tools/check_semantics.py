@@ -118,7 +118,7 @@ def main() -> int:
         for inputs, outputs in case.data_sets:
             try:
                 why = compare(case, run_graph(case.model, inputs), outputs)
-            except Exception as e:  # noqa: BLE001 - a report, not a program
+            except Exception as e:
                 why = f"{type(e).__name__}: {e}"
                 if args.verbose:
                     traceback.print_exc()

@@ -710,7 +710,7 @@ def _cumsum(L: Lowering, x: SSAValue, dim: int, *, dtype: Any = None) -> SSAValu
 
 
 @row(aten.topk.default)
-def _topk(L: Lowering, x: SSAValue, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> tuple[Any, Any]:  # noqa: A002
+def _topk(L: Lowering, x: SSAValue, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> tuple[Any, Any]:
     return L.op("TopK", [x, L.ints([k])], {"axis": int(dim), "largest": int(largest), "sorted": int(sorted)},
                 n_results=2, specs=[L.out_spec(0), L.out_spec(1)])
 

@@ -303,8 +303,8 @@ def clip(
     lo: np.ndarray | None = None,
     hi: np.ndarray | None = None,
     *,
-    min: float | None = None,  # noqa: A002 - the ONNX attribute name (opset < 11)
-    max: float | None = None,  # noqa: A002
+    min: float | None = None,
+    max: float | None = None,
 ) -> np.ndarray:
     """Bounds come as inputs (opset >= 11) or attributes (older); min > max gives max."""
     lo_v = lo if lo is not None else min

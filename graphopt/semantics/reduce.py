@@ -141,7 +141,7 @@ rule("ArgMin")(_arg(np.argmin))
 
 @rule("TopK")
 def topk(
-    x: np.ndarray, k: np.ndarray, *, axis: int = -1, largest: int = 1, sorted: int = 1  # noqa: A002
+    x: np.ndarray, k: np.ndarray, *, axis: int = -1, largest: int = 1, sorted: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ties go to the lower index; unsorted output (sorted=0) is returned sorted anyway."""
     axis %= x.ndim

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from onnx import helper
 
 from graphopt.semantics import rule
-from onnx import helper
 
 
 def _scalar(a: np.ndarray):

@@ -498,7 +498,7 @@ def reverse_sequence(
 
 @rule("Unique")
 def unique(
-    x: np.ndarray, axis: int | None = None, sorted: int = 1  # noqa: A002 - ONNX's name
+    x: np.ndarray, axis: int | None = None, sorted: int = 1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     flat = x.reshape(-1) if axis is None else x
     ax = 0 if axis is None else _axis(axis, x.ndim)

@@ -40,7 +40,8 @@ from graphopt.targets.ascend.chip import Chip
 from graphopt.targets.ascend.dialect import (
     BufferOp, ConstOp, CopyOp, ForOp, KernelOp, MmadOp, MoveOp, SyncOp, VecOp, ViewOp,
 )
-from graphopt.targets.cpu.kernels import default_kwargs, kernel_for
+from graphopt.semantics.onnx_attrs import rule_kwargs
+from graphopt.targets.cpu.kernels import kernel_for
 from graphopt.weights import WeightStore
 
 TILE_ITERATIONS = 4096  # auto mode: kernels with at most this many loop iterations run tile by tile
@@ -174,7 +175,7 @@ class AscendExecutable:
             cls = ONNX_OPS[op.op.data]
             rule = kernel_for(cls.name, cls.ONNX_TYPE, cls.ONNX_DOMAIN)
             attrs = {k: A.from_ir(v) for k, v in op.attrs.data.items()}
-            self._rules[id(op)] = (rule, default_kwargs(cls, attrs, len(op.outs)))
+            self._rules[id(op)] = (rule, rule_kwargs(cls, attrs, len(op.outs)))
         rule, kwargs = self._rules[id(op)]
         out = rule(*ins, **kwargs)
         return list(out) if isinstance(out, tuple | list) else [out]
@@ -335,7 +336,7 @@ class _KernelRun:
             if want.kind == "f":
                 ins = [x.astype(want) if isinstance(x, np.ndarray) and x.dtype.kind == "f" else x for x in ins]
             attrs = {k: A.from_ir(v) for k, v in op.attrs.data.items()}
-            res = rule(*ins, **default_kwargs(cls, attrs, len(outs)))  # pyright: ignore
+            res = rule(*ins, **rule_kwargs(cls, attrs, len(outs)))  # pyright: ignore
         results = res if isinstance(res, tuple) else (res,)
         for out, value in zip(outs, results):
             self.env[out] = np.asarray(value).astype(_np(out.type))

@@ -14,7 +14,6 @@ import numpy as np
 import scipy.special
 
 from graphopt.semantics import get_rule
-from graphopt.semantics.onnx_attrs import rule_kwargs as default_kwargs
 
 Kernel = Callable[..., Any]
 

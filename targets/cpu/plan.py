@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from graphopt.semantics.onnx_attrs import rule_kwargs
+from graphopt.targets.cpu.kernels import kernel_for
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, NoneType, TensorType, UnrankedTensorType
 from xdsl.ir import Attribute, Block, Operation, SSAValue
@@ -33,7 +35,6 @@ from graphopt import dtypes
 from graphopt.dialects.graph import ConstantOp, GraphOp, NoneOp, WeightOp, YieldOp, provenance
 from graphopt.dialects.types import OptionalType, SequenceType, shape_of
 from graphopt.errors import GraphoptError
-from graphopt.targets.cpu.kernels import default_kwargs, kernel_for
 from graphopt.weights import WeightStore
 
 # What a slot must hold: a tensor's planned shape (-1: dynamic) and dtype, checked on the
@@ -238,7 +239,7 @@ def plan_block(block: Block, weights: WeightStore, params: Sequence[tuple[str, S
         extra = captured.get(op, [])
         kernel = _region_kernel(op, weights, extra) if op.regions else _kernel(op)
         if isinstance(op, GraphOp):
-            kwargs = default_kwargs(type(op), op.onnx_attrs(), len(op.results))
+            kwargs = rule_kwargs(type(op), op.onnx_attrs(), len(op.results))
         else:
             kwargs = {}
         ins = tuple(slot_of[v] for v in (*op.operands, *extra))
