@@ -40,6 +40,7 @@ class AscendSimTarget(Target):
         chip: str | Path | None = None,
         precision: str = "force_fp16",
         tiling: str = "model",
+        trace: str | Path | None = None,
     ) -> None:
         if variant and chip:
             raise GraphoptError(f"--target ascend-sim:{variant} and --chip {chip}: give one chip, not two")
@@ -50,6 +51,7 @@ class AscendSimTarget(Target):
         self.chip: Chip = load_chip(chip or variant or DEFAULT_CHIP)
         self.precision = precision
         self.tiling = tiling
+        self.trace = trace  # where the timing simulation's Chrome/Perfetto trace goes (--trace)
 
     @classmethod
     def variants(cls) -> dict[str, str]:
@@ -80,11 +82,20 @@ class AscendSimTarget(Target):
         emit_kernels(module, self.chip, folder, self.precision)
 
     def report(self, executable: Executable) -> dict[str, Any]:
-        from graphopt.targets.ascend.sim import executable_report
+        from graphopt.targets.ascend.report_timing import simulate_module, timing_section
+        from graphopt.targets.ascend.sim import AscendExecutable, executable_report
 
+        assert isinstance(executable, AscendExecutable)
+        # The timing model needs no data: it runs here, at compile time, on the lowered kernels.
+        results = simulate_module(self.chip, executable.module, trace=self.trace is not None)
+        if self.trace is not None:
+            from graphopt.targets.ascend.trace import write_trace
+
+            write_trace(self.chip, results, self.trace)
         return {
             "chip": {"name": self.chip.name, "file": self.chip.source_file, "precision": self.precision, "tiling": self.tiling},
             **executable_report(executable),
+            "timing": timing_section(self.chip, results, "fp32" if self.precision == "must_keep_origin_dtype" else "fp16"),
         }
 
     def summary_lines(self, report: dict[str, Any]) -> list[str]:
@@ -103,4 +114,10 @@ class AscendSimTarget(Target):
         if aicpu:
             names = ", ".join(sorted({op.removeprefix("graph.") for a in aicpu for op in a["ops"]}))
             lines.append(f"  AI CPU: {len(aicpu)} kernels ({names})")
+        if "timing" in report:
+            from graphopt.targets.ascend.report_timing import timing_table
+
+            lines += timing_table(report["timing"], limit=8)
+        if self.trace is not None:
+            lines.append(f"  trace: {self.trace} (chrome://tracing or ui.perfetto.dev)")
         return lines

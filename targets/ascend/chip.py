@@ -59,6 +59,8 @@ _SCALARS: dict[str, tuple[str, type]] = {
     "launch.per_core_us": ("launch_per_core_us", float),
     "launch.scalar_issue_cycles": ("scalar_issue_cycles", float),
     "sync.cross_core_cycles": ("cross_core_cycles", float),
+    "aicpu.ops_per_s": ("aicpu_ops_per_s", float),
+    "aicpu.gbps": ("aicpu_gbps", float),
 }
 _BUFFERS = ("l1", "l0a", "l0b", "l0c", "ub")
 _ALIGNMENTS = ("l1", "l0a", "l0b", "l0c", "ub", "gm_best")
@@ -120,6 +122,8 @@ class Chip:
     launch_per_core_us: float
     scalar_issue_cycles: float
     cross_core_cycles: float
+    aicpu_ops_per_s: float
+    aicpu_gbps: float
     sources: Mapping[str, str]
 
     @property
@@ -142,6 +146,13 @@ class Chip:
     def launch_cycles(self, cores: int) -> float:
         """Launch + head overhead, growing linearly with the cores launched [EST, see chip file]."""
         return (self.launch_base_us + self.launch_per_core_us * cores) * self.clock_ghz * 1e3
+
+    def cube_kernel_ub(self) -> int:
+        """UB bytes a cube kernel's vector side may use: on split chips the epilogue (and the
+        flash-attention softmax) is shared by the AIC's vector cores (MIX_AIC_1_2 [OFF]: each
+        AIV takes its share of a tile's rows into its own UB); on coupled chips, the one UB."""
+        per_aic = max(1, self.vector_cores // self.cube_cores) if self.split else 1
+        return self.buffers["ub"] * per_aic
 
     def path(self, src: str, dst: str) -> CopyPath | None:
         """The copy path `src -> dst`, or None if this chip has no such engine path."""

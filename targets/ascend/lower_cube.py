@@ -79,7 +79,9 @@ def build_matmul(
 ) -> KernelOp:
     """The cube kernel of ``spec`` whose outputs are ``results`` (refs into the epilogue)."""
     dt = num.cube_in
-    t = choose_tiling(chip, spec.m, spec.n, spec.k, DTYPE_NAME[np.dtype(dt)], "fp32", strategy)
+    plain = not steps and all(r == ("acc",) for r in results)
+    ub = 0 if plain and chip.path("L0C", "GM") is not None else _epilogue_ub(kb_args=ins, num=num, spec=spec, steps=steps, plain=plain)
+    t = choose_tiling(chip, spec.m, spec.n, spec.k, DTYPE_NAME[np.dtype(dt)], "fp32", strategy, epilogue_ub=ub)
     bm, bn, bk, sk = t.base_m, t.base_n, t.base_k, t.step_k
     kb = KernelBuilder(name, "cube", ins, out_types)
     l1a = kb.buffer("L1", [bm, bk * sk], dt, t.l1_buffers)
@@ -112,6 +114,17 @@ def build_matmul(
         "l0c_buffers": t.l0c_buffers, "strategy": strategy,
     }
     return kb.finish(t.block_dim, tiling)
+
+
+def _epilogue_ub(kb_args: Sequence[SSAValue], num: Numerics, spec: CubeSpec, steps: Sequence[EpiStep], plain: bool) -> int:
+    """UB bytes per C element of the epilogue's double-buffered tiles (see _acc_to_ub, _epilogue):
+    the accumulator, each loaded operand (a full tile at worst) and each step's result."""
+    if plain:
+        return 2 * np.dtype(num.storage).itemsize
+    need = 2 * np.dtype(num.vector).itemsize
+    for k in {r[1] for s in steps for r in s.ins if r[0] == "arg"}:
+        need += 2 * _np_of(kb_args[k].type).itemsize
+    return need + sum(2 * np.dtype(s.dtype).itemsize for s in steps)
 
 
 def _store_acc(kb: KernelBuilder, chip: Chip, num: Numerics, l0c: SSAValue, out: SSAValue, view: dict[str, Any],
@@ -200,19 +213,37 @@ class AttentionSpec:
 
 
 def attention_tiles(chip: Chip, num: Numerics, spec: AttentionSpec) -> tuple[int, int]:
-    """The largest (q tile, kv tile) whose L0A/L0B/L0C buffers fit, double buffered."""
+    """The largest (q tile, kv tile) whose buffers (as build_attention declares them) fit:
+    L0A holds Q once and P double buffered, L0B K and V double buffered, L0C the S and O
+    accumulators, L1 the staged tiles, UB the vector side's tiles (shared by the AIVs)."""
     s = np.dtype(num.cube_in).itemsize
+    st = np.dtype(num.storage).itemsize
     dp, dvp = _up(spec.d, 16), _up(spec.dv, 16)
+    mask = 2 * np.dtype(np.float32).itemsize if spec.mask is not None else 0
     for bm in (128, 64, 32, 16):
         for bn in (128, 64, 32, 16):
+            ub = bm * bn * (4 * 2 + 4 * 2 + mask) + bm * dvp * (4 + 2 * st + 4 * 2) + 3 * bm * 4
             fits = (
-                2 * bm * max(dp, bn) * s <= chip.buffers["l0a"]
-                and 2 * bn * max(dp, dvp) * s <= chip.buffers["l0b"]
+                bm * dp * s + 2 * bm * bn * s <= chip.buffers["l0a"]
+                and 2 * bn * (dp + dvp) * s <= chip.buffers["l0b"]
                 and (bm * bn + bm * dvp) * 4 <= chip.buffers["l0c"]
+                and 2 * (bm * dp + dp * bn + bm * bn + bn * dvp) * s <= chip.buffers["l1"]
+                and ub <= chip.cube_kernel_ub()
             )
             if fits:
                 return min(bm, _up(spec.sq, 16)), min(bn, _up(spec.skv, 16))
     return 16, 16
+
+
+def attention_cores(cores: int, bh: int, tq: int) -> tuple[int, int]:
+    """Cores over (heads, q tiles): the grid whose busiest core has the fewest work items."""
+    best = (1, 1)
+    for c1 in range(1, min(cores, bh) + 1):
+        c2 = max(1, min(tq, cores // c1))
+        load = math.ceil(bh / c1) * math.ceil(tq / c2)
+        if load < math.ceil(bh / best[0]) * math.ceil(tq / best[1]):
+            best = (c1, c2)
+    return best
 
 
 def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue], out_types: Sequence[Attribute],
@@ -224,7 +255,7 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
     dt, f32 = num.cube_in, np.float32
     tq, tk = math.ceil(spec.sq / bm), math.ceil(spec.skv / bn)
     kb = KernelBuilder(name, "cube", ins, out_types)
-    l1q, l0q = kb.buffer("L1", [bm, dp], dt, 2), kb.buffer("L0A", [bm, dp], dt, 2)
+    l1q, l0q = kb.buffer("L1", [bm, dp], dt, 2), kb.buffer("L0A", [bm, dp], dt, 1)  # Q stays for the kv loop
     l1k, l0k = kb.buffer("L1", [dp, bn], dt, 2), kb.buffer("L0B", [dp, bn], dt, 2)
     l1p, l0p = kb.buffer("L1", [bm, bn], dt, 2), kb.buffer("L0A", [bm, bn], dt, 2)
     l1v, l0v = kb.buffer("L1", [bn, dvp], dt, 2), kb.buffer("L0B", [bn, dvp], dt, 2)
@@ -232,8 +263,9 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
     ub_s, ub_p = kb.buffer("UB", [bm, bn], f32), kb.buffer("UB", [bm, bn], f32)
     ub_m, ub_l, ub_alpha = (kb.buffer("UB", [bm, 1], f32) for _ in range(3))
     ub_acc, ub_o = kb.buffer("UB", [bm, dvp], f32), kb.buffer("UB", [bm, dvp], num.storage, 2)
-    cores = min(chip.cube_cores, spec.bh * tq)
-    with kb.loop(spec.bh, min(cores, spec.bh)) as h, kb.loop(tq, max(1, cores // spec.bh)) as qi:
+    c_heads, c_q = attention_cores(chip.cube_cores, spec.bh, tq)
+    cores = c_heads * c_q
+    with kb.loop(spec.bh, c_heads) as h, kb.loop(tq, c_q) as qi:
         kb.copy(kb.arg(0), l1q, "MTE2", [h, qi], [0, 1], [1, bm], spec.q_view)
         kb.copy(l1q, l0q, "MTE1")
         with kb.loop(tk) as kj:

@@ -45,6 +45,7 @@ class MatmulTiling:
     l1_buffers: int = 2
     l0_buffers: int = 2
     l0c_buffers: int = 1
+    epilogue_ub: int = 0  # UB bytes per C element the vector epilogue needs, all buffering included
 
     @property
     def block_dim(self) -> int:
@@ -82,8 +83,9 @@ class MatmulTiling:
             "l0a": self.l0_buffers * self.base_m * self.base_k * s,
             "l0b": self.l0_buffers * self.base_k * self.base_n * s,
             "l0c": self.l0c_buffers * self.base_m * self.base_n * ACC_BYTES,
-            # Chips without FixPipe stage L0C through UB (double buffered) on the way to GM.
-            "ub": 2 * self.base_m * self.base_n * o,
+            # Chips without FixPipe stage L0C through UB (double buffered) on the way to GM;
+            # a vector epilogue holds its operand and result tiles there.
+            "ub": max(2 * o, self.epilogue_ub) * self.base_m * self.base_n,
         }
 
     def describe(self) -> str:
@@ -104,12 +106,13 @@ def check_tiling(chip: Chip, t: MatmulTiling) -> None:
         raise GraphoptError(f"tiling {t.describe()}: blockDim {t.block_dim} exceeds the {chip.cube_cores} cube cores")
     if t.grid_m > t.tiles_m or t.grid_n > t.tiles_n:
         raise GraphoptError(f"tiling {t.describe()}: more cores than tiles along an axis")
-    uses_ub = chip.path("L0C", "GM") is None
+    uses_ub = chip.path("L0C", "GM") is None or t.epilogue_ub > 0
     for buf, need in t.footprint().items():
         if buf == "ub" and not uses_ub:
             continue
-        if need > chip.buffers[buf]:
-            raise GraphoptError(f"tiling {t.describe()}: {buf} needs {need} bytes, the chip has {chip.buffers[buf]}")
+        have = chip.cube_kernel_ub() if buf == "ub" else chip.buffers[buf]
+        if need > have:
+            raise GraphoptError(f"tiling {t.describe()}: {buf} needs {need} bytes, the chip has {have}")
     for buf, tile in (("l0a", t.base_m * t.base_k), ("l0b", t.base_k * t.base_n)):
         if tile * DTYPE_BYTES[t.dtype] % chip.alignment[buf]:
             raise GraphoptError(f"tiling {t.describe()}: {buf} tile is not {chip.alignment[buf]}-byte aligned")
@@ -123,11 +126,16 @@ def fits(chip: Chip, t: MatmulTiling) -> bool:
     return True
 
 
-def naive_tiling(chip: Chip, m: int, n: int, k: int, dtype: str = "fp16", out_dtype: str = "fp32") -> MatmulTiling:
-    """A simple fixed tiling: 128x128x(4*K0) base tiles (shrunk to the fractal for tiny shapes),
-    one base-K block per GM->L1 load, cores split along M first."""
+def naive_tiling(
+    chip: Chip, m: int, n: int, k: int, dtype: str = "fp16", out_dtype: str = "fp32", epilogue_ub: int = 0
+) -> MatmulTiling:
+    """A simple fixed tiling: 128x128x(4*K0) base tiles (shrunk to the fractal for tiny shapes,
+    halved along N while a vector epilogue does not fit UB), one base-K block per GM->L1 load,
+    cores split along M first."""
     base_m, base_n = min(128, _round_up(m, chip.fractal_m)), min(128, _round_up(n, chip.fractal_n))
-    t = MatmulTiling(m, n, k, 1, 1, base_m, base_n, chip.k0[dtype] * 4, 1, dtype, out_dtype)
+    while base_n > chip.fractal_n and base_m * base_n * max(epilogue_ub, 2 * DTYPE_BYTES[out_dtype]) > chip.cube_kernel_ub():
+        base_n //= 2
+    t = MatmulTiling(m, n, k, 1, 1, base_m, base_n, chip.k0[dtype] * 4, 1, dtype, out_dtype, epilogue_ub=epilogue_ub)
     grid_m = min(chip.cube_cores, t.tiles_m)
     grid_n = min(chip.cube_cores // grid_m, t.tiles_n)
     t = replace(t, grid_m=grid_m, grid_n=grid_n)
@@ -135,7 +143,9 @@ def naive_tiling(chip: Chip, m: int, n: int, k: int, dtype: str = "fp16", out_dt
     return t
 
 
-def candidate_tilings(chip: Chip, m: int, n: int, k: int, dtype: str = "fp16", out_dtype: str = "fp32") -> list[MatmulTiling]:
+def candidate_tilings(
+    chip: Chip, m: int, n: int, k: int, dtype: str = "fp16", out_dtype: str = "fp32", epilogue_ub: int = 0
+) -> list[MatmulTiling]:
     """Every legal tiling from the base-dim, stepK and core-grid choices (L0C ping-pong when it fits)."""
     k0 = chip.k0[dtype]
     base_ks = sorted({k0 * f for f in (1, 2, 4, 8, 16) if k0 * f <= max(k0, _round_up(k, k0))})
@@ -151,7 +161,7 @@ def candidate_tilings(chip: Chip, m: int, n: int, k: int, dtype: str = "fp16", o
                     if (sk - 1) * bk >= k:
                         continue
                     for grid_m, grid_n in _grids(chip.cube_cores, math.ceil(m / bm), math.ceil(n / bn)):
-                        t = MatmulTiling(m, n, k, grid_m, grid_n, bm, bn, bk, sk, dtype, out_dtype)
+                        t = MatmulTiling(m, n, k, grid_m, grid_n, bm, bn, bk, sk, dtype, out_dtype, epilogue_ub=epilogue_ub)
                         t2 = replace(t, l0c_buffers=2)
                         if fits(chip, t2):
                             out.append(t2)
@@ -185,16 +195,18 @@ def estimate_cycles(chip: Chip, t: MatmulTiling) -> float:
 
 
 def choose_tiling(
-    chip: Chip, m: int, n: int, k: int, dtype: str = "fp16", out_dtype: str = "fp32", strategy: str = "model"
+    chip: Chip, m: int, n: int, k: int, dtype: str = "fp16", out_dtype: str = "fp32", strategy: str = "model",
+    epilogue_ub: int = 0,
 ) -> MatmulTiling:
-    """The tiling to use: `naive`, or the timing model's best among the legal candidates."""
+    """The tiling to use: `naive`, or the timing model's best among the legal candidates.
+    `epilogue_ub`: UB bytes per C element the kernel's vector epilogue holds (0: none)."""
     if strategy == "naive":
-        return naive_tiling(chip, m, n, k, dtype, out_dtype)
+        return naive_tiling(chip, m, n, k, dtype, out_dtype, epilogue_ub)
     if strategy != "model":
         raise GraphoptError(f"unknown tiling strategy '{strategy}' (use model or naive)")
     from graphopt.targets.ascend.matmul_kernel import simulate_matmul
 
-    cands = candidate_tilings(chip, m, n, k, dtype, out_dtype)
+    cands = candidate_tilings(chip, m, n, k, dtype, out_dtype, epilogue_ub)
     if not cands:
         raise GraphoptError(f"no tiling of {m}x{n}x{k} {dtype} fits chip {chip.name}")
     # Grids with the same per-core work look alike per core; keep the one with the least L2

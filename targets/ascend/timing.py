@@ -195,7 +195,9 @@ def _summarise(
     body = max(core_cycles, *floors.values())
     cycles = launch + body
     pipes = sorted({p for (_, p) in busy})
-    crit_busy = {p: busy.get((critical, p), 0.0) for p in pipes}
+    # Per pipe, the busiest simulated core's figure: on split chips a cube kernel's M pipe is
+    # on the AIC and its V pipe on an AIV, and both belong in the kernel's picture.
+    crit_busy = {p: max(b for (_, q), b in busy.items() if q == p) for p in pipes}
     crit_busy["S"] = crit_busy.get("S", 0.0) + chip.scalar_issue_cycles * sum(
         1 for ins in program.instrs if ins.core == critical
     )

@@ -1,0 +1,532 @@
+"""Timing programs from lowered kernels: each ``ascend.kernel`` becomes a ``timing.Program``.
+
+The walk needs no data, so it runs at compile time. For each kernel:
+
+- **Cores.** A parallel ``ascend.for`` (``cores`` > 1) gives iteration i to core coordinate
+  i mod cores; nested parallel loops combine into one core id. Cores doing the same work
+  (same iteration counts, same edge tiles) are simulated once and counted as replicas.
+- **Unrolling.** Loops are unrolled by their trip counts on each simulated core, in program
+  order; each copy, mmad and vector op becomes one instruction on its pipe.
+- **Split chips.** In a cube kernel, the UB side (MTE2 into UB, V, MTE3) runs on the AIC's
+  vector cores (MIX_AIC_1_2): modelled as one AIV doing its share of each tile's rows (the
+  others are replicas running alongside). Its hand-offs with the AIC go through a GM/L2
+  workspace and pay the cross-core flag latency (`sync.cross_core_cycles`). Coupled chips
+  keep everything on one core.
+- **Dependencies** are the ones the kernel's SetFlag/WaitFlag pairs protect, derived from the
+  buffers: a read waits for the write of its buffer slot (RAW), a write waits for the last
+  reads of the slot it overwrites (WAR); buffers declared with 2 copies ping-pong, so
+  double buffering overlaps exactly as far as the kernel allows. Pipes are in order.
+- **Costs** come from the chip file: copies by bytes and path (`timing.copy_cycles`: fixed DMA
+  cost, path width, 512 B alignment, HBM share), mmad by fractal steps and dtype
+  (`timing.mmad_cycles`), vector ops by bytes and op class (`VEC_RECIPES`).
+- **L2.** A cube matmul's A and B re-reads miss or hit L2 as `matmul_kernel.l2_traffic` says;
+  other GM inputs come from HBM once per kernel unless `L2State` holds them (the tensors most
+  recently written or read, LRU, up to the chip's L2 size); workspaces stay in L2.
+- **Causal attention** skips kv blocks that are fully masked (key index > every query index of
+  the q tile), as flash-attention kernels do; the diagonal blocks pay one more vector pass.
+- **AI CPU** kernels: their ops' work at `aicpu.flops_per_s` [EST], plus moving inputs and
+  outputs between device memory and the AI CPU at `aicpu.gbps` [EST], plus a launch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from xdsl.dialects.builtin import MemRefType, TensorType
+from xdsl.ir import Block, Operation, SSAValue
+
+from graphopt.targets.ascend.chip import DTYPE_BYTES, Chip
+from graphopt.targets.ascend.dialect import BufferOp, CopyOp, ForOp, KernelOp, MmadOp, MoveOp, VecOp, space_of
+from graphopt.targets.ascend.timing import Instr, Program, copy_cycles, mmad_cycles, vector_cycles
+
+# Vector ops as passes over their tile: (op class, passes). Op classes are the chip file's
+# [vector.bytes_per_cycle] rows; "exp" picks exp_fp16 or exp_fp32 by the tile's dtype.
+VEC_RECIPES: dict[str, tuple[tuple[str, float], ...]] = {
+    "RMSNormalization": (("elementwise", 3), ("reduce", 1)),
+    "LayerNormalization": (("elementwise", 4), ("reduce", 2)),
+    "SimplifiedLayerNormalization": (("elementwise", 3), ("reduce", 1)),
+    "Softmax": (("reduce", 2), ("elementwise", 1), ("exp", 1), ("div", 1)),
+    "LogSoftmax": (("reduce", 2), ("elementwise", 2), ("exp", 1)),
+    "Exp": (("exp", 1),),
+    "Sigmoid": (("exp", 1), ("elementwise", 1), ("div", 1)),
+    "Swish": (("exp", 1), ("elementwise", 2), ("div", 1)),
+    "SwiGLU": (("exp", 1), ("elementwise", 3), ("div", 1)),
+    "Gelu": (("exp", 1), ("elementwise", 4), ("div", 1)),
+    "Tanh": (("exp", 1), ("elementwise", 2), ("div", 1)),
+    "Erf": (("exp", 1), ("elementwise", 4)),
+    "Div": (("div", 1),),
+    "Reciprocal": (("div", 1),),
+    "Sqrt": (("div", 1),),
+    "Cast": (("cast", 1),),
+    "attn.scores": (("elementwise", 1),),
+    "attn.online_softmax": (("reduce", 2), ("elementwise", 1), ("exp", 1), ("cast", 1)),
+    "attn.rescale": (("elementwise", 2),),
+    "attn.finalize": (("div", 1), ("cast", 1)),
+}
+_REDUCE_PREFIX = ("Reduce", "ArgM", "GlobalAveragePool", "GlobalMaxPool", "AveragePool", "MaxPool")
+# Pipes that run on the vector side of a cube kernel on split chips.
+_AIV_PIPES = ("V", "MTE3")
+
+
+@dataclass
+class L2State:
+    """Which GM tensors L2 holds across kernels: LRU by tensor, up to the chip's L2 bytes."""
+
+    capacity: int
+    held: OrderedDict[int, int] = field(default_factory=OrderedDict)
+
+    def resident(self, value: SSAValue) -> bool:
+        return id(value) in self.held
+
+    def touch(self, value: SSAValue, nbytes: int) -> None:
+        """`value` was just read or written: most recently used, evicting the oldest."""
+        if nbytes > self.capacity:
+            self.held.pop(id(value), None)
+            return
+        self.held[id(value)] = nbytes
+        self.held.move_to_end(id(value))
+        while sum(self.held.values()) > self.capacity:
+            self.held.popitem(last=False)
+
+
+def tensor_bytes(v: SSAValue) -> int:
+    t = v.type
+    if not isinstance(t, TensorType | MemRefType):
+        return 0
+    return math.prod(t.get_shape()) * elem_bytes(v)
+
+
+def elem_bytes(v: SSAValue) -> int:
+    el = v.type.element_type  # pyright: ignore[reportAttributeAccessIssue]
+    return max(1, getattr(el, "bitwidth", 32) // 8)
+
+
+def _dtype_name(v: SSAValue) -> str:
+    return "fp32" if elem_bytes(v) == 4 else "fp16" if elem_bytes(v) == 2 else "int8"
+
+
+def _tiling(k: KernelOp) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, v in k.tiling.data.items():
+        out[key] = v.value.data if hasattr(v, "value") else getattr(v, "data", None)  # pyright: ignore
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Cores
+
+
+def _parallel_loops(block: Block) -> list[ForOp]:
+    """The parallel loops of a kernel, outermost first."""
+    out: list[ForOp] = []
+    for op in block.walk():
+        if isinstance(op, ForOp) and op.cores.value.data > 1:
+            out.append(op)
+    return out
+
+
+def _core_groups(loops: list[ForOp], block_dim: int) -> list[tuple[dict[ForOp, int], int]]:
+    """[(coordinate of each parallel loop, replicas)]: one representative per distinct work."""
+    radix = [loop.cores.value.data for loop in loops]
+    groups: dict[tuple[tuple[int, bool], ...], tuple[dict[ForOp, int], int]] = {}
+    for core in range(max(1, min(block_dim, math.prod(radix) if radix else 1))):
+        coords, rest = {}, core
+        for loop, r in zip(loops, radix):
+            coords[loop], rest = rest % r, rest // r
+        sig = []
+        for loop, c in coords.items():
+            trip, r = loop.trip.value.data, loop.cores.value.data
+            count = len(range(c, trip, r))
+            sig.append((count, count > 0 and (trip - 1) % r == c))
+        key = tuple(sig)
+        if all(count for count, _ in sig):  # idle cores add nothing
+            rep, n = groups.get(key, (coords, 0))
+            groups[key] = (rep, n + 1)
+    return list(groups.values()) or [({loop: 0 for loop in loops}, 1)]
+
+
+# ---------------------------------------------------------------------------------------
+# The walk
+
+
+class _Walk:
+    """Unroll one kernel for one representative core into instructions (module docstring)."""
+
+    def __init__(self, chip: Chip, kernel: KernelOp, coords: dict[ForOp, int], core: int,
+                 hbm_fraction: dict[int, float], out: list[Instr]) -> None:
+        self.chip, self.k, self.coords, self.out = chip, kernel, coords, out
+        self.kind = kernel.kind.data
+        self.tiling = _tiling(kernel)
+        self.aic, self.aiv = core, core + 1
+        self.split = chip.split and self.kind == "cube"
+        self.aiv_share = max(1, chip.vector_cores // chip.cube_cores) if self.split else 1
+        self.hbm_fraction = hbm_fraction
+        self.env: dict[SSAValue, int] = {}
+        # Buffer slots: writes so far, last writer and readers of each slot.
+        self.nbuf: dict[SSAValue, int] = {}
+        self.writes: dict[SSAValue, int] = defaultdict(int)
+        self.writer: dict[tuple[SSAValue, int], int] = {}
+        self.readers: dict[tuple[SSAValue, int], list[int]] = defaultdict(list)
+        self.fill = 1.0  # real fraction of the current vector tile (edge tiles)
+        self.causal = int(self.tiling.get("causal", 0))
+
+    # -- helpers ---------------------------------------------------------------------------
+    def core_of(self, pipe: str, dst_space: str) -> int:
+        if not self.split:
+            return self.aic
+        if pipe in _AIV_PIPES or (pipe == "MTE2" and dst_space == "UB"):
+            return self.aiv
+        return self.aic
+
+    def slot(self, buf: SSAValue, write: bool, accumulate: bool = False) -> tuple[SSAValue, int]:
+        n = self.nbuf.get(buf, 1)
+        if write and not accumulate:
+            self.writes[buf] += 1
+        return buf, max(0, self.writes[buf] - 1) % n
+
+    def emit(self, ins: Instr, reads: list[SSAValue], writes: list[SSAValue], accumulate: bool = False) -> None:
+        deps: set[int] = set()
+        read_slots = [self.slot(b, False) for b in reads if b in self.nbuf]
+        for s in read_slots:
+            if s in self.writer:
+                deps.add(self.writer[s])
+        write_slots = [self.slot(b, True, accumulate) for b in writes if b in self.nbuf]
+        for s in write_slots:
+            deps.update(self.readers[s])
+            if s in self.writer:
+                deps.add(self.writer[s])
+        index = len(self.out)
+        self.out.append(Instr(ins.pipe, ins.cycles, tuple(sorted(deps)), ins.name, ins.core, ins.src, ins.dst, ins.nbytes, ins.flops))
+        for s in read_slots:
+            self.readers[s].append(index)
+        for s in write_slots:
+            self.writer[s] = index
+            self.readers[s] = []
+
+    # -- ops -------------------------------------------------------------------------------
+    def run(self) -> None:
+        for op in self.k.body.block.ops:
+            if isinstance(op, BufferOp):
+                self.nbuf[op.result] = op.buffers.value.data
+        self.block(self.k.body.block)
+
+    def block(self, block: Block) -> None:
+        for op in block.ops:
+            if isinstance(op, ForOp):
+                self.loop(op)
+            elif isinstance(op, CopyOp):
+                self.copy(op)
+            elif isinstance(op, MmadOp):
+                self.mmad(op)
+            elif isinstance(op, VecOp):
+                self.vec(op)
+            elif isinstance(op, MoveOp):
+                self.move(op)
+
+    def loop(self, op: ForOp) -> None:
+        trip, cores = op.trip.value.data, op.cores.value.data
+        its = range(self.coords.get(op, 0), trip, cores) if cores > 1 else range(trip)
+        scores = next((o for o in op.body.block.ops if isinstance(o, VecOp) and o.op.data == "attn.scores"), None)
+        for i in its:
+            self.env[op.index] = i
+            if scores is not None and self.causal and self._masked(scores, i):
+                continue
+            self.block(op.body.block)
+
+    def _masked(self, scores: VecOp, kj: int) -> bool:
+        """A kv block every key of which is after every query of the q tile (causal)."""
+        qi = self.env.get(scores.ins[-2], 0)
+        bm, bn = int(self.tiling.get("q_tile", 1)), int(self.tiling.get("kv_tile", 1))
+        return kj * bn > (qi + 1) * bm - 1
+
+    def _diagonal(self, scores: VecOp) -> bool:
+        qi, kj = self.env.get(scores.ins[-2], 0), self.env.get(scores.ins[-1], 0)
+        bm, bn = int(self.tiling.get("q_tile", 1)), int(self.tiling.get("kv_tile", 1))
+        return (kj + 1) * bn - 1 > qi * bm
+
+    def gm_extent(self, op: CopyOp, gm: SSAValue) -> int:
+        """Elements of the GM-side tile: the tiled dims cut at the edge, the others whole."""
+        shape = _view_shape(op, gm)
+        ext = list(shape)
+        for d, t, i in zip(op.dims.get_values(), op.tile.get_values(), op.index):
+            d, t = int(d), int(t)
+            if d < len(ext):
+                start = self.env.get(i, 0) * t
+                ext[d] = max(0, min(t, shape[d] - start)) if shape[d] > 1 else 1
+        return math.prod(ext)
+
+    def copy(self, op: CopyOp) -> None:
+        src_space, dst_space = space_of(op.source.type), space_of(op.dest.type)
+        pipe = op.pipe.data
+        core = self.core_of(pipe, dst_space)
+        gm_src, gm_dst = isinstance(op.source.type, TensorType), isinstance(op.dest.type, TensorType)
+        if gm_src or gm_dst:
+            gm = op.source if gm_src else op.dest
+            buf = op.dest if gm_src else op.source
+            nbytes = self.gm_extent(op, gm) * elem_bytes(gm)
+            if op.im2col is not None or not op.dims.get_values() and isinstance(buf.type, MemRefType):
+                nbytes = min(nbytes, tensor_bytes(buf) // self.nbuf.get(buf, 1)) if op.im2col is None else tensor_bytes(buf) // self.nbuf.get(buf, 1)
+            if dst_space == "UB":
+                self.fill = min(1.0, nbytes / max(1, tensor_bytes(buf) // self.nbuf.get(buf, 1) * elem_bytes(gm) / elem_bytes(buf)))
+        else:
+            nbytes = tensor_bytes(op.dest) // self.nbuf.get(op.dest, 1)
+            if dst_space == "UB" or src_space == "UB":
+                nbytes = int(nbytes * self.fill)
+        if core == self.aiv and self.aiv_share > 1:
+            nbytes //= self.aiv_share  # this AIV's share of the tile's rows
+        path = self.chip.path(src_space, dst_space) or self.chip.path(src_space if src_space != "GM" else "GM", "UB")
+        assert path is not None
+        frac = self.hbm_fraction.get(id(op), 0.0) if src_space == "GM" else 0.0
+        burst = _burst(op, nbytes)
+        # HBM is shared by the launched cores of this copy's kind (the AICs, or all the AIVs).
+        active = self.k.block_dim.value.data * (self.aiv_share if core == self.aiv else 1)
+        cyc = copy_cycles(self.chip, path, nbytes, active_cores=active, hbm_fraction=frac, burst_bytes=burst)
+        name = f"{self.k.sym_name.data} {pipe} {src_space}->{dst_space}{self._tag(op)}"
+        self.emit(Instr(pipe, cyc, (), name, core, src_space, dst_space, nbytes), [op.source], [op.dest])
+
+    def mmad(self, op: MmadOp) -> None:
+        a, b = op.lhs.type, op.rhs.type
+        assert isinstance(a, MemRefType) and isinstance(b, MemRefType)
+        m, k = a.get_shape()[-2], a.get_shape()[-1]
+        n = b.get_shape()[-1]
+        dt = _dtype_name(op.lhs)
+        accumulate = bool(op.init_when) and any(self.env.get(i, 0) != 0 for i in op.init_when)
+        cyc = mmad_cycles(self.chip, m, n, k, dt)
+        name = f"{self.k.sym_name.data} mmad{self._tag(op)}"
+        self.emit(Instr("M", cyc, (), name, self.aic, flops=2.0 * m * n * k), [op.lhs, op.rhs] + ([op.acc] if accumulate else []),
+                  [op.acc], accumulate)
+
+    def vec(self, op: VecOp) -> None:
+        bufs = [v for v in [*op.ins, *op.outs] if isinstance(v.type, MemRefType)]
+        big = max(bufs, key=lambda v: tensor_bytes(v) // self.nbuf.get(v, 1))
+        out = op.outs[0] if op.outs else big
+        elems = tensor_bytes(big) // self.nbuf.get(big, 1) // elem_bytes(big)
+        nbytes = elems * elem_bytes(out) * self.fill / self.aiv_share
+        recipe = list(_recipe(op.op.data))
+        if op.op.data == "attn.scores" and self.causal and self._diagonal(op):
+            recipe.append(("elementwise", 1.0))  # the causal mask on a diagonal block
+        cyc = sum(passes * vector_cycles(self.chip, _op_class(cls, out), nbytes) for cls, passes in recipe)
+        core = self.aiv if self.split else self.aic
+        name = f"{self.k.sym_name.data} {op.op.data}{self._tag(op)}"
+        ins = [v for v in op.ins if v in self.nbuf]
+        self.emit(Instr("V", cyc, (), name, core), ins, [v for v in op.outs if v in self.nbuf])
+
+    def move(self, op: MoveOp) -> None:
+        """A data-movement kernel: its bytes in (MTE2) and out (MTE3), tiled through UB."""
+        moved_in = sum(tensor_bytes(v) for v in op.ins if isinstance(v.type, TensorType))
+        moved_out = sum(tensor_bytes(v) for v in op.outs if isinstance(v.type, TensorType))
+        cores = self.k.block_dim.value.data
+        per_core_in, per_core_out = moved_in / cores, moved_out / cores
+        tile = self.chip.buffers["ub"] // 4  # double-buffered in and out tiles
+        tiles = max(1, math.ceil(max(per_core_in, per_core_out) / tile))
+        frac = self.hbm_fraction.get(id(op), 1.0)
+        gm_ub, ub_gm = self.chip.copy_paths["GM_UB"], self.chip.copy_paths["UB_GM"]
+        slots: list[int | None] = [None, None]
+        for t in range(tiles):
+            cin = copy_cycles(self.chip, gm_ub, per_core_in / tiles, active_cores=cores, hbm_fraction=frac)
+            ld = len(self.out)
+            self.out.append(Instr("MTE2", cin, tuple(d for d in (slots[t % 2],) if d is not None),
+                                  f"{self.k.sym_name.data} {op.op.data} in t{t}", self.aic, "GM", "UB", int(per_core_in / tiles)))
+            cout = copy_cycles(self.chip, ub_gm, per_core_out / tiles, active_cores=cores)
+            slots[t % 2] = len(self.out)
+            self.out.append(Instr("MTE3", cout, (ld,), f"{self.k.sym_name.data} {op.op.data} out t{t}", self.aic, "UB", "GM",
+                                  int(per_core_out / tiles)))
+
+    def _tag(self, op: Operation) -> str:
+        """Tile indices as the event name's suffix: the loop indices around `op`."""
+        idx = []
+        parent = op.parent_op()
+        while isinstance(parent, ForOp):
+            idx.append(self.env.get(parent.index, 0))
+            parent = parent.parent_op()
+        return f" [{','.join(str(i) for i in reversed(idx))}]" if idx else ""
+
+
+def _recipe(op: str) -> tuple[tuple[str, float], ...]:
+    if op in VEC_RECIPES:
+        return VEC_RECIPES[op]
+    if op.startswith(_REDUCE_PREFIX):
+        return (("reduce", 1),)
+    return (("elementwise", 1),)
+
+
+def _op_class(cls: str, out: SSAValue) -> str:
+    if cls == "exp":
+        return "exp_fp32" if elem_bytes(out) == 4 else "exp_fp16"
+    return cls
+
+
+def _view_shape(op: CopyOp, gm: SSAValue) -> list[int]:
+    if op.view is not None and "shape" in op.view.data:
+        return [int(x) for x in op.view.data["shape"].get_values()]  # pyright: ignore[reportAttributeAccessIssue]
+    t = gm.type
+    assert isinstance(t, TensorType)
+    return list(t.get_shape())
+
+
+def _burst(op: CopyOp, nbytes: int) -> int | None:
+    """The contiguous GM run of a copy: its tile's innermost extent when the innermost dim is
+    tiled, else the whole transfer (contiguous rows)."""
+    tiles = [int(t) for t in op.tile.get_values()]
+    return None if not tiles else max(1, nbytes // max(1, math.prod(tiles[:-1]) or 1))
+
+
+# ---------------------------------------------------------------------------------------
+# Whole kernels
+
+
+def kernel_program(chip: Chip, kernel: KernelOp, l2: L2State | None = None) -> Program:
+    """The timing Program of one lowered kernel (see the module docstring)."""
+    if kernel.kind.data == "aicpu":
+        return aicpu_program(chip, kernel, l2)
+    block = kernel.body.block
+    fractions, hbm_in = _hbm_fractions(chip, kernel, l2)
+    instrs: list[Instr] = []
+    replicas: dict[int, int] = {}
+    loops = _parallel_loops(block)
+    block_dim = kernel.block_dim.value.data
+    split = chip.split and kernel.kind.data == "cube"
+    share = max(1, chip.vector_cores // chip.cube_cores) if split else 1
+    for g, (coords, count) in enumerate(_core_groups(loops, block_dim)):
+        if not loops:
+            count = block_dim  # a data-movement kernel: each core moves its share (_Walk.move)
+        core = 2 * g
+        replicas[core] = count
+        if split:
+            replicas[core + 1] = count * share
+        _Walk(chip, kernel, coords, core, fractions, instrs).run()
+    out_bytes = sum(tensor_bytes(r) for r in kernel.outputs)
+    gm_reads = sum(i.nbytes * replicas.get(i.core, 1) for i in instrs if i.src == "GM")
+    gm_writes = sum(i.nbytes * replicas.get(i.core, 1) for i in instrs if i.dst == "GM")
+    if l2 is not None:
+        for v in kernel.inputs:
+            l2.touch(v, tensor_bytes(v))
+        for r in kernel.outputs:
+            l2.touch(r, tensor_bytes(r))
+    flops = _model_flops(kernel)
+    return Program(
+        name=kernel.sym_name.data,
+        kind=kernel.kind.data,
+        instrs=instrs,
+        # MIX_AIC_1_2 launches the AIVs too; a cube kernel without vector work is AIC_ONLY.
+        cores_launched=block_dim * (1 + share if split and any(i.core % 2 for i in instrs) else 1),
+        replicas=replicas,
+        flops=flops,
+        dtype=str(_tiling(kernel).get("dtype", "fp16")),
+        hbm_bytes=hbm_in + out_bytes,
+        l2_bytes=max(gm_reads + gm_writes, hbm_in + out_bytes),
+    )
+
+
+def _hbm_fractions(chip: Chip, kernel: KernelOp, l2: L2State | None) -> tuple[dict[int, float], float]:
+    """Per copy op, the fraction of its GM bytes that miss L2; and the kernel's HBM read bytes."""
+    from graphopt.targets.ascend.matmul_kernel import l2_traffic
+
+    fractions: dict[int, float] = {}
+    hbm_in = 0.0
+    t = _matmul_tiling(kernel)
+    gm_copies = [op for op in kernel.body.block.walk() if isinstance(op, CopyOp | MoveOp)]
+    args = list(kernel.body.block.args)
+    handled: set[int] = set()
+    if t is not None:
+        a_reads, b_reads, a_miss, b_miss = l2_traffic(chip, t)
+        l1_loads = [op for op in gm_copies if isinstance(op, CopyOp) and space_of(op.dest.type) == "L1"
+                    and isinstance(op.source.type, TensorType)][:2]
+        for op, (reads, miss) in zip(l1_loads, ((a_reads, a_miss), (b_reads, b_miss))):
+            held = l2 is not None and l2.resident(kernel.inputs[args.index(op.source)]) if op.source in args else False
+            fractions[id(op)] = 0.0 if held else miss / max(reads, 1.0)
+            hbm_in += 0.0 if held else miss
+            handled.add(id(op.source))
+    for op in gm_copies:
+        srcs = [op.source] if isinstance(op, CopyOp) else list(op.ins)
+        for src in srcs:
+            if id(op) in fractions or src not in args or args.index(src) >= len(kernel.inputs):
+                continue
+            outer = kernel.inputs[args.index(src)]
+            held = l2 is not None and l2.resident(outer)
+            if id(src) not in handled:
+                hbm_in += 0.0 if held else tensor_bytes(outer)
+                handled.add(id(src))
+            # Re-reads of one tensor inside a kernel hit L2 when it fits; the first touch misses.
+            fractions[id(op)] = 0.0 if held else (1.0 if isinstance(op, MoveOp) else _first_touch(chip, kernel, op, outer))
+    return fractions, hbm_in
+
+
+def _first_touch(chip: Chip, kernel: KernelOp, op: CopyOp, outer: SSAValue) -> float:
+    """Fraction of a copy's reads that come from HBM: unique bytes / bytes read, when they fit L2."""
+    reads = _reads_of(kernel, op)
+    size = tensor_bytes(outer)
+    if size > chip.l2_bytes:
+        return 1.0
+    return min(1.0, size / max(reads, 1))
+
+
+def _reads_of(kernel: KernelOp, op: CopyOp) -> float:
+    """Bytes `op` reads over the whole kernel: its tile times the trips of the loops around it."""
+    trips = 1
+    parent = op.parent_op()
+    while isinstance(parent, ForOp):
+        trips *= parent.trip.value.data
+        parent = parent.parent_op()
+    shape = _view_shape(op, op.source)
+    tile = list(shape)
+    for d, t in zip(op.dims.get_values(), op.tile.get_values()):
+        if int(d) < len(tile):
+            tile[int(d)] = min(tile[int(d)], int(t))
+    return trips * math.prod(tile) * elem_bytes(op.source)
+
+
+def _matmul_tiling(kernel: KernelOp) -> Any:
+    """The MatmulTiling of a cube matmul kernel (from its tiling constants), else None."""
+    from graphopt.targets.ascend.tiling import MatmulTiling
+
+    t = _tiling(kernel)
+    if "base_m" not in t:
+        return None
+    return MatmulTiling(int(t["m"]), int(t["n"]), int(t["k"]), int(t["grid_m"]), int(t["grid_n"]), int(t["base_m"]),
+                        int(t["base_n"]), int(t["base_k"]), int(t["step_k"]), str(t.get("dtype", "fp16")), "fp16",
+                        l0c_buffers=int(t.get("l0c_buffers", 1)))
+
+
+def _model_flops(kernel: KernelOp) -> float:
+    """The model's FLOPs of a kernel: 2MNK per matmul batch; attention 4 Sq Skv D per head
+    (half when causal: the masked half is not the model's work)."""
+    t = _tiling(kernel)
+    if "base_m" in t:
+        return 2.0 * int(t.get("batch", 1)) * int(t["m"]) * int(t["n"]) * int(t["k"])
+    if "q_tile" in t:
+        f = 2.0 * int(t["bh"]) * int(t["sq"]) * int(t["skv"]) * int(t["d"]) * 2
+        return f * (0.5 if int(t.get("causal", 0)) else 1.0)
+    return 0.0
+
+
+def aicpu_program(chip: Chip, kernel: KernelOp, l2: L2State | None = None) -> Program:
+    """An AI CPU kernel: inputs to the AI CPU, its work at the AI CPU rate, outputs back.
+
+    Work is one operation per output element of each op (a lower bound for TopK/NonZero-like
+    ops) at `aicpu.flops_per_s` [EST]; transfers at `aicpu.gbps` [EST], with a DMA fixed cost."""
+    ins = sum(tensor_bytes(v) for v in kernel.inputs)
+    outs = sum(tensor_bytes(r) for r in kernel.outputs)
+    work = 0.0
+    for op in kernel.body.block.ops:
+        for r in op.results:
+            if isinstance(r.type, TensorType):
+                work += math.prod(r.type.get_shape()) + sum(math.prod(o.type.get_shape()) for o in op.operands if isinstance(o.type, TensorType))
+    cyc_per_byte = chip.clock_ghz / chip.aicpu_gbps
+    compute = work / chip.aicpu_ops_per_s * chip.clock_ghz * 1e9
+    n = kernel.sym_name.data
+    instrs = [
+        Instr("MTE2", chip.dma_fixed_cycles + ins * cyc_per_byte, (), f"{n} aicpu in", 0, "GM", "AICPU", ins),
+        Instr("S", compute, (0,), f"{n} aicpu compute", 0),
+        Instr("MTE3", chip.dma_fixed_cycles + outs * cyc_per_byte, (1,), f"{n} aicpu out", 0, "AICPU", "GM", outs),
+    ]
+    if l2 is not None:
+        for r in kernel.outputs:
+            l2.touch(r, tensor_bytes(r))
+    return Program(n, "aicpu", instrs, 1, {0: 1}, 0.0, hbm_bytes=ins + outs, l2_bytes=ins + outs)
+
+
+__all__ = ["DTYPE_BYTES", "L2State", "aicpu_program", "kernel_program"]

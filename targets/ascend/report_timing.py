@@ -1,0 +1,87 @@
+"""The `timing` section of report.json and its terminal table.
+
+Kernels run one after another (a single stream, as a graph executes on one device queue);
+each is simulated on its own (`kernel_timing.kernel_program` + `timing.simulate`), with an
+L2 state carried from kernel to kernel. Totals:
+
+- total_us: the sum of the kernels' times (each includes its launch).
+- flops: the model's FLOPs (matmul 2MNK, attention 4·Sq·Skv·D per head, halved when causal);
+  vector work is not counted, as MFU conventionally does.
+- mfu: flops / (total time x the chip's peak for the dtype); the peak is reported beside it
+  (`peak_tflops`, `peak_basis`: cube cores x MAC/cycle x 2 x clock).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp
+
+from graphopt.targets.ascend.chip import Chip
+from graphopt.targets.ascend.dialect import KernelOp
+from graphopt.targets.ascend.kernel_timing import L2State, kernel_program
+from graphopt.targets.ascend.timing import SimResult, simulate
+
+
+def kernels_of(module: ModuleOp) -> list[KernelOp]:
+    return [op for fn in module.ops if isinstance(fn, func.FuncOp) for op in fn.body.block.ops if isinstance(op, KernelOp)]
+
+
+def simulate_module(chip: Chip, module: ModuleOp, *, trace: bool = False) -> list[SimResult]:
+    """Every kernel of the module, simulated in program order with a shared L2 state."""
+    l2 = L2State(chip.l2_bytes)
+    return [simulate(chip, kernel_program(chip, k, l2), trace=trace) for k in kernels_of(module)]
+
+
+def timing_section(chip: Chip, results: list[SimResult], dtype: str = "fp16") -> dict[str, Any]:
+    """report.json's `timing` (see the module docstring)."""
+    total_us = sum(r.time_us for r in results)
+    flops = sum(r.flops for r in results)
+    peak = chip.peak_flops(dtype if dtype in chip.macs_per_cycle else "fp16")
+    seconds = total_us * 1e-6
+    return {
+        "total_us": round(total_us, 3),
+        "flops": flops,
+        "tflops": round(flops / seconds / 1e12, 3) if seconds else 0.0,
+        "mfu": round(flops / (seconds * peak), 4) if seconds else 0.0,
+        "peak_tflops": round(peak / 1e12, 2),
+        "peak_basis": f"{chip.cube_cores} cube cores x {chip.macs_per_cycle.get(dtype, chip.macs_per_cycle['fp16'])} "
+                      f"{dtype} MAC/cycle x 2 x {chip.clock_ghz} GHz",
+        "kernels": [_kernel_row(r) for r in results],
+    }
+
+
+def _kernel_row(r: SimResult) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "kind": r.kind,
+        "cycles": round(r.cycles, 1),
+        "time_us": round(r.time_us, 3),
+        "flops": r.flops,
+        "bytes": {level: round(b) for level, b in sorted(r.bytes.items()) if level},
+        "busy_pct": {p: round(v, 1) for p, v in sorted(r.busy_pct.items())},
+        "bound": r.bound,
+        "launch_us": round(r.time_us * r.launch_cycles / r.cycles, 3) if r.cycles else 0.0,
+    }
+
+
+def timing_table(timing: dict[str, Any], limit: int = 12) -> list[str]:
+    """The terminal summary: totals, then the slowest kernels."""
+    lines = [
+        f"  timing: {timing['total_us']:.1f} us, {timing['flops'] / 1e9:.1f} GFLOP, {timing['tflops']:.1f} TFLOP/s, "
+        f"MFU {100 * timing['mfu']:.1f} % (peak {timing['peak_tflops']} TFLOPS: {timing['peak_basis']})",
+        f"    {'kernel':<26} {'kind':<7} {'us':>9} {'%time':>6} {'TFLOP/s':>8} {'bound':<7} busy % (M MTE1 MTE2 FIX V MTE3)",
+    ]
+    total = timing["total_us"] or 1.0
+    rows = sorted(timing["kernels"], key=lambda k: -k["time_us"])
+    for k in rows[:limit]:
+        busy = k["busy_pct"]
+        tf = k["flops"] / (k["time_us"] * 1e-6) / 1e12 if k["time_us"] else 0.0
+        pipes = " ".join(f"{busy.get(p, 0.0):4.0f}" for p in ("M", "MTE1", "MTE2", "FIX", "V", "MTE3"))
+        lines.append(f"    {k['name'][:26]:<26} {k['kind']:<7} {k['time_us']:>9.1f} {100 * k['time_us'] / total:>5.1f}% "
+                     f"{tf:>8.1f} {k['bound']:<7} {pipes}")
+    if len(rows) > limit:
+        rest = sum(k["time_us"] for k in rows[limit:])
+        lines.append(f"    ... {len(rows) - limit} more kernels, {rest:.1f} us")
+    return lines
