@@ -32,7 +32,20 @@ def export_bert(path: str, layers: int, hidden: int, seq: int, legacy: bool) -> 
         hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=max(1, hidden // 64),
         intermediate_size=4 * hidden, vocab_size=30522, max_position_embeddings=512,
     )
-    model = BertModel(config).eval()
+    bert = BertModel(config).eval()
+
+    class Wrapped(torch.nn.Module):
+        """Keyword arguments for BertModel: the TorchScript exporter passes positions."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            out = self.bert(input_ids=input_ids, attention_mask=attention_mask)
+            return out.last_hidden_state, out.pooler_output
+
+    model = Wrapped().eval()
     ids = torch.randint(0, 1000, (1, seq))
     mask = torch.ones(1, seq, dtype=torch.int64)
     with warnings.catch_warnings():

@@ -301,6 +301,8 @@ def build_compiled(
     graph_stats = fusion_report(module, ctx.remarks)
     timings += run_pipeline(module, ctx, passes[cut:], opts)
     graph_stats["remarks"] = [r for r in ctx.remarks if r.get("pass") != "fuse"]
+    if not opts.verify_each:
+        verify(module, "the pipeline")
     _drop_unused_weights(module, ctx.weights)
     input_names = [name for name, _ in imported.inputs]
     if opts.progress:
