@@ -29,9 +29,9 @@ def _lazy(path: str) -> Callable[[], Any]:
 
 
 # -- passes ---------------------------------------------------------------------------
-# xDSL's generic passes work on graph ops through their traits (Pure, ...).
+# cse and dce are xDSL's own: they work on graph ops through their traits (Pure, ...).
 _BUILTIN_PASSES: dict[str, str] = {
-    "canonicalize": "xdsl.transforms.canonicalize:CanonicalizePass",
+    "canonicalize": "graphopt.passes.canonicalize:Canonicalize",
     "cse": "xdsl.transforms.common_subexpression_elimination:CommonSubexpressionElimination",
     "dce": "xdsl.transforms.dead_code_elimination:DeadCodeElimination",
     "fold-constants": "graphopt.passes.fold_constants:FoldConstants",
