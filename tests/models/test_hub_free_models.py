@@ -50,6 +50,11 @@ def _compile_and_compare(path, feeds):
         err = np.abs(a.astype(np.float64) - b.astype(np.float64))
         bound = ATOL + RTOL * np.abs(b.astype(np.float64))
         assert np.all(err <= bound), f"{name}: max_abs_err {err.max():.3e}"
+    # The same export on both Ascend chips' functional simulators, validated against
+    # onnxruntime with the fp16 tolerances of their default precision mode.
+    for chip in ("ascend910b", "ascend310p"):
+        on_chip = graphopt.compile(path, target=f"ascend-sim:{chip}", validate=True, inputs=feeds)
+        assert on_chip.report["validation"]["passed"], chip
     return compiled
 
 
