@@ -14,17 +14,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numpy as np
-from graphopt.passes.recognize_norms import affine, divided_by, erase_dead, inv_std, square_of, trailing_axes
+from graphopt.passes.recognize_norms import (
+    affine,
+    divided_by,
+    erase_dead,
+    inv_std,
+    scale_or_ones,
+    square_of,
+    trailing_axes,
+)
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
 
-from graphopt import dtypes
 from graphopt.dialects.graph import GraphOp
-from graphopt.rewrite import build, make_constant, producer, src_of, users, weights_of
+from graphopt.rewrite import build, producer, src_of, users, weights_of
 from graphopt.weights import WeightStore
 
 
@@ -72,11 +78,7 @@ class LayerNorm(RewritePattern):
         norm_shape = list(t.get_shape()[axis:])
         last, gamma, beta = affine(y, norm_shape, self.weights)
         src = src_of(mean, *ops, last)
-        new_ops: list[Operation] = []
-        if gamma is None:
-            ones = make_constant(np.ones(norm_shape, dtypes.from_ir(t.element_type).numpy), src, self.weights, "ln.ones")
-            new_ops.append(ones)
-            gamma = ones.results[0]
+        gamma, new_ops = scale_or_ones(gamma, x, norm_shape, src, self.weights)
         operands = [x, gamma] + ([beta] if beta is not None else [])
         ln = build("LayerNormalization", operands, {"axis": axis, "epsilon": eps}, src)
         chain = [mean, *ops, *(o for o in (y, last) if o not in ops)]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 from xdsl.dialects.builtin import TensorType
-from xdsl.ir import SSAValue
+from xdsl.ir import Operation, SSAValue
 from xdsl.pattern_rewriter import PatternRewriter
 
+from graphopt import dtypes
 from graphopt.dialects.graph import GraphOp
-from graphopt.rewrite import constant_value, producer, sole_user, with_scalar
+from graphopt.rewrite import constant_value, make_constant, producer, sole_user, with_scalar
 from graphopt.weights import WeightStore
 
 
@@ -92,3 +94,15 @@ def erase_dead(ops: list[GraphOp], rewriter: PatternRewriter) -> None:
     for op in reversed(ops):
         if op.parent is not None and not any(r.uses for r in op.results):
             rewriter.erase(op)
+
+
+def scale_or_ones(
+    scale: SSAValue | None, x: SSAValue, shape: list[int], src: list[str], weights: WeightStore | None
+) -> tuple[SSAValue, list[Operation]]:
+    """The norm's scale input: the matched one, or a constant of ones (new ops to insert)."""
+    if scale is not None:
+        return scale, []
+    t = x.type
+    assert isinstance(t, TensorType)
+    ones = make_constant(np.ones(shape, dtypes.from_ir(t.element_type).numpy), src, weights, "norm.ones")
+    return ones.results[0], [ones]

@@ -12,17 +12,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-from graphopt.passes.recognize_norms import affine, divided_by, erase_dead, inv_std, square_of, trailing_axes
+from graphopt.passes.recognize_norms import (
+    affine,
+    divided_by,
+    erase_dead,
+    inv_std,
+    scale_or_ones,
+    square_of,
+    trailing_axes,
+)
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
 
-from graphopt import dtypes
 from graphopt.dialects.graph import GraphOp
-from graphopt.rewrite import build, make_constant, producer, src_of, weights_of
+from graphopt.rewrite import build, producer, src_of, weights_of
 from graphopt.weights import WeightStore
 
 
@@ -54,11 +60,7 @@ class RMSNorm(RewritePattern):
         norm_shape = list(t.get_shape()[axis:])
         last, w, _ = affine(y, norm_shape, self.weights, with_bias=False)
         src = src_of(producer(op.operands[0]) or op, op, *ops, y, last)  # the square, mean, eps, sqrt, 1/x, *
-        new_ops: list[Operation] = []
-        if w is None:
-            ones = make_constant(np.ones(norm_shape, dtypes.from_ir(t.element_type).numpy), src, self.weights, "rms.ones")
-            new_ops.append(ones)
-            w = ones.results[0]
+        w, new_ops = scale_or_ones(w, x, norm_shape, src, self.weights)
         rms = build("RMSNormalization", [x, w], {"axis": axis, "epsilon": eps}, src)
         square = producer(op.operands[0])
         chain = [o for o in (square, op, *ops, y, last) if o is not None]
