@@ -4,8 +4,9 @@
 turns every compute op into an ``ascend.kernel`` whose body is the kernel's program:
 ``ascend.buffer`` in a memory space (GM workspace, L1, L0A, L0B, L0C, UB), ``ascend.for``
 tile loops, ``ascend.copy`` on an engine, ``ascend.mmad`` on the cube, ``ascend.vec`` on
-the vector unit, ``ascend.const`` scalars, ``ascend.sync`` flags between pipes, and
-``ascend.move`` for data-movement kernels; ``ascend.view`` is a free reshape between kernels.
+the vector unit, ``ascend.const`` scalars, ``ascend.sync`` flags between pipes, ``ascend.index_add``
+(a loop index plus a constant: software-pipelined loops address block j+1 while finishing
+block j), and ``ascend.move`` for data-movement kernels; ``ascend.view`` is a free reshape between kernels.
 Each op's docstring has a one-line IR example.
 """
 
@@ -212,7 +213,9 @@ class CopyOp(IRDLOperation):
     other dims whole. Buffer-to-buffer copies slice the source the same way. On the cube
     path (L1, L0A, L0B) partial edge tiles are zero-padded to the buffer (fractal padding);
     UB tiles keep their real size (DataCopyPad). ``im2col`` (conv kernels, Load3D) makes the
-    A matrix of a convolution from its input before tiling.
+    A matrix of a convolution from its input before tiling. ``into`` (buffer-to-buffer copies
+    only) puts the tiling on the destination instead: the whole source is written into the
+    destination's block (a FixPipe writing one L0C chunk of a wider workspace tile).
 
     "ascend.copy"(%x, %l1a, %m, %k) <{pipe = "MTE2", dims = array<i64: 1, 2>, tile = array<i64: 128, 256>,
         view = {shape = array<i64: 1, 512, 1024>}}> : (tensor<512x1024xf16>, memref<128x256xf16, "L1">, index, index) -> ()
@@ -227,6 +230,7 @@ class CopyOp(IRDLOperation):
     tile = prop_def(DenseArrayBase)
     view = opt_prop_def(DictionaryAttr)
     im2col = opt_prop_def(DictionaryAttr)
+    into = opt_prop_def(UnitAttr)
 
     def __init__(
         self,
@@ -238,12 +242,15 @@ class CopyOp(IRDLOperation):
         tile: Sequence[int] = (),
         view: dict[str, Attribute] | None = None,
         im2col: dict[str, Attribute] | None = None,
+        into: bool = False,
     ):
         props: dict[str, Attribute] = {"pipe": StringAttr(pipe), "dims": _ints(dims), "tile": _ints(tile)}
         if view:
             props["view"] = DictionaryAttr(view)
         if im2col:
             props["im2col"] = DictionaryAttr(im2col)
+        if into:
+            props["into"] = UnitAttr()
         super().__init__(operands=[source, dest, list(index)], properties=props)
 
     def verify_(self) -> None:
@@ -251,6 +258,26 @@ class CopyOp(IRDLOperation):
             raise VerifyException(f"ascend.copy pipe {self.pipe.data} is not one of {ENGINES}")
         if not (len(self.dims) == len(self.tile) == len(self.index)):
             raise VerifyException("ascend.copy needs one index and one tile size per tiled dim")
+        if self.into is not None and not (isinstance(self.source.type, MemRefType) and isinstance(self.dest.type, MemRefType)):
+            raise VerifyException("ascend.copy into: only between buffers")
+
+
+@irdl_op_definition
+class IndexAddOp(IRDLOperation):
+    """A loop index plus a constant, for software-pipelined loops: iteration j of the steady
+    state starts block j + 1 (its QK^T and softmax) while it finishes block j (its P.V).
+
+    %j1 = "ascend.index_add"(%j) <{by = 1 : i64}> : (index) -> index
+    """
+
+    name = "ascend.index_add"
+    index = operand_def(IndexType)
+    by = prop_def(IntegerAttr)
+    result = result_def(IndexType)
+    traits = traits_def(Pure())
+
+    def __init__(self, index: SSAValue, by: int):
+        super().__init__(operands=[index], properties={"by": IntegerAttr(by, i64)}, result_types=[IndexType()])
 
 
 @irdl_op_definition
@@ -386,5 +413,7 @@ class ViewOp(IRDLOperation):
 
 
 Ascend = Dialect(
-    "ascend", [TransDataOp, KernelOp, BufferOp, ForOp, CopyOp, MmadOp, VecOp, ConstOp, SyncOp, MoveOp, ViewOp], []
+    "ascend",
+    [TransDataOp, KernelOp, BufferOp, ForOp, CopyOp, MmadOp, VecOp, ConstOp, SyncOp, MoveOp, ViewOp, IndexAddOp],
+    [],
 )

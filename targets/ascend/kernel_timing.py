@@ -39,7 +39,9 @@ from xdsl.dialects.builtin import MemRefType, TensorType
 from xdsl.ir import Block, Operation, SSAValue
 
 from graphopt.targets.ascend.chip import DTYPE_BYTES, Chip
-from graphopt.targets.ascend.dialect import BufferOp, CopyOp, ForOp, KernelOp, MmadOp, MoveOp, VecOp, space_of
+from graphopt.targets.ascend.dialect import (
+    BufferOp, CopyOp, ForOp, IndexAddOp, KernelOp, MmadOp, MoveOp, VecOp, space_of,
+)
 from graphopt.targets.ascend.timing import Instr, Program, copy_cycles, mmad_cycles, vector_cycles
 
 # Vector ops as passes over their tile: (op class, passes). Op classes are the chip file's
@@ -64,6 +66,7 @@ VEC_RECIPES: dict[str, tuple[tuple[str, float], ...]] = {
     "attn.scores": (("elementwise", 1),),
     "attn.online_softmax": (("reduce", 2), ("elementwise", 1), ("exp", 1), ("cast", 1)),
     "attn.rescale": (("elementwise", 2),),
+    "attn.accumulate": (("elementwise", 2),),
     "attn.finalize": (("div", 1), ("cast", 1)),
 }
 _REDUCE_PREFIX = ("Reduce", "ArgM", "GlobalAveragePool", "GlobalMaxPool", "AveragePool", "MaxPool")
@@ -225,6 +228,15 @@ class _Walk:
                 self.vec(op)
             elif isinstance(op, MoveOp):
                 self.move(op)
+            elif isinstance(op, IndexAddOp):
+                self.env[op.result] = self.ival(op.result)
+
+    def ival(self, v: SSAValue) -> int:
+        """The value of an index operand: a loop index, or one plus a constant (index_add)."""
+        owner = v.owner
+        if isinstance(owner, IndexAddOp):
+            return self.ival(owner.index) + owner.by.value.data
+        return self.env.get(v, 0)
 
     def loop(self, op: ForOp) -> None:
         trip, cores = op.trip.value.data, op.cores.value.data
@@ -236,14 +248,14 @@ class _Walk:
                 continue
             self.block(op.body.block)
 
-    def _masked(self, scores: VecOp, kj: int) -> bool:
+    def _masked(self, scores: VecOp, _kj: int) -> bool:
         """A kv block every key of which is after every query of the q tile (causal)."""
-        qi = self.env.get(scores.ins[-2], 0)
+        qi, kj = self.ival(scores.ins[-2]), self.ival(scores.ins[-1])
         bm, bn = int(self.tiling.get("q_tile", 1)), int(self.tiling.get("kv_tile", 1))
         return kj * bn > (qi + 1) * bm - 1
 
     def _diagonal(self, scores: VecOp) -> bool:
-        qi, kj = self.env.get(scores.ins[-2], 0), self.env.get(scores.ins[-1], 0)
+        qi, kj = self.ival(scores.ins[-2]), self.ival(scores.ins[-1])
         bm, bn = int(self.tiling.get("q_tile", 1)), int(self.tiling.get("kv_tile", 1))
         return (kj + 1) * bn - 1 > qi * bm
 
@@ -272,7 +284,9 @@ class _Walk:
             if dst_space == "UB":
                 self.fill = min(1.0, nbytes / max(1, tensor_bytes(buf) // self.nbuf.get(buf, 1) * elem_bytes(gm) / elem_bytes(buf)))
         else:
-            nbytes = tensor_bytes(op.dest) // self.nbuf.get(op.dest, 1)
+            # A copy `into` a block of a wider buffer moves its whole source (one L0C chunk).
+            moved = op.source if op.into is not None else op.dest
+            nbytes = tensor_bytes(moved) // self.nbuf.get(moved, 1)
             if dst_space == "UB" or src_space == "UB":
                 nbytes = int(nbytes * self.fill)
         if core == self.aiv and self.aiv_share > 1:

@@ -212,27 +212,79 @@ class AttentionSpec:
     mask_view: dict[str, Any] | None = None
 
 
-def attention_tiles(chip: Chip, num: Numerics, spec: AttentionSpec) -> tuple[int, int]:
-    """The largest (q tile, kv tile) whose buffers (as build_attention declares them) fit:
-    L0A holds Q once and P double buffered, L0B K and V double buffered, L0C the S and O
-    accumulators, L1 the staged tiles, UB the vector side's tiles (shared by the AIVs)."""
+# Kv tiles tried, widest first: a wide block amortises the fixed cost of each DMA (the K and V
+# panels, the P hand-off) and of each FixPipe write over more cube work.
+_KV_TILES = (256, 128, 64, 32, 16)
+_Q_TILES = (128, 64, 32, 16)
+
+
+@dataclass(frozen=True)
+class AttentionTiles:
+    """The flash-attention kernel's blocking (see build_attention).
+
+    ``bm`` x ``bn``: the q x kv block of one pipeline step; ``ck``: the kv chunk of one cube
+    instruction (S and P.V are computed ``bn / ck`` chunks at a time so S and O share L0C);
+    ``ring_a`` / ``ring_b`` / ``ring_c``: whether L0A (Q, P chunks), L0B (K, V chunks) and
+    L0C (S chunks, O) are one ping-pong pair shared by both operands (their shapes agree) or
+    separate buffers; ``*_copies``: buffer counts of the separate ones."""
+
+    bm: int
+    bn: int
+    ck: int
+    ring_a: bool
+    ring_b: bool
+    ring_c: bool
+    p_copies: int
+    kv_copies: int
+    s_copies: int
+
+
+def _attention_fit(chip: Chip, num: Numerics, spec: AttentionSpec, bm: int, bn: int) -> AttentionTiles | None:
+    """The buffers build_attention declares for a bm x bn block, or None when they do not fit.
+    UB is per vector core: on split chips each of the AIC's AIVs holds its share of the rows."""
     s = np.dtype(num.cube_in).itemsize
-    st = np.dtype(num.storage).itemsize
     dp, dvp = _up(spec.d, 16), _up(spec.dv, 16)
-    mask = 2 * np.dtype(np.float32).itemsize if spec.mask is not None else 0
-    for bm in (128, 64, 32, 16):
-        for bn in (128, 64, 32, 16):
-            ub = bm * bn * (4 * 2 + 4 * 2 + mask) + bm * dvp * (4 + 2 * st + 4 * 2) + 3 * bm * 4
-            fits = (
-                bm * dp * s + 2 * bm * bn * s <= chip.buffers["l0a"]
-                and 2 * bn * (dp + dvp) * s <= chip.buffers["l0b"]
-                and (bm * bn + bm * dvp) * 4 <= chip.buffers["l0c"]
-                and 2 * (bm * dp + dp * bn + bm * bn + bn * dvp) * s <= chip.buffers["l1"]
-                and ub <= chip.cube_kernel_ub()
-            )
-            if fits:
-                return min(bm, _up(spec.sq, 16)), min(bn, _up(spec.skv, 16))
-    return 16, 16
+    ck = next(c for c in (128, 64, 32, 16) if bn % c == 0)  # bn is a multiple of the fractal
+    aivs = max(1, chip.vector_cores // chip.cube_cores) if chip.split else 1
+    rows = math.ceil(bm / aivs)
+    mask = bn * 4 if spec.mask is not None else 0
+    # UB (one copy each: the AIV's stages are serial on its V pipe): S (fp32), P (cube dtype),
+    # mask, P.V in, the accumulator, the output tile, and the three per-row statistics.
+    ub = rows * (bn * (4 + s) + mask + dvp * (4 + 4 + np.dtype(num.storage).itemsize) + 3 * 4)
+    ring_a = dp == ck
+    l0a = 2 * bm * ck * s if ring_a else bm * dp * s + bm * ck * s
+    p_copies = 1
+    if not ring_a and bm * dp * s + 2 * bm * ck * s <= chip.buffers["l0a"]:
+        p_copies, l0a = 2, bm * dp * s + 2 * bm * ck * s
+    ring_b = dp == ck == dvp
+    kv_copies = 2 if ring_b or 2 * (dp * ck + ck * dvp) * s <= chip.buffers["l0b"] else 1
+    l0b = 2 * ck * ck * s if ring_b else kv_copies * (dp * ck + ck * dvp) * s
+    ring_c = ck == dvp
+    s_copies = 2 if ring_c or (2 * ck + dvp) * bm * 4 <= chip.buffers["l0c"] else 1
+    l0c = 2 * bm * ck * 4 if ring_c else (s_copies * ck + dvp) * bm * 4
+    l1 = 2 * (bm * dp + dp * bn + bm * bn + bn * dvp) * s
+    fits = (l0a <= chip.buffers["l0a"] and l0b <= chip.buffers["l0b"] and l0c <= chip.buffers["l0c"]
+            and l1 <= chip.buffers["l1"] and ub <= chip.buffers["ub"])
+    return AttentionTiles(bm, bn, ck, ring_a, ring_b, ring_c, p_copies, kv_copies, s_copies) if fits else None
+
+
+def attention_tiles(chip: Chip, num: Numerics, spec: AttentionSpec) -> tuple[int, int]:
+    """The (q tile, kv tile) build_attention uses: see ``attention_blocking``."""
+    t = attention_blocking(chip, num, spec)
+    return t.bm, t.bn
+
+
+def attention_blocking(chip: Chip, num: Numerics, spec: AttentionSpec) -> AttentionTiles:
+    """The largest q tile, then the widest kv tile, whose buffers fit (``_attention_fit``),
+    cut down to the sequence lengths (rounded up to the fractal)."""
+    for bm in _Q_TILES:
+        for bn in _KV_TILES:
+            # Past one chunk, round the kv length up to whole 128-wide chunks (fewer cube instructions).
+            kv = _up(spec.skv, 128 if spec.skv > 128 else 16)
+            t = _attention_fit(chip, num, spec, min(bm, _up(spec.sq, 16)), min(bn, kv))
+            if t is not None:
+                return t
+    return AttentionTiles(16, 16, 16, False, False, False, 1, 1, 1)
 
 
 def attention_cores(cores: int, bh: int, tq: int) -> tuple[int, int]:
@@ -248,56 +300,160 @@ def attention_cores(cores: int, bh: int, tq: int) -> tuple[int, int]:
 
 def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue], out_types: Sequence[Attribute],
                     spec: AttentionSpec) -> KernelOp:
-    """Flash attention (online softmax), one (batch*head, q tile) per iteration of the parallel loop:
-    S = Q K^T on the cube, scale/mask/online softmax on the vector unit, O += P V on the cube."""
-    bm, bn = attention_tiles(chip, num, spec)
+    """Flash attention (online softmax), software pipelined as hand-written AscendC kernels are
+    (CANN FlashAttentionScore, pto-isa): one (batch*head, q tile) per iteration of the parallel
+    loop; per kv block j, four stages:
+
+      QK(j)  AIC: K^T panel GM->L1 (MTE2), S = Q K^T chunk by chunk (MTE1, M), each chunk
+             FixPipe'd into a GM workspace tile (L0C holds a chunk and the P.V result at once)
+      SM(j)  AIV: S to UB, scale + mask, online softmax (new max, alpha, P, running sum),
+             P (cube dtype) back to a GM workspace
+      PV(j)  AIC: P and the V panel to L1, P.V chunk by chunk into L0C, FixPipe to GM
+      AC(j)  AIV: P.V to UB, acc = (acc + P.V) * alpha_{j+1} (the last block: acc + P.V)
+
+    The loop is skewed by one block so each engine always has independent work: a prologue
+    runs QK(0), SM(0); steady-state iteration j runs QK(j+1), PV(j) on the AIC and SM(j+1),
+    AC(j) on the AIVs, so the cube computes QK^T of block j+1 (and P.V of block j) while the
+    vector units run the softmax of block j+1 and the rescale of block j, and no engine waits
+    for the other side's result of the block it is about to start; an epilogue runs PV(last),
+    AC(last). Since
+    AC(j) runs after SM(j+1), the accumulator is kept scaled to the newest max (alpha_{j+1}).
+    Every hand-off is a buffer with explicit syncs; the ping-pong buffers (2 copies) are what
+    lets QK(j+1) fill L0C/L1 while PV(j) drains, so the timing model derives the overlap from
+    the buffer dependencies alone. On split chips the vector side is the AIC's two AIVs, each
+    taking half the rows (MIX_AIC_1_2), which is how the UB holds a 128 x 256 block.
+    The program order is also a correct sequential program (every read sees the latest
+    write), which the functional simulator runs."""
+    t = attention_blocking(chip, num, spec)
+    bm, bn, ck = t.bm, t.bn, t.ck
+    nc = bn // ck
     dp, dvp = _up(spec.d, 16), _up(spec.dv, 16)
     dt, f32 = num.cube_in, np.float32
     tq, tk = math.ceil(spec.sq / bm), math.ceil(spec.skv / bn)
     kb = KernelBuilder(name, "cube", ins, out_types)
-    l1q, l0q = kb.buffer("L1", [bm, dp], dt, 2), kb.buffer("L0A", [bm, dp], dt, 1)  # Q stays for the kv loop
-    l1k, l0k = kb.buffer("L1", [dp, bn], dt, 2), kb.buffer("L0B", [dp, bn], dt, 2)
-    l1p, l0p = kb.buffer("L1", [bm, bn], dt, 2), kb.buffer("L0A", [bm, bn], dt, 2)
-    l1v, l0v = kb.buffer("L1", [bn, dvp], dt, 2), kb.buffer("L0B", [bn, dvp], dt, 2)
-    l0s, l0o = kb.buffer("L0C", [bm, bn], f32), kb.buffer("L0C", [bm, dvp], f32)
-    ub_s, ub_p = kb.buffer("UB", [bm, bn], f32), kb.buffer("UB", [bm, bn], f32)
+    l1q = kb.buffer("L1", [bm, dp], dt, 2)
+    l1k, l1p, l1v = kb.buffer("L1", [dp, bn], dt, 2), kb.buffer("L1", [bm, bn], dt, 2), kb.buffer("L1", [bn, dvp], dt, 2)
+    if t.ring_a:  # Q and the P chunks alternate in one L0A ping-pong pair; Q is reloaded per block
+        l0q = l0p = kb.buffer("L0A", [bm, ck], dt, 2)
+    else:
+        l0q, l0p = kb.buffer("L0A", [bm, dp], dt, 1), kb.buffer("L0A", [bm, ck], dt, t.p_copies)
+    if t.ring_b:
+        l0k = l0v = kb.buffer("L0B", [ck, ck], dt, 2)
+    else:
+        l0k, l0v = kb.buffer("L0B", [dp, ck], dt, t.kv_copies), kb.buffer("L0B", [ck, dvp], dt, t.kv_copies)
+    if t.ring_c:
+        l0s = l0o = kb.buffer("L0C", [bm, ck], f32, 2)
+    else:
+        l0s, l0o = kb.buffer("L0C", [bm, ck], f32, t.s_copies), kb.buffer("L0C", [bm, dvp], f32, 1)
+    split = chip.path("L0C", "UB") is None
+    ws_s = kb.buffer("GM", [bm, bn], f32, 2) if split else None
+    ws_o = kb.buffer("GM", [bm, dvp], f32, 2) if split else None
+    ws_p = kb.buffer("GM", [bm, bn], dt, 2) if chip.path("UB", "L1") is None else None
+    ub_s, ub_p = kb.buffer("UB", [bm, bn], f32), kb.buffer("UB", [bm, bn], dt)
     ub_m, ub_l, ub_alpha = (kb.buffer("UB", [bm, 1], f32) for _ in range(3))
-    ub_acc, ub_o = kb.buffer("UB", [bm, dvp], f32), kb.buffer("UB", [bm, dvp], num.storage, 2)
-    c_heads, c_q = attention_cores(chip.cube_cores, spec.bh, tq)
-    cores = c_heads * c_q
-    with kb.loop(spec.bh, c_heads) as h, kb.loop(tq, c_q) as qi:
-        kb.copy(kb.arg(0), l1q, "MTE2", [h, qi], [0, 1], [1, bm], spec.q_view)
-        kb.copy(l1q, l0q, "MTE1")
-        with kb.loop(tk) as kj:
-            kb.copy(kb.arg(1), l1k, "MTE2", [h, kj], [0, 2], [1, bn], spec.kt_view)
-            kb.copy(l1k, l0k, "MTE1")
+    ub_pv, ub_acc = kb.buffer("UB", [bm, dvp], f32), kb.buffer("UB", [bm, dvp], f32)
+    ub_o = kb.buffer("UB", [bm, dvp], num.storage)
+    ub_mask = kb.buffer("UB", [bm, bn], _np_of(kb.arg(spec.mask).type)) if spec.mask is not None else None
+    from graphopt.targets.ascend.builder import ir_dict
+    from graphopt.targets.ascend.dialect import CopyOp, IndexAddOp
+
+    def shifted(i: SSAValue, by: int) -> SSAValue:
+        return kb.add(IndexAddOp(i, by)).results[0] if by else i
+
+    def qk(h: SSAValue, kv: SSAValue) -> None:
+        kb.copy(kb.arg(1), l1k, "MTE2", [h, kv], [0, 2], [1, bn], spec.kt_view)
+        kb.flag("MTE2", "MTE1")
+        if t.ring_a:
+            kb.copy(l1q, l0q, "MTE1")
+        with kb.loop(nc) as c:
+            kb.copy(l1k, l0k, "MTE1", [c], [1], [ck])
             kb.flag("MTE1", "M")
             kb.mmad(l0s, l0q, l0k, [])
-            s = _cube_to_ub(kb, chip, l0s, [bm, bn])
-            score_ins = [s]
-            if spec.mask is not None:
-                ub_mask = kb.buffer("UB", [bm, bn], _np_of(kb.arg(spec.mask).type), 2)
-                kb.copy(kb.arg(spec.mask), ub_mask, "MTE2", [h, qi, kj], [0, 1, 2], [1, bm, bn], spec.mask_view)
-                score_ins.append(ub_mask)
-            attrs = {"scale": spec.scale, "causal": int(spec.causal), "q_tile": bm, "kv_tile": bn, "kv_len": spec.skv}
-            from graphopt.targets.ascend.builder import ir_dict
+            kb.flag("M", "FIX" if split else "V")
+            if split:
+                assert ws_s is not None
+                kb.add(CopyOp(l0s, ws_s, "FIX", [c], [1], [ck], into=True))
+            else:
+                kb.add(CopyOp(l0s, ub_s, "V", [c], [1], [ck], into=True))
+        if split:
+            kb.flag("FIX", "MTE2", cross_core=True)
 
-            kb.vec("attn.scores", [*score_ins, qi, kj], [ub_s], ir_dict(attrs))
-            kb.vec("attn.online_softmax", [ub_s, ub_m, ub_l, kj], [ub_m, ub_alpha, ub_p, ub_l])
-            _ub_to_cube(kb, chip, ub_p, l1p, [bm, bn], dt)
-            kb.copy(l1p, l0p, "MTE1")
-            kb.copy(kb.arg(2), l1v, "MTE2", [h, kj], [0, 1], [1, bn], spec.v_view)
-            kb.copy(l1v, l0v, "MTE1")
+    def sm(h: SSAValue, qi: SSAValue, kv: SSAValue) -> None:
+        if split:
+            assert ws_s is not None
+            kb.copy(ws_s, ub_s, "MTE2")
+        score_ins = [ub_s]
+        if ub_mask is not None:
+            kb.copy(kb.arg(spec.mask or 0), ub_mask, "MTE2", [h, qi, kv], [0, 1, 2], [1, bm, bn], spec.mask_view)
+            score_ins.append(ub_mask)
+        kb.flag("MTE2", "V")
+        attrs = {"scale": spec.scale, "causal": int(spec.causal), "q_tile": bm, "kv_tile": bn, "kv_len": spec.skv}
+        kb.vec("attn.scores", [*score_ins, qi, kv], [ub_s], ir_dict(attrs))
+        kb.vec("attn.online_softmax", [ub_s, ub_m, ub_l, kv], [ub_m, ub_alpha, ub_p, ub_l])
+        kb.flag("V", "MTE3")
+        if ws_p is None:  # coupled: UB -> L1 directly
+            kb.copy(ub_p, l1p, "MTE3")
+        else:
+            kb.copy(ub_p, ws_p, "MTE3")
+            kb.flag("MTE3", "MTE2", cross_core=True)
+
+    def pv(h: SSAValue, kv: SSAValue) -> None:
+        # P is fetched here, by its consumer, after the V panel (which waits for nothing):
+        # MTE2 is in order, so a fetch queued behind the softmax would hold up other loads.
+        kb.copy(kb.arg(2), l1v, "MTE2", [h, kv], [0, 1], [1, bn], spec.v_view)
+        if ws_p is not None:
+            kb.copy(ws_p, l1p, "MTE2")
+        else:
+            kb.flag("MTE3", "MTE1")
+        kb.flag("MTE2", "MTE1")
+        with kb.loop(nc) as c:
+            kb.copy(l1p, l0p, "MTE1", [c], [1], [ck])
+            kb.copy(l1v, l0v, "MTE1", [c], [0], [ck])
             kb.flag("MTE1", "M")
-            kb.mmad(l0o, l0p, l0v, [])
-            pv = _cube_to_ub(kb, chip, l0o, [bm, dvp])
-            kb.vec("attn.rescale", [ub_acc, ub_alpha, pv, kj], [ub_acc])
+            kb.mmad(l0o, l0p, l0v, [c])
+        if split:
+            assert ws_o is not None
+            kb.flag("M", "FIX")
+            kb.copy(l0o, ws_o, "FIX")
+            kb.flag("FIX", "MTE2", cross_core=True)
+        else:
+            kb.flag("M", "V")
+
+    def ac(kv: SSAValue, final: bool) -> None:
+        if split:
+            assert ws_o is not None
+            kb.copy(ws_o, ub_pv, "MTE2")
+            kb.flag("MTE2", "V")
+        else:
+            kb.copy(l0o, ub_pv, "V")
+        kb.vec("attn.accumulate", [ub_acc, ub_alpha, ub_pv, kv], [ub_acc], ir_dict({"final": int(final)}))
+
+    c_heads, c_q = attention_cores(chip.cube_cores, spec.bh, tq)
+    with kb.loop(spec.bh, c_heads) as h, kb.loop(tq, c_q) as qi:
+        kb.copy(kb.arg(0), l1q, "MTE2", [h, qi], [0, 1], [1, bm], spec.q_view)
+        if not t.ring_a:
+            kb.flag("MTE2", "MTE1")
+            kb.copy(l1q, l0q, "MTE1")
+        with kb.loop(1) as z:  # prologue: block 0's QK^T and softmax
+            qk(h, z)
+            sm(h, qi, z)
+        if tk > 1:
+            with kb.loop(tk - 1) as j:  # steady state: start block j+1, finish block j
+                j1 = shifted(j, 1)
+                qk(h, j1)
+                pv(h, j)
+                sm(h, qi, j1)
+                ac(j, False)
+        with kb.loop(1) as z:  # epilogue: the last block's P.V
+            last = shifted(z, tk - 1)
+            pv(h, last)
+            ac(last, True)
         kb.vec("attn.finalize", [ub_acc, ub_l], [ub_o])
         kb.flag("V", "MTE3")
         kb.copy(ub_o, kb.out(0), "MTE3", [h, qi], [0, 1], [1, bm], spec.out_view)
-    tiling = {"q_tile": bm, "kv_tile": bn, "bh": spec.bh, "sq": spec.sq, "skv": spec.skv, "d": spec.d,
-              "causal": int(spec.causal), "dtype": DTYPE_NAME[np.dtype(dt)]}
-    return kb.finish(cores, tiling)
+    tiling = {"q_tile": bm, "kv_tile": bn, "kv_chunk": ck, "bh": spec.bh, "sq": spec.sq, "skv": spec.skv, "d": spec.d,
+              "causal": int(spec.causal), "dtype": DTYPE_NAME[np.dtype(dt)], "pipelined": 1}
+    return kb.finish(c_heads * c_q, tiling)
 
 
 def _cube_to_ub(kb: KernelBuilder, chip: Chip, l0c: SSAValue, tile: list[int]) -> SSAValue:

@@ -13,7 +13,8 @@ runs on its inputs:
   *tile* walks the loop nest, copying tiles between buffers (zero-padded on the cube
   path) and running ``mmad`` (fp32 accumulation of fp16/fp32 inputs) and vector ops on
   tiles; *whole* runs every loop once with every copy taking the whole view, which is the
-  same computation on whole tensors (op by op). ``mode="auto"`` picks tile for kernels
+  same computation on whole tensors (op by op; every tile index, ``ascend.index_add``
+  ones included, is 0). ``mode="auto"`` picks tile for kernels
   with few tile iterations and whole otherwise; ``GRAPHOPT_ASCEND_SIM_MODE`` overrides.
 GM tensors are held in their storage format (formats.to_format); kernels read and write
 them as logical arrays at their boundary, as the DMA engines' format conversion does.
@@ -38,17 +39,31 @@ from graphopt.errors import GraphoptError
 from graphopt.targets.ascend import formats, vector
 from graphopt.targets.ascend.chip import Chip
 from graphopt.targets.ascend.dialect import (
-    BufferOp, ConstOp, CopyOp, ForOp, KernelOp, MmadOp, MoveOp, SyncOp, VecOp, ViewOp,
+    BufferOp, ConstOp, CopyOp, ForOp, IndexAddOp, KernelOp, MmadOp, MoveOp, SyncOp, VecOp, ViewOp,
 )
 from graphopt.semantics.onnx_attrs import rule_kwargs
 from graphopt.targets.cpu.kernels import kernel_for
 from graphopt.weights import WeightStore
 
 TILE_ITERATIONS = 4096  # auto mode: kernels with at most this many loop iterations run tile by tile
+
+
+def attn_accumulate(acc: np.ndarray, alpha: np.ndarray, pv: np.ndarray, kv: Any, final: int = 0) -> np.ndarray:
+    """The software-pipelined flash-attention accumulator (lower_cube.build_attention): it runs
+    after the softmax of the next block, so ``alpha`` is already the next block's rescale
+    factor and the accumulator is kept pre-scaled to the newest running max:
+    acc = (acc + P_j V_j) * alpha_{j+1}; the last block (``final``) adds without scaling.
+    The first block (kv == 0) starts from zero."""
+    pv = pv.astype(np.float32)
+    base = pv if not kv else acc.astype(np.float32) + pv
+    return (base if final else base * alpha).astype(np.float32)
+
+
 INTERNAL = {
     "attn.scores": vector.attn_scores,
     "attn.online_softmax": vector.attn_online_softmax,
     "attn.rescale": vector.attn_rescale,
+    "attn.accumulate": attn_accumulate,
     "attn.finalize": vector.attn_finalize,
 }
 
@@ -279,6 +294,9 @@ class _KernelRun:
                 self.env[op.result] = np.zeros(t.get_shape(), _np(t)) if self.tile else None  # pyright: ignore
             elif isinstance(op, ConstOp):
                 self.env[op.result] = A.dense_to_numpy(op.value)
+            elif isinstance(op, IndexAddOp):
+                # Whole mode runs each loop once on whole tensors: every index is 0, shifted ones too.
+                self.env[op.result] = self.env[op.index] + op.by.value.data if self.tile else 0
             elif not isinstance(op, SyncOp):
                 raise GraphoptError(f"ascend-sim: cannot interpret {op.name} in kernel {self.k.sym_name.data}")
 
@@ -314,6 +332,19 @@ class _KernelRun:
             tile = _rank(data, part.ndim)
             tile = tile[tuple(slice(0, s) for s in part.shape)]
             target[region] = tile.reshape(part.shape).astype(target.dtype)
+            return
+        if op.into is not None:
+            # The whole source into the destination's block (whole mode: the block is everything).
+            t = dst.type
+            assert isinstance(t, MemRefType)
+            data = np.asarray(data).astype(_np(t))
+            cur = self.env.get(dst)
+            if not self.tile or cur is None:
+                self.env[dst] = data
+                return
+            region = self._region(cur.shape, op)
+            part = cur[region]
+            cur[region] = data[tuple(slice(0, s) for s in part.shape)]
             return
         tile = data if isinstance(src.type, TensorType) and not self.tile else data[self._region(data.shape, op)]
         t = dst.type

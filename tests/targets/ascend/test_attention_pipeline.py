@@ -1,0 +1,46 @@
+"""The software-pipelined flash-attention kernel (lower_cube.build_attention): it computes
+what the cpu target computes, tile by tile and op by op, causal or not, on shapes with
+partial edge tiles; its steady state overlaps the cube with the vector units."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+import graphopt
+from graphopt.targets.ascend.dialect import IndexAddOp, KernelOp
+
+
+def _model(seq: int, heads: int, d: int, causal: bool) -> onnx.ModelProto:
+    shape = [1, heads, seq, d]
+    ins = [helper.make_tensor_value_info(n, TensorProto.FLOAT16, shape) for n in "qkv"]
+    node = helper.make_node("Attention", ["q", "k", "v"], ["y"], is_causal=int(causal))
+    g = helper.make_graph([node], "attention", ins, [helper.make_tensor_value_info("y", TensorProto.FLOAT16, shape)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 23)])
+
+
+@pytest.mark.parametrize("chip", ["ascend910b", "ascend310p"])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize(("seq", "d"), [(100, 64), (300, 64), (640, 128)])
+def test_pipelined_attention_matches_cpu(seq: int, d: int, causal: bool, chip: str) -> None:
+    m = _model(seq, 2, d, causal)
+    c = graphopt.compile(m, f"ascend-sim:{chip}")
+    kernel = next(op for op in c.module.walk() if isinstance(op, KernelOp))
+    tk = -(-seq // int(c.report["kernels"][0]["tiling"]["kv_tile"]))
+    assert any(isinstance(op, IndexAddOp) for op in kernel.walk()) == (tk > 1)  # skewed steady state
+    rng = np.random.default_rng(seq + d)
+    feeds = {n: rng.standard_normal((1, 2, seq, d)).astype(np.float16) for n in "qkv"}
+    ref = graphopt.compile(m, "cpu").run(feeds)["y"].astype(np.float32)
+    for mode in ("tile", "whole"):
+        c.executable.mode = mode  # type: ignore[attr-defined]
+        y = c.run(feeds)["y"].astype(np.float32)
+        np.testing.assert_allclose(y, ref, rtol=4e-3, atol=4e-3, err_msg=f"{mode} mode")
+
+
+def test_pipelined_attention_keeps_the_cube_busy() -> None:
+    # The unpipelined kernel (128 x 32 blocks, one dependent chain per block) kept the cube
+    # ~4 % busy at long sequences; the pipelined one keeps it several times busier.
+    kern = graphopt.compile(_model(4096, 2, 128, False), "ascend-sim").report["timing"]["kernels"][0]
+    assert kern["busy_pct"]["M"] > 20.0
