@@ -327,9 +327,11 @@ class _Importer:
         try:
             args = [self.known.get(name) if name else None for name in n.inputs]
             if n.op_type in ("Shape", "Size"):
-                args = [np.zeros(_spec(op.operands[0])[0], dtype=np.float32)]
-                if -1 in _spec(op.operands[0])[0]:
+                # Only the input's shape matters: a zero-strided view stands in for its data.
+                shape = _spec(op.operands[0])[0]
+                if -1 in shape:
                     return
+                args = [np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape, [0] * len(shape))]
             out = rule(*args, **rule_kwargs(type(op), dict(n.attrs), len(op.results)))
         except Exception:  # typing aid only: an op that cannot run now simply stays unknown
             return
