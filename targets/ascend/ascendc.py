@@ -40,7 +40,9 @@ from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, MemRefType, Tenso
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from graphopt.targets.ascend.chip import Chip
-from graphopt.targets.ascend.dialect import BufferOp, ConstOp, CopyOp, ForOp, KernelOp, MmadOp, MoveOp, SyncOp, VecOp, space_of
+from graphopt.targets.ascend.dialect import (
+    BufferOp, ConstOp, CopyOp, ForOp, IndexAddOp, KernelOp, MmadOp, MoveOp, SyncOp, VecOp, space_of,
+)
 from graphopt.targets.ascend.formats import c0_for, format_of, storage_shape
 
 _CTYPES = {"f16": "half", "f32": "float", "bf16": "bfloat16_t", "i8": "int8_t", "ui8": "uint8_t",
@@ -176,9 +178,20 @@ class _KernelWriter:
         """Process's body for ``block``: loops, stage-method calls and sync statements."""
         lines: list[str] = []
         current: _Group | None = None
+        local: list[SSAValue] = []  # index_add values defined in this block: out of scope after it
         for op in block.ops:
             stage = self._stage(op)
-            if isinstance(op, ForOp):
+            if isinstance(op, IndexAddOp):
+                # A shifted block index of a software-pipelined loop (j + 2, 2p + e): a local
+                # int32_t, passed to the stage methods like a loop index.
+                current = None
+                var = f"j{depth - 1}_{len(self.constexpr) + len(self.loops)}"
+                base = self.loops.get(op.index, "0")
+                mul = f" * {op.factor}" if op.factor != 1 else ""
+                lines.append(f"{indent}int32_t {var} = {base}{mul} + {op.by.value.data};")
+                self.loops[op.result] = var
+                local.append(op.result)
+            elif isinstance(op, ForOp):
                 current = None
                 var = f"i{depth}"
                 self.loops[op.index] = var
@@ -199,10 +212,13 @@ class _KernelWriter:
                     method, k = stage, 2
                     while method in used:
                         method, k = f"{stage}{k}", k + 1
-                    current = _Group(stage, [], method, [v for v in self.loops.values() if _in_scope(v, depth)])
+                    params = list(dict.fromkeys(v for v in self.loops.values() if _in_scope(v, depth)))
+                    current = _Group(stage, [], method, params)
                     self.groups.append(current)
                     lines.append(f"{indent}{method}({', '.join(current.params)});")
                 current.ops.append(op)
+        for v in local:
+            del self.loops[v]
         return lines
 
     # -- step 3: stage methods ------------------------------------------------------------
@@ -282,6 +298,12 @@ class _KernelWriter:
                 return [f"Fixpipe({self.gm[dst]}Gm[{off}], {b.local}, fixpipeParams);{nd}"]
             return [f"DataCopy({self.gm[dst]}Gm[{off}], {b.local}, {b.tile});  // {pipe}"]
         a, b = self.buffers[src], self.buffers[dst]
+        if op.into is not None:
+            # The whole source into a block of the destination (an L0C chunk into its S tile).
+            at = self._buffer_offset(op, dst)
+            call = "Fixpipe" if s_space == "L0C" and pipe == "FIX" else "DataCopy"
+            extra = "fixpipeParams" if call == "Fixpipe" else a.tile
+            return [f"{call}({b.local}[{at}], {a.local}, {extra});  // {pipe}: {s_space} -> a block of {d_space}"]
         if op.im2col is not None:
             return [f"LoadData({b.local}, {a.local}, loadData3DParams);  // Load3D: im2col of the NC1HWC0 input"]
         if d_space in ("L0A", "L0B"):
@@ -333,6 +355,13 @@ class _KernelWriter:
         if v in self.gm:
             return f"{self.gm[v]}Gm"
         return self.consts.get(v, self.loops.get(v, "_"))
+
+    def _buffer_offset(self, op: CopyOp, buf: SSAValue) -> str:
+        """Start of an ``into`` copy's block in its destination buffer (row-major elements)."""
+        shape = buf.type.get_shape() if isinstance(buf.type, MemRefType) else (1,)
+        terms = [f"{self.loops.get(idx, 'i')} * {t * math.prod(shape[d + 1:])}"
+                 for idx, d, t in zip(op.index, _ints(op.dims), _ints(op.tile), strict=True)]
+        return " + ".join(terms) or "0"
 
     def _offset(self, op: CopyOp, gm: SSAValue) -> str:
         """Start of the tile in the GM tensor: sum of index * tile * (elements after dim)."""
@@ -444,7 +473,8 @@ class _KernelWriter:
 
 
 def _in_scope(var: str, depth: int) -> bool:
-    return int(var[1:]) < depth
+    """Loop index i<d> (or index_add j<d>_<n>) is visible in blocks deeper than d."""
+    return int(var[1:].split("_")[0]) < depth
 
 
 def _io(op: Operation) -> tuple[list[SSAValue], list[SSAValue]]:

@@ -264,20 +264,31 @@ class CopyOp(IRDLOperation):
 
 @irdl_op_definition
 class IndexAddOp(IRDLOperation):
-    """A loop index plus a constant, for software-pipelined loops: iteration j of the steady
-    state starts block j + 1 (its QK^T and softmax) while it finishes block j (its P.V).
+    """An affine function of a loop index, ``index * mul + by``, for software-pipelined
+    loops: iteration j of the steady state starts block j + 2 (its QK^T and softmax) while
+    it finishes block j (its P.V); a steady state unrolled by two names block 2p + e.
 
-    %j1 = "ascend.index_add"(%j) <{by = 1 : i64}> : (index) -> index
+    %j2 = "ascend.index_add"(%j) <{by = 2 : i64}> : (index) -> index
+    %je = "ascend.index_add"(%p) <{by = 1 : i64, mul = 2 : i64}> : (index) -> index
     """
 
     name = "ascend.index_add"
     index = operand_def(IndexType)
     by = prop_def(IntegerAttr)
+    mul = opt_prop_def(IntegerAttr)
     result = result_def(IndexType)
     traits = traits_def(Pure())
 
-    def __init__(self, index: SSAValue, by: int):
-        super().__init__(operands=[index], properties={"by": IntegerAttr(by, i64)}, result_types=[IndexType()])
+    def __init__(self, index: SSAValue, by: int, mul: int = 1):
+        props: dict[str, Attribute] = {"by": IntegerAttr(by, i64)}
+        if mul != 1:
+            props["mul"] = IntegerAttr(mul, i64)
+        super().__init__(operands=[index], properties=props, result_types=[IndexType()])
+
+    @property
+    def factor(self) -> int:
+        """The multiplier of the index (1 when the ``mul`` property is absent)."""
+        return 1 if self.mul is None else self.mul.value.data
 
 
 @irdl_op_definition

@@ -63,7 +63,8 @@ VEC_RECIPES: dict[str, tuple[tuple[str, float], ...]] = {
     "Reciprocal": (("div", 1),),
     "Sqrt": (("div", 1),),
     "Cast": (("cast", 1),),
-    "attn.scores": (("elementwise", 1),),
+    "attn.scale_q": (("elementwise", 1), ("cast", 1)),
+    "attn.scores": (("elementwise", 1),),  # the worst case; per block see _Walk._scores_recipe
     "attn.online_softmax": (("reduce", 2), ("elementwise", 1), ("exp", 1), ("cast", 1)),
     "attn.rescale": (("elementwise", 2),),
     "attn.accumulate": (("elementwise", 2),),
@@ -175,6 +176,8 @@ class _Walk:
         self.readers: dict[tuple[SSAValue, int], list[int]] = defaultdict(list)
         self.fill = 1.0  # real fraction of the current vector tile (edge tiles)
         self.causal = int(self.tiling.get("causal", 0))
+        self.kv_values: set[SSAValue] | None = None  # kv-block index operands (see _masked)
+        self.q_values: set[SSAValue] = set()
 
     # -- helpers ---------------------------------------------------------------------------
     def core_of(self, pipe: str, dst_space: str) -> int:
@@ -232,27 +235,57 @@ class _Walk:
                 self.env[op.result] = self.ival(op.result)
 
     def ival(self, v: SSAValue) -> int:
-        """The value of an index operand: a loop index, or one plus a constant (index_add)."""
+        """The value of an index operand: a loop index, or an affine function of one (index_add)."""
         owner = v.owner
         if isinstance(owner, IndexAddOp):
-            return self.ival(owner.index) + owner.by.value.data
+            return self.ival(owner.index) * owner.factor + owner.by.value.data
         return self.env.get(v, 0)
 
     def loop(self, op: ForOp) -> None:
         trip, cores = op.trip.value.data, op.cores.value.data
         its = range(self.coords.get(op, 0), trip, cores) if cores > 1 else range(trip)
-        scores = next((o for o in op.body.block.ops if isinstance(o, VecOp) and o.op.data == "attn.scores"), None)
         for i in its:
             self.env[op.index] = i
-            if scores is not None and self.causal and self._masked(scores, i):
+            if self.causal and self._masked(op.body.block):
                 continue
             self.block(op.body.block)
 
-    def _masked(self, scores: VecOp, _kj: int) -> bool:
-        """A kv block every key of which is after every query of the q tile (causal)."""
-        qi, kj = self.ival(scores.ins[-2]), self.ival(scores.ins[-1])
+    def _masked(self, body: Block) -> bool:
+        """Causal attention: whether `body` works on a kv block every key of which is after
+        every query of the q tile. A body's kv block is an index operand of one of its own ops
+        that the kernel's ``attn.scores`` / ``attn.accumulate`` take as their kv index (the
+        stages QK(j), SM(j), PV(j), AC(j) of the pipelined kernel each name block j)."""
+        if self.kv_values is None:
+            self.kv_values, self.q_values = set(), set()
+            for o in self.k.body.block.walk():
+                if isinstance(o, VecOp) and o.op.data in ("attn.scores", "attn.accumulate"):
+                    self.kv_values.add(o.ins[-1])
+                    if o.op.data == "attn.scores":
+                        self.q_values.add(o.ins[-2])
+        if not self.kv_values or not self.q_values:
+            return False
+        qi = self.ival(next(iter(self.q_values)))
         bm, bn = int(self.tiling.get("q_tile", 1)), int(self.tiling.get("kv_tile", 1))
-        return kj * bn > (qi + 1) * bm - 1
+        for o in body.ops:
+            for v in o.operands:
+                if v in self.kv_values:
+                    return self.ival(v) * bn > (qi + 1) * bm - 1
+        return False
+
+    def _scores_recipe(self, op: VecOp) -> list[tuple[str, float]]:
+        """attn.scores does only the passes its block needs, as kernels branch around the
+        others: scaling (scale != 1), an additive mask tile, the causal mask on a diagonal
+        block, the padding mask on the block that holds the kv sequence's end."""
+        attrs = op.attrs.data
+        scale = attrs["scale"].value.data if "scale" in attrs else 1.0  # pyright: ignore
+        passes = float(scale != 1.0) + float(len(op.ins) == 4)  # (s, mask, qi, kv) carries a mask tile
+        if self.causal and self._diagonal(op):
+            passes += 1.0
+        kv_len = int(self.tiling.get("skv", 0))
+        bn = int(self.tiling.get("kv_tile", 1))
+        if kv_len and (self.ival(op.ins[-1]) + 1) * bn > kv_len:
+            passes += 1.0
+        return [("elementwise", passes)] if passes else []
 
     def _diagonal(self, scores: VecOp) -> bool:
         qi, kj = self.ival(scores.ins[-2]), self.ival(scores.ins[-1])
@@ -319,9 +352,7 @@ class _Walk:
         out = op.outs[0] if op.outs else big
         elems = tensor_bytes(big) // self.nbuf.get(big, 1) // elem_bytes(big)
         nbytes = elems * elem_bytes(out) * self.fill / self.aiv_share
-        recipe = list(_recipe(op.op.data))
-        if op.op.data == "attn.scores" and self.causal and self._diagonal(op):
-            recipe.append(("elementwise", 1.0))  # the causal mask on a diagonal block
+        recipe = self._scores_recipe(op) if op.op.data == "attn.scores" else list(_recipe(op.op.data))
         cyc = sum(passes * vector_cycles(self.chip, _op_class(cls, out), nbytes) for cls, passes in recipe)
         core = self.aiv if self.split else self.aic
         name = f"{self.k.sym_name.data} {op.op.data}{self._tag(op)}"

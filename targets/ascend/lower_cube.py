@@ -249,8 +249,11 @@ def _attention_fit(chip: Chip, num: Numerics, spec: AttentionSpec, bm: int, bn: 
     rows = math.ceil(bm / aivs)
     mask = bn * 4 if spec.mask is not None else 0
     # UB (one copy each: the AIV's stages are serial on its V pipe): S (fp32), P (cube dtype),
-    # mask, P.V in, the accumulator, the output tile, and the three per-row statistics.
-    ub = rows * (bn * (4 + s) + mask + dvp * (4 + 4 + np.dtype(num.storage).itemsize) + 3 * 4)
+    # mask, P.V in, the accumulator, the output tile (which also stages the scaled Q tile when
+    # their shapes agree, else a Q tile of its own), the running max and sum, and alpha's
+    # even/odd history pair.
+    q_tile = 0 if dp == dvp and np.dtype(num.storage) == np.dtype(num.cube_in) else dp * s
+    ub = rows * (bn * (4 + s) + mask + dvp * (4 + 4 + np.dtype(num.storage).itemsize) + q_tile + 4 * 4)
     ring_a = dp == ck
     l0a = 2 * bm * ck * s if ring_a else bm * dp * s + bm * ck * s
     p_copies = 1
@@ -262,7 +265,10 @@ def _attention_fit(chip: Chip, num: Numerics, spec: AttentionSpec, bm: int, bn: 
     ring_c = ck == dvp
     s_copies = 2 if ring_c or (2 * ck + dvp) * bm * 4 <= chip.buffers["l0c"] else 1
     l0c = 2 * bm * ck * 4 if ring_c else (s_copies * ck + dvp) * bm * 4
-    l1 = 2 * (bm * dp + dp * bn + bm * bn + bn * dvp) * s
+    # L1 ping-pong pairs: Q, K^T, P, V; on coupled chips P arrives straight from UB and keeps
+    # an even/odd pair (the two-block lead's history), on split ones that history is in GM.
+    p_pairs = 2 if chip.path("UB", "L1") is not None else 1
+    l1 = 2 * (bm * dp + dp * bn + p_pairs * bm * bn + bn * dvp) * s
     fits = (l0a <= chip.buffers["l0a"] and l0b <= chip.buffers["l0b"] and l0c <= chip.buffers["l0c"]
             and l1 <= chip.buffers["l1"] and ub <= chip.buffers["ub"])
     return AttentionTiles(bm, bn, ck, ring_a, ring_b, ring_c, p_copies, kv_copies, s_copies) if fits else None
@@ -302,28 +308,35 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
                     spec: AttentionSpec) -> KernelOp:
     """Flash attention (online softmax), software pipelined as hand-written AscendC kernels are
     (CANN FlashAttentionScore, pto-isa): one (batch*head, q tile) per iteration of the parallel
-    loop; per kv block j, four stages:
+    loop. Once per q tile the AIVs fold the softmax scale into Q (``attn.scale_q``), so no
+    block pays a scaling pass; then per kv block j, four stages:
 
-      QK(j)  AIC: K^T panel GM->L1 (MTE2), S = Q K^T chunk by chunk (MTE1, M), each chunk
-             FixPipe'd into a GM workspace tile (L0C holds a chunk and the P.V result at once)
-      SM(j)  AIV: S to UB, scale + mask, online softmax (new max, alpha, P, running sum),
-             P (cube dtype) back to a GM workspace
-      PV(j)  AIC: P and the V panel to L1, P.V chunk by chunk into L0C, FixPipe to GM
-      AC(j)  AIV: P.V to UB, acc = (acc + P.V) * alpha_{j+1} (the last block: acc + P.V)
+      QK(j)  AIC: K^T panel GM->L1 (MTE2), S = (scale Q) K^T chunk by chunk (MTE1, M), each
+             chunk FixPipe'd into a GM workspace tile (L0C holds a chunk and P.V at once)
+      SM(j)  AIV: S to UB, masks where needed, online softmax (new max, alpha_j, P_j, running
+             sum), P_j (cube dtype) back to a GM workspace
+      PV(j)  AIC: P_j and the V panel to L1, P.V chunk by chunk into L0C, FixPipe to GM
+      AC(j)  AIV: P.V to UB, acc = (acc + P_j V_j) * alpha_{j+1} (the last block: acc + P.V)
 
-    The loop is skewed by one block so each engine always has independent work: a prologue
-    runs QK(0), SM(0); steady-state iteration j runs QK(j+1), PV(j) on the AIC and SM(j+1),
-    AC(j) on the AIVs, so the cube computes QK^T of block j+1 (and P.V of block j) while the
-    vector units run the softmax of block j+1 and the rescale of block j, and no engine waits
-    for the other side's result of the block it is about to start; an epilogue runs PV(last),
-    AC(last). Since
-    AC(j) runs after SM(j+1), the accumulator is kept scaled to the newest max (alpha_{j+1}).
+    The loop is skewed by two blocks (a two-block lead): a prologue runs QK(0), SM(0), QK(1),
+    SM(1); steady-state iteration j runs QK(j+2), PV(j) on the AIC and SM(j+2), AC(j) on the
+    AIVs; an epilogue runs PV and AC of the last two blocks. Between SM(j) and the AC(j) that
+    consumes its P.V the AIVs have two softmaxes and an accumulate of other blocks to do, which
+    covers the P -> GM -> PV -> GM -> AC round trip (four DMAs and two cross-core flags); the
+    cube likewise has QK(j+1), PV(j-1), QK(j+2) between QK(j) and PV(j).
+    History buffers make the lead correct: P_j is written by SM(j) two iterations before PV(j)
+    reads it, with SM(j+1) in between, and AC(j) needs alpha_{j+1} after SM(j+2) has produced
+    alpha_{j+2}; so P and alpha have an even and an odd buffer (block j uses buffer j mod 2)
+    and the steady state is unrolled by two (``ascend.index_add`` with ``mul = 2`` names block
+    2p + e). The accumulator is kept scaled to the running max of the block after the last
+    one accumulated (alpha_{j+1}).
     Every hand-off is a buffer with explicit syncs; the ping-pong buffers (2 copies) are what
-    lets QK(j+1) fill L0C/L1 while PV(j) drains, so the timing model derives the overlap from
+    lets QK(j+2) fill L0C/L1 while PV(j) drains, so the timing model derives the overlap from
     the buffer dependencies alone. On split chips the vector side is the AIC's two AIVs, each
     taking half the rows (MIX_AIC_1_2), which is how the UB holds a 128 x 256 block.
-    The program order is also a correct sequential program (every read sees the latest
-    write), which the functional simulator runs."""
+    Each stage is a one-trip ``ascend.for`` (its ops name one kv block; the timing model skips
+    fully masked causal blocks stage by stage). The program order is also a correct sequential
+    program (every read sees the latest write), which the functional simulator runs."""
     t = attention_blocking(chip, num, spec)
     bm, bn, ck = t.bm, t.bn, t.ck
     nc = bn // ck
@@ -346,19 +359,28 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
     else:
         l0s, l0o = kb.buffer("L0C", [bm, ck], f32, t.s_copies), kb.buffer("L0C", [bm, dvp], f32, 1)
     split = chip.path("L0C", "UB") is None
+    to_l1_via_gm = chip.path("UB", "L1") is None
     ws_s = kb.buffer("GM", [bm, bn], f32, 2) if split else None
     ws_o = kb.buffer("GM", [bm, dvp], f32, 2) if split else None
-    ws_p = kb.buffer("GM", [bm, bn], dt, 2) if chip.path("UB", "L1") is None else None
+    # History: P_j in ws_p[j % 2] (or the L1 pair on coupled chips), alpha_j in ub_alpha[j % 2].
+    ws_p = [kb.buffer("GM", [bm, bn], dt, 2) for _ in range(2)] if to_l1_via_gm else None
+    l1ps = [l1p, kb.buffer("L1", [bm, bn], dt, 2)] if not to_l1_via_gm else [l1p, l1p]
+    ws_q = kb.buffer("GM", [bm, dp], dt, 2) if to_l1_via_gm else None
     ub_s, ub_p = kb.buffer("UB", [bm, bn], f32), kb.buffer("UB", [bm, bn], dt)
-    ub_m, ub_l, ub_alpha = (kb.buffer("UB", [bm, 1], f32) for _ in range(3))
+    ub_m, ub_l = kb.buffer("UB", [bm, 1], f32), kb.buffer("UB", [bm, 1], f32)
+    ub_alpha = [kb.buffer("UB", [bm, 1], f32) for _ in range(2)]
     ub_pv, ub_acc = kb.buffer("UB", [bm, dvp], f32), kb.buffer("UB", [bm, dvp], f32)
     ub_o = kb.buffer("UB", [bm, dvp], num.storage)
+    # The scaled Q tile is staged in the output tile's UB when they agree (it is free until
+    # the q tile's finalize), which keeps the UB budget of _attention_fit.
+    same = dp == dvp and np.dtype(num.storage) == np.dtype(dt)
+    ub_q = ub_o if same else kb.buffer("UB", [bm, dp], dt)
     ub_mask = kb.buffer("UB", [bm, bn], _np_of(kb.arg(spec.mask).type)) if spec.mask is not None else None
     from graphopt.targets.ascend.builder import ir_dict
     from graphopt.targets.ascend.dialect import CopyOp, IndexAddOp
 
-    def shifted(i: SSAValue, by: int) -> SSAValue:
-        return kb.add(IndexAddOp(i, by)).results[0] if by else i
+    def affine(i: SSAValue, by: int, mul: int = 1) -> SSAValue:
+        return kb.add(IndexAddOp(i, by, mul)).results[0] if by or mul != 1 else i
 
     def qk(h: SSAValue, kv: SSAValue) -> None:
         kb.copy(kb.arg(1), l1k, "MTE2", [h, kv], [0, 2], [1, bn], spec.kt_view)
@@ -378,7 +400,7 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
         if split:
             kb.flag("FIX", "MTE2", cross_core=True)
 
-    def sm(h: SSAValue, qi: SSAValue, kv: SSAValue) -> None:
+    def sm(h: SSAValue, qi: SSAValue, kv: SSAValue, e: int) -> None:
         if split:
             assert ws_s is not None
             kb.copy(ws_s, ub_s, "MTE2")
@@ -387,27 +409,28 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
             kb.copy(kb.arg(spec.mask or 0), ub_mask, "MTE2", [h, qi, kv], [0, 1, 2], [1, bm, bn], spec.mask_view)
             score_ins.append(ub_mask)
         kb.flag("MTE2", "V")
-        attrs = {"scale": spec.scale, "causal": int(spec.causal), "q_tile": bm, "kv_tile": bn, "kv_len": spec.skv}
+        # Scale 1: Q is pre-scaled; what is left are the masks (causal, padding, additive).
+        attrs = {"scale": 1.0, "causal": int(spec.causal), "q_tile": bm, "kv_tile": bn, "kv_len": spec.skv}
         kb.vec("attn.scores", [*score_ins, qi, kv], [ub_s], ir_dict(attrs))
-        kb.vec("attn.online_softmax", [ub_s, ub_m, ub_l, kv], [ub_m, ub_alpha, ub_p, ub_l])
+        kb.vec("attn.online_softmax", [ub_s, ub_m, ub_l, kv], [ub_m, ub_alpha[e], ub_p, ub_l])
         kb.flag("V", "MTE3")
         if ws_p is None:  # coupled: UB -> L1 directly
-            kb.copy(ub_p, l1p, "MTE3")
+            kb.copy(ub_p, l1ps[e], "MTE3")
         else:
-            kb.copy(ub_p, ws_p, "MTE3")
+            kb.copy(ub_p, ws_p[e], "MTE3")
             kb.flag("MTE3", "MTE2", cross_core=True)
 
-    def pv(h: SSAValue, kv: SSAValue) -> None:
+    def pv(h: SSAValue, kv: SSAValue, e: int) -> None:
         # P is fetched here, by its consumer, after the V panel (which waits for nothing):
         # MTE2 is in order, so a fetch queued behind the softmax would hold up other loads.
         kb.copy(kb.arg(2), l1v, "MTE2", [h, kv], [0, 1], [1, bn], spec.v_view)
         if ws_p is not None:
-            kb.copy(ws_p, l1p, "MTE2")
+            kb.copy(ws_p[e], l1ps[e], "MTE2")
         else:
             kb.flag("MTE3", "MTE1")
         kb.flag("MTE2", "MTE1")
         with kb.loop(nc) as c:
-            kb.copy(l1p, l0p, "MTE1", [c], [1], [ck])
+            kb.copy(l1ps[e], l0p, "MTE1", [c], [1], [ck])
             kb.copy(l1v, l0v, "MTE1", [c], [0], [ck])
             kb.flag("MTE1", "M")
             kb.mmad(l0o, l0p, l0v, [c])
@@ -419,40 +442,70 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
         else:
             kb.flag("M", "V")
 
-    def ac(kv: SSAValue, final: bool) -> None:
+    def ac(kv: SSAValue, e_next: int, final: bool) -> None:
         if split:
             assert ws_o is not None
             kb.copy(ws_o, ub_pv, "MTE2")
             kb.flag("MTE2", "V")
         else:
             kb.copy(l0o, ub_pv, "V")
-        kb.vec("attn.accumulate", [ub_acc, ub_alpha, ub_pv, kv], [ub_acc], ir_dict({"final": int(final)}))
+        kb.vec("attn.accumulate", [ub_acc, ub_alpha[e_next], ub_pv, kv], [ub_acc], ir_dict({"final": int(final)}))
+
+    def stage(fn: Any, *args: Any) -> None:
+        with kb.loop(1):  # one kv block's stage (see the docstring)
+            fn(*args)
+
+    def steady(h: SSAValue, qi: SSAValue, j: SSAValue, e: int) -> None:
+        """Iteration j (of parity e): start block j + 2, finish block j."""
+        j2 = affine(j, 2)
+        stage(qk, h, j2)
+        stage(pv, h, j, e)
+        stage(sm, h, qi, j2, e)
+        stage(ac, j, 1 - e, False)
+
+    def scale_q(h: SSAValue, qi: SSAValue) -> None:
+        """Q of this q tile, scaled once on the vector side, into L1 for the whole kv loop."""
+        kb.copy(kb.arg(0), ub_q, "MTE2", [h, qi], [0, 1], [1, bm], spec.q_view)
+        kb.flag("MTE2", "V")
+        kb.vec("attn.scale_q", [ub_q], [ub_q], ir_dict({"scale": float(spec.scale)}))
+        kb.flag("V", "MTE3")
+        if ws_q is not None:
+            kb.copy(ub_q, ws_q, "MTE3")
+            kb.flag("MTE3", "MTE2", cross_core=True)
+            kb.copy(ws_q, l1q, "MTE2")
+            kb.flag("MTE2", "MTE1")
+        else:
+            kb.copy(ub_q, l1q, "MTE3")
+            kb.flag("MTE3", "MTE1")
 
     c_heads, c_q = attention_cores(chip.cube_cores, spec.bh, tq)
     with kb.loop(spec.bh, c_heads) as h, kb.loop(tq, c_q) as qi:
-        kb.copy(kb.arg(0), l1q, "MTE2", [h, qi], [0, 1], [1, bm], spec.q_view)
+        scale_q(h, qi)
         if not t.ring_a:
-            kb.flag("MTE2", "MTE1")
             kb.copy(l1q, l0q, "MTE1")
-        with kb.loop(1) as z:  # prologue: block 0's QK^T and softmax
-            qk(h, z)
-            sm(h, qi, z)
-        if tk > 1:
-            with kb.loop(tk - 1) as j:  # steady state: start block j+1, finish block j
-                j1 = shifted(j, 1)
-                qk(h, j1)
-                pv(h, j)
-                sm(h, qi, j1)
-                ac(j, False)
-        with kb.loop(1) as z:  # epilogue: the last block's P.V
-            last = shifted(z, tk - 1)
-            pv(h, last)
-            ac(last, True)
+        with kb.loop(1) as z:  # prologue: QK^T and softmax of blocks 0 and 1
+            for b in range(min(2, tk)):
+                zb = affine(z, b)
+                stage(qk, h, zb)
+                stage(sm, h, qi, zb, b)
+        n = tk - 2  # steady-state iterations, unrolled by two
+        if n >= 2:
+            with kb.loop(n // 2) as p:
+                for e in (0, 1):
+                    steady(h, qi, affine(p, e, 2), e)
+        if n > 0 and n % 2:
+            with kb.loop(1) as z:
+                steady(h, qi, affine(z, n - 1), (n - 1) % 2)
+        with kb.loop(1) as z:  # epilogue: P.V of the last two blocks
+            for b in range(max(0, tk - 2), tk):
+                zb = affine(z, b)
+                stage(pv, h, zb, b % 2)
+                stage(ac, zb, (b + 1) % 2, b == tk - 1)
         kb.vec("attn.finalize", [ub_acc, ub_l], [ub_o])
         kb.flag("V", "MTE3")
         kb.copy(ub_o, kb.out(0), "MTE3", [h, qi], [0, 1], [1, bm], spec.out_view)
     tiling = {"q_tile": bm, "kv_tile": bn, "kv_chunk": ck, "bh": spec.bh, "sq": spec.sq, "skv": spec.skv, "d": spec.d,
-              "causal": int(spec.causal), "dtype": DTYPE_NAME[np.dtype(dt)], "pipelined": 1}
+              "causal": int(spec.causal), "dtype": DTYPE_NAME[np.dtype(dt)], "pipelined": 2}
     return kb.finish(c_heads * c_q, tiling)
 
 

@@ -60,6 +60,7 @@ def attn_accumulate(acc: np.ndarray, alpha: np.ndarray, pv: np.ndarray, kv: Any,
 
 
 INTERNAL = {
+    "attn.scale_q": vector.attn_scale_q,
     "attn.scores": vector.attn_scores,
     "attn.online_softmax": vector.attn_online_softmax,
     "attn.rescale": vector.attn_rescale,
@@ -296,7 +297,7 @@ class _KernelRun:
                 self.env[op.result] = A.dense_to_numpy(op.value)
             elif isinstance(op, IndexAddOp):
                 # Whole mode runs each loop once on whole tensors: every index is 0, shifted ones too.
-                self.env[op.result] = self.env[op.index] + op.by.value.data if self.tile else 0
+                self.env[op.result] = self.env[op.index] * op.factor + op.by.value.data if self.tile else 0
             elif not isinstance(op, SyncOp):
                 raise GraphoptError(f"ascend-sim: cannot interpret {op.name} in kernel {self.k.sym_name.data}")
 

@@ -161,6 +161,12 @@ def attn_scores(s: np.ndarray, *rest: Any, scale: float, causal: int, q_tile: in
     return np.where(dead, -np.inf, s).astype(np.float32)
 
 
+def attn_scale_q(q: np.ndarray, *, scale: float) -> np.ndarray:
+    """The softmax scale folded into a Q tile once per q tile (computed in fp32, stored in
+    the tile's dtype), so S = (scale Q) K^T needs no per-block scaling pass."""
+    return (q.astype(np.float32) * np.float32(scale)).astype(q.dtype)
+
+
 def attn_online_softmax(s: np.ndarray, m: np.ndarray, l: np.ndarray, kv: Any) -> tuple[np.ndarray, ...]:
     """One online-softmax step: new max, rescale factor for the old state, probabilities
     P = exp(S - m_new) and the new running sum. Rows with every key masked so far keep

@@ -44,3 +44,16 @@ def test_pipelined_attention_keeps_the_cube_busy() -> None:
     # ~4 % busy at long sequences; the pipelined one keeps it several times busier.
     kern = graphopt.compile(_model(4096, 2, 128, False), "ascend-sim").report["timing"]["kernels"][0]
     assert kern["busy_pct"]["M"] > 20.0
+
+
+def test_two_block_lead_structure() -> None:
+    # Steady state unrolled by two (blocks 2p and 2p + 1, each starting block j + 2), with
+    # even/odd P workspaces and alpha buffers as the history the lead needs.
+    c = graphopt.compile(_model(2048, 1, 128, False), "ascend-sim")
+    kernel = next(op for op in c.module.walk() if isinstance(op, KernelOp))
+    adds = [op for op in kernel.walk() if isinstance(op, IndexAddOp)]
+    assert {(op.factor, op.by.value.data) for op in adds} >= {(2, 0), (2, 1), (1, 2)}
+    softmaxes = [op for op in kernel.walk() if getattr(op, "op", None) is not None and getattr(op.op, "data", "") == "attn.online_softmax"]
+    assert len({op.outs[1] for op in softmaxes}) == 2  # alpha_j in buffer j mod 2
+    scales = [op for op in kernel.walk() if getattr(op, "op", None) is not None and getattr(op.op, "data", "") == "attn.scale_q"]
+    assert len(scales) == 1  # the softmax scale is folded into Q once per q tile

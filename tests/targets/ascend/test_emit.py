@@ -70,3 +70,16 @@ def test_emit_kernels_writes_sources_and_tiling(tmp_path: Path) -> None:
     assert info["buffers"] == {"L0A": 2 * 128 * 64 * 2, "L0B": 2 * 64 * 128 * 2, "L0C": 128 * 128 * 4, "L1": 2 * 2 * 128 * 64 * 2}
     for space, used in info["buffers"].items():
         assert used <= chip.buffers[space.lower()]
+
+
+def test_attention_kernel_emits_shifted_block_indices() -> None:
+    # The two-block lead names blocks j + 2 and 2p + e (ascend.index_add); the emitted source
+    # must compute them, and the S chunks must land in their block of the workspace (`into`).
+    import graphopt
+    from tests.targets.ascend.test_attention_pipeline import _model
+
+    c = graphopt.compile(_model(1024, 2, 128, False), "ascend-sim")
+    src = emit_kernel(kernels_of(c.executable.module)[0], c.executable.chip)
+    assert re.search(r"int32_t (j\d+_\d+) = i\d+ \* 2 \+ 1;", src)
+    assert re.search(r"int32_t j\d+_\d+ = j\d+_\d+ \+ 2;", src)
+    assert re.search(r"Fixpipe\(\w+Local\[i\d+ \* 128\], co1Local, fixpipeParams\);", src)
