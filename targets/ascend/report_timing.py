@@ -69,8 +69,8 @@ def _kernel_row(r: SimResult) -> dict[str, Any]:
 def timing_table(timing: dict[str, Any], limit: int = 12) -> list[str]:
     """The terminal summary: totals, then the slowest kernels."""
     lines = [
-        f"  timing: {timing['total_us']:.1f} us, {timing['flops'] / 1e9:.1f} GFLOP, {timing['tflops']:.1f} TFLOP/s, "
-        f"MFU {100 * timing['mfu']:.1f} % (peak {timing['peak_tflops']} TFLOPS: {timing['peak_basis']})",
+        f"  timing: {timing['total_us']:.1f} us, {_si(timing['flops'])}FLOP, {_si(timing['tflops'] * 1e12)}FLOP/s, "
+        f"MFU {100 * timing['mfu']:.2f} % (peak {timing['peak_tflops']} TFLOPS: {timing['peak_basis']})",
         f"    {'kernel':<26} {'kind':<7} {'us':>9} {'%time':>6} {'TFLOP/s':>8} {'bound':<7} busy % (M MTE1 MTE2 FIX V MTE3)",
     ]
     total = timing["total_us"] or 1.0
@@ -85,3 +85,11 @@ def timing_table(timing: dict[str, Any], limit: int = 12) -> list[str]:
         rest = sum(k["time_us"] for k in rows[limit:])
         lines.append(f"    ... {len(rows) - limit} more kernels, {rest:.1f} us")
     return lines
+
+
+def _si(value: float) -> str:
+    """1.2e10 -> '12.0 G' (a small model's MFLOPs must not print as 0.0 GFLOP)."""
+    for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.1f} {prefix}"
+    return f"{value:.1f} "
