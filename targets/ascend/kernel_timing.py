@@ -313,13 +313,13 @@ class _Walk:
             buf = op.dest if gm_src else op.source
             nbytes = self.gm_extent(op, gm) * elem_bytes(gm)
             if op.im2col is not None or not op.dims.get_values() and isinstance(buf.type, MemRefType):
-                nbytes = min(nbytes, tensor_bytes(buf) // self.nbuf.get(buf, 1)) if op.im2col is None else tensor_bytes(buf) // self.nbuf.get(buf, 1)
+                nbytes = min(nbytes, tensor_bytes(buf)) if op.im2col is None else tensor_bytes(buf)
             if dst_space == "UB":
-                self.fill = min(1.0, nbytes / max(1, tensor_bytes(buf) // self.nbuf.get(buf, 1) * elem_bytes(gm) / elem_bytes(buf)))
+                self.fill = min(1.0, nbytes / max(1, tensor_bytes(buf) * elem_bytes(gm) / elem_bytes(buf)))
         else:
             # A copy `into` a block of a wider buffer moves its whole source (one L0C chunk).
             moved = op.source if op.into is not None else op.dest
-            nbytes = tensor_bytes(moved) // self.nbuf.get(moved, 1)
+            nbytes = tensor_bytes(moved)
             if dst_space == "UB" or src_space == "UB":
                 nbytes = int(nbytes * self.fill)
         if core == self.aiv and self.aiv_share > 1:
@@ -348,9 +348,9 @@ class _Walk:
 
     def vec(self, op: VecOp) -> None:
         bufs = [v for v in [*op.ins, *op.outs] if isinstance(v.type, MemRefType)]
-        big = max(bufs, key=lambda v: tensor_bytes(v) // self.nbuf.get(v, 1))
+        big = max(bufs, key=lambda v: tensor_bytes(v))
         out = op.outs[0] if op.outs else big
-        elems = tensor_bytes(big) // self.nbuf.get(big, 1) // elem_bytes(big)
+        elems = tensor_bytes(big) // elem_bytes(big)
         nbytes = elems * elem_bytes(out) * self.fill / self.aiv_share
         recipe = self._scores_recipe(op) if op.op.data == "attn.scores" else list(_recipe(op.op.data))
         cyc = sum(passes * vector_cycles(self.chip, _op_class(cls, out), nbytes) for cls, passes in recipe)

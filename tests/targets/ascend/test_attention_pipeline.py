@@ -57,3 +57,18 @@ def test_two_block_lead_structure() -> None:
     assert len({op.outs[1] for op in softmaxes}) == 2  # alpha_j in buffer j mod 2
     scales = [op for op in kernel.walk() if getattr(op, "op", None) is not None and getattr(op.op, "data", "") == "attn.scale_q"]
     assert len(scales) == 1  # the softmax scale is folded into Q once per q tile
+
+
+def test_double_buffered_copies_are_charged_a_whole_tile() -> None:
+    # A buffer's memref type is one copy; the timing model must charge each transfer of a
+    # ping-pong (2-copy) buffer its whole tile, not the tile over the number of copies.
+    from graphopt.targets.ascend.chip import load_chip
+    from graphopt.targets.ascend.kernel_timing import kernel_program
+
+    c = graphopt.compile(_model(512, 1, 128, False), "ascend-sim")
+    kernel = next(op for op in c.module.walk() if isinstance(op, KernelOp))
+    t = c.report["kernels"][0]["tiling"]
+    bm, ck = int(t["q_tile"]), int(t["kv_chunk"])
+    prog = kernel_program(load_chip("ascend910b"), kernel)
+    fix = [i for i in prog.instrs if i.pipe == "FIX" and i.src == "L0C"]
+    assert fix and all(i.nbytes == bm * ck * 4 for i in fix)  # an fp32 L0C chunk, 2 copies
