@@ -61,7 +61,7 @@ AttrType = onnx.defs.OpSchema.AttrType
 _UNARY = """Abs Neg Exp Log Sqrt Reciprocal Floor Ceil Round Sign Sin Cos Tan Asin Acos Atan
 Sinh Cosh Tanh Asinh Acosh Atanh Erf IsNaN IsInf Not BitwiseNot Relu LeakyRelu Elu Selu Celu
 Sigmoid HardSigmoid HardSwish Softplus Softsign ThresholdedRelu Gelu Mish Swish Shrink Cast
-CastLike Identity""".split()
+CastLike Identity SwiGLU""".split()
 _BROADCAST = """Add Sub Mul Div Pow Mod Max Min Sum Mean BitShift BitwiseAnd BitwiseOr BitwiseXor
 And Or Xor Equal Less Greater LessOrEqual GreaterOrEqual PRelu Where Clip""".split()
 _REDUCE = """ReduceSum ReduceMean ReduceMax ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceLogSum
