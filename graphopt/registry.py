@@ -44,6 +44,7 @@ _BUILTIN_PASSES: dict[str, str] = {
     "recognize-gelu": "graphopt.passes.recognize_gelu:RecognizeGelu",
     "recognize-layernorm": "graphopt.passes.recognize_layernorm:RecognizeLayerNorm",
     "recognize-rmsnorm": "graphopt.passes.recognize_rmsnorm:RecognizeRMSNorm",
+    "recognize-rotary": "graphopt.passes.recognize_rotary:RecognizeRotary",
     "recognize-attention": "graphopt.passes.recognize_attention:RecognizeAttention",
     "recognize-swiglu": "graphopt.passes.recognize_swiglu:RecognizeSwiGLU",
     "merge-parallel-matmuls": "graphopt.passes.merge_parallel_matmuls:MergeParallelMatMuls",

@@ -49,6 +49,17 @@ def _fixed(n: int) -> AxisRule:
     return lambda attrs, rank, consts: min(n, rank)
 
 
+def _rotary(attrs: dict[str, Any], rank: int, consts: Sequence[np.ndarray | None]) -> int:
+    """RotaryEmbedding: its caches are [B, S, D/2], indexed by x's batch and sequence
+    position. In the 3-D form x [B, S, H*D] they share x's leading axes, so rows of x
+    (a tile over B and S) are tiled with the matching rows of the caches. The 4-D form
+    [B, H, S, D] does not line up with them, and position_ids index the caches by value:
+    these run as one tile."""
+    if len(consts) > 3:
+        return 0
+    return 2 if rank == 3 else 0
+
+
 _ELEMENTWISE = """Add Sub Mul Div Pow Max Min Sum Mean Neg Abs Sqrt Reciprocal Floor Ceil Round Sign
 Relu LeakyRelu Elu Selu Celu HardSigmoid HardSwish Softsign ThresholdedRelu Shrink Clip Where PRelu
 Equal Less Greater LessOrEqual GreaterOrEqual Not And Or Xor IsNaN IsInf Identity""".split()
@@ -65,6 +76,7 @@ VECTOR_OPS: dict[str, VecRow] = {
     "LogSoftmax": VecRow("exp", True, _axis),
     "LayerNormalization": VecRow("reduce", True, _axis),
     "RMSNormalization": VecRow("reduce", True, _axis),
+    "RotaryEmbedding": VecRow("elementwise", False, _rotary),
     # Per-channel ops on NCHW: parameters index axis 1, so a tile holds whole (C, H, W) items.
     "BatchNormalization": VecRow("elementwise", False, _fixed(1)),
     "InstanceNormalization": VecRow("reduce", True, _fixed(1)),

@@ -23,6 +23,7 @@ class Rec:
     attrs: dict[str, Any] = field(default_factory=dict)
     weights: tuple[tuple[int, ...], ...] = ()  # constant inputs after the runtime ones
     unit: str = "vector"
+    opset: int = 20
 
 
 RECORDS = [
@@ -42,6 +43,9 @@ RECORDS = [
     Rec("ReduceMean", ((4, 5, 6),), {"keepdims": 1}, ((1,),)),
     Rec("ReduceMax", ((4, 5, 6),), {"keepdims": 0}, ((1,),)),
     Rec("LayerNormalization", ((2, 8, 32),), {"axis": -1}, ((32,), (32,))),
+    # The 3-D form tiles x by (batch, position) rows with the caches' matching rows.
+    Rec("RotaryEmbedding", ((2, 6, 32),), {"num_heads": 4}, ((2, 6, 4), (2, 6, 4)), opset=23),
+    Rec("RotaryEmbedding", ((1, 2, 6, 8),), {}, ((1, 6, 4), (1, 6, 4)), opset=23),
     Rec("GlobalAveragePool", ((1, 8, 5, 5),)),
     Rec("MaxPool", ((1, 4, 8, 8),), {"kernel_shape": [2, 2], "strides": [2, 2]}),
     Rec("AveragePool", ((1, 4, 8, 8),), {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}),
@@ -69,7 +73,7 @@ def _model(rec: Rec) -> onnx.ModelProto:
     node = helper.make_node(rec.op, names, ["y"], **rec.attrs)
     out = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
     graph = helper.make_graph([node], "g", inputs, [out], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", rec.opset)])
     return onnx.shape_inference.infer_shapes(model)
 
 
