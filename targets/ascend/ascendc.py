@@ -188,7 +188,13 @@ class _KernelWriter:
                 var = f"j{depth - 1}_{len(self.constexpr) + len(self.loops)}"
                 base = self.loops.get(op.index, "0")
                 mul = f" * {op.factor}" if op.factor != 1 else ""
-                lines.append(f"{indent}int32_t {var} = {base}{mul} + {op.by.value.data};")
+                expr = f"{base}{mul} + {op.by.value.data}"
+                if op.div is not None or op.mod is not None:  # a flat work index's coordinate
+                    expr = f"({expr})" if op.by.value.data or op.factor != 1 else base
+                    expr += f" / {op.div.value.data}" if op.div is not None else ""
+                    expr = f"({expr}) % {op.mod.value.data}" if op.mod is not None and op.div is not None else expr
+                    expr += f" % {op.mod.value.data}" if op.mod is not None and op.div is None else ""
+                lines.append(f"{indent}int32_t {var} = {expr};")
                 self.loops[op.result] = var
                 local.append(op.result)
             elif isinstance(op, ForOp):
@@ -201,9 +207,16 @@ class _KernelWriter:
                 cores = op.cores.value.data
                 start, step = ("GetBlockIdx()", "GetBlockNum()") if cores > 1 else ("0", "1")
                 inc = f"{var} += {step}" if cores > 1 else f"{var}++"
+                guarded = op.below is not None
+                if guarded:
+                    lines.append(f"{indent}if ({self.loops.get(op.guard[0], '0')} < {op.below.value.data}) {{")  # pyright: ignore
+                    indent += "    "
                 lines.append(f"{indent}for (int32_t {var} = {start}; {var} < {trip}; {inc}) {{")
                 lines += self._plan(op.body.block, depth + 1, indent + "    ")
                 lines.append(f"{indent}}}")
+                if guarded:
+                    indent = indent[:-4]
+                    lines.append(f"{indent}}}")
             elif isinstance(op, SyncOp):
                 lines.append(indent + self._sync(op))
             elif stage is not None:

@@ -111,8 +111,8 @@ class KernelBuilder:
         self.add(SyncOp("wait", src, dst, event, cross_core))
 
     @contextmanager
-    def loop(self, trip: int, cores: int = 1) -> Iterator[SSAValue]:
-        op = ForOp(trip, cores)
+    def loop(self, trip: int, cores: int = 1, guard: SSAValue | None = None, below: int = 0) -> Iterator[SSAValue]:
+        op = ForOp(trip, cores, guard, below)
         self.add(op)
         self._stack.append(op.body.block)
         try:

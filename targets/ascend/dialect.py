@@ -183,19 +183,32 @@ class ForOp(IRDLOperation):
     ``cores`` > 1 spreads the iterations over that many cores (iteration i on core i mod cores).
 
     "ascend.for"() <{trip = 4 : i64, cores = 4 : i64}> ({ ^0(%i: index): ... }) : () -> ()
+
+    A guarded loop (an index operand and ``below``) runs only when that index is below
+    ``below`` (``if (g < below)`` around the loop): a core's first or last work item of a
+    flattened parallel loop, whose pipeline fill or drain the others overlap.
+
+    "ascend.for"(%g) <{trip = 1 : i64, cores = 1 : i64, below = 24 : i64}> ({ ... }) : (index) -> ()
     """
 
     name = "ascend.for"
+    guard = var_operand_def(IndexType)
     trip = prop_def(IntegerAttr)
     cores = prop_def(IntegerAttr)
+    below = opt_prop_def(IntegerAttr)
     body = region_def("single_block")
     traits = traits_def(NoTerminator())
 
-    def __init__(self, trip: int, cores: int = 1):
+    def __init__(self, trip: int, cores: int = 1, guard: SSAValue | None = None, below: int = 0):
         block = Block(arg_types=[IndexType()])
-        super().__init__(
-            properties={"trip": IntegerAttr(trip, i64), "cores": IntegerAttr(cores, i64)}, regions=[Region(block)]
-        )
+        props: dict[str, Attribute] = {"trip": IntegerAttr(trip, i64), "cores": IntegerAttr(cores, i64)}
+        if guard is not None:
+            props["below"] = IntegerAttr(below, i64)
+        super().__init__(operands=[[guard] if guard is not None else []], properties=props, regions=[Region(block)])
+
+    def verify_(self) -> None:
+        if (len(self.guard) == 1) != (self.below is not None) or len(self.guard) > 1:
+            raise VerifyException("ascend.for: a guard needs one index operand and `below`")
 
     @property
     def index(self) -> BlockArgument:
@@ -270,20 +283,45 @@ class IndexAddOp(IRDLOperation):
 
     %j2 = "ascend.index_add"(%j) <{by = 2 : i64}> : (index) -> index
     %je = "ascend.index_add"(%p) <{by = 1 : i64, mul = 2 : i64}> : (index) -> index
+
+    ``div`` and ``mod`` (optional) then map a flat work-item index to its coordinates,
+    ``((index * mul + by) // div) % mod``: a core's (head, q tile) from its position in one
+    flattened loop over work items, and the next item's from ``by`` = the core count.
+
+    %h = "ascend.index_add"(%w) <{by = 0 : i64, div = 64 : i64}> : (index) -> index
     """
 
     name = "ascend.index_add"
     index = operand_def(IndexType)
     by = prop_def(IntegerAttr)
     mul = opt_prop_def(IntegerAttr)
+    div = opt_prop_def(IntegerAttr)
+    mod = opt_prop_def(IntegerAttr)
     result = result_def(IndexType)
     traits = traits_def(Pure())
 
-    def __init__(self, index: SSAValue, by: int, mul: int = 1):
+    def __init__(self, index: SSAValue, by: int, mul: int = 1, div: int = 1, mod: int = 0):
         props: dict[str, Attribute] = {"by": IntegerAttr(by, i64)}
         if mul != 1:
             props["mul"] = IntegerAttr(mul, i64)
+        if div != 1:
+            props["div"] = IntegerAttr(div, i64)
+        if mod:
+            props["mod"] = IntegerAttr(mod, i64)
         super().__init__(operands=[index], properties=props, result_types=[IndexType()])
+
+    def verify_(self) -> None:
+        if self.div is not None and self.div.value.data < 1 or self.mod is not None and self.mod.value.data < 1:
+            raise VerifyException("ascend.index_add: div and mod must be positive")
+
+    def apply(self, i: int) -> int:
+        """The value for index value ``i``."""
+        v = i * self.factor + self.by.value.data
+        if self.div is not None:
+            v //= self.div.value.data
+        if self.mod is not None:
+            v %= self.mod.value.data
+        return v
 
     @property
     def factor(self) -> int:

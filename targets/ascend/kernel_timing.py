@@ -3,7 +3,8 @@
 The walk needs no data, so it runs at compile time. For each kernel:
 
 - **Cores.** A parallel ``ascend.for`` (``cores`` > 1) gives iteration i to core coordinate
-  i mod cores; nested parallel loops combine into one core id. Cores doing the same work
+  i mod cores; nested parallel loops combine into one core id. A guarded loop (``below``)
+  runs on a core only where its guard index is below the bound (a core's first / next item). Cores doing the same work
   (same iteration counts, same edge tiles) are simulated once and counted as replicas.
 - **Unrolling.** Loops are unrolled by their trip counts on each simulated core, in program
   order; each copy, mmad and vector op becomes one instruction on its pipe.
@@ -177,7 +178,7 @@ class _Walk:
         self.fill = 1.0  # real fraction of the current vector tile (edge tiles)
         self.causal = int(self.tiling.get("causal", 0))
         self.kv_values: set[SSAValue] | None = None  # kv-block index operands (see _masked)
-        self.q_values: set[SSAValue] = set()
+        self.q_values: dict[SSAValue, SSAValue] = {}  # kv index -> q tile index (see _masked)
 
     # -- helpers ---------------------------------------------------------------------------
     def core_of(self, pipe: str, dst_space: str) -> int:
@@ -238,11 +239,13 @@ class _Walk:
         """The value of an index operand: a loop index, or an affine function of one (index_add)."""
         owner = v.owner
         if isinstance(owner, IndexAddOp):
-            return self.ival(owner.index) * owner.factor + owner.by.value.data
+            return owner.apply(self.ival(owner.index))
         return self.env.get(v, 0)
 
     def loop(self, op: ForOp) -> None:
         trip, cores = op.trip.value.data, op.cores.value.data
+        if op.below is not None and self.ival(op.guard[0]) >= op.below.value.data:
+            return  # a guarded loop (a core's first or last work item only)
         its = range(self.coords.get(op, 0), trip, cores) if cores > 1 else range(trip)
         for i in its:
             self.env[op.index] = i
@@ -256,19 +259,22 @@ class _Walk:
         that the kernel's ``attn.scores`` / ``attn.accumulate`` take as their kv index (the
         stages QK(j), SM(j), PV(j), AC(j) of the pipelined kernel each name block j)."""
         if self.kv_values is None:
-            self.kv_values, self.q_values = set(), set()
+            self.kv_values, self.q_values = set(), {}
             for o in self.k.body.block.walk():
                 if isinstance(o, VecOp) and o.op.data in ("attn.scores", "attn.accumulate"):
                     self.kv_values.add(o.ins[-1])
                     if o.op.data == "attn.scores":
-                        self.q_values.add(o.ins[-2])
+                        self.q_values.setdefault(o.ins[-1], o.ins[-2])
         if not self.kv_values or not self.q_values:
             return False
-        qi = self.ival(next(iter(self.q_values)))
+        # The q tile of a kv index is the one its attn.scores names (a stage of the next work
+        # item, started early, names the next one's); else the first attn.scores' q tile.
+        first = next(iter(self.q_values.values()))
         bm, bn = int(self.tiling.get("q_tile", 1)), int(self.tiling.get("kv_tile", 1))
         for o in body.ops:
             for v in o.operands:
                 if v in self.kv_values:
+                    qi = self.ival(self.q_values.get(v, first))
                     return self.ival(v) * bn > (qi + 1) * bm - 1
         return False
 

@@ -253,7 +253,7 @@ def _attention_fit(chip: Chip, num: Numerics, spec: AttentionSpec, bm: int, bn: 
     # their shapes agree, else a Q tile of its own), the running max and sum, and alpha's
     # even/odd history pair.
     q_tile = 0 if dp == dvp and np.dtype(num.storage) == np.dtype(num.cube_in) else dp * s
-    ub = rows * (bn * (4 + s) + mask + dvp * (4 + 4 + np.dtype(num.storage).itemsize) + q_tile + 4 * 4)
+    ub = rows * (bn * (4 + s) + mask + dvp * (4 + 4 + np.dtype(num.storage).itemsize) + q_tile + 5 * 4)
     ring_a = dp == ck
     l0a = 2 * bm * ck * s if ring_a else bm * dp * s + bm * ck * s
     p_copies = 1
@@ -307,9 +307,11 @@ def attention_cores(cores: int, bh: int, tq: int) -> tuple[int, int]:
 def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue], out_types: Sequence[Attribute],
                     spec: AttentionSpec) -> KernelOp:
     """Flash attention (online softmax), software pipelined as hand-written AscendC kernels are
-    (CANN FlashAttentionScore, pto-isa): one (batch*head, q tile) per iteration of the parallel
-    loop. Once per q tile the AIVs fold the softmax scale into Q (``attn.scale_q``), so no
-    block pays a scaling pass; then per kv block j, four stages:
+    (CANN FlashAttentionScore, pto-isa): one flat parallel loop over work items (batch*head,
+    q tile), core c taking items c, c + cores, ... (``ascend.index_add`` div/mod give an item's
+    coordinates). Once per q tile the AIVs fold the softmax scale into Q (``attn.scale_q``),
+    so no block pays a scaling pass; a core scales its next item's Q ahead, into a staging
+    buffer the current item no longer needs. Then per kv block j, four stages:
 
       QK(j)  AIC: K^T panel GM->L1 (MTE2), S = (scale Q) K^T chunk by chunk (MTE1, M), each
              chunk FixPipe'd into a GM workspace tile (L0C holds a chunk and P.V at once)
@@ -323,7 +325,10 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
     AIVs; an epilogue runs PV and AC of the last two blocks. Between SM(j) and the AC(j) that
     consumes its P.V the AIVs have two softmaxes and an accumulate of other blocks to do, which
     covers the P -> GM -> PV -> GM -> AC round trip (four DMAs and two cross-core flags); the
-    cube likewise has QK(j+1), PV(j-1), QK(j+2) between QK(j) and PV(j).
+    cube likewise has QK(j+1), PV(j-1), QK(j+2) between QK(j) and PV(j). The pipeline runs
+    across work items too: a core's first item has the prologue; every item's epilogue is
+    merged with the next item's prologue (``transition``, guarded loops: the last item has no
+    next), so the fill and drain of consecutive q tiles overlap.
     History buffers make the lead correct: P_j is written by SM(j) two iterations before PV(j)
     reads it, with SM(j+1) in between, and AC(j) needs alpha_{j+1} after SM(j+2) has produced
     alpha_{j+2}; so P and alpha have an even and an odd buffer (block j uses buffer j mod 2)
@@ -368,6 +373,7 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
     ws_q = kb.buffer("GM", [bm, dp], dt, 2) if to_l1_via_gm else None
     ub_s, ub_p = kb.buffer("UB", [bm, bn], f32), kb.buffer("UB", [bm, bn], dt)
     ub_m, ub_l = kb.buffer("UB", [bm, 1], f32), kb.buffer("UB", [bm, 1], f32)
+    ub_lf = kb.buffer("UB", [bm, 1], f32)  # the finished item's sum (the next item's starts in ub_l)
     ub_alpha = [kb.buffer("UB", [bm, 1], f32) for _ in range(2)]
     ub_pv, ub_acc = kb.buffer("UB", [bm, dvp], f32), kb.buffer("UB", [bm, dvp], f32)
     ub_o = kb.buffer("UB", [bm, dvp], num.storage)
@@ -464,7 +470,8 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
         stage(ac, j, 1 - e, False)
 
     def scale_q(h: SSAValue, qi: SSAValue) -> None:
-        """Q of this q tile, scaled once on the vector side, into L1 for the whole kv loop."""
+        """Q of one work item, scaled once on the vector side, staged for its kv loop (in GM
+        on split chips, in the UB otherwise)."""
         kb.copy(kb.arg(0), ub_q, "MTE2", [h, qi], [0, 1], [1, bm], spec.q_view)
         kb.flag("MTE2", "V")
         kb.vec("attn.scale_q", [ub_q], [ub_q], ir_dict({"scale": float(spec.scale)}))
@@ -472,22 +479,91 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
         if ws_q is not None:
             kb.copy(ub_q, ws_q, "MTE3")
             kb.flag("MTE3", "MTE2", cross_core=True)
+
+    def load_q() -> None:
+        """The staged scaled Q into L1 (and L0A) for the whole kv loop."""
+        if ws_q is not None:
             kb.copy(ws_q, l1q, "MTE2")
             kb.flag("MTE2", "MTE1")
         else:
             kb.copy(ub_q, l1q, "MTE3")
             kb.flag("MTE3", "MTE1")
-
-    c_heads, c_q = attention_cores(chip.cube_cores, spec.bh, tq)
-    with kb.loop(spec.bh, c_heads) as h, kb.loop(tq, c_q) as qi:
-        scale_q(h, qi)
         if not t.ring_a:
             kb.copy(l1q, l0q, "MTE1")
-        with kb.loop(1) as z:  # prologue: QK^T and softmax of blocks 0 and 1
-            for b in range(min(2, tk)):
-                zb = affine(z, b)
-                stage(qk, h, zb)
-                stage(sm, h, qi, zb, b)
+
+    def coords(w: SSAValue) -> tuple[SSAValue, SSAValue]:
+        """(batch*head, q tile) of flat work item w."""
+        h = kb.add(IndexAddOp(w, 0, div=tq)).results[0] if tq > 1 else w
+        return h, kb.add(IndexAddOp(w, 0, mod=tq)).results[0]
+
+    def transition(z: SSAValue, h: SSAValue, qi: SSAValue, nxt: SSAValue, hn: SSAValue, qn: SSAValue) -> None:
+        """The drain of this item (P.V and accumulate of its last two blocks) merged with the
+        fill of the core's next item (its Q into L1, QK^T and softmax of its blocks 0 and 1,
+        guarded: the last item has none), so the round trip of the last blocks overlaps the
+        next item's first ones. The next item's softmaxes write the running max and sum and
+        the history buffers: its block k's P and alpha go where PV(x) / AC(x) of this item
+        with the same parity read them, so SM'(k) comes after those (first ready in the
+        preferred order); the sum is kept for the finalize (ub_lf) before."""
+        epi = list(range(max(0, tk - 2), tk))
+        pro = list(range(min(2, tk)))
+        zb = {b: affine(z, b) for b in epi}
+        kn = {k: kb.add(IndexAddOp(z, k)).results[0] for k in pro}  # the next item's blocks
+        kb.vec("Identity", [ub_l], [ub_lf])
+        # Preferred order; an op not yet allowed waits for the first later one that is.
+        order = [("load", 0), ("qk", 0), ("pv", epi[0]), ("ac", epi[0]), ("sm", 0)]
+        order += [("pv", b) for b in epi[1:]] + [(x, k) for k in pro[1:] for x in ("qk", "sm")]
+        order += [("ac", b) for b in epi[1:]]
+        done: list[tuple[str, int]] = []
+
+        def ready(o: tuple[str, int]) -> bool:
+            if o[0] == "qk":
+                return ("load", 0) in done
+            if o[0] == "sm":  # after every read of the history slots it overwrites
+                return ("qk", o[1]) in done and all(
+                    ("pv", x) in done for x in epi if x % 2 == o[1] % 2) and all(
+                    ("ac", x) in done for x in epi if x != tk - 1 and (x + 1) % 2 == o[1] % 2)
+            if o[0] == "ac":
+                return ("pv", o[1]) in done
+            return True
+
+        pending = order
+        while pending:
+            o = next(x for x in pending if ready(x))
+            pending.remove(o)
+            done.append(o)
+            kind, b = o
+            if kind == "pv":
+                stage(pv, h, zb[b], b % 2)
+            elif kind == "ac":
+                stage(ac, zb[b], (b + 1) % 2, b == tk - 1)
+            else:
+                with kb.loop(1, guard=nxt, below=items):  # only when the core has a next item
+                    if kind == "load":
+                        load_q()
+                    elif kind == "qk":
+                        qk(hn, kn[b])
+                    else:
+                        sm(hn, qn, kn[b], b)
+
+    c_heads, c_q = attention_cores(chip.cube_cores, spec.bh, tq)
+    cores, items = c_heads * c_q, spec.bh * tq
+    # One flat loop over work items (head, q tile); core c takes items c, c + cores, ... Its
+    # first item's Q is scaled on entry; each item scales the next one's (w + cores) ahead,
+    # so the next item's kv loop starts without the Q load / scale / GM hand-off in front.
+    with kb.loop(items, cores) as w:
+        h, qi = coords(w)
+        nxt = affine(w, cores)
+        hn, qn = coords(nxt)
+        with kb.loop(1, guard=w, below=cores):  # the core's first item: its Q and prologue
+            scale_q(h, qi)
+            load_q()
+            with kb.loop(1) as z:  # QK^T and softmax of blocks 0 and 1
+                for b in range(min(2, tk)):
+                    zb = affine(z, b)
+                    stage(qk, h, zb)
+                    stage(sm, h, qi, zb, b)
+        with kb.loop(1, guard=nxt, below=items):  # the next item's Q, scaled ahead into its staging
+            scale_q(hn, qn)
         n = tk - 2  # steady-state iterations, unrolled by two
         if n >= 2:
             with kb.loop(n // 2) as p:
@@ -496,17 +572,14 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
         if n > 0 and n % 2:
             with kb.loop(1) as z:
                 steady(h, qi, affine(z, n - 1), (n - 1) % 2)
-        with kb.loop(1) as z:  # epilogue: P.V of the last two blocks
-            for b in range(max(0, tk - 2), tk):
-                zb = affine(z, b)
-                stage(pv, h, zb, b % 2)
-                stage(ac, zb, (b + 1) % 2, b == tk - 1)
-        kb.vec("attn.finalize", [ub_acc, ub_l], [ub_o])
+        with kb.loop(1) as z:
+            transition(z, h, qi, nxt, hn, qn)
+        kb.vec("attn.finalize", [ub_acc, ub_lf], [ub_o])
         kb.flag("V", "MTE3")
         kb.copy(ub_o, kb.out(0), "MTE3", [h, qi], [0, 1], [1, bm], spec.out_view)
     tiling = {"q_tile": bm, "kv_tile": bn, "kv_chunk": ck, "bh": spec.bh, "sq": spec.sq, "skv": spec.skv, "d": spec.d,
               "causal": int(spec.causal), "dtype": DTYPE_NAME[np.dtype(dt)], "pipelined": 2}
-    return kb.finish(c_heads * c_q, tiling)
+    return kb.finish(cores, tiling)
 
 
 def _cube_to_ub(kb: KernelBuilder, chip: Chip, l0c: SSAValue, tile: list[int]) -> SSAValue:

@@ -279,7 +279,15 @@ class _KernelRun:
     def block(self, block: Block) -> None:
         for op in block.ops:
             if isinstance(op, ForOp):
-                for i in range(op.trip.value.data if self.tile else 1):
+                # A guarded loop runs when its guard index is below the bound (whole mode: every
+                # index is 0, so it runs).
+                if self.tile and op.below is not None and self.env[op.guard[0]] >= op.below.value.data:
+                    continue
+                # A parallel loop runs core by core (iteration i on core i mod cores), so a
+                # core's iterations may hand state on to its next one (a prefetched Q tile).
+                trip, cores = op.trip.value.data, op.cores.value.data
+                its = [i for c in range(cores) for i in range(c, trip, cores)] if self.tile else [0]
+                for i in its:
                     self.env[op.index] = i
                     self.block(op.body.block)
             elif isinstance(op, CopyOp):
@@ -297,7 +305,7 @@ class _KernelRun:
                 self.env[op.result] = A.dense_to_numpy(op.value)
             elif isinstance(op, IndexAddOp):
                 # Whole mode runs each loop once on whole tensors: every index is 0, shifted ones too.
-                self.env[op.result] = self.env[op.index] * op.factor + op.by.value.data if self.tile else 0
+                self.env[op.result] = op.apply(self.env[op.index]) if self.tile else 0
             elif not isinstance(op, SyncOp):
                 raise GraphoptError(f"ascend-sim: cannot interpret {op.name} in kernel {self.k.sym_name.data}")
 

@@ -29,7 +29,11 @@ def test_pipelined_attention_matches_cpu(seq: int, d: int, causal: bool, chip: s
     c = graphopt.compile(m, f"ascend-sim:{chip}")
     kernel = next(op for op in c.module.walk() if isinstance(op, KernelOp))
     tk = -(-seq // int(c.report["kernels"][0]["tiling"]["kv_tile"]))
-    assert any(isinstance(op, IndexAddOp) for op in kernel.walk()) == (tk > 1)  # skewed steady state
+    # Skewed steady state: index_adds of the kv loops (those of the parallel loop's flat work
+    # index give the item's (head, q tile) and the next item).
+    skew = [op for op in kernel.walk() if isinstance(op, IndexAddOp) and op.index.owner.parent_op().cores.value.data == 1
+            and (op.by.value.data, op.factor) != (0, 1)]
+    assert bool(skew) == (tk > 1)
     rng = np.random.default_rng(seq + d)
     feeds = {n: rng.standard_normal((1, 2, seq, d)).astype(np.float16) for n in "qkv"}
     ref = graphopt.compile(m, "cpu").run(feeds)["y"].astype(np.float32)
@@ -56,7 +60,9 @@ def test_two_block_lead_structure() -> None:
     softmaxes = [op for op in kernel.walk() if getattr(op, "op", None) is not None and getattr(op.op, "data", "") == "attn.online_softmax"]
     assert len({op.outs[1] for op in softmaxes}) == 2  # alpha_j in buffer j mod 2
     scales = [op for op in kernel.walk() if getattr(op, "op", None) is not None and getattr(op.op, "data", "") == "attn.scale_q"]
-    assert len(scales) == 1  # the softmax scale is folded into Q once per q tile
+    # The softmax scale is folded into Q once per q tile: for a core's first work item on
+    # entry, for each next item ahead of it (both guarded, so each item is scaled once).
+    assert len(scales) == 2 and all(op.parent_op().below is not None for op in scales)
 
 
 def test_double_buffered_copies_are_charged_a_whole_tile() -> None:
@@ -72,3 +78,23 @@ def test_double_buffered_copies_are_charged_a_whole_tile() -> None:
     prog = kernel_program(load_chip("ascend910b"), kernel)
     fix = [i for i in prog.instrs if i.pipe == "FIX" and i.src == "L0C"]
     assert fix and all(i.nbytes == bm * ck * 4 for i in fix)  # an fp32 L0C chunk, 2 copies
+
+
+def test_flat_work_items_and_guards() -> None:
+    # One flat parallel loop over (head, q tile) work items: index_add div/mod give an item's
+    # coordinates; the next item's (w + cores) and a core's first item are guarded loops.
+    from xdsl.dialects.builtin import IndexType
+    from xdsl.ir import Block
+
+    from graphopt.targets.ascend.dialect import ForOp
+
+    w = Block(arg_types=[IndexType()]).args[0]
+    assert IndexAddOp(w, 0, div=8).apply(21) == 2 and IndexAddOp(w, 0, mod=8).apply(21) == 5
+    assert IndexAddOp(w, 24, div=8, mod=4).apply(21) == 1
+    c = graphopt.compile(_model(640, 2, 128, False), "ascend-sim")
+    kernel = next(op for op in c.module.walk() if isinstance(op, KernelOp))
+    loops = [op for op in kernel.walk() if isinstance(op, ForOp)]
+    par = [op for op in loops if op.cores.value.data > 1]
+    assert len(par) == 1 and par[0].cores.value.data == kernel.block_dim.value.data
+    guarded = [op for op in loops if op.below is not None]
+    assert {op.below.value.data for op in guarded} == {par[0].cores.value.data, par[0].trip.value.data}
