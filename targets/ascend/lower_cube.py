@@ -582,18 +582,6 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
     return kb.finish(cores, tiling)
 
 
-def _cube_to_ub(kb: KernelBuilder, chip: Chip, l0c: SSAValue, tile: list[int]) -> SSAValue:
-    ub = kb.buffer("UB", tile, np.float32, 2)
-    if chip.path("L0C", "UB") is not None:
-        kb.copy(l0c, ub, "V")
-        return ub
-    ws = kb.buffer("GM", tile, np.float32, 2)
-    kb.copy(l0c, ws, "FIX")
-    kb.flag("FIX", "MTE2", cross_core=True)
-    kb.copy(ws, ub, "MTE2")
-    return ub
-
-
 def _ub_to_cube(kb: KernelBuilder, chip: Chip, ub: SSAValue, l1: SSAValue, tile: list[int], dt: Any) -> None:
     """P from the vector unit to L1: through GM on split chips, UB->L1 on coupled ones."""
     if chip.path("UB", "L1") is not None:
