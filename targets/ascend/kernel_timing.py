@@ -66,7 +66,7 @@ VEC_RECIPES: dict[str, tuple[tuple[str, float], ...]] = {
     "Cast": (("cast", 1),),
     "attn.scale_q": (("elementwise", 1), ("cast", 1)),
     "attn.scores": (("elementwise", 1),),  # the worst case; per block see _Walk._scores_recipe
-    "attn.online_softmax": (("reduce", 2), ("elementwise", 1), ("exp", 1), ("cast", 1)),
+    "attn.online_softmax": (("reduce", 2), ("elementwise", 1), ("exp", 1), ("cast", 1)),  # see _online_softmax_recipe
     "attn.rescale": (("elementwise", 2),),
     "attn.accumulate": (("elementwise", 2),),
     "attn.finalize": (("div", 1), ("cast", 1)),
@@ -284,7 +284,8 @@ class _Walk:
         block, the padding mask on the block that holds the kv sequence's end."""
         attrs = op.attrs.data
         scale = attrs["scale"].value.data if "scale" in attrs else 1.0  # pyright: ignore
-        passes = float(scale != 1.0) + float(len(op.ins) == 4)  # (s, mask, qi, kv) carries a mask tile
+        tiles = [v for v in op.ins if isinstance(v.type, MemRefType)]  # S, and the mask tile if any
+        passes = float(scale != 1.0) + float(len(tiles) > 1)
         if self.causal and self._diagonal(op):
             passes += 1.0
         kv_len = int(self.tiling.get("skv", 0))
@@ -294,9 +295,13 @@ class _Walk:
         return [("elementwise", passes)] if passes else []
 
     def _diagonal(self, scores: VecOp) -> bool:
-        qi, kj = self.ival(scores.ins[-2]), self.ival(scores.ins[-1])
+        """Whether the block's rows (one row chunk of a q tile: ``ins`` end with r, qi, kv)
+        see keys past the first of them."""
+        r, qi, kj = (self.ival(v) for v in scores.ins[-3:])
         bm, bn = int(self.tiling.get("q_tile", 1)), int(self.tiling.get("kv_tile", 1))
-        return (kj + 1) * bn - 1 > qi * bm
+        rows = scores.attrs.data.get("row_tile")
+        first = qi * bm + r * (rows.value.data if rows is not None else 0)  # pyright: ignore[reportAttributeAccessIssue]
+        return (kj + 1) * bn - 1 > first
 
     def gm_extent(self, op: CopyOp, gm: SSAValue) -> int:
         """Elements of the GM-side tile: the tiled dims cut at the edge, the others whole."""
@@ -338,7 +343,10 @@ class _Walk:
         active = self.k.block_dim.value.data * (self.aiv_share if core == self.aiv else 1)
         cyc = copy_cycles(self.chip, path, nbytes, active_cores=active, hbm_fraction=frac, burst_bytes=burst)
         name = f"{self.k.sym_name.data} {pipe} {src_space}->{dst_space}{self._tag(op)}"
-        self.emit(Instr(pipe, cyc, (), name, core, src_space, dst_space, nbytes), [op.source], [op.dest])
+        # A copy `into` one block of a buffer fills the slot its first block started: the
+        # chunks of one tile share a slot, as an accumulating mmad's steps do.
+        into_later_block = op.into is not None and any(self.ival(i) != 0 for i in op.index)
+        self.emit(Instr(pipe, cyc, (), name, core, src_space, dst_space, nbytes), [op.source], [op.dest], into_later_block)
 
     def mmad(self, op: MmadOp) -> None:
         a, b = op.lhs.type, op.rhs.type
@@ -358,7 +366,12 @@ class _Walk:
         out = op.outs[0] if op.outs else big
         elems = tensor_bytes(big) // elem_bytes(big)
         nbytes = elems * elem_bytes(out) * self.fill / self.aiv_share
-        recipe = self._scores_recipe(op) if op.op.data == "attn.scores" else list(_recipe(op.op.data))
+        if op.op.data == "attn.scores":
+            recipe = self._scores_recipe(op)
+        elif op.op.data == "attn.online_softmax":
+            recipe = _online_softmax_recipe(int(self.tiling.get("kv_tile", 1)))
+        else:
+            recipe = list(_recipe(op.op.data))
         cyc = sum(passes * vector_cycles(self.chip, _op_class(cls, out), nbytes) for cls, passes in recipe)
         core = self.aiv if self.split else self.aic
         name = f"{self.k.sym_name.data} {op.op.data}{self._tag(op)}"
@@ -402,6 +415,21 @@ def _recipe(op: str) -> tuple[tuple[str, float], ...]:
     if op.startswith(_REDUCE_PREFIX):
         return (("reduce", 1),)
     return (("elementwise", 1),)
+
+
+def _row_reduce(n: int) -> list[tuple[str, float]]:
+    """A row reduction (max or sum) over rows of ``n`` fp32 values, as AscendC kernels do it
+    for wide rows: pairwise vmax/vadd of the row's halves down to one 256 B repeat (64 values)
+    per row, then one whole-row reduce of what is left. As passes over the tile's bytes: the
+    halving levels write n/2 + n/4 + ... + 64 values per row, the final reduce reads 64."""
+    if n <= 64:
+        return [("reduce", 1.0)]
+    return [("elementwise", (n - 64) / n), ("reduce", 64 / n)]
+
+
+def _online_softmax_recipe(kv_tile: int) -> list[tuple[str, float]]:
+    """attn.online_softmax on a q x kv_tile block: row max, S - max, exp, row sum, cast of P."""
+    return [*_row_reduce(kv_tile), ("elementwise", 1), ("exp", 1), *_row_reduce(kv_tile), ("cast", 1)]
 
 
 def _op_class(cls: str, out: SSAValue) -> str:

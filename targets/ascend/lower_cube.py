@@ -214,7 +214,7 @@ class AttentionSpec:
 
 # Kv tiles tried, widest first: a wide block amortises the fixed cost of each DMA (the K and V
 # panels, the P hand-off) and of each FixPipe write over more cube work.
-_KV_TILES = (256, 128, 64, 32, 16)
+_KV_TILES = (512, 256, 128, 64, 32, 16)
 _Q_TILES = (128, 64, 32, 16)
 
 
@@ -226,7 +226,11 @@ class AttentionTiles:
     instruction (S and P.V are computed ``bn / ck`` chunks at a time so S and O share L0C);
     ``ring_a`` / ``ring_b`` / ``ring_c``: whether L0A (Q, P chunks), L0B (K, V chunks) and
     L0C (S chunks, O) are one ping-pong pair shared by both operands (their shapes agree) or
-    separate buffers; ``*_copies``: buffer counts of the separate ones."""
+    separate buffers; ``*_copies``: buffer counts of the separate ones; ``panel_copies``: of
+    the K, V and P panels in L1 (a wide block fits L1 once); ``rc``: the rows of one
+    vector-side chunk (the AIVs take a block's scores ``rc`` rows at a time, so S and P fit
+    the UB twice and the next chunk's load overlaps this one's softmax); ``ub_copies``: of
+    the S, P (and mask) chunks."""
 
     bm: int
     bn: int
@@ -237,6 +241,9 @@ class AttentionTiles:
     p_copies: int
     kv_copies: int
     s_copies: int
+    panel_copies: int = 2
+    rc: int = 0
+    ub_copies: int = 1
 
 
 def _attention_fit(chip: Chip, num: Numerics, spec: AttentionSpec, bm: int, bn: int) -> AttentionTiles | None:
@@ -248,12 +255,20 @@ def _attention_fit(chip: Chip, num: Numerics, spec: AttentionSpec, bm: int, bn: 
     aivs = max(1, chip.vector_cores // chip.cube_cores) if chip.split else 1
     rows = math.ceil(bm / aivs)
     mask = bn * 4 if spec.mask is not None else 0
-    # UB (one copy each: the AIV's stages are serial on its V pipe): S (fp32), P (cube dtype),
-    # mask, P.V in, the accumulator, the output tile (which also stages the scaled Q tile when
-    # their shapes agree, else a Q tile of its own), the running max and sum, and alpha's
-    # even/odd history pair.
+    # UB, per row of the q tile: P.V in, the accumulator, the output tile (which also stages
+    # the scaled Q tile when their shapes agree, else a Q tile of its own), the running max and
+    # sum, the finished item's sum and alpha's even/odd history pair; per row of a chunk, S
+    # (fp32), P (cube dtype) and the mask, twice when the rows are taken in chunks (split
+    # chips: S comes from a GM workspace, so any rows can be fetched), else once.
     q_tile = 0 if dp == dvp and np.dtype(num.storage) == np.dtype(num.cube_in) else dp * s
-    ub = rows * (bn * (4 + s) + mask + dvp * (4 + 4 + np.dtype(num.storage).itemsize) + q_tile + 5 * 4)
+    state = rows * (dvp * (4 + 4 + np.dtype(num.storage).itemsize) + q_tile + 5 * 4)
+    chunked = [c for c in (bm // 2, bm // 4, bm // 8) if c and bm % c == 0 and c % (8 * aivs) == 0]
+    rc, ub_copies = bm, 1
+    for c in chunked if chip.split else []:
+        if state + 2 * math.ceil(c / aivs) * (bn * (4 + s) + mask) <= chip.buffers["ub"]:
+            rc, ub_copies = c, 2
+            break
+    ub = state + ub_copies * math.ceil(rc / aivs) * (bn * (4 + s) + mask)
     ring_a = dp == ck
     l0a = 2 * bm * ck * s if ring_a else bm * dp * s + bm * ck * s
     p_copies = 1
@@ -267,11 +282,16 @@ def _attention_fit(chip: Chip, num: Numerics, spec: AttentionSpec, bm: int, bn: 
     l0c = 2 * bm * ck * 4 if ring_c else (s_copies * ck + dvp) * bm * 4
     # L1 ping-pong pairs: Q, K^T, P, V; on coupled chips P arrives straight from UB and keeps
     # an even/odd pair (the two-block lead's history), on split ones that history is in GM.
+    # A panel held once is refilled as soon as its last chunk has gone to L0, while the other
+    # stage of the iteration runs (QK(j+2) and PV(j) use different panels).
     p_pairs = 2 if chip.path("UB", "L1") is not None else 1
-    l1 = 2 * (bm * dp + dp * bn + p_pairs * bm * bn + bn * dvp) * s
+    panels = (dp * bn + p_pairs * bm * bn + bn * dvp) * s
+    panel_copies = 2 if 2 * bm * dp * s + 2 * panels <= chip.buffers["l1"] else 1
+    l1 = 2 * bm * dp * s + panel_copies * panels
     fits = (l0a <= chip.buffers["l0a"] and l0b <= chip.buffers["l0b"] and l0c <= chip.buffers["l0c"]
             and l1 <= chip.buffers["l1"] and ub <= chip.buffers["ub"])
-    return AttentionTiles(bm, bn, ck, ring_a, ring_b, ring_c, p_copies, kv_copies, s_copies) if fits else None
+    tiles = AttentionTiles(bm, bn, ck, ring_a, ring_b, ring_c, p_copies, kv_copies, s_copies, panel_copies, rc, ub_copies)
+    return tiles if fits else None
 
 
 def attention_tiles(chip: Chip, num: Numerics, spec: AttentionSpec) -> tuple[int, int]:
@@ -315,8 +335,8 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
 
       QK(j)  AIC: K^T panel GM->L1 (MTE2), S = (scale Q) K^T chunk by chunk (MTE1, M), each
              chunk FixPipe'd into a GM workspace tile (L0C holds a chunk and P.V at once)
-      SM(j)  AIV: S to UB, masks where needed, online softmax (new max, alpha_j, P_j, running
-             sum), P_j (cube dtype) back to a GM workspace
+      SM(j)  AIV: S to UB ``rc`` rows at a time, masks where needed, online softmax (new max,
+             alpha_j, P_j, running sum) of those rows, P_j (cube dtype) back to a GM workspace
       PV(j)  AIC: P_j and the V panel to L1, P.V chunk by chunk into L0C, FixPipe to GM
       AC(j)  AIV: P.V to UB, acc = (acc + P_j V_j) * alpha_{j+1} (the last block: acc + P.V)
 
@@ -338,7 +358,12 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
     Every hand-off is a buffer with explicit syncs; the ping-pong buffers (2 copies) are what
     lets QK(j+2) fill L0C/L1 while PV(j) drains, so the timing model derives the overlap from
     the buffer dependencies alone. On split chips the vector side is the AIC's two AIVs, each
-    taking half the rows (MIX_AIC_1_2), which is how the UB holds a 128 x 256 block.
+    taking half the rows (MIX_AIC_1_2); they fetch a block's S in row chunks (its rows are
+    independent in the softmax), so S and P of a 128 x 512 block pass through the UB
+    double-buffered. A block that wide amortises the per-block P.V hand-off (one FixPipe, one
+    fetch and one accumulate per 512 keys instead of per 256) over twice the cube work; its
+    K, V and P panels then fit L1 once each, and each is refilled while the other stage of the
+    iteration computes.
     Each stage is a one-trip ``ascend.for`` (its ops name one kv block; the timing model skips
     fully masked causal blocks stage by stage). The program order is also a correct sequential
     program (every read sees the latest write), which the functional simulator runs."""
@@ -350,7 +375,8 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
     tq, tk = math.ceil(spec.sq / bm), math.ceil(spec.skv / bn)
     kb = KernelBuilder(name, "cube", ins, out_types)
     l1q = kb.buffer("L1", [bm, dp], dt, 2)
-    l1k, l1p, l1v = kb.buffer("L1", [dp, bn], dt, 2), kb.buffer("L1", [bm, bn], dt, 2), kb.buffer("L1", [bn, dvp], dt, 2)
+    pc = t.panel_copies
+    l1k, l1p, l1v = kb.buffer("L1", [dp, bn], dt, pc), kb.buffer("L1", [bm, bn], dt, pc), kb.buffer("L1", [bn, dvp], dt, pc)
     if t.ring_a:  # Q and the P chunks alternate in one L0A ping-pong pair; Q is reloaded per block
         l0q = l0p = kb.buffer("L0A", [bm, ck], dt, 2)
     else:
@@ -369,9 +395,10 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
     ws_o = kb.buffer("GM", [bm, dvp], f32, 2) if split else None
     # History: P_j in ws_p[j % 2] (or the L1 pair on coupled chips), alpha_j in ub_alpha[j % 2].
     ws_p = [kb.buffer("GM", [bm, bn], dt, 2) for _ in range(2)] if to_l1_via_gm else None
-    l1ps = [l1p, kb.buffer("L1", [bm, bn], dt, 2)] if not to_l1_via_gm else [l1p, l1p]
+    l1ps = [l1p, kb.buffer("L1", [bm, bn], dt, pc)] if not to_l1_via_gm else [l1p, l1p]
     ws_q = kb.buffer("GM", [bm, dp], dt, 2) if to_l1_via_gm else None
-    ub_s, ub_p = kb.buffer("UB", [bm, bn], f32), kb.buffer("UB", [bm, bn], dt)
+    rc, nrc = t.rc or bm, bm // (t.rc or bm)
+    ub_s, ub_p = kb.buffer("UB", [rc, bn], f32, t.ub_copies), kb.buffer("UB", [rc, bn], dt, t.ub_copies)
     ub_m, ub_l = kb.buffer("UB", [bm, 1], f32), kb.buffer("UB", [bm, 1], f32)
     ub_lf = kb.buffer("UB", [bm, 1], f32)  # the finished item's sum (the next item's starts in ub_l)
     ub_alpha = [kb.buffer("UB", [bm, 1], f32) for _ in range(2)]
@@ -381,7 +408,7 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
     # the q tile's finalize), which keeps the UB budget of _attention_fit.
     same = dp == dvp and np.dtype(num.storage) == np.dtype(dt)
     ub_q = ub_o if same else kb.buffer("UB", [bm, dp], dt)
-    ub_mask = kb.buffer("UB", [bm, bn], _np_of(kb.arg(spec.mask).type)) if spec.mask is not None else None
+    ub_mask = kb.buffer("UB", [rc, bn], _np_of(kb.arg(spec.mask).type), t.ub_copies) if spec.mask is not None else None
     from graphopt.targets.ascend.builder import ir_dict
     from graphopt.targets.ascend.dialect import CopyOp, IndexAddOp
 
@@ -407,23 +434,27 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
             kb.flag("FIX", "MTE2", cross_core=True)
 
     def sm(h: SSAValue, qi: SSAValue, kv: SSAValue, e: int) -> None:
-        if split:
-            assert ws_s is not None
-            kb.copy(ws_s, ub_s, "MTE2")
-        score_ins = [ub_s]
-        if ub_mask is not None:
-            kb.copy(kb.arg(spec.mask or 0), ub_mask, "MTE2", [h, qi, kv], [0, 1, 2], [1, bm, bn], spec.mask_view)
-            score_ins.append(ub_mask)
-        kb.flag("MTE2", "V")
-        # Scale 1: Q is pre-scaled; what is left are the masks (causal, padding, additive).
-        attrs = {"scale": 1.0, "causal": int(spec.causal), "q_tile": bm, "kv_tile": bn, "kv_len": spec.skv}
-        kb.vec("attn.scores", [*score_ins, qi, kv], [ub_s], ir_dict(attrs))
-        kb.vec("attn.online_softmax", [ub_s, ub_m, ub_l, kv], [ub_m, ub_alpha[e], ub_p, ub_l])
-        kb.flag("V", "MTE3")
-        if ws_p is None:  # coupled: UB -> L1 directly
-            kb.copy(ub_p, l1ps[e], "MTE3")
-        else:
-            kb.copy(ub_p, ws_p[e], "MTE3")
+        """The block's softmax, ``rc`` rows at a time (row r of chunk k is row k * rc + r)."""
+        p_dest = ws_p[e] if ws_p is not None else l1ps[e]  # coupled: UB -> L1 directly
+        for k in range(nrc):
+            r = affine(qi, k, 0)  # the chunk's index, k
+            rows: tuple[list[SSAValue], list[int], list[int]] = ([r], [0], [rc]) if nrc > 1 else ([], [], [])
+            if split:
+                assert ws_s is not None
+                kb.copy(ws_s, ub_s, "MTE2", *rows)
+            score_ins = [ub_s]
+            if ub_mask is not None:
+                qr = affine(qi, k, nrc)  # the chunk's rows in units of rc
+                kb.copy(kb.arg(spec.mask or 0), ub_mask, "MTE2", [h, qr, kv], [0, 1, 2], [1, rc, bn], spec.mask_view)
+                score_ins.append(ub_mask)
+            kb.flag("MTE2", "V")
+            # Scale 1: Q is pre-scaled; what is left are the masks (causal, padding, additive).
+            attrs = {"scale": 1.0, "causal": int(spec.causal), "q_tile": bm, "kv_tile": bn, "kv_len": spec.skv, "row_tile": rc}
+            kb.vec("attn.scores", [*score_ins, r, qi, kv], [ub_s], ir_dict(attrs))
+            kb.vec("attn.online_softmax", [ub_s, ub_m, ub_l, ub_alpha[e], kv, r], [ub_m, ub_alpha[e], ub_p, ub_l])
+            kb.flag("V", "MTE3")
+            kb.add(CopyOp(ub_p, p_dest, "MTE3", *rows, into=nrc > 1))
+        if ws_p is not None:
             kb.flag("MTE3", "MTE2", cross_core=True)
 
     def pv(h: SSAValue, kv: SSAValue, e: int) -> None:
@@ -509,10 +540,11 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
         zb = {b: affine(z, b) for b in epi}
         kn = {k: kb.add(IndexAddOp(z, k)).results[0] for k in pro}  # the next item's blocks
         kb.vec("Identity", [ub_l], [ub_lf])
-        # Preferred order; an op not yet allowed waits for the first later one that is.
-        order = [("load", 0), ("qk", 0), ("pv", epi[0]), ("ac", epi[0]), ("sm", 0)]
-        order += [("pv", b) for b in epi[1:]] + [(x, k) for k in pro[1:] for x in ("qk", "sm")]
-        order += [("ac", b) for b in epi[1:]]
+        # Preferred order: the steady state's (QK, PV, SM, AC) with this item's last blocks
+        # and the next item's first; an op not yet allowed waits for the first later one that is.
+        order: list[tuple[str, int]] = [("load", 0)]
+        for i in range(max(len(epi), len(pro))):
+            order += [(x, blk[i]) for x, blk in (("qk", pro), ("pv", epi), ("sm", pro), ("ac", epi)) if i < len(blk)]
         done: list[tuple[str, int]] = []
 
         def ready(o: tuple[str, int]) -> bool:
@@ -562,13 +594,24 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
                     zb = affine(z, b)
                     stage(qk, h, zb)
                     stage(sm, h, qi, zb, b)
-        with kb.loop(1, guard=nxt, below=items):  # the next item's Q, scaled ahead into its staging
-            scale_q(hn, qn)
+
+        def scale_next() -> None:  # the next item's Q, scaled ahead into its staging
+            with kb.loop(1, guard=nxt, below=items):
+                scale_q(hn, qn)
+
         n = tk - 2  # steady-state iterations, unrolled by two
-        if n >= 2:
-            with kb.loop(n // 2) as p:
+        # The next item's Q is scaled after the first steady pair, where the vector side has
+        # slack and this item's output (which shares the staging tile) has long been stored.
+        peel = 1 if n // 2 >= 2 else 0
+        if peel:
+            with kb.loop(1) as z:
                 for e in (0, 1):
-                    steady(h, qi, affine(p, e, 2), e)
+                    steady(h, qi, affine(z, e), e)
+        scale_next()
+        if n // 2 > peel:
+            with kb.loop(n // 2 - peel) as p:
+                for e in (0, 1):
+                    steady(h, qi, affine(p, 2 * peel + e, 2), e)
         if n > 0 and n % 2:
             with kb.loop(1) as z:
                 steady(h, qi, affine(z, n - 1), (n - 1) % 2)

@@ -158,14 +158,16 @@ def tile_rows(rows: int, row_bytes: int, ub_bytes: int, align: int, buffers: int
 # State per q row: running max m, running sum l, and the output accumulator acc.
 
 
-def attn_scores(s: np.ndarray, *rest: Any, scale: float, causal: int, q_tile: int, kv_tile: int, kv_len: int) -> np.ndarray:
+def attn_scores(s: np.ndarray, *rest: Any, scale: float, causal: int, q_tile: int, kv_tile: int, kv_len: int,
+                row_tile: int = 0) -> np.ndarray:
     """scale * S (+ mask tile) with causal masking and kv padding, as -inf. ``rest`` is the
-    optional mask tile followed by the q and kv tile indices."""
-    mask, (qi, kj) = (rest[0], rest[1:]) if len(rest) == 3 else (None, rest)
+    optional mask tile followed by the row chunk, q tile and kv tile indices: ``s`` holds rows
+    ``r * row_tile ...`` of q tile ``qi`` (the vector side works on a block in row chunks)."""
+    mask, (r, qi, kj) = (rest[0], rest[1:]) if len(rest) == 4 else (None, rest)
     s = s.astype(np.float32) * np.float32(scale)
     if mask is not None:
         s = s + mask.astype(np.float32)
-    rows = np.arange(s.shape[-2])[:, None] + qi * q_tile
+    rows = np.arange(s.shape[-2])[:, None] + qi * q_tile + r * row_tile
     cols = np.arange(s.shape[-1])[None, :] + kj * kv_tile
     dead = cols >= kv_len
     if causal:
@@ -179,9 +181,22 @@ def attn_scale_q(q: np.ndarray, *, scale: float) -> np.ndarray:
     return (q.astype(np.float32) * np.float32(scale)).astype(q.dtype)
 
 
-def attn_online_softmax(s: np.ndarray, m: np.ndarray, l: np.ndarray, kv: Any) -> tuple[np.ndarray, ...]:
-    """One online-softmax step: new max, rescale factor for the old state, probabilities
-    P = exp(S - m_new) and the new running sum. Rows with every key masked so far keep
+def attn_online_softmax(s: np.ndarray, m: np.ndarray, l: np.ndarray, alpha: np.ndarray, kv: Any, r: Any) -> tuple[np.ndarray, ...]:
+    """One online-softmax step on row chunk ``r`` of a block (``s`` holds its rows; ``m``,
+    ``l`` and ``alpha`` hold every row of the q tile, and only the chunk's rows change): new
+    max, rescale factor for the old state, probabilities P = exp(S - m_new) of the chunk and
+    the new running sum."""
+    rows = s.shape[-2]
+    if m is None or m.shape[-2] == rows:  # whole rows (whole mode: the state starts unset)
+        return _online_softmax_rows(s, m, l, kv)
+    part = (..., slice(r * rows, (r + 1) * rows), slice(None))
+    m, l, alpha = m.copy(), l.copy(), alpha.copy()
+    m[part], alpha[part], p, l[part] = _online_softmax_rows(s, m[part], l[part], kv)
+    return m, alpha, p, l
+
+
+def _online_softmax_rows(s: np.ndarray, m: np.ndarray, l: np.ndarray, kv: Any) -> tuple[np.ndarray, ...]:
+    """The online-softmax step on whole rows. Rows with every key masked so far keep
     m = -inf; their P is 0 (ONNX: a fully masked row gives zeros)."""
     m_new = np.maximum(m, s.max(axis=-1, keepdims=True)) if kv else s.max(axis=-1, keepdims=True)
     safe = np.where(np.isfinite(m_new), m_new, 0).astype(np.float32)
