@@ -125,7 +125,8 @@ class _KernelWriter:
         args = kernel.body.block.args
         n_in = len(kernel.inputs)
         self.gm: dict[SSAValue, str] = {a: (f"x{i}" if i < n_in else f"y{i - n_in}") for i, a in enumerate(args)}
-        self.loops: dict[SSAValue, str] = {}
+        self.loops: dict[SSAValue, str] = {}  # index values in scope where _plan is
+        self.names: dict[SSAValue, str] = {}  # every index value's variable, for the stage methods
         self.trips: dict[SSAValue, str] = {}
         # L0C buffers an Mmad accumulates into: allocated on the first K step, enqueued on the last.
         self.accumulators = {op.acc for op in kernel.walk() if isinstance(op, MmadOp)}
@@ -185,8 +186,8 @@ class _KernelWriter:
                 # A shifted block index of a software-pipelined loop (j + 2, 2p + e): a local
                 # int32_t, passed to the stage methods like a loop index.
                 current = None
-                var = f"j{depth - 1}_{len(self.constexpr) + len(self.loops)}"
-                base = self.loops.get(op.index, "0")
+                var = f"j{depth - 1}_{len(self.constexpr) + len(self.names)}"
+                base = self.names.get(op.index, "0")
                 mul = f" * {op.factor}" if op.factor != 1 else ""
                 expr = f"{base}{mul} + {op.by.value.data}"
                 if op.div is not None or op.mod is not None:  # a flat work index's coordinate
@@ -195,12 +196,12 @@ class _KernelWriter:
                     expr = f"({expr}) % {op.mod.value.data}" if op.mod is not None and op.div is not None else expr
                     expr += f" % {op.mod.value.data}" if op.mod is not None and op.div is None else ""
                 lines.append(f"{indent}int32_t {var} = {expr};")
-                self.loops[op.result] = var
+                self.loops[op.result] = self.names[op.result] = var
                 local.append(op.result)
             elif isinstance(op, ForOp):
                 current = None
                 var = f"i{depth}"
-                self.loops[op.index] = var
+                self.loops[op.index] = self.names[op.index] = var
                 trip = f"TRIP{depth}" if f"TRIP{depth}" not in self.constexpr else f"TRIP{depth}_{len(self.constexpr)}"
                 self.constexpr[trip] = op.trip.value.data
                 self.trips[op.index] = trip
@@ -209,7 +210,7 @@ class _KernelWriter:
                 inc = f"{var} += {step}" if cores > 1 else f"{var}++"
                 guarded = op.below is not None
                 if guarded:
-                    lines.append(f"{indent}if ({self.loops.get(op.guard[0], '0')} < {op.below.value.data}) {{")  # pyright: ignore
+                    lines.append(f"{indent}if ({self.names.get(op.guard[0], '0')} < {op.below.value.data}) {{")  # pyright: ignore
                     indent += "    "
                 lines.append(f"{indent}for (int32_t {var} = {start}; {var} < {trip}; {inc}) {{")
                 lines += self._plan(op.body.block, depth + 1, indent + "    ")
@@ -272,9 +273,9 @@ class _KernelWriter:
             return self._copy(op)
         if isinstance(op, MmadOp):
             a, b, c = (self.buffers[v] for v in (op.lhs, op.rhs, op.acc))
-            init = " && ".join(f"{self.loops.get(v, 'k')} == 0" for v in op.init_when) or "true"
+            init = " && ".join(f"{self.names.get(v, 'k')} == 0" for v in op.init_when) or "true"
             m, n, kk = (self._dim(key, v, i) for key, v, i in (("base_m", op.acc, 0), ("base_n", op.acc, 1), ("base_k", op.lhs, 1)))
-            last = " && ".join(f"{self.loops[v]} == {self.trips[v]} - 1" for v in op.init_when if v in self.loops) or "true"
+            last = " && ".join(f"{self.names[v]} == {self.trips[v]} - 1" for v in op.init_when if v in self.names) or "true"
             t = _ctype(c.op.result.type)
             return [f"if ({init}) {{  // the first K step: a fresh accumulator, overwritten by Mmad",
                     f"    {c.local} = {c.queue}.AllocTensor<{t}>();",
@@ -321,6 +322,9 @@ class _KernelWriter:
             return [f"LoadData({b.local}, {a.local}, loadData3DParams);  // Load3D: im2col of the NC1HWC0 input"]
         if d_space in ("L0A", "L0B"):
             return [f"LoadData({b.local}, {a.local}, loadData2DParams);  // MTE1: {s_space} -> {d_space}"]
+        if op.index:  # a block of the source (rows of a workspace tile)
+            at = self._buffer_offset(op, src)
+            return [f"DataCopy({b.local}, {a.local}[{at}], {b.tile});  // {pipe}: a block of {s_space} -> {d_space}"]
         return [f"DataCopy({b.local}, {a.local}, {b.tile});  // {pipe}: {s_space} -> {d_space}"]
 
     def _vector(self, op: VecOp) -> list[str]:
@@ -367,12 +371,13 @@ class _KernelWriter:
             return self.buffers[v].local
         if v in self.gm:
             return f"{self.gm[v]}Gm"
-        return self.consts.get(v, self.loops.get(v, "_"))
+        return self.consts.get(v, self.names.get(v, "_"))
 
     def _buffer_offset(self, op: CopyOp, buf: SSAValue) -> str:
-        """Start of an ``into`` copy's block in its destination buffer (row-major elements)."""
+        """Start of a copy's block in buffer ``buf`` (row-major elements): the destination's
+        block of an ``into`` copy, the source's of a sliced one."""
         shape = buf.type.get_shape() if isinstance(buf.type, MemRefType) else (1,)
-        terms = [f"{self.loops.get(idx, 'i')} * {t * math.prod(shape[d + 1:])}"
+        terms = [f"{self.names.get(idx, 'i')} * {t * math.prod(shape[d + 1:])}"
                  for idx, d, t in zip(op.index, _ints(op.dims), _ints(op.tile), strict=True)]
         return " + ".join(terms) or "0"
 
@@ -388,7 +393,7 @@ class _KernelWriter:
         terms = []
         for idx, d, t in zip(op.index, dims, tile, strict=True):
             stride = t * math.prod(shape[d + 1 :]) if d < len(shape) else t
-            terms.append(f"{self.loops.get(idx, 'i')} * {stride}")
+            terms.append(f"{self.names.get(idx, 'i')} * {stride}")
         return " + ".join(terms)
 
     # -- the file ---------------------------------------------------------------------

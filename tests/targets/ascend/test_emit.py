@@ -83,3 +83,7 @@ def test_attention_kernel_emits_shifted_block_indices() -> None:
     assert re.search(r"int32_t (j\d+_\d+) = i\d+ \* 2 \+ \d+;", src)
     assert re.search(r"int32_t j\d+_\d+ = j\d+_\d+ \+ 2;", src)
     assert re.search(r"Fixpipe\(\w+Local\[i\d+ \* 128\], co1Local, fixpipeParams\);", src)
+    # Offsets name the stage method's own index variables (no placeholder `i`), and the
+    # softmax fetches its row chunk of the S workspace.
+    assert not re.search(r"\[i \* ", src)
+    assert re.search(r"DataCopy\(\w+Local, wsLocal\[j\d+_\d+ \* \d+\], \w+\);  // MTE2: a block of GM -> UB", src)
