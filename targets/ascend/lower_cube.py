@@ -548,8 +548,8 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
         done: list[tuple[str, int]] = []
 
         def ready(o: tuple[str, int]) -> bool:
-            if o[0] == "qk":
-                return ("load", 0) in done
+            if o[0] == "qk":  # after the softmax that reads the previous block's S
+                return ("load", 0) in done and (o[1] == 0 or ("sm", o[1] - 1) in done)
             if o[0] == "sm":  # after every read of the history slots it overwrites
                 return ("qk", o[1]) in done and all(
                     ("pv", x) in done for x in epi if x % 2 == o[1] % 2) and all(
