@@ -7,11 +7,13 @@ by IR op name; a row there wins.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import scipy.special
+from graphopt.targets.cpu.gelu import gelu_f32
 
 from graphopt.semantics import get_rule
 
@@ -72,6 +74,8 @@ def _gelu(x: Any, approximate: str = "none") -> Any:
     if approximate == "tanh":
         inner = np.asarray(np.sqrt(2 / np.pi), x.dtype) * (x + np.asarray(0.044715, x.dtype) * x * x * x)
         return np.asarray(0.5 * x * (1 + np.tanh(inner)), dtype=x.dtype)
+    if x.dtype == np.float32:
+        return gelu_f32(x)
     # x * Phi(x), Phi the standard normal CDF: scipy's ndtr keeps the far tails exact,
     # where 0.5 * (1 + erf(x / sqrt 2)) would round to 0.
     return np.asarray(x * scipy.special.ndtr(x), dtype=x.dtype)
@@ -79,3 +83,64 @@ def _gelu(x: Any, approximate: str = "none") -> Any:
 
 KERNELS["graph.erf"] = _erf
 KERNELS["graph.gelu"] = _gelu
+
+
+# The kernels below compute what their rules do, operation for operation, but into one
+# output array (and a reused scratch array) instead of a fresh array per operation: on a
+# large model, allocating and first touching memory costs as much as the arithmetic.
+_scratch = threading.local()
+_SCRATCH_MAX = 1 << 24  # bytes kept per thread and dtype; larger scratch is allocated each time
+
+
+def _scratch_like(a: np.ndarray) -> np.ndarray:
+    """A per-thread scratch array of ``a``'s shape and dtype (its contents are garbage)."""
+    if a.nbytes > _SCRATCH_MAX:
+        return np.empty_like(a)
+    key = f"buf_{a.dtype.str}"
+    buf = getattr(_scratch, key, None)
+    if buf is None or buf.size < a.size:
+        buf = np.empty(a.size, a.dtype)
+        setattr(_scratch, key, buf)
+    return buf[: a.size].reshape(a.shape)
+
+
+def _matmul_bias(a: Any, b: Any, bias: Any) -> Any:
+    out = np.matmul(a, b)
+    # The bias goes into the product in place when that is what out + bias would give.
+    if isinstance(out, np.ndarray) and out.dtype == bias.dtype and np.broadcast_shapes(out.shape, bias.shape) == out.shape:
+        out += bias
+        return out
+    return get_rule("graphopt::MatMulBias")(a, b, bias)  # type: ignore[misc]
+
+
+def _layer_normalization(x: Any, scale: Any, b: Any = None, *, axis: int = -1, epsilon: float = 1e-5,
+                         stash_type: int = 1) -> Any:
+    params = (scale,) if b is None else (scale, b)
+    fast = x.dtype == np.float32 and stash_type == 1 and all(p.dtype == np.float32 for p in params)
+    if not fast or np.broadcast_shapes(x.shape, *(p.shape for p in params)) != x.shape:
+        return get_rule("LayerNormalization")(x, scale, b, axis=axis, epsilon=epsilon, stash_type=stash_type)  # type: ignore[misc]
+    axes = tuple(range(axis % x.ndim, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    y = np.subtract(x, mean)
+    var = np.square(y, out=_scratch_like(y)).mean(axis=axes, keepdims=True)
+    inv_std = 1 / np.sqrt(var + epsilon)
+    y *= inv_std
+    y *= scale
+    if b is not None:
+        y += b
+    return y, mean, inv_std
+
+
+def _softmax(x: Any, *, axis: int = -1) -> Any:
+    if x.dtype not in (np.float32, np.float64):
+        return get_rule("Softmax")(x, axis=axis)  # type: ignore[misc]
+    with np.errstate(all="ignore"):
+        e = np.subtract(x, np.max(x, axis=axis, keepdims=True))
+        np.exp(e, out=e)
+        e /= np.sum(e, axis=axis, keepdims=True)
+    return e
+
+
+KERNELS["graph.matmul_bias"] = _matmul_bias
+KERNELS["graph.layer_normalization"] = _layer_normalization
+KERNELS["graph.softmax"] = _softmax
