@@ -173,17 +173,18 @@ def run_pipeline(
 ) -> list[dict[str, Any]]:
     """Apply ``passes`` in order; returns [{name, seconds}] for the report."""
     timings: list[dict[str, Any]] = []
-    seen = fingerprint(module)
+    seen = fingerprint(module) if opts.verify_each else ()
     for k, p in enumerate(passes):
         if opts.progress:
             opts.progress(f"[{k + 1}/{len(passes)}] {p.name}")
         t0 = time.perf_counter()
         p.apply(ctx, module)
         timings.append({"name": p.name, "seconds": round(time.perf_counter() - t0, 6)})
-        now = fingerprint(module)
-        if opts.verify_each and now != seen:  # a pass that changed nothing leaves verified IR
-            verify(module, f"pass {p.name}")
-        seen = now
+        if opts.verify_each:
+            now = fingerprint(module)
+            if now != seen:  # a pass that changed nothing leaves verified IR
+                verify(module, f"pass {p.name}")
+            seen = now
         text = None
         if opts.print_ir_after_all or p.name in opts.print_ir_after:
             text = print_module(module)
@@ -290,7 +291,8 @@ def build_compiled(
     """Imported IR (from any frontend) -> passes -> the target's executable, with its report."""
     opts = options or PipelineOptions()
     module = imported.module
-    verify(module, "import")
+    if opts.verify_each:  # else once, after the pipeline
+        verify(module, "import")
     ctx = make_context(imported.weights)
     ctx.target = tgt
     spec = pipeline if pipeline is not None else tgt.pipeline(opt_level)
@@ -302,7 +304,7 @@ def build_compiled(
     timings += run_pipeline(module, ctx, passes[cut:], opts)
     graph_stats["remarks"] = [r for r in ctx.remarks if r.get("pass") != "fuse"]
     if not opts.verify_each:
-        verify(module, "the pipeline")
+        verify(module, "import and the pipeline")
     _drop_unused_weights(module, ctx.weights)
     input_names = [name for name, _ in imported.inputs]
     if opts.progress:

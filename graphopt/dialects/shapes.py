@@ -170,7 +170,7 @@ def _split(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarra
         if dim % n_out:
             raise ValueError(f"Split cannot cut dimension {dim} into {n_out} equal parts")
         sizes = [dim // n_out] * n_out
-    return [(shape[:axis] + (size,) + shape[axis + 1 :], dtype) for size in sizes]
+    return [((*shape[:axis], size, *shape[axis + 1 :]), dtype) for size in sizes]
 
 
 # Rules that also need the number of results (ONNX leaves it to the node).
@@ -194,6 +194,49 @@ def tensor_type(spec: Spec) -> TensorType:
 def _type_proto(spec: Spec) -> onnx.TypeProto:
     shape = [d if d >= 0 else None for d in spec[0]]
     return helper.make_tensor_type_proto(spec[1].onnx, shape)
+
+
+class _Unkeyable(Exception):
+    """A value that cannot be part of a memo key."""
+
+
+_MEMO_CONST_MAX = 4096  # elements: larger constant operands are not worth keying
+_MEMO_MAX = 100_000  # entries, a few hundred bytes each
+_onnx_memo: dict[tuple[Any, ...], tuple[Spec | None, ...]] = {}
+
+
+def _frozen(v: Any) -> Any:
+    """``v`` (an attribute or a constant operand) as a hashable key, or _Unkeyable."""
+    if v is None or isinstance(v, bool | int | float | str | bytes):
+        return type(v).__name__, v
+    if isinstance(v, list | tuple):
+        return tuple(_frozen(x) for x in v)
+    if isinstance(v, np.ndarray | np.generic) and v.size <= _MEMO_CONST_MAX and v.dtype != object:
+        return v.dtype.str, v.shape, v.tobytes()
+    raise _Unkeyable
+
+
+def _memo_onnx_infer(
+    onnx_type: str,
+    domain: str,
+    ins: list[Spec | None],
+    attrs: dict[str, Any],
+    consts: list[np.ndarray | None],
+    attr_kinds: dict[str, AttrType],
+    n_out: int,
+) -> list[Spec | None]:
+    """``_onnx_infer``, memoized: it is a pure function of its arguments, and a model
+    repeats op signatures (a transformer, once per layer), each met again by the verifier."""
+    try:
+        key = (onnx_type, domain, tuple(ins), _frozen(sorted(attrs.items())), _frozen(consts), n_out)
+    except _Unkeyable:
+        return _onnx_infer(onnx_type, domain, ins, attrs, consts, attr_kinds, n_out)
+    found = _onnx_memo.get(key)
+    if found is None:
+        if len(_onnx_memo) >= _MEMO_MAX:
+            _onnx_memo.clear()
+        found = _onnx_memo[key] = tuple(_onnx_infer(onnx_type, domain, ins, attrs, consts, attr_kinds, n_out))
+    return list(found)
 
 
 def _onnx_infer(
@@ -247,7 +290,7 @@ def infer(
     rule = RULES.get(key)
     if rule is not None:
         return list(rule(ins, attrs, consts))[:n_out]
-    return _onnx_infer(op_cls.ONNX_TYPE, op_cls.ONNX_DOMAIN, ins, attrs, consts, op_cls.ATTR_KINDS, n_out)
+    return _memo_onnx_infer(op_cls.ONNX_TYPE, op_cls.ONNX_DOMAIN, ins, attrs, consts, op_cls.ATTR_KINDS, n_out)
 
 
 def const_value(op: Operation | None) -> np.ndarray | None:

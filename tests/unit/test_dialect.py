@@ -37,14 +37,14 @@ def test_verifier_accepts_correct_add():
 def test_verifier_rejects_add_with_wrong_result_type(wrong):
     text = _module(ADD.format(t=wrong), ARGS, wrong)
     module = parse_module(make_context(), text)
-    with pytest.raises(VerifyException, match="graph.add"):
+    with pytest.raises(VerifyException, match=r"graph\.add"):
         module.verify()
 
 
 def test_verifier_rejects_matmul_with_wrong_result_shape():
     body = '    %0 = "graph.matmul"(%a, %b) : (tensor<2x3xf32>, tensor<3x4xf32>) -> tensor<2x3xf32>\n'
     module = parse_module(make_context(), _module(body, "%a: tensor<2x3xf32>, %b: tensor<3x4xf32>", "tensor<2x3xf32>"))
-    with pytest.raises(VerifyException, match="graph.matmul"):
+    with pytest.raises(VerifyException, match=r"graph\.matmul"):
         module.verify()
 
 
@@ -54,7 +54,7 @@ def test_verifier_rejects_reshape_disagreeing_with_constant_shape():
         '    %0 = "graph.reshape"(%a, %s) : (tensor<2x3xf32>, tensor<2xi64>) -> tensor<6xf32>\n'
     )
     module = parse_module(make_context(), _module(body, "%a: tensor<2x3xf32>", "tensor<6xf32>"))
-    with pytest.raises(VerifyException, match="graph.reshape"):
+    with pytest.raises(VerifyException, match=r"graph\.reshape"):
         module.verify()
     good = parse_module(make_context(), _module(body.replace("tensor<6xf32>", "tensor<3x2xf32>"), "%a: tensor<2x3xf32>", "tensor<3x2xf32>"))
     good.verify()
@@ -89,3 +89,23 @@ def test_op_names():
     assert op_name("MatMul") == "graph.matmul"
     assert op_name("Conv") == "graph.conv"
     assert ONNX_OPS["LayerNormalization"].name == "graph.layer_normalization"
+
+
+def test_memoized_onnx_inference_keys_attributes_and_constants():
+    """Ops typed by ONNX's inference are memoized by signature: a repeat of a signature
+    must still fail when it is wrong, and a different attribute or constant must not hit."""
+    transpose = '    %0 = "graph.transpose"(%a) <{{perm = array<i64: {perm}>}}> : (tensor<2x3xf32>) -> {t}\n'
+    for _ in range(2):  # the second round answers from the memo
+        good = parse_module(make_context(), _module(transpose.format(perm="1, 0", t="tensor<3x2xf32>"), "%a: tensor<2x3xf32>", "tensor<3x2xf32>"))
+        good.verify()
+        bad = parse_module(make_context(), _module(transpose.format(perm="0, 1", t="tensor<3x2xf32>"), "%a: tensor<2x3xf32>", "tensor<3x2xf32>"))
+        with pytest.raises(VerifyException, match=r"graph\.transpose"):
+            bad.verify()
+    reshape = (
+        '    %s = "graph.constant"() <{{value = dense<[{shape}]> : tensor<2xi64>}}> : () -> tensor<2xi64>\n'
+        '    %0 = "graph.reshape"(%a, %s) : (tensor<2x3xf32>, tensor<2xi64>) -> tensor<3x2xf32>\n'
+    )
+    parse_module(make_context(), _module(reshape.format(shape="3, 2"), "%a: tensor<2x3xf32>", "tensor<3x2xf32>")).verify()
+    other = parse_module(make_context(), _module(reshape.format(shape="1, 6"), "%a: tensor<2x3xf32>", "tensor<3x2xf32>"))
+    with pytest.raises(VerifyException, match=r"graph\.reshape"):
+        other.verify()
