@@ -4,7 +4,7 @@ Which kernel an op or a ``graph.fused`` group becomes (decided from op types and
 never from the chip's name; the chip's capacities and copy paths shape the program):
 - cube: a MatMul / Gemm / MatMulBias / 2-D Conv first, then elementwise vector ops on its
   result (its fused epilogue); Attention (no past state, float mask) as flash attention.
-  Templates in ``lower_cube.py``.
+  Templates in ``lower_cube.py`` (matmuls) and ``lower_attention.py``.
 - vector: a group of ``vector.VECTOR_OPS`` rows (elementwise, reductions, softmax, norms,
   pools), tiled by rows in UB (``_vector``); data movement (``vector.MOVE_OPS``) and
   ``ascend.trans_data`` as ``ascend.move`` kernels.
@@ -39,7 +39,8 @@ from graphopt.targets.ascend.builder import KernelBuilder
 from graphopt.targets.ascend.chip import Chip, load_chip
 from graphopt.targets.ascend.dialect import BufferOp, CopyOp, ForOp, KernelOp, MoveOp, TransDataOp, ViewOp, space_of
 from graphopt.targets.ascend.formats import format_of
-from graphopt.targets.ascend.lower_cube import AttentionSpec, build_attention, build_matmul
+from graphopt.targets.ascend.lower_attention import AttentionSpec, build_attention
+from graphopt.targets.ascend.lower_cube import build_matmul
 from graphopt.targets.ascend.vector import MOVE_OPS, VECTOR_OPS, VIEW_OPS, Numerics
 
 CUBE_OPS = ("MatMul", "Gemm", "MatMulBias", "Conv")

@@ -49,7 +49,7 @@ TILE_ITERATIONS = 4096  # auto mode: kernels with at most this many loop iterati
 
 
 def attn_accumulate(acc: np.ndarray, alpha: np.ndarray, pv: np.ndarray, kv: Any, final: int = 0) -> np.ndarray:
-    """The software-pipelined flash-attention accumulator (lower_cube.build_attention): it runs
+    """The software-pipelined flash-attention accumulator (lower_attention.build_attention): it runs
     after the softmax of the next block, so ``alpha`` is already the next block's rescale
     factor and the accumulator is kept pre-scaled to the newest running max:
     acc = (acc + P_j V_j) * alpha_{j+1}; the last block (``final``) adds without scaling.

@@ -1,4 +1,4 @@
-"""The software-pipelined flash-attention kernel (lower_cube.build_attention): it computes
+"""The software-pipelined flash-attention kernel (lower_attention.build_attention): it computes
 what the cpu target computes, tile by tile and op by op, causal or not, on shapes with
 partial edge tiles; its steady state overlaps the cube with the vector units."""
 
