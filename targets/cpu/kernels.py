@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import scipy.special
 from graphopt.targets.cpu.gelu import gelu_f32
 
 from graphopt.semantics import get_rule
@@ -65,6 +64,8 @@ def _fast_floats(x: Any) -> bool:
 def _erf(x: Any) -> Any:
     if not _fast_floats(x):
         return get_rule("Erf")(x)  # type: ignore[misc]
+    import scipy.special  # here: importing it costs ~0.1 s of a JIT compile's first call
+
     return np.asarray(scipy.special.erf(x), dtype=x.dtype)
 
 
@@ -76,6 +77,8 @@ def _gelu(x: Any, approximate: str = "none") -> Any:
         return np.asarray(0.5 * x * (1 + np.tanh(inner)), dtype=x.dtype)
     if x.dtype == np.float32:
         return gelu_f32(x)
+    import scipy.special
+
     # x * Phi(x), Phi the standard normal CDF: scipy's ndtr keeps the far tails exact,
     # where 0.5 * (1 + erf(x / sqrt 2)) would round to 0.
     return np.asarray(x * scipy.special.ndtr(x), dtype=x.dtype)
