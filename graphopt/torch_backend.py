@@ -5,7 +5,7 @@ code needs no ``import graphopt``. Options: ``options={"target": "cpu", "pipelin
 "opt_level": 2, "validate": False}``.
 
 Each dynamo graph goes through ``aot_autograd`` with the core ATen decompositions; its
-forward, backward and inference graphs are lowered by ``frontends/fx.py`` and compiled by
+forward, backward and inference graphs are lowered by ``frontends/fx/`` and compiled by
 graphopt. A compiled graph runs the graphopt executable: torch tensors -> numpy (no copy)
 -> graphopt -> torch.
 
