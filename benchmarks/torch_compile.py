@@ -2,13 +2,18 @@
 (hidden 768, sequence 128, batch 1, random weights), in one run. Measured, not asserted.
 
 - first-call compile time: the first call of the compiled model (capture + compile + one run),
-  graphopt against inductor (each after torch._dynamo.reset(), inductor's caches disabled);
-  and of it, torch's own "backend_compile" phase (OutputGraph.call_user_compiler: aot_autograd
-  and the backend's compiler, without dynamo's capture and the run);
+  graphopt against inductor, each in a fresh process (so neither inherits the other's warm
+  torch: dynamo's and aot_autograd's one-time setup is paid by whichever backend runs first
+  in a process), inductor's caches disabled; and of it, torch's own "backend_compile" phase
+  (OutputGraph.call_user_compiler: aot_autograd and the backend's compiler, without dynamo's
+  capture and the run);
+- with --floor, the same for two backends that compile nothing: dynamo's capture alone (the
+  graph runs eagerly), and aot_autograd with the core ATen decompositions, which graphopt's
+  backend starts from: what no backend built on them can go below;
 - steady state: median of repeated calls, graphopt against eager, on one thread
   (torch.set_num_threads(1), and numpy's BLAS limited to one thread before it loads).
 
-    .venv/bin/python benchmarks/torch_compile.py [--layers 12] [--seq 128] [--repeat 10]
+    .venv/bin/python benchmarks/torch_compile.py [--layers 12] [--seq 128] [--repeat 10] [--floor]
 """
 
 from __future__ import annotations
@@ -23,8 +28,12 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 os.environ.setdefault("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "1")
 
 import argparse
+import json
 import statistics
+import subprocess
+import sys
 import time
+from typing import Any
 
 import torch
 
@@ -38,7 +47,7 @@ def bert(layers: int) -> torch.nn.Module:
     return transformers.BertModel(cfg).eval()
 
 
-def first_call(model: torch.nn.Module, ids: torch.Tensor, backend: str) -> tuple[float, float, torch.Tensor, object]:
+def first_call(model: torch.nn.Module, ids: torch.Tensor, backend: Any) -> tuple[float, float, torch.Tensor, object]:
     """(first call s, of which torch's backend_compile phase s, output, the compiled model)."""
     from torch._dynamo.utils import compilation_time_metrics
 
@@ -52,6 +61,17 @@ def first_call(model: torch.nn.Module, ids: torch.Tensor, backend: str) -> tuple
     return total, sum(compilation_time_metrics.get("OutputGraph.call_user_compiler", [])), out, compiled
 
 
+def _dynamo_only(gm: torch.fx.GraphModule, example_inputs: list[torch.Tensor]) -> object:
+    return gm.forward
+
+
+def _aot_only(gm: torch.fx.GraphModule, example_inputs: list[torch.Tensor]) -> object:
+    from torch._decomp import core_aten_decompositions
+    from torch._functorch.aot_autograd import aot_module_simplified
+
+    return aot_module_simplified(gm, example_inputs, fw_compiler=lambda g, _: g, decompositions=core_aten_decompositions())
+
+
 def steady(fn: object, ids: torch.Tensor, repeat: int) -> float:
     times = []
     with torch.no_grad():
@@ -63,29 +83,50 @@ def steady(fn: object, ids: torch.Tensor, repeat: int) -> float:
     return statistics.median(times)
 
 
+FIRST_CALL_BACKENDS = {"graphopt": "graphopt", "inductor": "inductor", "dynamo-only": _dynamo_only, "aot-only": _aot_only}
+
+
+def first_call_in_fresh_process(backend: str, args: argparse.Namespace) -> dict[str, float]:
+    """``first_call`` of ``backend`` in a new Python process (this script with --first-call)."""
+    cmd = [sys.executable, __file__, "--first-call", backend, "--layers", str(args.layers), "--seq", str(args.seq)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--layers", type=int, default=12)
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--skip-inductor", action="store_true")
+    ap.add_argument("--floor", action="store_true", help="also time backends that compile nothing")
+    ap.add_argument("--first-call", choices=sorted(FIRST_CALL_BACKENDS), help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(1)
     model = bert(args.layers)
     ids = torch.randint(0, 30522, (1, args.seq), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = model(ids).last_hidden_state
+    if args.first_call:  # the child process: one first call, its figures as JSON
+        total, backend_s, out, _ = first_call(model, ids, FIRST_CALL_BACKENDS[args.first_call])
+        print(json.dumps({"total": total, "backend": backend_s, "err": (out - expected).abs().max().item()}))
+        return
 
-    t_graphopt, b_graphopt, out, compiled = first_call(model, ids, "graphopt")
-    err = (out - expected).abs().max().item()
     print(f"BERT-base: {args.layers} layers, hidden 768, seq {args.seq}, batch 1, {torch.get_num_threads()} thread")
-    print(f"first call (compile + run)  graphopt  {t_graphopt:8.2f} s   (max abs err vs eager {err:.2e})")
-    print(f"  of which backend_compile  graphopt  {b_graphopt:8.2f} s")
-    run_graphopt = steady(compiled, ids, args.repeat)
+    g = first_call_in_fresh_process("graphopt", args)
+    print(f"first call (compile + run)  graphopt  {g['total']:8.2f} s   (max abs err vs eager {g['err']:.2e})")
+    print(f"  of which backend_compile  graphopt  {g['backend']:8.2f} s")
     if not args.skip_inductor:
-        t_inductor, b_inductor, _, _ = first_call(model, ids, "inductor")
-        print(f"first call (compile + run)  inductor  {t_inductor:8.2f} s   graphopt/inductor = {t_graphopt / t_inductor:.2f}")
-        print(f"  of which backend_compile  inductor  {b_inductor:8.2f} s   graphopt/inductor = {b_graphopt / b_inductor:.2f}")
+        i = first_call_in_fresh_process("inductor", args)
+        print(f"first call (compile + run)  inductor  {i['total']:8.2f} s   graphopt/inductor = {g['total'] / i['total']:.2f}")
+        print(f"  of which backend_compile  inductor  {i['backend']:8.2f} s   graphopt/inductor = {g['backend'] / i['backend']:.2f}")
+    if args.floor:
+        for name in ("dynamo-only", "aot-only"):
+            f = first_call_in_fresh_process(name, args)
+            ratio = "" if args.skip_inductor else f"   / inductor = {f['total'] / i['total']:.2f}"
+            print(f"first call (compile + run)  {name:9s} {f['total']:8.2f} s{ratio}")
+    _, _, _, compiled = first_call(model, ids, "graphopt")
+    run_graphopt = steady(compiled, ids, args.repeat)
     run_eager = steady(model, ids, args.repeat)
     print(f"steady state (median of {args.repeat})  graphopt  {run_graphopt * 1e3:8.1f} ms")
     print(f"steady state (median of {args.repeat})  eager     {run_eager * 1e3:8.1f} ms   graphopt/eager = {run_graphopt / run_eager:.2f}")
