@@ -5,7 +5,8 @@ The walk needs no data, so it runs at compile time. For each kernel:
 - **Cores.** A parallel ``ascend.for`` (``cores`` > 1) gives iteration i to core coordinate
   i mod cores; nested parallel loops combine into one core id. A guarded loop (``below``)
   runs on a core only where its guard index is below the bound (a core's first / next item). Cores doing the same work
-  (same iteration counts, same edge tiles) are simulated once and counted as replicas.
+  (same iteration counts, same edge tiles; for causal attention, whose cores skip different
+  kv blocks, also the same number of blocks left) are simulated once and counted as replicas.
 - **Unrolling.** Loops are unrolled by their trip counts on each simulated core, in program
   order; each copy, mmad and vector op becomes one instruction on its pipe.
 - **Split chips.** In a cube kernel, the UB side (MTE2 into UB, V, MTE3) runs on the AIC's
@@ -133,10 +134,12 @@ def _parallel_loops(block: Block) -> list[ForOp]:
     return out
 
 
-def _core_groups(loops: list[ForOp], block_dim: int) -> list[tuple[dict[ForOp, int], int]]:
-    """[(coordinate of each parallel loop, replicas)]: one representative per distinct work."""
+def _core_groups(loops: list[ForOp], block_dim: int, work: Any = None) -> list[tuple[dict[ForOp, int], int]]:
+    """[(coordinate of each parallel loop, replicas)]: one representative per distinct work.
+    ``work`` (coordinates -> a number), when given, also tells cores apart (causal attention:
+    cores with the same item count skip different kv blocks)."""
     radix = [loop.cores.value.data for loop in loops]
-    groups: dict[tuple[tuple[int, bool], ...], tuple[dict[ForOp, int], int]] = {}
+    groups: dict[tuple[Any, ...], tuple[dict[ForOp, int], int]] = {}
     for core in range(max(1, min(block_dim, math.prod(radix) if radix else 1))):
         coords, rest = {}, core
         for loop, r in zip(loops, radix):
@@ -146,7 +149,7 @@ def _core_groups(loops: list[ForOp], block_dim: int) -> list[tuple[dict[ForOp, i
             trip, r = loop.trip.value.data, loop.cores.value.data
             count = len(range(c, trip, r))
             sig.append((count, count > 0 and (trip - 1) % r == c))
-        key = tuple(sig)
+        key = (*sig, work(coords)) if work is not None else tuple(sig)
         if all(count for count, _ in sig):  # idle cores add nothing
             rep, n = groups.get(key, (coords, 0))
             groups[key] = (rep, n + 1)
@@ -469,7 +472,7 @@ def kernel_program(chip: Chip, kernel: KernelOp, l2: L2State | None = None) -> P
     block_dim = kernel.block_dim.value.data
     split = chip.split and kernel.kind.data == "cube"
     share = max(1, chip.vector_cores // chip.cube_cores) if split else 1
-    for g, (coords, count) in enumerate(_core_groups(loops, block_dim)):
+    for g, (coords, count) in enumerate(_core_groups(loops, block_dim, _causal_work(kernel, loops))):
         if not loops:
             count = block_dim  # a data-movement kernel: each core moves its share (_Walk.move)
         core = 2 * g
@@ -498,6 +501,23 @@ def kernel_program(chip: Chip, kernel: KernelOp, l2: L2State | None = None) -> P
         hbm_bytes=hbm_in + out_bytes,
         l2_bytes=max(gm_reads + gm_writes, hbm_in + out_bytes),
     )
+
+
+def _causal_work(kernel: KernelOp, loops: list[ForOp]) -> Any:
+    """For causal attention (one parallel loop over (batch*head, q tile) work items), a core's
+    work: the kv blocks its items do not skip. None for every other kernel."""
+    t = _tiling(kernel)
+    if not int(t.get("causal", 0)) or "q_tile" not in t or len(loops) != 1:
+        return None
+    bm, bn = int(t["q_tile"]), int(t["kv_tile"])
+    tq, tk = -(-int(t["sq"]) // bm), -(-int(t["skv"]) // bn)
+    loop = loops[0]
+    trip, cores = loop.trip.value.data, loop.cores.value.data
+
+    def work(coords: dict[ForOp, int]) -> int:
+        return sum(min(tk, ((w % tq + 1) * bm - 1) // bn + 1) for w in range(coords[loop], trip, cores))
+
+    return work
 
 
 def _hbm_fractions(chip: Chip, kernel: KernelOp, l2: L2State | None) -> tuple[dict[int, float], float]:

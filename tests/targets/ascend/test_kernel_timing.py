@@ -84,3 +84,35 @@ def test_aicpu_kernels_are_costed() -> None:
     timing = graphopt.compile(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), "ascend-sim").report["timing"]
     aicpu = [k for k in timing["kernels"] if k["kind"] == "aicpu"]
     assert aicpu and aicpu[0]["time_us"] > 0
+
+
+def test_causal_attention_simulates_each_distinct_core() -> None:
+    # Cores with the same number of work items skip different kv blocks when causal: the
+    # cores simulated must include the one with the most blocks left, and count every core once.
+    from graphopt.targets.ascend.dialect import KernelOp
+    from graphopt.targets.ascend.kernel_timing import _parallel_loops, _Walk, kernel_program
+
+    c = graphopt.compile(_causal_heads(4096, 2), "ascend-sim")  # 64 items: 24 cores take 2 or 3
+    kernel = next(op for op in c.module.walk() if isinstance(op, KernelOp))
+    chip = load_chip("ascend910b")
+    (loop,) = _parallel_loops(kernel.body.block)
+    per_core = []
+    for core in range(kernel.block_dim.value.data):
+        out: list = []
+        _Walk(chip, kernel, {loop: core}, 0, {}, out).run()
+        per_core.append(sum(1 for i in out if i.pipe == "M"))
+    prog = kernel_program(chip, kernel)
+    simulated = {}
+    for i in prog.instrs:
+        if i.pipe == "M":
+            simulated[i.core] = simulated.get(i.core, 0) + 1
+    assert len(set(per_core)) > 1 and max(simulated.values()) == max(per_core)
+    assert sum(n * prog.replicas[core] for core, n in simulated.items()) == sum(per_core)
+
+
+def _causal_heads(seq: int, heads: int) -> onnx.ModelProto:
+    shape = [1, heads, seq, 64]
+    ins = [helper.make_tensor_value_info(n, TensorProto.FLOAT16, shape) for n in "qkv"]
+    g = helper.make_graph([helper.make_node("Attention", ["q", "k", "v"], ["y"], is_causal=1)], "a", ins,
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT16, shape)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 23)])
