@@ -312,7 +312,7 @@ class _Layout:
         for op in self.replaced:
             if all(not r.uses for r in op.results) and op.parent is not None:
                 Rewriter.erase_op(op)
-        for td in {v.owner for v in self.converted.values() if isinstance(v.owner, TransDataOp)}:
+        for td in dict.fromkeys(v.owner for v in self.converted.values() if isinstance(v.owner, TransDataOp)):
             if not td.output.uses and td.parent is not None:
                 Rewriter.erase_op(td)
 

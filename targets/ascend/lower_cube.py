@@ -121,7 +121,7 @@ def _epilogue_ub(kb_args: Sequence[SSAValue], num: Numerics, spec: CubeSpec, ste
     if plain:
         return 2 * np.dtype(num.storage).itemsize
     need = 2 * np.dtype(num.vector).itemsize
-    for k in {r[1] for s in steps for r in s.ins if r[0] == "arg"}:
+    for k in dict.fromkeys(r[1] for s in steps for r in s.ins if r[0] == "arg"):
         need += 2 * _np_of(kb_args[k].type).itemsize
     return need + sum(2 * np.dtype(s.dtype).itemsize for s in steps)
 
@@ -157,7 +157,8 @@ def _epilogue(kb: KernelBuilder, spec: CubeSpec, steps: Sequence[EpiStep], resul
               where: tuple[list[SSAValue], list[int], list[int]], tile: list[int], out_types: Sequence[Attribute]) -> None:
     index, dims, sizes = where
     loaded: dict[Ref, SSAValue] = {("acc",): acc}
-    for ref in {r for s in steps for r in s.ins if r[0] == "arg"}:
+    # In first-use order: a set of tuples holding strings would order the loads by hash seed.
+    for ref in dict.fromkeys(r for s in steps for r in s.ins if r[0] == "arg"):
         view = spec.arg_views[ref[1]]
         shape = view["shape"]
         buf_shape = [tile[0] if shape[-2] > 1 else 1, tile[1] if shape[-1] > 1 else 1]
