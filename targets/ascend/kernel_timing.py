@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 from xdsl.dialects.builtin import MemRefType, TensorType
@@ -160,12 +161,50 @@ def _core_groups(loops: list[ForOp], block_dim: int, work: Any = None) -> list[t
 # The walk
 
 
+@dataclass(frozen=True)
+class _CopyStatic:
+    """What a copy's cost needs that does not change from one execution to the next (read
+    from the IR once per kernel: attribute access dominates the walk otherwise)."""
+
+    pipe: str
+    src_space: str
+    dst_space: str
+    on_aiv: bool
+    gm: SSAValue | None  # the GM side of a GM <-> buffer copy, else None
+    gm_elem: int
+    shape: tuple[int, ...]  # the GM side's view
+    tiled: tuple[tuple[int, int, SSAValue], ...]  # (dim, tile, index) of the tiled view dims
+    im2col: bool
+    clamp: bool  # an untiled copy into or out of a buffer moves at most the buffer
+    buf_bytes: int
+    buf_elem: int
+    moved: int  # buffer-to-buffer copies: bytes moved
+    path: Any  # chip.CopyPath
+    frac: float  # HBM-miss fraction of its GM reads
+    burst_div: int  # 0: no tiling (one contiguous run)
+    index: tuple[SSAValue, ...]
+    into: bool
+    source: int  # id() of the source and destination values
+    dest: int
+
+
+@dataclass(frozen=True)
+class _MmadStatic:
+    cycles: float
+    flops: float
+    init_when: tuple[SSAValue, ...]
+    operands: tuple[int, int, int]  # id()s of lhs, rhs, acc
+
+
 class _Walk:
     """Unroll one kernel for one representative core into instructions (module docstring)."""
 
     def __init__(self, chip: Chip, kernel: KernelOp, coords: dict[ForOp, int], core: int,
-                 hbm_fraction: dict[int, float], out: list[Instr]) -> None:
+                 hbm_fraction: dict[int, float], out: list[Instr], names: bool = True,
+                 static: dict[Operation, Any] | None = None) -> None:
         self.chip, self.k, self.coords, self.out = chip, kernel, coords, out
+        self.static = static if static is not None else {}  # per op: _CopyStatic / _MmadStatic, shared by the walks of a kernel
+        self.names = names  # instruction names (kernel, operation, tile indices): only traces show them
         self.kind = kernel.kind.data
         self.tiling = _tiling(kernel)
         self.aic, self.aiv = core, core + 1
@@ -173,11 +212,11 @@ class _Walk:
         self.aiv_share = max(1, chip.vector_cores // chip.cube_cores) if self.split else 1
         self.hbm_fraction = hbm_fraction
         self.env: dict[SSAValue, int] = {}
-        # Buffer slots: writes so far, last writer and readers of each slot.
-        self.nbuf: dict[SSAValue, int] = {}
-        self.writes: dict[SSAValue, int] = defaultdict(int)
-        self.writer: dict[tuple[SSAValue, int], int] = {}
-        self.readers: dict[tuple[SSAValue, int], list[int]] = defaultdict(list)
+        # Buffer slots, buffers by id(): copies, writes so far, last writer and readers of each slot.
+        self.nbuf: dict[int, int] = {}
+        self.writes: dict[int, int] = defaultdict(int)
+        self.writer: dict[tuple[int, int], int] = {}
+        self.readers: dict[tuple[int, int], list[int]] = defaultdict(list)
         self.fill = 1.0  # real fraction of the current vector tile (edge tiles)
         self.causal = int(self.tiling.get("causal", 0))
         self.kv_values: set[SSAValue] | None = None  # kv-block index operands (see _masked)
@@ -191,13 +230,15 @@ class _Walk:
             return self.aiv
         return self.aic
 
-    def slot(self, buf: SSAValue, write: bool, accumulate: bool = False) -> tuple[SSAValue, int]:
+    def slot(self, buf: int, write: bool, accumulate: bool = False) -> tuple[int, int]:
         n = self.nbuf.get(buf, 1)
         if write and not accumulate:
             self.writes[buf] += 1
         return buf, max(0, self.writes[buf] - 1) % n
 
-    def emit(self, ins: Instr, reads: list[SSAValue], writes: list[SSAValue], accumulate: bool = False) -> None:
+    def emit(self, ins: Instr, reads: Sequence[int], writes: Sequence[int], accumulate: bool = False) -> None:
+        """Append ``ins`` with its dependencies on earlier instructions: ``reads`` and
+        ``writes`` are the id()s of the values it reads and writes (non-buffers are ignored)."""
         deps: set[int] = set()
         read_slots = [self.slot(b, False) for b in reads if b in self.nbuf]
         for s in read_slots:
@@ -220,7 +261,7 @@ class _Walk:
     def run(self) -> None:
         for op in self.k.body.block.ops:
             if isinstance(op, BufferOp):
-                self.nbuf[op.result] = op.buffers.value.data
+                self.nbuf[id(op.result)] = op.buffers.value.data
         self.block(self.k.body.block)
 
     def block(self, block: Block) -> None:
@@ -306,62 +347,81 @@ class _Walk:
         first = qi * bm + r * (rows.value.data if rows is not None else 0)  # pyright: ignore[reportAttributeAccessIssue]
         return (kj + 1) * bn - 1 > first
 
-    def gm_extent(self, op: CopyOp, gm: SSAValue) -> int:
-        """Elements of the GM-side tile: the tiled dims cut at the edge, the others whole."""
-        shape = _view_shape(op, gm)
-        ext = list(shape)
-        for d, t, i in zip(op.dims.get_values(), op.tile.get_values(), op.index):
-            d, t = int(d), int(t)
-            if d < len(ext):
-                start = self.env.get(i, 0) * t
-                ext[d] = max(0, min(t, shape[d] - start)) if shape[d] > 1 else 1
-        return math.prod(ext)
+    def _copy_static(self, op: CopyOp) -> _CopyStatic:
+        st = self.static.get(op)
+        if st is None:
+            src_space, dst_space = space_of(op.source.type), space_of(op.dest.type)
+            pipe = op.pipe.data
+            gm_src, gm_dst = isinstance(op.source.type, TensorType), isinstance(op.dest.type, TensorType)
+            gm = (op.source if gm_src else op.dest) if gm_src or gm_dst else None
+            buf = op.dest if gm_src else op.source
+            shape = tuple(_view_shape(op, gm)) if gm is not None else ()
+            dims, tiles = [int(d) for d in op.dims.get_values()], [int(t) for t in op.tile.get_values()]
+            path = self.chip.path(src_space, dst_space) or self.chip.path(src_space if src_space != "GM" else "GM", "UB")
+            assert path is not None
+            st = self.static[op] = _CopyStatic(
+                pipe=pipe, src_space=src_space, dst_space=dst_space,
+                on_aiv=self.core_of(pipe, dst_space) == self.aiv,
+                gm=gm, gm_elem=elem_bytes(gm) if gm is not None else 0, shape=shape,
+                tiled=tuple((d, t, i) for d, t, i in zip(dims, tiles, op.index) if d < len(shape)),
+                im2col=op.im2col is not None,
+                clamp=not dims and isinstance(buf.type, MemRefType),
+                buf_bytes=tensor_bytes(buf), buf_elem=elem_bytes(buf),
+                # A copy `into` a block of a wider buffer moves its whole source (one L0C chunk).
+                moved=tensor_bytes(op.source if op.into is not None else op.dest),
+                path=path,
+                frac=self.hbm_fraction.get(id(op), 0.0) if src_space == "GM" else 0.0,
+                burst_div=max(1, math.prod(tiles[:-1]) or 1) if tiles else 0,
+                index=tuple(op.index), into=op.into is not None, source=id(op.source), dest=id(op.dest),
+            )
+        return st
 
     def copy(self, op: CopyOp) -> None:
-        src_space, dst_space = space_of(op.source.type), space_of(op.dest.type)
-        pipe = op.pipe.data
-        core = self.core_of(pipe, dst_space)
-        gm_src, gm_dst = isinstance(op.source.type, TensorType), isinstance(op.dest.type, TensorType)
-        if gm_src or gm_dst:
-            gm = op.source if gm_src else op.dest
-            buf = op.dest if gm_src else op.source
-            nbytes = self.gm_extent(op, gm) * elem_bytes(gm)
-            if op.im2col is not None or not op.dims.get_values() and isinstance(buf.type, MemRefType):
-                nbytes = min(nbytes, tensor_bytes(buf)) if op.im2col is None else tensor_bytes(buf)
-            if dst_space == "UB":
-                self.fill = min(1.0, nbytes / max(1, tensor_bytes(buf) * elem_bytes(gm) / elem_bytes(buf)))
+        st = self._copy_static(op)
+        core = self.aiv if st.on_aiv else self.aic
+        if st.gm is not None:
+            # Elements of the GM-side tile: the tiled dims cut at the edge, the others whole.
+            ext = list(st.shape)
+            for d, t, i in st.tiled:
+                ext[d] = max(0, min(t, st.shape[d] - self.env.get(i, 0) * t)) if st.shape[d] > 1 else 1
+            nbytes = math.prod(ext) * st.gm_elem
+            if st.im2col:
+                nbytes = st.buf_bytes
+            elif st.clamp:
+                nbytes = min(nbytes, st.buf_bytes)
+            if st.dst_space == "UB":
+                self.fill = min(1.0, nbytes / max(1, st.buf_bytes * st.gm_elem / st.buf_elem))
         else:
-            # A copy `into` a block of a wider buffer moves its whole source (one L0C chunk).
-            moved = op.source if op.into is not None else op.dest
-            nbytes = tensor_bytes(moved)
-            if dst_space == "UB" or src_space == "UB":
+            nbytes = st.moved
+            if st.dst_space == "UB" or st.src_space == "UB":
                 nbytes = int(nbytes * self.fill)
-        if core == self.aiv and self.aiv_share > 1:
+        if st.on_aiv and self.aiv_share > 1:
             nbytes //= self.aiv_share  # this AIV's share of the tile's rows
-        path = self.chip.path(src_space, dst_space) or self.chip.path(src_space if src_space != "GM" else "GM", "UB")
-        assert path is not None
-        frac = self.hbm_fraction.get(id(op), 0.0) if src_space == "GM" else 0.0
-        burst = _burst(op, nbytes)
+        # The contiguous GM run: the tile's innermost extent when tiled, else the whole transfer.
+        burst = max(1, nbytes // st.burst_div) if st.burst_div else None
         # HBM is shared by the launched cores of this copy's kind (the AICs, or all the AIVs).
-        active = self.k.block_dim.value.data * (self.aiv_share if core == self.aiv else 1)
-        cyc = copy_cycles(self.chip, path, nbytes, active_cores=active, hbm_fraction=frac, burst_bytes=burst)
-        name = f"{self.k.sym_name.data} {pipe} {src_space}->{dst_space}{self._tag(op)}"
+        active = self.k.block_dim.value.data * (self.aiv_share if st.on_aiv else 1)
+        cyc = copy_cycles(self.chip, st.path, nbytes, active_cores=active, hbm_fraction=st.frac, burst_bytes=burst)
+        name = f"{self.k.sym_name.data} {st.pipe} {st.src_space}->{st.dst_space}{self._tag(op)}" if self.names else ""
         # A copy `into` one block of a buffer fills the slot its first block started: the
         # chunks of one tile share a slot, as an accumulating mmad's steps do.
-        into_later_block = op.into is not None and any(self.ival(i) != 0 for i in op.index)
-        self.emit(Instr(pipe, cyc, (), name, core, src_space, dst_space, nbytes), [op.source], [op.dest], into_later_block)
+        into_later_block = st.into and any(self.ival(i) != 0 for i in st.index)
+        self.emit(Instr(st.pipe, cyc, (), name, core, st.src_space, st.dst_space, nbytes), (st.source,), (st.dest,), into_later_block)
 
     def mmad(self, op: MmadOp) -> None:
-        a, b = op.lhs.type, op.rhs.type
-        assert isinstance(a, MemRefType) and isinstance(b, MemRefType)
-        m, k = a.get_shape()[-2], a.get_shape()[-1]
-        n = b.get_shape()[-1]
-        dt = _dtype_name(op.lhs)
-        accumulate = bool(op.init_when) and any(self.env.get(i, 0) != 0 for i in op.init_when)
-        cyc = mmad_cycles(self.chip, m, n, k, dt)
-        name = f"{self.k.sym_name.data} mmad{self._tag(op)}"
-        self.emit(Instr("M", cyc, (), name, self.aic, flops=2.0 * m * n * k), [op.lhs, op.rhs] + ([op.acc] if accumulate else []),
-                  [op.acc], accumulate)
+        st = self.static.get(op)
+        if st is None:
+            a, b = op.lhs.type, op.rhs.type
+            assert isinstance(a, MemRefType) and isinstance(b, MemRefType)
+            m, k = a.get_shape()[-2], a.get_shape()[-1]
+            n = b.get_shape()[-1]
+            cyc = mmad_cycles(self.chip, m, n, k, _dtype_name(op.lhs))
+            st = self.static[op] = _MmadStatic(cyc, 2.0 * m * n * k, tuple(op.init_when), (id(op.lhs), id(op.rhs), id(op.acc)))
+        accumulate = bool(st.init_when) and any(self.env.get(i, 0) != 0 for i in st.init_when)
+        name = f"{self.k.sym_name.data} mmad{self._tag(op)}" if self.names else ""
+        lhs, rhs, acc = st.operands
+        self.emit(Instr("M", st.cycles, (), name, self.aic, flops=st.flops), (lhs, rhs, acc) if accumulate else (lhs, rhs),
+                  (acc,), accumulate)
 
     def vec(self, op: VecOp) -> None:
         bufs = [v for v in [*op.ins, *op.outs] if isinstance(v.type, MemRefType)]
@@ -377,9 +437,8 @@ class _Walk:
             recipe = list(_recipe(op.op.data))
         cyc = sum(passes * vector_cycles(self.chip, _op_class(cls, out), nbytes) for cls, passes in recipe)
         core = self.aiv if self.split else self.aic
-        name = f"{self.k.sym_name.data} {op.op.data}{self._tag(op)}"
-        ins = [v for v in op.ins if v in self.nbuf]
-        self.emit(Instr("V", cyc, (), name, core), ins, [v for v in op.outs if v in self.nbuf])
+        name = f"{self.k.sym_name.data} {op.op.data}{self._tag(op)}" if self.names else ""
+        self.emit(Instr("V", cyc, (), name, core), [id(v) for v in op.ins], [id(v) for v in op.outs])
 
     def move(self, op: MoveOp) -> None:
         """A data-movement kernel: its bytes in (MTE2) and out (MTE3), tiled through UB."""
@@ -449,19 +508,13 @@ def _view_shape(op: CopyOp, gm: SSAValue) -> list[int]:
     return list(t.get_shape())
 
 
-def _burst(op: CopyOp, nbytes: int) -> int | None:
-    """The contiguous GM run of a copy: its tile's innermost extent when the innermost dim is
-    tiled, else the whole transfer (contiguous rows)."""
-    tiles = [int(t) for t in op.tile.get_values()]
-    return None if not tiles else max(1, nbytes // max(1, math.prod(tiles[:-1]) or 1))
-
-
 # ---------------------------------------------------------------------------------------
 # Whole kernels
 
 
-def kernel_program(chip: Chip, kernel: KernelOp, l2: L2State | None = None) -> Program:
-    """The timing Program of one lowered kernel (see the module docstring)."""
+def kernel_program(chip: Chip, kernel: KernelOp, l2: L2State | None = None, *, names: bool = True) -> Program:
+    """The timing Program of one lowered kernel (see the module docstring); ``names``: name
+    each instruction for a trace (formatting them is a large part of the walk)."""
     if kernel.kind.data == "aicpu":
         return aicpu_program(chip, kernel, l2)
     block = kernel.body.block
@@ -472,6 +525,7 @@ def kernel_program(chip: Chip, kernel: KernelOp, l2: L2State | None = None) -> P
     block_dim = kernel.block_dim.value.data
     split = chip.split and kernel.kind.data == "cube"
     share = max(1, chip.vector_cores // chip.cube_cores) if split else 1
+    static: dict[Operation, Any] = {}
     for g, (coords, count) in enumerate(_core_groups(loops, block_dim, _causal_work(kernel, loops))):
         if not loops:
             count = block_dim  # a data-movement kernel: each core moves its share (_Walk.move)
@@ -479,7 +533,7 @@ def kernel_program(chip: Chip, kernel: KernelOp, l2: L2State | None = None) -> P
         replicas[core] = count
         if split:
             replicas[core + 1] = count * share
-        _Walk(chip, kernel, coords, core, fractions, instrs).run()
+        _Walk(chip, kernel, coords, core, fractions, instrs, names, static).run()
     out_bytes = sum(tensor_bytes(r) for r in kernel.outputs)
     gm_reads = sum(i.nbytes * replicas.get(i.core, 1) for i in instrs if i.src == "GM")
     gm_writes = sum(i.nbytes * replicas.get(i.core, 1) for i in instrs if i.dst == "GM")

@@ -31,7 +31,7 @@ def kernels_of(module: ModuleOp) -> list[KernelOp]:
 def simulate_module(chip: Chip, module: ModuleOp, *, trace: bool = False) -> list[SimResult]:
     """Every kernel of the module, simulated in program order with a shared L2 state."""
     l2 = L2State(chip.l2_bytes)
-    return [simulate(chip, kernel_program(chip, k, l2), trace=trace) for k in kernels_of(module)]
+    return [simulate(chip, kernel_program(chip, k, l2, names=trace), trace=trace) for k in kernels_of(module)]
 
 
 def timing_section(chip: Chip, results: list[SimResult], dtype: str = "fp16") -> dict[str, Any]:
