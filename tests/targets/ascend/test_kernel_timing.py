@@ -116,3 +116,20 @@ def _causal_heads(seq: int, heads: int) -> onnx.ModelProto:
     g = helper.make_graph([helper.make_node("Attention", ["q", "k", "v"], ["y"], is_causal=1)], "a", ins,
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT16, shape)])
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 23)])
+
+
+def test_timing_does_not_depend_on_the_hash_seed() -> None:
+    # The same model gives the same report in every process (a set of tuples holding strings
+    # once ordered a matmul epilogue's loads by PYTHONHASHSEED).
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    model = Path(__file__).parents[3] / "examples" / "models" / "bert_dynamo.onnx"
+    code = ("import graphopt, json, sys; t = graphopt.compile(sys.argv[1], 'ascend-sim').report['timing']; "
+            "print(json.dumps([(k['name'], k['cycles']) for k in t['kernels']]))")
+    runs = [subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")]
+    assert json.loads(runs[0]) == json.loads(runs[1])
