@@ -41,7 +41,7 @@ from typing import Any
 from xdsl.dialects.builtin import MemRefType, TensorType
 from xdsl.ir import Block, Operation, SSAValue
 
-from graphopt.targets.ascend.chip import DTYPE_BYTES, Chip
+from graphopt.targets.ascend.chip import DTYPE_BYTES, Chip, CopyPath
 from graphopt.targets.ascend.dialect import (
     BufferOp, CopyOp, ForOp, IndexAddOp, KernelOp, MmadOp, MoveOp, VecOp, space_of,
 )
@@ -179,7 +179,7 @@ class _CopyStatic:
     buf_bytes: int
     buf_elem: int
     moved: int  # buffer-to-buffer copies: bytes moved
-    path: Any  # chip.CopyPath
+    path: CopyPath
     frac: float  # HBM-miss fraction of its GM reads
     burst_div: int  # 0: no tiling (one contiguous run)
     index: tuple[SSAValue, ...]
