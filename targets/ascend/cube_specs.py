@@ -95,14 +95,19 @@ def operand_view(xs: list[int], out: list[int], out_view: dict[str, Any]) -> dic
     padded = [1] * (len(out) - len(xs)) + xs
     if padded == out:
         return out_view
-    if "perm" not in out_view and "split" not in out_view and all(d == 1 for d in padded[:-1]):
+    # A row of the output's last dim, when that dim is the cube's N (not when a 1-D B dropped N).
+    plain = "perm" not in out_view and "split" not in out_view and out_view["shape"][-1] == out[-1]
+    if plain and all(d == 1 for d in padded[:-1]):
         return {"shape": [1] * (len(out_view["shape"]) - 1) + [padded[-1]]}
     return {"pre": padded, "bcast": out, **out_view}
 
 
 def _matmul(a: list[int], b: list[int], out: list[int], ia: int, ib: int) -> CubeSpec | str:
-    if len(a) < 2 or len(b) < 2:
-        return "a 1-D matmul operand"
+    if len(b) == 1:  # numpy matmul: b as a [k, 1] column, that dim dropped from the result
+        mt, k = math.prod(a[:-1]), b[0]
+        return CubeSpec(1, mt, 1, k, ia, ib, {"shape": [1, mt, k]}, {"shape": [1, k, 1]}, {"shape": [1, mt, 1]})
+    if len(a) == 1:  # a as a [1, k] row (broadcast over b's batch), that dim dropped from the result
+        a, out = [1, a[0]], [*out[:-1], 1, out[-1]]
     m, k, n = a[-2], a[-1], b[-1]
     if len(b) == 2:
         mt = math.prod(a[:-1])

@@ -51,6 +51,12 @@ RECORDS = [
     Rec("AveragePool", ((1, 4, 8, 8),), {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}),
     Rec("MatMul", ((2, 5, 40),), {}, ((40, 24),), "cube"),
     Rec("MatMul", ((2, 3, 8, 16), (2, 3, 16, 8)), {}, (), "cube"),
+    # 1-D operands (numpy semantics): a row vector, a column vector, a dot product, a row
+    # vector against a batch of matrices.
+    Rec("MatMul", ((40,),), {}, ((40, 24),), "cube"),
+    Rec("MatMul", ((2, 5, 40),), {}, ((40,),), "cube"),
+    Rec("MatMul", ((40,), (40,)), {}, (), "cube"),
+    Rec("MatMul", ((16,), (3, 16, 8)), {}, (), "cube"),
     Rec("Gemm", ((7, 20),), {"transB": 1, "alpha": 0.5, "beta": 2.0}, ((12, 20), (12,)), "cube"),
     Rec("Conv", ((1, 3, 9, 9),), {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "strides": [2, 2]}, ((8, 3, 3, 3), (8,)), "cube"),
     Rec("Conv", ((2, 4, 6, 6),), {"kernel_shape": [3, 3], "group": 2}, ((6, 2, 3, 3),), "cube"),
@@ -92,3 +98,31 @@ def test_op_matches_cpu(rec: Rec, chip: str) -> None:
         ours.executable.mode = mode  # type: ignore[attr-defined]
         got = ours.run(feeds)["y"]
         np.testing.assert_allclose(got, ref, rtol=1e-2, atol=1e-2 * max(1.0, float(np.abs(ref).max())))
+
+
+@pytest.mark.parametrize("chip", CHIPS)
+@pytest.mark.parametrize(("a", "w", "bias"), [
+    ((2, 5, 40), (40,), (5,)),  # B a vector: N dropped, the bias runs along the cube's M
+    ((2, 5, 40), (40,), (2, 5)),
+    ((40,), (40, 24), (24,)),  # A a vector: M dropped
+    ((16,), (3, 16, 8), (3, 1)),
+])
+def test_vector_matmul_epilogue_matches_cpu(a: tuple[int, ...], w: tuple[int, ...], bias: tuple[int, ...], chip: str) -> None:
+    # A 1-D MatMul operand with a fused epilogue (Relu, then a broadcast Add).
+    from onnx import numpy_helper
+
+    rng = np.random.default_rng(0)
+    out = list(np.broadcast_shapes(np.matmul(np.zeros(a), np.zeros(w)).shape, bias))
+    inits = [numpy_helper.from_array(rng.uniform(-1, 1, s).astype(np.float32), n) for n, s in (("w", w), ("b", bias))]
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Relu", ["m"], ["r"]),
+             helper.make_node("Add", ["r", "b"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(a))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, out)], initializer=inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 20)])
+    feeds = {"x": rng.uniform(-1, 1, a).astype(np.float32)}
+    ref = graphopt.compile(model, target="cpu").run(feeds)["y"]
+    ours = graphopt.compile(model, target=f"ascend-sim:{chip}")
+    assert [k["kind"] for k in ours.report["kernels"]] == ["cube"]
+    for mode in ("tile", "whole"):
+        ours.executable.mode = mode  # type: ignore[attr-defined]
+        np.testing.assert_allclose(ours.run(feeds)["y"], ref, rtol=1e-2, atol=1e-2)
