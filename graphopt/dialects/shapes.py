@@ -13,7 +13,6 @@ checks what a rule knows.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -305,23 +304,23 @@ def _compatible(declared: Spec, inferred: Spec) -> bool:
     return all(a == b or -1 in (a, b) for a, b in zip(declared[0], inferred[0]))
 
 
-# Ops whose types were checked, with what they were checked against: the pipeline verifies
-# after every pass, and most ops are untouched by most passes.
-_checked: weakref.WeakKeyDictionary[Operation, tuple[Any, ...]] = weakref.WeakKeyDictionary()
-
-
 def _signature(op: Any) -> tuple[Any, ...]:
     # Operand identities, not just types: a constant operand's value feeds the rule.
     return (tuple(op.operands), tuple(r.type for r in op.results), tuple(op.properties.items()))
 
 
 def check_result_types(op: Any) -> None:
-    """The verifier's type check: the declared result types agree with the op's rule."""
+    """The verifier's type check: the declared result types agree with the op's rule.
+
+    The pipeline verifies after every pass and most ops are untouched by most passes, so
+    an op remembers what it was checked against. On the op itself, not in a module-level
+    weak map: the signature refers to the op's operands, which would keep every module
+    ever verified alive."""
     signature = _signature(op)
-    if _checked.get(op) == signature:
+    if getattr(op, "_checked_signature", None) == signature:
         return
     _check_result_types(op)
-    _checked[op] = signature
+    op._checked_signature = signature
 
 
 def _check_result_types(op: Any) -> None:

@@ -109,3 +109,17 @@ def test_memoized_onnx_inference_keys_attributes_and_constants():
     other = parse_module(make_context(), _module(reshape.format(shape="1, 6"), "%a: tensor<2x3xf32>", "tensor<3x2xf32>"))
     with pytest.raises(VerifyException, match=r"graph\.reshape"):
         other.verify()
+
+
+def test_verified_module_is_freed():
+    """The verifier remembers what each op was checked against on the op, so a module
+    nobody holds any more is garbage (a module-level cache once kept them all alive)."""
+    import gc
+    import weakref
+
+    module = parse_module(make_context(), _module(ADD.format(t="tensor<2x3xf32>"), ARGS, "tensor<2x3xf32>"))
+    module.verify()
+    ref = weakref.ref(module)
+    del module
+    gc.collect()
+    assert ref() is None
