@@ -85,3 +85,44 @@ def test_unsupported_op_names_op_and_source_line():
 def test_unsupported_op_under_dynamic_fails_at_compile_time():
     with pytest.raises(Exception, match="special_bessel_j0"):
         torch.compile(_unsupported, backend="graphopt", dynamic=True)(torch.randn(3))
+
+
+def test_compile_keeps_no_ir_and_restores_the_gc(monkeypatch):
+    """A compiled graph holds its executable, not its IR: the module is garbage once built
+    (the compile ran with the GC paused; it is back on, and collected the young IR)."""
+    import gc
+    import weakref
+
+    import graphopt.compiler
+
+    modules = []
+    original = graphopt.compiler.build_compiled
+
+    def recording(*args, **kwargs):
+        compiled = original(*args, **kwargs)
+        modules.append(weakref.ref(compiled.module))
+        return compiled
+
+    monkeypatch.setattr(graphopt.compiler, "build_compiled", recording)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.GELU(), torch.nn.Linear(8, 4))
+    f = torch.compile(model, backend="graphopt")
+    x = torch.randn(2, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(f(x), model(x))
+    assert gc.isenabled()
+    gc.collect()
+    assert modules and all(ref() is None for ref in modules)
+
+
+def test_compile_leaves_a_disabled_gc_disabled():
+    import gc
+
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU())
+    gc.disable()
+    try:
+        f = torch.compile(model, backend="graphopt")
+        with torch.no_grad():
+            f(torch.randn(2, 8))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
