@@ -1,10 +1,13 @@
 """Result types of graph ops: one shape/dtype rule per op.
 
-The common families have explicit rules here (elementwise, broadcasting, matmul). Every
+The common families have explicit rules here (elementwise, broadcasting, matmul, reduce,
+and the movement ops and LayerNormalization that every transformer is full of). Every
 other ONNX-mirroring op uses the inference function of its own ONNX op schema, called
 through ``onnx.shape_inference.infer_node_outputs`` (about 10 us a call): that function
-*is* the op's shape rule in the ONNX spec, so re-deriving it here would only add a second,
-possibly different, copy of the same fact.
+*is* the op's shape rule in the ONNX spec, so re-deriving it for a rare op would only add
+a second, possibly different, copy of the same fact. The explicit rules exist because a
+compile that needs no other rule never imports onnx (a torch model's, usually), and
+tests/unit/test_shape_rules.py checks each against ONNX's own inference.
 
 Rules see constant operands (``graph.constant``) so that data-dependent shapes (Reshape,
 Expand, Tile ...) resolve. A dimension a rule cannot know is ``-1``; the verifier only
@@ -13,13 +16,11 @@ checks what a rule knows.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
-import onnx.shape_inference
-from onnx import helper, numpy_helper
 from xdsl.dialects.builtin import NoneType, TensorType
 from xdsl.ir import Attribute, Operation
 from xdsl.utils.exceptions import VerifyException
@@ -27,6 +28,9 @@ from xdsl.utils.exceptions import VerifyException
 from graphopt import dtypes
 from graphopt.dialects.attrs import AttrType
 from graphopt.dialects.types import shape_of, tensor
+
+if TYPE_CHECKING:
+    import onnx
 
 Spec = tuple[tuple[int, ...], dtypes.DType]  # shape (-1 = unknown) and element type
 Rule = Callable[[list[Spec | None], dict[str, Any], list[np.ndarray | None]], list[Spec]]
@@ -124,6 +128,117 @@ def _reduce(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarr
     return [(tuple(out), dtype)]
 
 
+def _axis(axis: int, rank: int, op: str) -> int:
+    if not -rank <= axis < rank:
+        raise ValueError(f"{op} axis {axis} is out of range for rank {rank}")
+    return axis % rank
+
+
+def _transpose(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
+    assert ins[0] is not None
+    shape, dtype = ins[0]
+    perm = attrs.get("perm")
+    perm = list(range(len(shape)))[::-1] if perm is None else [int(p) for p in perm]
+    if sorted(perm) != list(range(len(shape))):
+        raise ValueError(f"Transpose perm {perm} is not a permutation of rank {len(shape)}")
+    return [(tuple(shape[p] for p in perm), dtype)]
+
+
+def _reshape(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
+    x, target = ins[0], ins[1]
+    assert x is not None and target is not None
+    shape, dtype = x
+    if consts[1] is None:  # fed at run time: the rank is the shape input's length
+        if len(target[0]) != 1 or target[0][0] < 0:
+            raise ValueError("Reshape shape fed at run time needs a static length")
+        return [((-1,) * target[0][0], dtype)]
+    want = [int(d) for d in consts[1].reshape(-1)]
+    allowzero = attrs.get("allowzero", 0)
+    if allowzero and 0 in want and -1 in want:
+        raise ValueError("Reshape with allowzero cannot have both 0 and -1 in its shape")
+    out: list[int] = []
+    for k, d in enumerate(want):
+        if d == 0 and not allowzero:
+            if k >= len(shape):
+                raise ValueError(f"Reshape copies dimension {k} (a 0), but the input has rank {len(shape)}")
+            d = shape[k]
+        elif d < -1:
+            raise ValueError(f"Reshape shape {want} has a negative dimension")
+        out.append(d)
+    if want.count(-1) > 1:
+        raise ValueError(f"Reshape shape {want} has more than one -1")
+    total = math.prod(shape) if -1 not in shape else None
+    known = [d for k, d in enumerate(out) if want[k] != -1]  # a copied dimension may be unknown
+    if -1 in want:
+        k = want.index(-1)
+        if total is not None and -1 not in known:
+            rest = math.prod(known)
+            if rest == 0 or total % rest:
+                raise ValueError(f"Reshape cannot infer -1: {shape} has {total} elements, {want} fixes {rest}")
+            out[k] = total // rest
+    elif total is not None and -1 not in out and math.prod(out) != total:
+        raise ValueError(f"Reshape from {shape} to {out}: element counts differ")
+    return [(tuple(out), dtype)]
+
+
+def _gather(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
+    data, indices = ins[0], ins[1]
+    assert data is not None and indices is not None
+    shape = data[0]
+    axis = _axis(attrs.get("axis", 0), len(shape), "Gather")
+    return [((*shape[:axis], *indices[0], *shape[axis + 1 :]), data[1])]
+
+
+def _gather_elements(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
+    data, indices = ins[0], ins[1]
+    assert data is not None and indices is not None
+    if len(data[0]) != len(indices[0]):
+        raise ValueError(f"GatherElements data {data[0]} and indices {indices[0]} differ in rank")
+    _axis(attrs.get("axis", 0), len(data[0]), "GatherElements")
+    return [(indices[0], data[1])]
+
+
+def _slice(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
+    x = ins[0]
+    assert x is not None
+    shape, dtype = x
+    rank = len(shape)
+    given = [consts[k] if k < len(ins) and ins[k] is not None else None for k in range(1, 5)]
+    starts, ends, axes, steps = given
+    fed = [k for k in range(1, min(len(ins), 5)) if ins[k] is not None and consts[k] is None]
+    if fed:  # a bound fed at run time: the rank stays, the dimensions are unknown
+        return [((-1,) * rank, dtype)]
+    assert starts is not None and ends is not None
+    starts_l, ends_l = [int(v) for v in starts.reshape(-1)], [int(v) for v in ends.reshape(-1)]
+    axes_l = list(range(len(starts_l))) if axes is None else [_axis(int(a), rank, "Slice") for a in axes.reshape(-1)]
+    steps_l = [1] * len(starts_l) if steps is None else [int(v) for v in steps.reshape(-1)]
+    if not len(starts_l) == len(ends_l) == len(axes_l) == len(steps_l) or len(set(axes_l)) != len(axes_l):
+        raise ValueError("Slice starts, ends, axes and steps must have one entry per distinct axis")
+    out = list(shape)
+    for start, end, a, step in zip(starts_l, ends_l, axes_l, steps_l):
+        if step == 0:
+            raise ValueError("Slice step cannot be 0")
+        d = shape[a]
+        if d < 0:
+            continue
+        start, end = start + d if start < 0 else start, end + d if end < 0 else end
+        if step > 0:
+            start, end = min(max(start, 0), d), min(max(end, 0), d)
+        else:
+            start, end = min(max(start, 0), d - 1), min(max(end, -1), d - 1)
+        out[a] = max(0, -(-(end - start) // step))
+    return [(tuple(out), dtype)]
+
+
+def _layer_norm(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
+    x = ins[0]
+    assert x is not None
+    shape, dtype = x
+    axis = _axis(attrs.get("axis", -1), len(shape), "LayerNormalization")
+    stats = ((*shape[:axis], *[1] * (len(shape) - axis)), dtypes.from_onnx(attrs.get("stash_type", 1)))
+    return [x, stats, stats]
+
+
 RULES: dict[str, Rule] = {
     **{t: _same for t in "Abs Neg Exp Log Sqrt Reciprocal Floor Ceil Round Sign Sin Cos Tan Asin Acos "
        "Atan Sinh Cosh Tanh Asinh Acosh Atanh Erf Not BitwiseNot Relu LeakyRelu Elu Selu Celu Sigmoid "
@@ -136,6 +251,12 @@ RULES: dict[str, Rule] = {
     "Where": _where,
     "Cast": _cast,
     "MatMul": _matmul,
+    "Transpose": _transpose,
+    "Reshape": _reshape,
+    "Gather": _gather,
+    "GatherElements": _gather_elements,
+    "Slice": _slice,
+    "LayerNormalization": _layer_norm,
     **{t: _reduce for t in "ReduceSum ReduceMean ReduceMax ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceLogSum "
        "ReduceLogSumExp ReduceSumSquare".split()},
     "graphopt::MatMulBias": _matmul_bias,
@@ -191,6 +312,8 @@ def tensor_type(spec: Spec) -> TensorType:
 
 
 def _type_proto(spec: Spec) -> onnx.TypeProto:
+    from onnx import helper
+
     shape = [d if d >= 0 else None for d in spec[0]]
     return helper.make_tensor_type_proto(spec[1].onnx, shape)
 
@@ -247,6 +370,12 @@ def _onnx_infer(
     attr_kinds: dict[str, AttrType],
     n_out: int,
 ) -> list[Spec | None]:
+    # onnx loads here, on the first op without a rule of its own: a compile that meets
+    # none (a torch model's, usually) never imports it.
+    import onnx.defs
+    import onnx.shape_inference
+    from onnx import helper, numpy_helper
+
     names = [f"i{k}" if s is not None else "" for k, s in enumerate(ins)]
     outs = [f"o{k}" for k in range(n_out)]
     node = helper.make_node(onnx_type, names, outs, domain=domain or None)

@@ -201,8 +201,17 @@ def slice_(
     sp = [1] * len(st) if sp is None else sp
     index = [slice(None)] * data.ndim
     for a, s, e, k in zip(ax, st, en, sp, strict=True):
-        # Python's slice clamping (negatives, out-of-range, negative steps) is ONNX's.
-        index[a] = slice(s, e, k)
+        if k == 0:
+            raise ValueError("Slice step cannot be 0")
+        # ONNX's clamping, which is not Python's for a negative step: a start before the
+        # first element is clamped to it (Python would make the slice empty).
+        d = data.shape[a]
+        s, e = (s + d if s < 0 else s), (e + d if e < 0 else e)
+        if k > 0:
+            s, e = min(max(s, 0), d), min(max(e, 0), d)
+        else:
+            s, e = min(max(s, 0), d - 1), min(max(e, -1), d - 1)
+        index[a] = slice(s, e if e >= 0 else None, k)  # end -1: through the first element
     return data[tuple(index)].copy()
 
 
