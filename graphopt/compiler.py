@@ -12,10 +12,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipeline
@@ -25,6 +24,9 @@ from graphopt.errors import GraphoptError
 from graphopt.ir import CompileContext, make_context, print_module
 from graphopt.target import Executable, Target
 from graphopt.weights import WeightStore
+
+if TYPE_CHECKING:
+    import onnx
 
 Progress = Callable[[str], None]
 
@@ -197,6 +199,8 @@ def run_pipeline(
 
 
 def _as_model(model: Any) -> onnx.ModelProto:
+    import onnx
+
     from graphopt.frontends.onnx import load_model
 
     if isinstance(model, onnx.ModelProto):

@@ -28,14 +28,19 @@ class CompileContext(Context):
 
 
 def make_context(weights: WeightStore | None = None) -> CompileContext:
-    from graphopt.dialects.graph import Graph
-
     ctx = CompileContext(weights=weights if weights is not None else WeightStore())
-    for dialect in (Builtin, Func, Graph):
+    for dialect in (Builtin, Func):
         ctx.load_dialect(dialect)
-    # Targets' dialects load lazily, when text names them (graphopt opt on lowered IR).
+    # The graph dialect (every ONNX op) and targets' dialects load when text names them.
+    ctx.register_dialect("graph", _graph_dialect)
     ctx.register_dialect("ascend", _ascend_dialect)
     return ctx
+
+
+def _graph_dialect() -> Any:
+    from graphopt.dialects.graph import Graph
+
+    return Graph
 
 
 def _ascend_dialect() -> Any:

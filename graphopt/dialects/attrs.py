@@ -7,10 +7,10 @@ The printer writes floats losslessly, so IR text round-trips exactly.
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Any
 
 import numpy as np
-from onnx.defs import OpSchema
 from xdsl.dialects.builtin import (
     ArrayAttr,
     DenseArrayBase,
@@ -28,7 +28,26 @@ from xdsl.ir import Attribute
 
 from graphopt import dtypes
 
-AttrType = OpSchema.AttrType
+
+class AttrType(IntEnum):
+    """ONNX attribute kinds, numbered as ``AttributeProto.AttributeType`` (and onnx's
+    ``OpSchema.AttrType``), so values pass to onnx's helpers unchanged."""
+
+    FLOAT = 1
+    INT = 2
+    STRING = 3
+    TENSOR = 4
+    GRAPH = 5
+    FLOATS = 6
+    INTS = 7
+    STRINGS = 8
+    TENSORS = 9
+    GRAPHS = 10
+    SPARSE_TENSOR = 11
+    SPARSE_TENSORS = 12
+    TYPE_PROTO = 13
+    TYPE_PROTOS = 14
+
 
 # Element types that dense attributes can hold exactly; others go to the weight store.
 _DENSE_OK = frozenset("float double float16 int8 int16 int32 int64 uint8 uint16 uint32 uint64 bool".split())

@@ -1,7 +1,8 @@
 """The ``graph`` dialect: tensor-level ops, one IRDL class per op.
 
 Most ops mirror an ONNX operator at its newest version and are built from ONNX's own
-op schemas, so the dialect covers every operator onnx knows:
+op schemas (read from ``onnx_ops.py``, a table generated from them), so the dialect covers
+every operator onnx knows:
 
     %y = "graph.conv"(%x, %w, %b) <{strides = array<i64: 1, 1>, group = 1 : i64}>
            {src = ["conv1"]} : (tensor<1x3x8x8xf32>, ...) -> tensor<1x4x8x8xf32>
@@ -15,16 +16,20 @@ The frontend rewrites older opset versions into the newest form (``frontends/onn
 so each op has a single meaning. Ops that are not ONNX operators (``graph.weight``,
 ``graph.constant``, ``graph.none``, and later fused and pattern ops) are written by hand
 below the generated ones.
+
+An ONNX op's class is defined the first time it is asked for (``ONNX_OPS["Conv"]``): a
+compile uses a few dozen of the 226, and each IRDL definition costs import time and
+long-lived objects (see ``torch_backend``). ``Graph``, the dialect with every op, is
+built when the parser first needs it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-import onnx.defs
 from xdsl.dialects.builtin import (
     ArrayAttr,
     DenseIntOrFPElementsAttr,
@@ -50,10 +55,9 @@ from xdsl.traits import ConstantLike, IsolatedFromAbove, IsTerminator, OpTrait, 
 from xdsl.utils.exceptions import VerifyException
 
 from graphopt.dialects import attrs as A
+from graphopt.dialects.attrs import AttrType
 from graphopt.dialects.traits import Broadcasting, Cube, Elementwise, LayoutSensitive, Movement, Reduction
 from graphopt.dialects.types import OptionalType, SequenceType, StringType
-
-AttrType = onnx.defs.OpSchema.AttrType
 
 # ---------------------------------------------------------------------------------------
 # Families, by ONNX op type. Passes query the traits these tables attach.
@@ -79,7 +83,6 @@ LRN DepthToSpace SpaceToDepth Resize RoiAlign""".split()
 _IMPURE = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial"}
 
 # ONNX ops the frontend turns into other IR (Constant becomes graph.constant/graph.weight).
-_NOT_OPS = {"Constant"}
 
 _NAME_OVERRIDES = {
     "MatMul": "matmul",
@@ -135,15 +138,6 @@ class GraphOp(IRDLOperation):
             check_result_types(self)
 
 
-def _collect_schemas() -> dict[tuple[str, str], list[onnx.defs.OpSchema]]:
-    found: dict[tuple[str, str], list[onnx.defs.OpSchema]] = {}
-    for schema in onnx.defs.get_all_schemas_with_history():
-        if schema.domain in ("", "ai.onnx", "ai.onnx.preview", "ai.onnx.preview.training", "ai.onnx.ml"):
-            domain = "" if schema.domain == "ai.onnx" else schema.domain
-            found.setdefault((domain, schema.name), []).append(schema)
-    return found
-
-
 def _traits_for(onnx_type: str) -> list[OpTrait]:
     traits: list[OpTrait] = [] if onnx_type in _IMPURE else [Pure()]
     for table, trait in (
@@ -160,18 +154,19 @@ def _traits_for(onnx_type: str) -> list[OpTrait]:
     return traits
 
 
-def _make_op(domain: str, onnx_type: str, schemas: list[onnx.defs.OpSchema]) -> type[GraphOp]:
-    schemas = sorted(schemas, key=lambda s: s.since_version)
-    kinds: dict[str, AttrType] = {}
-    for schema in schemas:  # newest last, so it wins
-        kinds.update({n: a.type for n, a in schema.attributes.items()})
-    newest = schemas[-1]
+def _make_op(key: str) -> type[GraphOp]:
+    from graphopt.dialects.onnx_ops import OPS
+
+    domain, _, onnx_type = key.rpartition("::")
+    since, max_inputs, max_outputs, table_kinds, required, _ = OPS[key]
+    kinds = {name: AttrType(kind) for name, kind in table_kinds.items()}
     fields: dict[str, Any] = {
         "name": op_name(onnx_type, domain),
         "inputs": var_operand_def(),
         "outputs": var_result_def(),
         "traits": traits_def(*_traits_for(onnx_type)),
-        "__doc__": f"ONNX {onnx_type} (opset {newest.since_version}).",
+        "__doc__": f"ONNX {onnx_type} (opset {since}).",
+        "__module__": __name__,
     }
     optional_regions = 0
     # An If's regions read then-before-else (the schema lists its attributes alphabetically).
@@ -179,9 +174,8 @@ def _make_op(domain: str, onnx_type: str, schemas: list[onnx.defs.OpSchema]) -> 
         if kind in (AttrType.GRAPH, AttrType.GRAPHS):
             # A graph attribute the schema does not require (FlexAttention's score_mod) is
             # an optional region: absent, the op has none.
-            required = any(a.required for s in schemas for n, a in s.attributes.items() if n == attr)
-            fields[attr] = region_def() if required else opt_region_def()
-            optional_regions += not required
+            fields[attr] = region_def() if attr in required else opt_region_def()
+            optional_regions += attr not in required
         else:
             fields[attr] = opt_prop_def(Attribute)
     if optional_regions > 1:  # IRDL needs to be told which optional regions are present
@@ -191,18 +185,45 @@ def _make_op(domain: str, onnx_type: str, schemas: list[onnx.defs.OpSchema]) -> 
     cls.ONNX_TYPE = onnx_type
     cls.ONNX_DOMAIN = domain
     cls.ATTR_KINDS = {k: v for k, v in kinds.items() if v not in (AttrType.GRAPH, AttrType.GRAPHS)}
-    cls.MAX_INPUTS = max(s.max_input for s in schemas)
-    cls.MAX_OUTPUTS = max(s.max_output for s in schemas)
+    cls.MAX_INPUTS = max_inputs
+    cls.MAX_OUTPUTS = max_outputs
     return cls
 
 
-ONNX_OPS: dict[str, type[GraphOp]] = {}
-"""Op classes by ONNX op type (``"Conv"``, or ``"ai.onnx.ml::Scaler"``)."""
+class _OpTable(Mapping[str, type[GraphOp]]):
+    """Op classes by ONNX op type (``"Conv"``, ``"ai.onnx.ml::Scaler"``, or
+    ``"graphopt::MatMulBias"`` for graphopt's own), each ONNX one defined on first use."""
 
-for (_domain, _type), _schemas in sorted(_collect_schemas().items()):
-    if _type in _NOT_OPS:
-        continue
-    ONNX_OPS[_type if not _domain else f"{_domain}::{_type}"] = _make_op(_domain, _type, _schemas)
+    def __init__(self) -> None:
+        from graphopt.dialects.onnx_ops import OPS
+
+        self._keys = dict.fromkeys(OPS)  # ordered, and a set
+        self._classes: dict[str, type[GraphOp]] = {}
+
+    def __getitem__(self, key: str) -> type[GraphOp]:
+        cls = self._classes.get(key)
+        if cls is None:
+            if key not in self._keys:
+                raise KeyError(key)
+            cls = self._classes[key] = _make_op(key)
+        return cls
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._classes or key in self._keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def add(self, key: str, cls: type[GraphOp]) -> None:
+        self._keys[key] = None
+        self._classes[key] = cls
+
+
+ONNX_OPS = _OpTable()
+"""Op classes by ONNX op type (``"Conv"``, or ``"ai.onnx.ml::Scaler"``)."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -214,7 +235,7 @@ for (_domain, _type), _schemas in sorted(_collect_schemas().items()):
 def _own_op(cls: type[GraphOp], onnx_type: str, max_inputs: int, max_outputs: int = 1) -> type[GraphOp]:
     cls.ONNX_TYPE, cls.ONNX_DOMAIN, cls.ATTR_KINDS = onnx_type, "graphopt", {}
     cls.MAX_INPUTS, cls.MAX_OUTPUTS = max_inputs, max_outputs
-    ONNX_OPS[f"graphopt::{onnx_type}"] = cls
+    ONNX_OPS.add(f"graphopt::{onnx_type}", cls)
     return cls
 
 
@@ -359,8 +380,11 @@ def is_none(value: SSAValue) -> bool:
     return isinstance(value.type, NoneType)
 
 
-Graph = Dialect(
-    "graph",
-    [*ONNX_OPS.values(), WeightOp, ConstantOp, NoneOp, YieldOp, FusedOp],
-    [StringType, SequenceType, OptionalType],
-)
+def __getattr__(name: str) -> Any:
+    """``Graph``: the dialect with every op, for the parser; defined on first use."""
+    if name == "Graph":
+        dialect = Dialect("graph", [*ONNX_OPS.values(), WeightOp, ConstantOp, NoneOp, YieldOp, FusedOp],
+                          [StringType, SequenceType, OptionalType])
+        globals()["Graph"] = dialect
+        return dialect
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

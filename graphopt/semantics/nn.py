@@ -6,15 +6,15 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from onnx import helper
 
+from graphopt import dtypes
 from graphopt.semantics import rule
 
 # --------------------------------------------------------------------------- helpers
 
 
 def _np_dtype(onnx_type: int) -> np.dtype:
-    return np.dtype(helper.tensor_dtype_to_np_dtype(onnx_type))
+    return dtypes.from_onnx(onnx_type).numpy
 
 
 def _scalar(a: np.ndarray):

@@ -1,35 +1,43 @@
-"""ONNX attributes as the Python values that semantic rules take."""
+"""ONNX attributes as the Python values that semantic rules take.
+
+onnx is imported where a proto is read, not with this module: ``rule_kwargs`` runs in
+every compile, and a torch model's compile has no other use for onnx."""
 
 from __future__ import annotations
 
-import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
-from onnx import AttributeProto, numpy_helper
+
+from graphopt.dialects.attrs import AttrType  # numbered as onnx.AttributeProto.AttributeType
+
+if TYPE_CHECKING:
+    import onnx
 
 
-def attribute_value(attr: AttributeProto) -> Any:
+def attribute_value(attr: onnx.AttributeProto) -> Any:
     """One attribute as a Python value: bytes become str, tensors numpy arrays.
 
     Graph attributes (If/Loop/Scan bodies) are returned as ``GraphProto``; the caller
     decides how to run them.
     """
+    import onnx
+    from onnx import numpy_helper
+
     kind = attr.type
-    if kind == AttributeProto.STRING:
+    if kind == AttrType.STRING:
         return attr.s.decode("utf-8", errors="replace")
-    if kind == AttributeProto.STRINGS:
+    if kind == AttrType.STRINGS:
         return [s.decode("utf-8", errors="replace") for s in attr.strings]
-    if kind == AttributeProto.TENSOR:
+    if kind == AttrType.TENSOR:
         return numpy_helper.to_array(attr.t)
-    if kind == AttributeProto.TENSORS:
+    if kind == AttrType.TENSORS:
         return [numpy_helper.to_array(t) for t in attr.tensors]
-    if kind == AttributeProto.SPARSE_TENSOR:
+    if kind == AttrType.SPARSE_TENSOR:
         return numpy_helper.to_array(attr.sparse_tensor.values), attr.sparse_tensor
-    if kind == AttributeProto.INTS:
+    if kind == AttrType.INTS:
         return [int(i) for i in attr.ints]
-    if kind == AttributeProto.FLOATS:
+    if kind == AttrType.FLOATS:
         return [float(f) for f in attr.floats]
     value = onnx.helper.get_attribute_value(attr)
     if isinstance(value, np.generic):
@@ -38,6 +46,8 @@ def attribute_value(attr: AttributeProto) -> Any:
 
 
 def schema_of(op_type: str, opset: int, domain: str = "") -> onnx.defs.OpSchema | None:
+    import onnx.defs
+
     try:
         return onnx.defs.get_schema(op_type, opset, domain)
     except onnx.defs.SchemaError:
@@ -50,7 +60,7 @@ def node_attributes(node: onnx.NodeProto, opset: int) -> dict[str, Any]:
     schema = schema_of(node.op_type, opset, node.domain)
     if schema is not None:
         for name, spec in schema.attributes.items():
-            if spec.default_value.type != AttributeProto.UNDEFINED:
+            if spec.default_value.type != 0:  # AttributeProto.UNDEFINED
                 attrs[name] = attribute_value(spec.default_value)
     for attr in node.attribute:
         if attr.ref_attr_name:
@@ -63,17 +73,11 @@ def node_attributes(node: onnx.NodeProto, opset: int) -> dict[str, Any]:
 _WANTS_NUM_OUTPUTS = frozenset({"Split"})
 
 
-@functools.cache
 def _newest_defaults(onnx_type: str, domain: str) -> dict[str, Any]:
-    try:
-        schema = onnx.defs.get_schema(onnx_type, 10_000, domain)
-    except onnx.defs.SchemaError:
-        return {}
-    return {
-        name: attribute_value(a.default_value)
-        for name, a in schema.attributes.items()
-        if a.default_value.type != AttributeProto.UNDEFINED
-    }
+    from graphopt.dialects.onnx_ops import OPS
+
+    row = OPS.get(f"{domain}::{onnx_type}" if domain else onnx_type)
+    return row[5] if row is not None else {}  # graphopt's own ops have no defaults
 
 
 def rule_kwargs(op_cls: Any, attrs: dict[str, Any], n_results: int) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from onnx import helper
 
+from graphopt import dtypes
 from graphopt.semantics import rule
 
 
@@ -14,7 +14,7 @@ def _scalar(a: np.ndarray):
 
 
 def _out_dtype(output_datatype: int) -> np.dtype:
-    return np.dtype(helper.tensor_dtype_to_np_dtype(output_datatype))
+    return dtypes.from_onnx(output_datatype).numpy
 
 
 def _as_complex(x: np.ndarray) -> np.ndarray:

@@ -123,3 +123,22 @@ def test_verified_module_is_freed():
     del module
     gc.collect()
     assert ref() is None
+
+
+def test_onnx_op_table_matches_installed_onnx():
+    """onnx_ops.py, the schema data the dialect reads instead of importing onnx, is what
+    onnx_ops_gen makes from the installed onnx (regenerate it after bumping onnx)."""
+    from graphopt.dialects.onnx_ops_gen import main
+
+    assert main(["--check"]) == 0
+
+
+def test_op_classes_are_defined_on_first_use():
+    from graphopt.dialects.graph import Graph
+
+    assert "Conv" in ONNX_OPS and "NoSuchOp" not in ONNX_OPS
+    assert ONNX_OPS["Conv"] is ONNX_OPS["Conv"]
+    assert ONNX_OPS["Conv"].__module__ == "graphopt.dialects.graph"
+    with pytest.raises(KeyError):
+        ONNX_OPS["NoSuchOp"]
+    assert len(list(Graph.operations)) == len(ONNX_OPS) + 5  # + weight, constant, none, yield, fused
