@@ -152,7 +152,7 @@ class GraphRunner:
         compiled = build_compiled(imported, get_target(self.opts.target), opt_level=self.opts.opt_level,
                                   pipeline=self.opts.pipeline, label=f"torch.compile graph ({self.phase})",
                                   options=PipelineOptions(verify_each=False))
-        outs = [n for n in self.gm.graph.nodes if n.op == "output"][0].args[0]
+        outs = next(n for n in self.gm.graph.nodes if n.op == "output").args[0]
         dtypes = [_meta_dtype(o) for o, kind in zip(outs, imported.output_kinds) if kind == "tensor"]
         return _Entry(compiled.executable, imported.tensor_placeholders, imported.output_kinds, dtypes,
                       reduction_depth(compiled.module))
