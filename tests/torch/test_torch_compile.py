@@ -119,3 +119,17 @@ def test_entry_point_needs_no_import_of_graphopt():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           cwd=os.path.dirname(os.path.abspath(__file__)) + "/..")
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_tensor_constant_made_in_forward():
+    """A tensor built inside forward becomes a get_attr constant of the aot graph, read while
+    aot_autograd's FakeTensorMode is active (DeBERTa's attention scale, BART's positions)."""
+
+    class Scaled(torch.nn.Module):
+        def forward(self, x):
+            scale = torch.sqrt(torch.tensor(x.size(-1), dtype=torch.float) * 2)
+            return x / scale.to(dtype=x.dtype)
+
+    model, x = Scaled(), torch.randn(2, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.compile(model, backend="graphopt")(x), model(x))

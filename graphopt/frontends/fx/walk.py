@@ -288,7 +288,12 @@ def _unique(names: list[str]) -> list[str]:
 def _weight(L: Lowering, name: str, t: Any) -> SSAValue:
     if not isinstance(t, torch.Tensor):
         return t
-    array = to_numpy(t)
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
+
+    # aot_autograd calls the compiler with its FakeTensorMode still active; a real constant
+    # (a get_attr tensor: BART's, DeBERTa's scalar constants) is read outside it.
+    with unset_fake_temporarily():
+        array = to_numpy(t)
     if array.size <= INLINE_MAX:
         op = ConstantOp(array, [name]) if array.dtype != ml_dtypes.bfloat16 else None
         if op is not None:
