@@ -133,3 +133,24 @@ def test_tensor_constant_made_in_forward():
     model, x = Scaled(), torch.randn(2, 16)
     with torch.no_grad():
         torch.testing.assert_close(torch.compile(model, backend="graphopt")(x), model(x))
+
+
+def test_as_strided_windows():
+    """as_strided over a contiguous tensor: overlapping windows gathered from its storage."""
+
+    class Windows(torch.nn.Module):
+        def forward(self, x):
+            return (x * 2).as_strided((2, 4, 3), (10, 2, 1), 1).sum(-1)
+
+    model, x = Windows(), torch.randn(2, 10)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.compile(model, backend="graphopt")(x), model(x))
+
+
+def test_as_strided_of_a_non_contiguous_input_is_refused():
+    def windows(x):
+        return x.as_strided((2, 2), (1, 2)) + 1
+
+    x = torch.randn(4, 3).t()
+    with pytest.raises(Exception, match="as_strided of a tensor that is not contiguous"):
+        torch.compile(windows, backend="graphopt")(x)

@@ -60,6 +60,32 @@ def _expand(L: Lowering, x: SSAValue, size: Any, *, implicit: bool = False) -> S
     return x if spec(x)[0] == shape else L.op("Expand", [x, L.ints(shape)], specs=[L.out_spec()])
 
 
+@row(aten.as_strided.default, aten.as_strided_copy.default)
+def _as_strided(L: Lowering, x: SSAValue, size: Sequence[int], stride: Sequence[int],
+                storage_offset: int | None = None) -> SSAValue:
+    """as_strided reads its input's storage. That storage is the input flattened when the
+    input is laid out contiguously from offset 0 (its meta value says how eager lays it out),
+    so the result gathers compile-time flat indices from it (a Reshape when they are in
+    order). Any other layout, or an index outside the input, is refused."""
+    assert L.node is not None
+    base = L.val(L.node.args[0])
+    if not (base.is_contiguous() and base.storage_offset() == 0):
+        raise UnsupportedOp(f"{L.where()}: as_strided of a tensor that is not contiguous from offset 0 "
+                            f"(strides {tuple(base.stride())}) is not supported")
+    n = int(np.prod(spec(x)[0], dtype=np.int64))
+    index = np.full([int(s) for s in size], int(storage_offset or 0), dtype=np.int64)
+    for k, (s, st) in enumerate(zip(size, stride)):
+        shape = [1] * len(size)
+        shape[k] = int(s)
+        index = index + np.arange(int(s), dtype=np.int64).reshape(shape) * int(st)
+    if index.size and (index.min() < 0 or index.max() >= n):
+        raise UnsupportedOp(f"{L.where()}: as_strided reads outside its input's {n} elements")
+    if index.size == n and np.array_equal(index.reshape(-1), np.arange(n)):
+        return L.reshape(x, L.out_spec()[0])
+    flat = L.reshape(x, [n])
+    return L.op("Gather", [flat, L.const(index)], {"axis": 0}, specs=[L.out_spec()])
+
+
 @row(aten.slice.Tensor, aten.slice_copy.Tensor)
 def _slice(L: Lowering, x: SSAValue, dim: int = 0, start: Any = None, end: Any = None, step: int = 1) -> SSAValue:
     r = rank(x)
