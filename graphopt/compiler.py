@@ -60,7 +60,10 @@ class Compiled:
     reference: Callable[[Sequence[np.ndarray]], list[np.ndarray]] | None = None
 
     def run(self, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-        """Run on a dict name -> array (or arrays in input order); outputs in graph order."""
+        """Run on a dict name -> array (or arrays in input order); outputs in graph order.
+
+        An output that is a weight or constant of the model (or a view of one) is read-only:
+        every run shares it."""
         if isinstance(inputs, Mapping):
             unknown = set(inputs) - set(self.input_names)
             if unknown:

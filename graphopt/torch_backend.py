@@ -185,9 +185,12 @@ def _to_numpy(t: Any) -> np.ndarray:
 
 
 def _to_torch(outs: Sequence[Any], entry: _Entry, ins: Sequence[np.ndarray], torch: Any) -> list[Any]:
-    """The executable's numpy outputs as torch tensors of the graph's dtypes; an output
-    that is (a view of) an input or a read-only weight is copied, since torch may write it."""
+    """The executable's numpy outputs as torch tensors of the graph's dtypes. torch may
+    write an output in place (a buffer made by zeros_like, then index_add_), so an output is
+    copied when it is read-only (a weight or constant of the executable, shared by every
+    run), or shares memory with an input or an earlier output (one value returned twice)."""
     results: list[Any] = []
+    given: list[np.ndarray] = list(ins)
     it = iter(zip(outs, entry.out_dtypes))
     for kind in entry.kinds:
         if kind != "tensor":
@@ -195,8 +198,9 @@ def _to_torch(outs: Sequence[Any], entry: _Entry, ins: Sequence[np.ndarray], tor
             continue
         arr, dtype = next(it)
         arr = np.asarray(arr)
-        if not arr.flags.writeable or not arr.flags.c_contiguous or any(np.may_share_memory(arr, i) for i in ins):
+        if not arr.flags.writeable or not arr.flags.c_contiguous or any(np.may_share_memory(arr, g) for g in given):
             arr = np.array(arr, order="C")
+        given.append(arr)
         if arr.dtype.name == "bfloat16":
             t = torch.from_numpy(arr.view(np.int16)).view(torch.bfloat16)
         else:

@@ -229,6 +229,10 @@ def plan_block(block: Block, weights: WeightStore, params: Sequence[tuple[str, S
             value = op.array() if isinstance(op, ConstantOp) else None
             if isinstance(op, WeightOp):
                 value = weights[op.ref.data]
+            if isinstance(value, np.ndarray):
+                # Every run shares it: an output that is (a view of) it must not be written.
+                value = value.view()
+                value.flags.writeable = False
             constants.append((assign(op.results[0]), value))
             pinned.add(op.results[0])
 

@@ -126,3 +126,22 @@ def test_compile_leaves_a_disabled_gc_disabled():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_outputs_written_in_place_after_a_graph_break():
+    """Buffers a graph returns and eager code then writes in place (MoE layers' zeros_like +
+    index_add_): every output is a tensor of its own, and no run changes the next one's."""
+
+    def f(x):
+        a, b = torch.zeros(4), torch.zeros(4)  # one constant after CSE, in both outputs
+        torch._dynamo.graph_break()
+        a.add_(x)
+        b.add_(2 * x)
+        return a, b
+
+    compiled = torch.compile(f, backend="graphopt")
+    for _ in range(2):
+        x = torch.randn(4)
+        a, b = compiled(x)
+        torch.testing.assert_close(a, x)
+        torch.testing.assert_close(b, 2 * x)
