@@ -28,6 +28,15 @@ def _main_output(out):
     return out.logits if hasattr(out, "logits") else out.last_hidden_state
 
 
+MORE_MODELS = {
+    "t5": (tmodels.t5, lambda: {"input_ids": tmodels.tokens(), "decoder_input_ids": tmodels.tokens(seq=5)}),
+    "bart": (tmodels.bart, lambda: {"input_ids": tmodels.tokens()}),
+    "deberta": (tmodels.deberta, lambda: {"input_ids": tmodels.tokens()}),
+    "swin": (tmodels.swin, lambda: {"pixel_values": torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))}),
+    "mixtral": (tmodels.mixtral, lambda: {"input_ids": tmodels.tokens()}),
+}
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_inference_matches_eager(name):
     make, inputs = MODELS[name]
@@ -36,6 +45,17 @@ def test_inference_matches_eager(name):
         expected = _main_output(model(x))
         got = _main_output(torch.compile(model, backend="graphopt")(x))
     torch.testing.assert_close(got, expected)  # torch's own float32 tolerances
+
+
+@pytest.mark.parametrize("name", list(MORE_MODELS))
+def test_more_architectures_match_eager(name):
+    """Every output (all hidden states, not just the last), on the cpu target."""
+    make, inputs = MORE_MODELS[name]
+    model, kwargs = make(), inputs()
+    with torch.no_grad():
+        expected = model(**kwargs).to_tuple()
+        got = torch.compile(model, backend="graphopt")(**kwargs).to_tuple()
+    torch.testing.assert_close(got, expected)
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -87,3 +87,49 @@ def cnn() -> nn.Module:
 def moe() -> nn.Module:
     torch.manual_seed(0)
     return MoE().eval()
+
+
+# -- more transformers architectures (random weights, tiny), each with what it exercises ----
+
+
+def t5() -> nn.Module:  # encoder-decoder, relative position buckets
+    import transformers
+
+    cfg = transformers.T5Config(d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4, vocab_size=VOCAB,
+                                use_cache=False, dropout_rate=0.0)
+    return transformers.T5Model(cfg).eval()
+
+
+def bart() -> nn.Module:  # a scalar tensor constant made in forward
+    import transformers
+
+    cfg = transformers.BartConfig(d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                                  decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128,
+                                  vocab_size=VOCAB, max_position_embeddings=64, use_cache=False)
+    return transformers.BartModel(cfg).eval()
+
+
+def deberta() -> nn.Module:  # disentangled attention, a scalar tensor constant
+    import transformers
+
+    cfg = transformers.DebertaV2Config(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                       intermediate_size=128, vocab_size=VOCAB, max_position_embeddings=64)
+    return transformers.DebertaV2Model(cfg).eval()
+
+
+def swin() -> nn.Module:  # shifted windows (roll), aten.as_strided
+    import transformers
+
+    cfg = transformers.SwinConfig(image_size=32, patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[2, 2],
+                                  window_size=4)
+    return transformers.SwinModel(cfg).eval()
+
+
+def mixtral() -> nn.Module:  # top-2 of 4 experts in eager loops: graph breaks, in-place index_add_
+    import transformers
+
+    cfg = transformers.MixtralConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                     intermediate_size=128, vocab_size=VOCAB, max_position_embeddings=64,
+                                     num_local_experts=4, num_experts_per_tok=2, use_cache=False,
+                                     experts_implementation="eager")
+    return transformers.MixtralForCausalLM(cfg).eval()
