@@ -174,3 +174,36 @@ def test_as_strided_of_a_non_contiguous_input_is_refused():
     x = torch.randn(4, 3).t()
     with pytest.raises(Exception, match="as_strided of a tensor that is not contiguous"):
         torch.compile(windows, backend="graphopt")(x)
+
+
+@pytest.mark.parametrize("groups, stride, dilation", [(4, 1, 1), (2, 2, 1), (8, 1, 2)])
+def test_grouped_convolution_gradients(groups, stride, dilation):
+    """The weight gradient of grouped and depthwise convolutions (ConvNeXt's dwconv)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 3, stride=stride, dilation=dilation, padding=2, groups=groups),
+                                torch.nn.GELU(), torch.nn.Conv2d(16, 16, 3, padding=1, groups=16))
+    x = torch.randn(2, 8, 9, 9, generator=torch.Generator().manual_seed(1))
+    twin = copy.deepcopy(model)
+    expected, got = _grads(model, x, compiled=False), _grads(twin, x, compiled=True)
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], msg=lambda m, key=key: f"{key}: {m}")
+
+
+def test_as_strided_gradient():
+    """as_strided's backward is an as_strided_scatter (Swin's pooler in training)."""
+
+    class Strided(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(12, 12)
+
+        def forward(self, x):
+            return self.lin(x).as_strided((2, 3, 2), (12, 1, 3), 1).pow(2).sum()
+
+    torch.manual_seed(0)
+    model, x = Strided(), torch.randn(2, 12)
+    twin = copy.deepcopy(model)
+    model(x).backward()
+    torch.compile(twin, backend="graphopt")(x).backward()
+    torch.testing.assert_close(twin.lin.weight.grad, model.lin.weight.grad)
+    torch.testing.assert_close(twin.lin.bias.grad, model.lin.bias.grad)

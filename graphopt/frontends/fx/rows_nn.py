@@ -67,11 +67,17 @@ def _convolution_backward(L: Lowering, go: SSAValue, x: SSAValue, w: SSAValue, b
         gx = L.op("ConvTranspose", [go, w], {"strides": stride, "pads": [*padding, *padding], "dilations": dilation,
                                               "group": int(groups), "output_padding": [xs[2 + i] - natural[i] for i in range(nd)]})
     if mask[1]:
-        if groups != 1:
-            raise UnsupportedOp(f"{L.where()}: the weight gradient of a grouped convolution is not supported")
-        perm = [1, 0, *range(2, nd + 2)]
-        xt, gt = L.op("Transpose", [x], {"perm": perm}), L.op("Transpose", [go], {"perm": perm})
-        full = L.op("Conv", [xt, gt], {"strides": dilation, "dilations": stride, "pads": [*padding, *padding]})
+        # The batch becomes the channels: a convolution of x, as (C/g, g*N, ...), by the
+        # output gradient, as g groups of (M/g, N, ...) weights, is dW as (C/g, M, ...).
+        g, perm = int(groups), [1, 0, *range(2, nd + 2)]
+        if g == 1:
+            xt = L.op("Transpose", [x], {"perm": perm})
+        else:
+            n, c = xs[0], xs[1]
+            xg = L.reshape(x, [n, g, c // g, *xs[2:]])
+            xt = L.reshape(L.op("Transpose", [xg], {"perm": [2, 1, 0, *range(3, nd + 3)]}), [c // g, g * n, *xs[2:]])
+        gt = L.op("Transpose", [go], {"perm": perm})
+        full = L.op("Conv", [xt, gt], {"strides": dilation, "dilations": stride, "pads": [*padding, *padding], "group": g})
         fs = spec(full)[0]
         if tuple(fs[2:]) != tuple(ws[2:]):  # rows the forward never reached
             full = L.op("Slice", [full, L.ints([0] * nd), L.ints(ws[2:]), L.ints(range(2, nd + 2))])

@@ -3,6 +3,7 @@ slicing, cat/split, padding, creation (compile-time constants), indexing and sca
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,13 +61,12 @@ def _expand(L: Lowering, x: SSAValue, size: Any, *, implicit: bool = False) -> S
     return x if spec(x)[0] == shape else L.op("Expand", [x, L.ints(shape)], specs=[L.out_spec()])
 
 
-@row(aten.as_strided.default, aten.as_strided_copy.default)
-def _as_strided(L: Lowering, x: SSAValue, size: Sequence[int], stride: Sequence[int],
-                storage_offset: int | None = None) -> SSAValue:
-    """as_strided reads its input's storage. That storage is the input flattened when the
-    input is laid out contiguously from offset 0 (its meta value says how eager lays it out),
-    so the result gathers compile-time flat indices from it (a Reshape when they are in
-    order). Any other layout, or an index outside the input, is refused."""
+def _strided_index(L: Lowering, x: SSAValue, size: Sequence[int], stride: Sequence[int],
+                   storage_offset: int | None) -> np.ndarray:
+    """The flat positions in ``x`` of an as_strided view of it. as_strided addresses its
+    input's storage, which is the input flattened when the input is laid out contiguously
+    from offset 0 (its meta value says how eager lays it out); any other layout, or a
+    position outside the input, is refused."""
     assert L.node is not None
     base = L.val(L.node.args[0])
     if not (base.is_contiguous() and base.storage_offset() == 0):
@@ -79,11 +79,37 @@ def _as_strided(L: Lowering, x: SSAValue, size: Sequence[int], stride: Sequence[
         shape[k] = int(s)
         index = index + np.arange(int(s), dtype=np.int64).reshape(shape) * int(st)
     if index.size and (index.min() < 0 or index.max() >= n):
-        raise UnsupportedOp(f"{L.where()}: as_strided reads outside its input's {n} elements")
-    if index.size == n and np.array_equal(index.reshape(-1), np.arange(n)):
+        raise UnsupportedOp(f"{L.where()}: as_strided reaches outside its input's {n} elements")
+    return index
+
+
+def _in_order(index: np.ndarray, n: int) -> bool:
+    return index.size == n and bool(np.array_equal(index.reshape(-1), np.arange(n)))
+
+
+@row(aten.as_strided.default, aten.as_strided_copy.default)
+def _as_strided(L: Lowering, x: SSAValue, size: Sequence[int], stride: Sequence[int],
+                storage_offset: int | None = None) -> SSAValue:
+    """A gather of compile-time flat positions (a Reshape when they are in order)."""
+    index, n = _strided_index(L, x, size, stride, storage_offset), math.prod(spec(x)[0])
+    if _in_order(index, n):
         return L.reshape(x, L.out_spec()[0])
-    flat = L.reshape(x, [n])
-    return L.op("Gather", [flat, L.const(index)], {"axis": 0}, specs=[L.out_spec()])
+    return L.op("Gather", [L.reshape(x, [n]), L.const(index)], {"axis": 0}, specs=[L.out_spec()])
+
+
+@row(aten.as_strided_scatter.default)
+def _as_strided_scatter(L: Lowering, x: SSAValue, src: SSAValue, size: Sequence[int], stride: Sequence[int],
+                        storage_offset: int | None = None) -> SSAValue:
+    """``x`` with an as_strided view of it replaced by ``src`` (as_strided's backward): a
+    scatter to compile-time flat positions, which must not repeat."""
+    index, n = _strided_index(L, x, size, stride, storage_offset), math.prod(spec(x)[0])
+    if _in_order(index, n):
+        return L.reshape(src, spec(x)[0])
+    if len(np.unique(index)) != index.size:
+        raise UnsupportedOp(f"{L.where()}: as_strided_scatter into overlapping positions is not supported")
+    flat = L.op("ScatterElements", [L.reshape(x, [n]), L.const(index.reshape(-1)), L.reshape(src, [index.size])],
+                {"axis": 0})
+    return L.reshape(flat, spec(x)[0])
 
 
 @row(aten.slice.Tensor, aten.slice_copy.Tensor)
