@@ -106,6 +106,12 @@ class _Buffer:
     def tile(self) -> str:
         return f"{self.name.upper()}_TILE"
 
+    @property
+    def unaligned(self) -> bool:
+        """A slot of fewer bytes than one 32-byte block (a depthwise conv's per-group bias):
+        DataCopy moves whole blocks, so its copies are DataCopyPad."""
+        return (self.op.footprint() // self.op.buffers.value.data) % 32 != 0
+
 
 @dataclass
 class _Group:
@@ -303,6 +309,9 @@ class _KernelWriter:
             off = self._offset(op, src)
             if d_space == "L1" and format_of(src.type) == "ND":
                 return [f"DataCopy({b.local}, {self.gm[src]}Gm[{off}], nd2nzParams);  // MTE2 with Nd2Nz: ND in GM -> NZ in L1"]
+            if b.unaligned:
+                return [f"DataCopyPad({b.local}, {self.gm[src]}Gm[{off}], {{1, {b.tile} * sizeof({_ctype(b.op.result.type)}), 0, 0}}, {{}});"
+                        f"  // {pipe}: a tile under one 32 B block"]
             return [f"DataCopy({b.local}, {self.gm[src]}Gm[{off}], {b.tile});  // {pipe}: {format_of(src.type)} tile"]
         if dst in self.gm:
             b = self.buffers[src]
@@ -392,9 +401,11 @@ class _KernelWriter:
         dims, tile = list(_ints(op.dims)), list(_ints(op.tile))
         terms = []
         for idx, d, t in zip(op.index, dims, tile, strict=True):
+            if d < len(shape) and shape[d] == 1:
+                continue  # a dim the operand broadcasts along (a bias over the rows): every tile reads the same
             stride = t * math.prod(shape[d + 1 :]) if d < len(shape) else t
             terms.append(f"{self.names.get(idx, 'i')} * {stride}")
-        return " + ".join(terms)
+        return " + ".join(terms) or "0"
 
     # -- the file ---------------------------------------------------------------------
     def source(self) -> str:

@@ -29,6 +29,9 @@ class VecRow:
     unit: str  # timing class: elementwise, exp_fp16/exp_fp32 (by dtype), div, reduce, cast
     precise: bool = False
     first_mixed_axis: AxisRule | None = None  # None: elementwise, mixes nothing
+    # Operand positions that are parameters, not data laid out like the output (a
+    # reduction's axes): a kernel loads them whole, never tiles or broadcasts them.
+    params: tuple[int, ...] = ()
 
 
 def _axis(attrs: dict[str, Any], rank: int, _consts: Sequence[np.ndarray | None]) -> int:
@@ -71,7 +74,7 @@ VECTOR_OPS: dict[str, VecRow] = {
     **{t: VecRow("exp") for t in _TRANSCENDENTAL},
     "Div": VecRow("div"),
     "Cast": VecRow("cast"),
-    **{t: VecRow("reduce", True, _reduce_axes) for t in _REDUCTIONS},
+    **{t: VecRow("reduce", True, _reduce_axes, params=(1,)) for t in _REDUCTIONS},
     "Softmax": VecRow("exp", True, _axis),
     "LogSoftmax": VecRow("exp", True, _axis),
     "LayerNormalization": VecRow("reduce", True, _axis),

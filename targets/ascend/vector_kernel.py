@@ -7,8 +7,8 @@ Tiling (the algorithm):
    shares the first output's leading p dims L. The rows are the prod(L) items of L; a row
    is everything after them (an elementwise group has p = rank: a row is one element).
 2. A GM input whose leading dims are L is tiled by rows; one that broadcasts over L is
-   broadcast to it (a strided DMA) and tiled; one that does not touch L (a scale vector, a
-   reduction's axes) is loaded whole once.
+   broadcast to it (a strided DMA) and tiled; one that does not touch L (a scale vector)
+   or is a parameter, not data (a reduction's axes, ``VecRow.params``), is loaded whole once.
 3. rows per tile r: as many as fit UB with every tiled buffer double buffered, rounded so
    each tile stays 32-byte aligned. Tiles are spread over the vector cores.
 A tile keeps the rank of its value, (1, ..., 1, r, *row), so ops with axis attributes read
@@ -27,7 +27,7 @@ from graphopt.dialects.graph import ConstantOp
 from graphopt.targets.ascend.builder import KernelBuilder
 from graphopt.targets.ascend.chip import Chip
 from graphopt.targets.ascend.dialect import ConstOp, KernelOp
-from graphopt.targets.ascend.vector import Numerics, first_mixed_axis
+from graphopt.targets.ascend.vector import VECTOR_OPS, Numerics, first_mixed_axis
 
 
 def _lead_ok(s: tuple[int, ...], lead: tuple[int, ...]) -> bool:
@@ -43,7 +43,9 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str
         rank = len(shape(op.operands[0])) if op.operands else 0
         p = min(p, first_mixed_axis(op.ONNX_TYPE, op.onnx_attrs(), rank, g.consts(op)))
     computed = [r for op in g.ops for r in op.results] + list(g.yields)
-    consts = [v for op in g.ops for v in op.operands if isinstance(v.owner, ConstantOp) and v not in g.args]
+    params = _params(g.ops)
+    consts = [v for op in g.ops for v in op.operands
+              if isinstance(v.owner, ConstantOp) and v not in g.args and v not in params]
     while p > 0:
         lead = out0[:p]
         ok = all(_lead_ok(shape(v), lead) for v in computed)
@@ -61,7 +63,7 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str
             continue
         s, dt = shape(a), num.store(np_dtype(a))
         padded = (1,) * (len(out0) - len(s)) + s
-        if p == 0:
+        if p == 0 or a in params:
             plans[a] = (None, s, dt)
         elif _lead_ok(s, lead) and len(s) >= len(out0):
             plans[a] = ({"shape": [rows, *s[p:]]}, s[p:], dt)
@@ -112,6 +114,13 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str
                 kb.copy(bufs[y], kb.out(k), "MTE3")
     tiling = {"rows": rows, "tile_rows": r, "row_axes": p, "tiles": tiles, "ub_bytes": sum(row_bytes) * r * 2 + whole}
     return kb.finish(cores, tiling)
+
+
+def _params(ops: list[Any]) -> set[SSAValue]:
+    """Values the group reads only as parameters (``VecRow.params``: a reduction's axes)."""
+    as_param = {op.operands[k] for op in ops for k in VECTOR_OPS[op.ONNX_TYPE].params if k < len(op.operands)}
+    as_data = {v for op in ops for k, v in enumerate(op.operands) if k not in VECTOR_OPS[op.ONNX_TYPE].params}
+    return as_param - as_data
 
 
 def _rows_per_tile(rows: int, row_bytes: list[int], ub: int, align: int) -> int:

@@ -42,6 +42,7 @@ RECORDS = [
     Rec("LogSoftmax", ((3, 12),), {"axis": 1}),
     Rec("ReduceMean", ((4, 5, 6),), {"keepdims": 1}, ((1,),)),
     Rec("ReduceMax", ((4, 5, 6),), {"keepdims": 0}, ((1,),)),
+    Rec("ReduceSum", ((4, 5, 6),), {"keepdims": 0}, ((2,),)),  # two axes, as torch's sum(dim=(-1, -2))
     Rec("LayerNormalization", ((2, 8, 32),), {"axis": -1}, ((32,), (32,))),
     # The 3-D form tiles x by (batch, position) rows with the caches' matching rows.
     Rec("RotaryEmbedding", ((2, 6, 32),), {"num_heads": 4}, ((2, 6, 4), (2, 6, 4)), opset=23),
@@ -60,6 +61,8 @@ RECORDS = [
     Rec("Gemm", ((7, 20),), {"transB": 1, "alpha": 0.5, "beta": 2.0}, ((12, 20), (12,)), "cube"),
     Rec("Conv", ((1, 3, 9, 9),), {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "strides": [2, 2]}, ((8, 3, 3, 3), (8,)), "cube"),
     Rec("Conv", ((2, 4, 6, 6),), {"kernel_shape": [3, 3], "group": 2}, ((6, 2, 3, 3),), "cube"),
+    # Depthwise with a bias: one channel per group, its bias a copy under one 32 B block.
+    Rec("Conv", ((2, 16, 6, 6),), {"kernel_shape": [3, 3], "group": 16, "pads": [1, 1, 1, 1]}, ((16, 1, 3, 3), (16,)), "cube"),
     Rec("Transpose", ((3, 4, 5),), {"perm": [2, 0, 1]}),
     Rec("Concat", ((2, 3), (2, 5)), {"axis": 1}),
 ]
@@ -72,7 +75,8 @@ def _model(rec: Rec) -> onnx.ModelProto:
     names = [f"x{i}" for i in range(len(rec.shapes))]
     for j, s in enumerate(rec.weights):
         if rec.op.startswith("Reduce"):
-            inits.append(helper.make_tensor(f"w{j}", TensorProto.INT64, list(s), [2 if rec.op == "ReduceMean" else 1]))
+            axes = [2 if rec.op == "ReduceMean" else 1] if s == (1,) else list(range(-1, -1 - s[0], -1))
+            inits.append(helper.make_tensor(f"w{j}", TensorProto.INT64, list(s), axes))
         else:
             inits.append(helper.make_tensor(f"w{j}", TensorProto.FLOAT, list(s), rng.uniform(-1, 1, s).astype(np.float32).ravel().tolist()))
         names.append(f"w{j}")
