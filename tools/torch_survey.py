@@ -7,7 +7,7 @@ parameter's gradient of a sum-of-squares loss, relative to the largest gradient.
 and drop-path probabilities are set to 0 for training (random numbers are refused).
 Reproduces the survey in the torch issue's note; tests/torch holds the cases that need it.
 
-    .venv/bin/python tools/torch_survey.py [--train] [--attn eager|sdpa] [--target ascend-sim] [NAME ...]
+    .venv/bin/python tools/torch_survey.py [--train | --export] [--attn eager|sdpa] [--target ascend-sim] [NAME ...]
 """
 
 from __future__ import annotations
@@ -116,6 +116,17 @@ def inference(model: torch.nn.Module, kwargs: dict[str, Any], target: str = "cpu
     return f"max abs err {max((a - b).abs().max().item() for a, b in zip(got, expected)):.1e}"
 
 
+def exported(model: torch.nn.Module, kwargs: dict[str, Any], target: str = "cpu") -> str:
+    """torch.export, then graphopt.compile(program, validate=True): the program's outputs
+    against eager on seeded inputs, with the target's tolerances."""
+    import graphopt
+
+    program = torch.export.export(model.eval(), (), kwargs)
+    compiled = graphopt.compile(program, target=target, validate=True)
+    worst = max(o["max_abs_err"] for o in compiled.report["validation"]["outputs"])
+    return f"max abs err {worst:.1e} (validated)"
+
+
 def training(model: torch.nn.Module, kwargs: dict[str, Any]) -> str:
     model.train()
     for m in model.modules():
@@ -140,6 +151,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*")
     ap.add_argument("--train", action="store_true", help="compare gradients instead of outputs")
+    ap.add_argument("--export", action="store_true", help="torch.export and graphopt.compile(program) instead of torch.compile")
     ap.add_argument("--attn", default="eager", choices=["eager", "sdpa"], help="transformers attention implementation")
     ap.add_argument("--target", default="cpu", choices=["cpu", "ascend-sim"],
                     help="ascend-sim: inference in its functional simulator, each graph validated with fp16 tolerances")
@@ -152,7 +164,13 @@ def main() -> int:
         torch._dynamo.reset()
         model, kwargs = table[name]()
         try:
-            verdict = "ok    " + (training(model, kwargs) if args.train else inference(model, kwargs, args.target))
+            if args.train:
+                verdict = training(model, kwargs)
+            elif args.export:
+                verdict = exported(model, kwargs, args.target)
+            else:
+                verdict = inference(model, kwargs, args.target)
+            verdict = "ok    " + verdict
         except Exception as e:  # a survey: report and go on
             failed += 1
             verdict = f"FAIL  {type(e).__name__}: {' '.join(str(e).split())[:300]}"

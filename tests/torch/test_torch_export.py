@@ -95,3 +95,12 @@ def test_export_with_dynamic_dims_specialises_to_example():
     got = compiled.run([x.numpy()])[compiled.output_names[-1]]
     with torch.no_grad():
         np.testing.assert_allclose(got, model(x).numpy(), rtol=1.3e-6, atol=1e-5)
+
+
+def test_program_exported_with_keyword_arguments():
+    """A program exported with kwargs (transformers models take input_ids=...): validation
+    calls eager with the exported (args, kwargs) structure."""
+    model = tmodels.bert()
+    program = torch.export.export(model, (), {"input_ids": tmodels.tokens()})
+    compiled = graphopt.compile(program, validate=True)
+    assert compiled.report["validation"]["passed"]

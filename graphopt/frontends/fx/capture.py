@@ -158,9 +158,14 @@ def import_torch(model: Any, example_inputs: Sequence[Any] | None = None) -> tup
     imported, _ = import_exported(model)
     eager = model.module()
 
+    in_spec = model.call_spec.in_spec
+
     def reference(inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in inputs]
+        # The program's inputs, flattened as exported: positional and keyword arguments alike.
+        args, kwargs = torch.utils._pytree.tree_unflatten(tensors, in_spec) if in_spec is not None else (tensors, {})
         with torch.no_grad():
-            out = eager(*[torch.from_numpy(np.ascontiguousarray(a)) for a in inputs])
+            out = eager(*args, **kwargs)
         flat = torch.utils._pytree.tree_leaves(out)
         return [to_numpy(t) if isinstance(t, torch.Tensor) else np.asarray(t) for t in flat]
 
