@@ -82,8 +82,6 @@ LRN DepthToSpace SpaceToDepth Resize RoiAlign""".split()
 # Ops that are not pure: they draw random numbers.
 _IMPURE = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial"}
 
-# ONNX ops the frontend turns into other IR (Constant becomes graph.constant/graph.weight).
-
 _NAME_OVERRIDES = {
     "MatMul": "matmul",
     "MatMulInteger": "matmul_integer",
