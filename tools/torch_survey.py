@@ -7,7 +7,7 @@ parameter's gradient of a sum-of-squares loss, relative to the largest gradient.
 and drop-path probabilities are set to 0 for training (random numbers are refused).
 Reproduces the survey in the torch issue's note; tests/torch holds the cases that need it.
 
-    .venv/bin/python tools/torch_survey.py [--train | --export] [--attn eager|sdpa] [--target ascend-sim] [NAME ...]
+    .venv/bin/python tools/torch_survey.py [--train | --export | --dynamic] [--attn eager|sdpa] [--target ascend-sim] [NAME ...]
 """
 
 from __future__ import annotations
@@ -116,6 +116,21 @@ def inference(model: torch.nn.Module, kwargs: dict[str, Any], target: str = "cpu
     return f"max abs err {max((a - b).abs().max().item() for a, b in zip(got, expected)):.1e}"
 
 
+def dynamic(model: torch.nn.Module, kwargs: dict[str, Any], target: str = "cpu") -> str:
+    """torch.compile(dynamic=True), called with the inputs, then with their token sequences
+    2 shorter (images and audio features keep their size): every call against eager."""
+    model.eval()
+    compiled = torch.compile(model, backend="graphopt", dynamic=True, options={"target": target})
+    worst = 0.0
+    for cut in (0, 2):
+        kw = {k: v[..., : v.shape[-1] - cut] if cut and not v.is_floating_point() else v for k, v in kwargs.items()}
+        with torch.no_grad():
+            expected, got = _floats(model(**kw)), _floats(compiled(**kw))
+        torch.testing.assert_close(got, expected)
+        worst = max(worst, *((a - b).abs().max().item() for a, b in zip(got, expected)))
+    return f"max abs err {worst:.1e} over two shapes"
+
+
 def exported(model: torch.nn.Module, kwargs: dict[str, Any], target: str = "cpu") -> str:
     """torch.export, then graphopt.compile(program, validate=True): the program's outputs
     against eager on seeded inputs, with the target's tolerances."""
@@ -152,6 +167,7 @@ def main() -> int:
     ap.add_argument("names", nargs="*")
     ap.add_argument("--train", action="store_true", help="compare gradients instead of outputs")
     ap.add_argument("--export", action="store_true", help="torch.export and graphopt.compile(program) instead of torch.compile")
+    ap.add_argument("--dynamic", action="store_true", help="torch.compile(dynamic=True), called with two input shapes")
     ap.add_argument("--attn", default="eager", choices=["eager", "sdpa"], help="transformers attention implementation")
     ap.add_argument("--target", default="cpu", choices=["cpu", "ascend-sim"],
                     help="ascend-sim: inference in its functional simulator, each graph validated with fp16 tolerances")
@@ -168,6 +184,8 @@ def main() -> int:
                 verdict = training(model, kwargs)
             elif args.export:
                 verdict = exported(model, kwargs, args.target)
+            elif args.dynamic:
+                verdict = dynamic(model, kwargs, args.target)
             else:
                 verdict = inference(model, kwargs, args.target)
             verdict = "ok    " + verdict
