@@ -26,6 +26,7 @@ built when the parser first needs it.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -197,13 +198,16 @@ class _OpTable(Mapping[str, type[GraphOp]]):
 
         self._keys = dict.fromkeys(OPS)  # ordered, and a set
         self._classes: dict[str, type[GraphOp]] = {}
+        self._lock = threading.Lock()
 
     def __getitem__(self, key: str) -> type[GraphOp]:
         cls = self._classes.get(key)
         if cls is None:
             if key not in self._keys:
                 raise KeyError(key)
-            cls = self._classes[key] = _make_op(key)
+            with self._lock:  # one class per op, even when two threads ask first
+                cls = self._classes.get(key) or _make_op(key)
+                self._classes[key] = cls
         return cls
 
     def __contains__(self, key: object) -> bool:
