@@ -3,7 +3,6 @@ slicing, cat/split, padding, creation (compile-time constants), indexing and sca
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,11 +61,11 @@ def _expand(L: Lowering, x: SSAValue, size: Any, *, implicit: bool = False) -> S
 
 
 def _strided_index(L: Lowering, x: SSAValue, size: Sequence[int], stride: Sequence[int],
-                   storage_offset: int | None) -> np.ndarray:
-    """The flat positions in ``x`` of an as_strided view of it. as_strided addresses its
-    input's storage, which is the input flattened when the input is laid out contiguously
-    from offset 0 (its meta value says how eager lays it out); any other layout, or a
-    position outside the input, is refused."""
+                   storage_offset: int | None) -> tuple[np.ndarray, int]:
+    """The flat positions in ``x`` of an as_strided view of it, and ``x``'s element count.
+    as_strided addresses its input's storage, which is the input flattened when the input
+    is laid out contiguously from offset 0 (its meta value says how eager lays it out); any
+    other layout, or a position outside the input, is refused."""
     assert L.node is not None
     base = L.val(L.node.args[0])
     if not (base.is_contiguous() and base.storage_offset() == 0):
@@ -80,7 +79,7 @@ def _strided_index(L: Lowering, x: SSAValue, size: Sequence[int], stride: Sequen
         index = index + np.arange(int(s), dtype=np.int64).reshape(shape) * int(st)
     if index.size and (index.min() < 0 or index.max() >= n):
         raise UnsupportedOp(f"{L.where()}: as_strided reaches outside its input's {n} elements")
-    return index
+    return index, n
 
 
 def _in_order(index: np.ndarray, n: int) -> bool:
@@ -91,7 +90,7 @@ def _in_order(index: np.ndarray, n: int) -> bool:
 def _as_strided(L: Lowering, x: SSAValue, size: Sequence[int], stride: Sequence[int],
                 storage_offset: int | None = None) -> SSAValue:
     """A gather of compile-time flat positions (a Reshape when they are in order)."""
-    index, n = _strided_index(L, x, size, stride, storage_offset), math.prod(spec(x)[0])
+    index, n = _strided_index(L, x, size, stride, storage_offset)
     if _in_order(index, n):
         return L.reshape(x, L.out_spec()[0])
     return L.op("Gather", [L.reshape(x, [n]), L.const(index)], {"axis": 0}, specs=[L.out_spec()])
@@ -102,7 +101,7 @@ def _as_strided_scatter(L: Lowering, x: SSAValue, src: SSAValue, size: Sequence[
                         storage_offset: int | None = None) -> SSAValue:
     """``x`` with an as_strided view of it replaced by ``src`` (as_strided's backward): a
     scatter to compile-time flat positions, which must not repeat."""
-    index, n = _strided_index(L, x, size, stride, storage_offset), math.prod(spec(x)[0])
+    index, n = _strided_index(L, x, size, stride, storage_offset)
     if _in_order(index, n):
         return L.reshape(src, spec(x)[0])
     if len(np.unique(index)) != index.size:
