@@ -50,6 +50,7 @@ _BUILTIN_PASSES: dict[str, str] = {
     "merge-parallel-matmuls": "graphopt.passes.merge_parallel_matmuls:MergeParallelMatMuls",
     "fuse": "graphopt.passes.fuse:Fuse",
     "ascend-lower": "graphopt.targets.ascend.lower:LowerToAscend",
+    "ascend-conv-transpose": "graphopt.targets.ascend.conv_transpose:ConvTransposeToConvPass",
     "ascend-layout": "graphopt.targets.ascend.layout:AssignLayout",
 }
 

@@ -70,9 +70,11 @@ class AscendSimTarget(Target):
         # columns straight into the Split's outputs, so a merge costs a Split kernel that
         # moves the whole output through GM again (on the LLaMA-7B layer: 64.0 % MFU
         # without the merge, 62.2 % with it; benchmarks/ascend_llama_layer.py).
-        generic = ",".join(p for p in super().pipeline(opt_level).split(",") if p != "merge-parallel-matmuls")
-        target = "ascend-layout,ascend-lower"
-        return f"{generic},{target}" if generic else target
+        passes = [p for p in super().pipeline(opt_level).split(",") if p and p != "merge-parallel-matmuls"]
+        # A ConvTranspose becomes a Conv before fusion, so its epilogue fuses like any conv's.
+        fuse = next((k for k, p in enumerate(passes) if p.split("{")[0] == "fuse"), len(passes))
+        passes.insert(fuse, "ascend-conv-transpose")
+        return ",".join([*passes, "ascend-layout", "ascend-lower"])
 
     def build(self, module: ModuleOp, weights: WeightStore, input_names: Sequence[str]) -> Executable:
         from graphopt.targets.ascend.sim import build_executable

@@ -1,0 +1,120 @@
+"""ascend-conv-transpose: a 2-D ConvTranspose as a Conv the cube runs.
+
+    y = ConvTranspose(x, W, b; strides s, pads p, dilations d, output_padding q, group g)
+  becomes
+    z = x with s-1 zeros inserted between neighbours along H and W
+        (Reshape to [N, C, H, 1, W, 1], Pad the unit axes to s, Reshape, Slice the tail)
+    z = z padded by d*(k-1) - p_begin before and d*(k-1) - p_end + q after (Pad, or Slice
+        where that is negative)
+    y = Conv(z, W', b; strides 1, dilations d, group g)
+  with W' the kernel flipped in space and its in/out channels swapped within each group,
+  computed at compile time: W'[g*cog + o, i] = W[g*cig + i, o, ::-1, ::-1].
+
+That is the gradient of a convolution with respect to its input, which is how CANN runs
+a transposed convolution on the cube (Conv2DBackpropInput over the dilated output
+gradient); the inserted zeros are real cube work (s*s times the MACs of the dense
+formulation), which the timing model then shows. Only where W is a constant and
+auto_pad/output_shape are not set; otherwise the op stays as it is (the AI CPU runs it)
+with a remark saying why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp, NoneType, TensorType
+from xdsl.ir import Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
+
+from graphopt.dialects.graph import GraphOp, provenance
+from graphopt.rewrite import build, constant_value, make_constant, remarks_of, weights_of
+from graphopt.weights import WeightStore
+
+
+@dataclass
+class ConvTransposeToConv(RewritePattern):
+    weights: WeightStore | None
+    remarks: list[dict[str, object]]
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        if not isinstance(op, GraphOp) or op.ONNX_TYPE != "ConvTranspose":
+            return
+        why = self._why_not(op)
+        if why:
+            self.remarks.append({"pass": "ascend-conv-transpose", "ops": provenance(op), "reason": why})
+            return
+        x, src = op.operands[0], provenance(op)
+        w = constant_value(op.operands[1], self.weights)
+        assert w is not None and isinstance(x.type, TensorType)
+        at = op.onnx_attrs()
+        g = int(at.get("group", 1))
+        s = [int(v) for v in at.get("strides") or [1, 1]]
+        d = [int(v) for v in at.get("dilations") or [1, 1]]
+        p = [int(v) for v in at.get("pads") or [0, 0, 0, 0]]
+        q = [int(v) for v in at.get("output_padding") or [0, 0]]
+        k = list(w.shape[2:])
+        n, c, h, wd = x.type.get_shape()
+        new: list[Operation] = []
+
+        def add(onnx_type: str, operands: list[SSAValue], attrs: dict[str, Any] | None = None) -> SSAValue:
+            built = build(onnx_type, operands, attrs, src)
+            new.append(built)
+            return built.results[0]
+
+        def ints(values: list[int]) -> SSAValue:
+            const = make_constant(np.asarray(values, np.int64), src, self.weights, "conv_transpose.shape")
+            new.append(const)
+            return const.results[0]
+
+        z = x
+        if s != [1, 1]:  # zeros between neighbours
+            z = add("Reshape", [z, ints([n, c, h, 1, wd, 1])])
+            z = add("Pad", [z, ints([0] * 6 + [0, 0, 0, s[0] - 1, 0, s[1] - 1])])
+            z = add("Reshape", [z, ints([n, c, h * s[0], wd * s[1]])])
+            z = add("Slice", [z, ints([0, 0]), ints([(h - 1) * s[0] + 1, (wd - 1) * s[1] + 1]), ints([2, 3])])
+        before = [d[i] * (k[i] - 1) - p[i] for i in range(2)]
+        after = [d[i] * (k[i] - 1) - p[i + 2] + q[i] for i in range(2)]
+        if any(v < 0 for v in before + after):  # pads beyond the kernel's reach crop instead
+            zs = [(h - 1) * s[0] + 1, (wd - 1) * s[1] + 1]
+            starts = [max(0, -v) for v in before]
+            ends = [zs[i] - max(0, -after[i]) for i in range(2)]
+            z = add("Slice", [z, ints(starts), ints(ends), ints([2, 3])])
+        if any(v > 0 for v in before + after):
+            z = add("Pad", [z, ints([0, 0, max(0, before[0]), max(0, before[1]), 0, 0, max(0, after[0]), max(0, after[1])])])
+        cig, cog = w.shape[0] // g, w.shape[1]
+        flipped = w.reshape(g, cig, cog, *k).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1].reshape(g * cog, cig, *k)
+        kernel = make_constant(np.ascontiguousarray(flipped), src, self.weights, "conv_transpose.w")
+        new.append(kernel)
+        bias = [op.operands[2]] if len(op.operands) > 2 and not isinstance(op.operands[2].type, NoneType) else []
+        y = add("Conv", [z, kernel.results[0], *bias], {"group": g, "dilations": d, "kernel_shape": k})
+        if y.type != op.results[0].type:  # the arithmetic above disagrees with the op's own rule
+            self.remarks.append({"pass": "ascend-conv-transpose", "ops": src,
+                                 "reason": f"not rewritten: the Conv gives {y.type}, the op {op.results[0].type}"})
+            return
+        rewriter.replace(op, new, [y])
+
+    def _why_not(self, op: GraphOp) -> str | None:
+        x = op.operands[0].type
+        if not isinstance(x, TensorType) or len(x.get_shape()) != 4 or -1 in x.get_shape():
+            return "ConvTranspose stays on the AI CPU: only a 2-D one of static shape becomes a Conv"
+        at = op.onnx_attrs()
+        if at.get("auto_pad", "NOTSET") != "NOTSET" or at.get("output_shape") is not None:
+            return "ConvTranspose stays on the AI CPU: auto_pad and output_shape are not rewritten"
+        w = constant_value(op.operands[1], self.weights)
+        if w is None or w.ndim != 4:
+            return "ConvTranspose stays on the AI CPU: its weights are not a constant"
+        return None
+
+
+@dataclass(frozen=True)
+class ConvTransposeToConvPass(ModulePass):
+    """2-D ConvTranspose with constant weights -> zero insertion, padding and a Conv."""
+
+    name = "ascend-conv-transpose"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        PatternRewriteWalker(ConvTransposeToConv(weights_of(ctx), remarks_of(ctx))).rewrite_module(op)

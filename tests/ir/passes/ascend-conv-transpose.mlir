@@ -1,0 +1,32 @@
+// RUN: graphopt opt %s -p ascend-conv-transpose | filecheck %s
+
+builtin.module {
+  // Stride 2, kernel 2x2, no padding: zeros between the pixels (Reshape to unit axes, Pad
+  // them to 2, Reshape, Slice the trailing zeros: 2x2 -> 3x3), pad by k-1 = 1 on each side
+  // (5x5), then a Conv with the kernel flipped in space.
+  func.func @main(%x: tensor<1x1x2x2xf32>) -> tensor<1x1x4x4xf32> {
+    %w = "graph.constant"() <{value = dense<[[[[1.0, 2.0], [3.0, 4.0]]]]> : tensor<1x1x2x2xf32>}> : () -> tensor<1x1x2x2xf32>
+    %y = "graph.conv_transpose"(%x, %w) <{strides = array<i64: 2, 2>}> {src = ["up"]} : (tensor<1x1x2x2xf32>, tensor<1x1x2x2xf32>) -> tensor<1x1x4x4xf32>
+    func.return %y : tensor<1x1x4x4xf32>
+  }
+  // CHECK-LABEL: func.func @main
+  // CHECK: "graph.reshape"(%x, {{.*}} -> tensor<1x1x2x1x2x1xf32>
+  // CHECK: dense<[0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1]>
+  // CHECK: "graph.pad"({{.*}} -> tensor<1x1x2x2x2x2xf32>
+  // CHECK: "graph.reshape"({{.*}} -> tensor<1x1x4x4xf32>
+  // CHECK: "graph.slice"({{.*}} -> tensor<1x1x3x3xf32>
+  // CHECK: dense<[0, 0, 1, 1, 0, 0, 1, 1]>
+  // CHECK: "graph.pad"({{.*}} -> tensor<1x1x5x5xf32>
+  // CHECK: dense<{{\[\[\[\[}}4.000000e+00, 3.000000e+00], [2.000000e+00, 1.000000e+00]]]]>
+  // CHECK: "graph.conv"({{.*}} {src = ["up"]} : (tensor<1x1x5x5xf32>, tensor<1x1x2x2xf32>) -> tensor<1x1x4x4xf32>
+  // CHECK-NOT: graph.conv_transpose
+  // CHECK: func.return
+
+  // Declined: weights that are not a constant (a function argument) stay a ConvTranspose.
+  func.func @keep(%x: tensor<1x1x2x2xf32>, %w: tensor<1x1x2x2xf32>) -> tensor<1x1x4x4xf32> {
+    %y = "graph.conv_transpose"(%x, %w) <{strides = array<i64: 2, 2>}> {src = ["up_dynamic_w"]} : (tensor<1x1x2x2xf32>, tensor<1x1x2x2xf32>) -> tensor<1x1x4x4xf32>
+    func.return %y : tensor<1x1x4x4xf32>
+  }
+  // CHECK-LABEL: func.func @keep
+  // CHECK: "graph.conv_transpose"(%x, %w)
+}
