@@ -13,7 +13,8 @@
 That is the gradient of a convolution with respect to its input, which is how CANN runs
 a transposed convolution on the cube (Conv2DBackpropInput over the dilated output
 gradient); the inserted zeros are real cube work (s*s times the MACs of the dense
-formulation), which the timing model then shows. Only where W is a constant and
+formulation), which the timing model then shows, while MFU counts the transposed
+convolution's own FLOPs (the Conv's ``model_flops`` attribute). Only where W is a constant and
 auto_pad/output_shape are not set; otherwise the op stays as it is (the AI CPU runs it)
 with a remark saying why.
 """
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, NoneType, TensorType
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, NoneType, TensorType
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
@@ -33,6 +34,11 @@ from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, Rewrite
 from graphopt.dialects.graph import GraphOp, provenance
 from graphopt.rewrite import build, constant_value, make_constant, remarks_of, weights_of
 from graphopt.weights import WeightStore
+
+
+MODEL_FLOPS = "model_flops"
+"""A cube op's attribute: the FLOPs of the model's op it stands for, where the cube does
+more (the zeros a ConvTranspose's Conv multiplies); the timing report's MFU uses it."""
 
 
 @dataclass
@@ -91,6 +97,8 @@ class ConvTransposeToConv(RewritePattern):
         new.append(kernel)
         bias = [op.operands[2]] if len(op.operands) > 2 and not isinstance(op.operands[2].type, NoneType) else []
         y = add("Conv", [z, kernel.results[0], *bias], {"group": g, "dilations": d, "kernel_shape": k})
+        # The model's work is the transposed convolution's, not the zeros': MFU counts that.
+        new[-1].attributes[MODEL_FLOPS] = IntegerAttr(2 * n * c * h * wd * cog * k[0] * k[1], 64)
         if y.type != op.results[0].type:  # the arithmetic above disagrees with the op's own rule
             self.remarks.append({"pass": "ascend-conv-transpose", "ops": src,
                                  "reason": f"not rewritten: the Conv gives {y.type}, the op {op.results[0].type}"})

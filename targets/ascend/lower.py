@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp, NoneType, TensorType
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, NoneType, TensorType
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import Rewriter
@@ -37,6 +37,7 @@ from graphopt.errors import GraphoptError
 from graphopt.rewrite import remarks_of
 from graphopt.targets.ascend.builder import KernelBuilder
 from graphopt.targets.ascend.chip import Chip, load_chip
+from graphopt.targets.ascend.conv_transpose import MODEL_FLOPS
 from graphopt.targets.ascend.dialect import BufferOp, CopyOp, ForOp, KernelOp, MoveOp, TransDataOp, ViewOp, space_of
 from graphopt.targets.ascend.formats import format_of
 from graphopt.targets.ascend.lower_attention import AttentionSpec, build_attention
@@ -203,7 +204,10 @@ class _Lowering:
             return None, made
         spec, steps, results = made
         out_types = [r.type for r in g.root.results]
-        return build_matmul(self.name(g.ops), self.chip, self.num, self.strategy, g.ins, out_types, spec, steps, results), ""
+        flops = g.ops[0].attributes.get(MODEL_FLOPS)
+        model_flops = flops.value.data if isinstance(flops, IntegerAttr) else None
+        return build_matmul(self.name(g.ops), self.chip, self.num, self.strategy, g.ins, out_types, spec, steps, results,
+                            model_flops), ""
 
     def vector(self, g: Group) -> tuple[Operation | None, str]:
         from graphopt.targets.ascend.vector_kernel import build_vector

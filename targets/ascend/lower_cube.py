@@ -75,8 +75,10 @@ def build_matmul(
     spec: CubeSpec,
     steps: Sequence[EpiStep],
     results: Sequence[Ref],
+    model_flops: int | None = None,
 ) -> KernelOp:
-    """The cube kernel of ``spec`` whose outputs are ``results`` (refs into the epilogue)."""
+    """The cube kernel of ``spec`` whose outputs are ``results`` (refs into the epilogue);
+    ``model_flops``: the model's FLOPs when the cube does more (see conv_transpose.py)."""
     dt = num.cube_in
     plain = not steps and all(r == ("acc",) for r in results)
     ub = 0 if plain and chip.path("L0C", "GM") is not None else _epilogue_ub(kb_args=ins, num=num, spec=spec, steps=steps, plain=plain)
@@ -112,6 +114,8 @@ def build_matmul(
         "batch": spec.batch, "m": spec.m, "n": spec.n, "k": spec.k, "dtype": DTYPE_NAME[np.dtype(dt)],
         "l0c_buffers": t.l0c_buffers, "strategy": strategy,
     }
+    if model_flops is not None:
+        tiling["model_flops"] = model_flops
     return kb.finish(t.block_dim, tiling)
 
 

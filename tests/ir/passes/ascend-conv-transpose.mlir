@@ -18,7 +18,8 @@ builtin.module {
   // CHECK: dense<[0, 0, 1, 1, 0, 0, 1, 1]>
   // CHECK: "graph.pad"({{.*}} -> tensor<1x1x5x5xf32>
   // CHECK: dense<{{\[\[\[\[}}4.000000e+00, 3.000000e+00], [2.000000e+00, 1.000000e+00]]]]>
-  // CHECK: "graph.conv"({{.*}} {src = ["up"]} : (tensor<1x1x5x5xf32>, tensor<1x1x2x2xf32>) -> tensor<1x1x4x4xf32>
+  // The model's FLOPs, 2 x 4 input pixels x 4 taps, not the Conv's 2 x 16 x 4 (MFU counts these).
+  // CHECK: "graph.conv"({{.*}} {src = ["up"], model_flops = 32 : i64} : (tensor<1x1x5x5xf32>, tensor<1x1x2x2xf32>) -> tensor<1x1x4x4xf32>
   // CHECK-NOT: graph.conv_transpose
   // CHECK: func.return
 

@@ -56,3 +56,11 @@ def test_conv_transpose_with_weights_fed_at_run_time_stays_on_the_ai_cpu():
     assert "aicpu" in {k["kind"] for k in compiled.report["kernels"]}
     reasons = [r["reason"] for r in compiled.report["remarks"] if r.get("pass") == "ascend-conv-transpose"]
     assert reasons and "not a constant" in reasons[0]
+
+
+def test_mfu_counts_the_transposed_convolutions_flops():
+    """The Conv multiplies the inserted zeros too (4x the MACs at stride 2); the report's
+    FLOPs, and so MFU, are the ConvTranspose's own: 2 N C_in H W (C_out / g) kh kw."""
+    c_in, c_out, group, kernel = CASES[0][:4]
+    compiled = graphopt.compile(_model(*CASES[0]), target="ascend-sim")
+    assert compiled.report["timing"]["flops"] == 2 * 2 * c_in * 5 * 6 * (c_out // group) * kernel[0] * kernel[1]
