@@ -8,14 +8,15 @@
         where that is negative)
     y = Conv(z, W', b; strides 1, dilations d, group g)
   with W' the kernel flipped in space and its in/out channels swapped within each group,
-  computed at compile time: W'[g*cog + o, i] = W[g*cig + i, o, ::-1, ::-1].
+  W'[g*cog + o, i] = W[g*cig + i, o, ::-1, ::-1]: computed at compile time when W is a
+  constant, else by data movement kernels (a Slice with negative steps, a Transpose).
 
 That is the gradient of a convolution with respect to its input, which is how CANN runs
 a transposed convolution on the cube (Conv2DBackpropInput over the dilated output
 gradient); the inserted zeros are real cube work (s*s times the MACs of the dense
 formulation), which the timing model then shows, while MFU counts the transposed
-convolution's own FLOPs (the Conv's ``model_flops`` attribute). Only where W is a constant and
-auto_pad/output_shape are not set; otherwise the op stays as it is (the AI CPU runs it)
+convolution's own FLOPs (the Conv's ``model_flops`` attribute). Only 2-D, static shapes,
+and auto_pad/output_shape not set; otherwise the op stays as it is (the AI CPU runs it)
 with a remark saying why.
 """
 
@@ -54,15 +55,17 @@ class ConvTransposeToConv(RewritePattern):
             self.remarks.append({"pass": "ascend-conv-transpose", "ops": provenance(op), "reason": why})
             return
         x, src = op.operands[0], provenance(op)
+        w_type = op.operands[1].type
+        assert isinstance(x.type, TensorType) and isinstance(w_type, TensorType)
         w = constant_value(op.operands[1], self.weights)
-        assert w is not None and isinstance(x.type, TensorType)
         at = op.onnx_attrs()
         g = int(at.get("group", 1))
         s = [int(v) for v in at.get("strides") or [1, 1]]
         d = [int(v) for v in at.get("dilations") or [1, 1]]
         p = [int(v) for v in at.get("pads") or [0, 0, 0, 0]]
         q = [int(v) for v in at.get("output_padding") or [0, 0]]
-        k = list(w.shape[2:])
+        c_in, cog, *k = w_type.get_shape()
+        cig = c_in // g
         n, c, h, wd = x.type.get_shape()
         new: list[Operation] = []
 
@@ -91,12 +94,22 @@ class ConvTransposeToConv(RewritePattern):
             z = add("Slice", [z, ints(starts), ints(ends), ints([2, 3])])
         if any(v > 0 for v in before + after):
             z = add("Pad", [z, ints([0, 0, max(0, before[0]), max(0, before[1]), 0, 0, max(0, after[0]), max(0, after[1])])])
-        cig, cog = w.shape[0] // g, w.shape[1]
-        flipped = w.reshape(g, cig, cog, *k).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1].reshape(g * cog, cig, *k)
-        kernel = make_constant(np.ascontiguousarray(flipped), src, self.weights, "conv_transpose.w")
-        new.append(kernel)
+        if w is not None:  # flipped and regrouped at compile time
+            flipped = w.reshape(g, cig, cog, *k).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1].reshape(g * cog, cig, *k)
+            kernel = make_constant(np.ascontiguousarray(flipped), src, self.weights, "conv_transpose.w")
+            new.append(kernel)
+            wk = kernel.results[0]
+        else:  # weights fed at run time (torch.compile's parameters): data movement kernels
+            end = np.iinfo(np.int64).min
+            wk = add("Slice", [op.operands[1], ints([-1, -1]), ints([end, end]), ints([2, 3]), ints([-1, -1])])
+            if g == 1:
+                wk = add("Transpose", [wk], {"perm": [1, 0, 2, 3]})
+            else:
+                wk = add("Reshape", [wk, ints([g, cig, cog, *k])])
+                wk = add("Transpose", [wk], {"perm": [0, 2, 1, 3, 4]})
+                wk = add("Reshape", [wk, ints([g * cog, cig, *k])])
         bias = [op.operands[2]] if len(op.operands) > 2 and not isinstance(op.operands[2].type, NoneType) else []
-        y = add("Conv", [z, kernel.results[0], *bias], {"group": g, "dilations": d, "kernel_shape": k})
+        y = add("Conv", [z, wk, *bias], {"group": g, "dilations": d, "kernel_shape": k})
         # The model's work is the transposed convolution's, not the zeros': MFU counts that.
         new[-1].attributes[MODEL_FLOPS] = IntegerAttr(2 * n * c * h * wd * cog * k[0] * k[1], 64)
         if y.type != op.results[0].type:  # the arithmetic above disagrees with the op's own rule
@@ -112,9 +125,9 @@ class ConvTransposeToConv(RewritePattern):
         at = op.onnx_attrs()
         if at.get("auto_pad", "NOTSET") != "NOTSET" or at.get("output_shape") is not None:
             return "ConvTranspose stays on the AI CPU: auto_pad and output_shape are not rewritten"
-        w = constant_value(op.operands[1], self.weights)
-        if w is None or w.ndim != 4:
-            return "ConvTranspose stays on the AI CPU: its weights are not a constant"
+        w = op.operands[1].type
+        if not isinstance(w, TensorType) or len(w.get_shape()) != 4 or -1 in w.get_shape():
+            return "ConvTranspose stays on the AI CPU: its weights are not a 4-D tensor of static shape"
         return None
 
 

@@ -23,9 +23,23 @@ builtin.module {
   // CHECK-NOT: graph.conv_transpose
   // CHECK: func.return
 
-  // Declined: weights that are not a constant (a function argument) stay a ConvTranspose.
+  // Weights fed at run time: flipped in space by a Slice with negative steps, in/out
+  // channels swapped by a Transpose, both data movement the target runs as kernels.
+  func.func @runtime_weights(%x: tensor<1x1x2x2xf32>, %w: tensor<1x1x2x2xf32>) -> tensor<1x1x4x4xf32> {
+    %y = "graph.conv_transpose"(%x, %w) <{strides = array<i64: 2, 2>}> {src = ["up_w"]} : (tensor<1x1x2x2xf32>, tensor<1x1x2x2xf32>) -> tensor<1x1x4x4xf32>
+    func.return %y : tensor<1x1x4x4xf32>
+  }
+  // CHECK-LABEL: func.func @runtime_weights
+  // CHECK: dense<-1> : tensor<2xi64>
+  // CHECK: dense<-9223372036854775808> : tensor<2xi64>
+  // CHECK: %[[FLIP:.*]] = "graph.slice"(%w,
+  // CHECK: %[[SWAP:.*]] = "graph.transpose"(%[[FLIP]]) <{perm = array<i64: 1, 0, 2, 3>}>
+  // CHECK: "graph.conv"({{.*}}, %[[SWAP]])
+  // CHECK-NOT: graph.conv_transpose
+
+  // Declined: auto_pad is not rewritten; the op stays (and runs on the AI CPU).
   func.func @keep(%x: tensor<1x1x2x2xf32>, %w: tensor<1x1x2x2xf32>) -> tensor<1x1x4x4xf32> {
-    %y = "graph.conv_transpose"(%x, %w) <{strides = array<i64: 2, 2>}> {src = ["up_dynamic_w"]} : (tensor<1x1x2x2xf32>, tensor<1x1x2x2xf32>) -> tensor<1x1x4x4xf32>
+    %y = "graph.conv_transpose"(%x, %w) <{strides = array<i64: 2, 2>, auto_pad = "SAME_UPPER"}> {src = ["up_auto"]} : (tensor<1x1x2x2xf32>, tensor<1x1x2x2xf32>) -> tensor<1x1x4x4xf32>
     func.return %y : tensor<1x1x4x4xf32>
   }
   // CHECK-LABEL: func.func @keep
