@@ -94,7 +94,7 @@ class Compiled:
             (tmp / "model.mlir").write_text(self.ir)
             self.weights.save(tmp)
             self.target.save_artifacts(self.executable, self.module, tmp)  # ascend-sim: kernels/, tiling.json
-            (tmp / "report.json").write_text(json.dumps(self.report, indent=1, default=_json_default) + "\n")
+            (tmp / "report.json").write_text(json.dumps(self.report, indent=1, default=json_default) + "\n")
             if dest.exists():
                 shutil.rmtree(dest)
             tmp.rename(dest)
@@ -104,7 +104,7 @@ class Compiled:
         return dest
 
 
-def _json_default(o: Any) -> Any:
+def json_default(o: Any) -> Any:
     if isinstance(o, np.generic):
         return o.item()
     raise TypeError(type(o).__name__)

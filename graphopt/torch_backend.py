@@ -2,7 +2,9 @@
 
 Registered through the ``torch_dynamo_backends`` entry point (pyproject.toml), so user
 code needs no ``import graphopt``. Options: ``options={"target": "cpu", "pipeline": None,
-"opt_level": 2, "validate": False}``.
+"opt_level": 2, "validate": False, "report_dir": None}``; with ``report_dir``, each
+compiled graph writes its report there (on ascend-sim: the simulated time, per-unit
+utilisation and MFU).
 
 Each dynamo graph goes through ``aot_autograd`` with the core ATen decompositions; its
 forward, backward and inference graphs are lowered by ``frontends/fx/`` and compiled by
@@ -28,6 +30,7 @@ a mismatch raises ``ValidationError``.
 from __future__ import annotations
 
 import gc
+import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,7 +40,7 @@ import numpy as np
 
 from graphopt.errors import GraphoptError
 
-_OPTIONS = {"target", "pipeline", "opt_level", "validate"}
+_OPTIONS = {"target", "pipeline", "opt_level", "validate", "report_dir"}
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class BackendOptions:
     pipeline: str | None = None
     opt_level: int = 2
     validate: bool = False
+    report_dir: str | None = None  # each compiled graph's report.json goes there
 
     @classmethod
     def from_dict(cls, options: Mapping[str, Any] | None) -> BackendOptions:
@@ -152,6 +156,9 @@ class GraphRunner:
         compiled = build_compiled(imported, get_target(self.opts.target), opt_level=self.opts.opt_level,
                                   pipeline=self.opts.pipeline, label=f"torch.compile graph ({self.phase})",
                                   options=PipelineOptions(verify_each=False))
+        if self.opts.report_dir is not None:
+            shapes = [list(spec[0]) if spec else None for _, spec in imported.inputs]
+            _write_report(compiled.report, self.opts.report_dir, self.phase, shapes)
         outs = next(n for n in self.gm.graph.nodes if n.op == "output").args[0]
         dtypes = [_meta_dtype(o) for o, kind in zip(outs, imported.output_kinds) if kind == "tensor"]
         return _Entry(compiled.executable, imported.tensor_placeholders, imported.output_kinds, dtypes,
@@ -171,6 +178,33 @@ class GraphRunner:
             _validate_against_eager(self.gm, args, results, entry)
             entry.validated = True
         return results
+
+
+_reports_written = itertools.count()
+
+
+def _write_report(report: dict[str, Any], folder: str, phase: str, shapes: list[Any]) -> None:
+    """``<folder>/graph<k>_<phase>.json``: one compiled graph's report (passes, fusion, and on
+    ascend-sim the simulated timing and MFU), numbered in compile order; written whole or
+    not at all."""
+    import json
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from graphopt.compiler import json_default
+
+    dest = Path(folder)
+    dest.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({**report, "phase": phase, "input_shapes": shapes}, indent=1, default=json_default) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=dest, prefix=".report.", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, dest / f"graph{next(_reports_written)}_{phase}.json")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _meta_dtype(node: Any) -> Any:

@@ -207,3 +207,18 @@ def test_as_strided_gradient():
     torch.compile(twin, backend="graphopt")(x).backward()
     torch.testing.assert_close(twin.lin.weight.grad, model.lin.weight.grad)
     torch.testing.assert_close(twin.lin.bias.grad, model.lin.bias.grad)
+
+
+def test_report_dir_gets_each_graphs_report(tmp_path):
+    """options={"report_dir": ...}: each compiled graph's report.json, on ascend-sim with
+    the simulated time and MFU (what a torch.compile user otherwise cannot see)."""
+    import json
+
+    model, x = tmodels.moe(), MODELS["moe"][1]()
+    with torch.no_grad():
+        torch.compile(model, backend="graphopt", options={"target": "ascend-sim", "report_dir": str(tmp_path)})(x)
+    files = sorted(tmp_path.glob("graph*_infer.json"))
+    assert files and not list(tmp_path.glob(".report.*"))
+    report = json.loads(files[0].read_text())
+    assert report["target"].startswith("ascend-sim") and report["timing"]["total_us"] > 0
+    assert list(x.shape) in report["input_shapes"]  # with the parameters, which torch passes as inputs
