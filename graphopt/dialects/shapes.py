@@ -28,6 +28,7 @@ from xdsl.utils.exceptions import VerifyException
 from graphopt import dtypes
 from graphopt.dialects.attrs import AttrType
 from graphopt.dialects.types import shape_of, tensor
+from graphopt.semantics.tensor import slice_bounds
 
 if TYPE_CHECKING:
     import onnx
@@ -218,22 +219,16 @@ def _slice(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarra
     for start, end, a, step in zip(starts_l, ends_l, axes_l, steps_l):
         if step == 0:
             raise ValueError("Slice step cannot be 0")
-        d = shape[a]
-        if d < 0:
-            continue
-        start, end = start + d if start < 0 else start, end + d if end < 0 else end
-        if step > 0:
-            start, end = min(max(start, 0), d), min(max(end, 0), d)
-        else:
-            start, end = min(max(start, 0), d - 1), min(max(end, -1), d - 1)
-        out[a] = max(0, -(-(end - start) // step))
+        if shape[a] >= 0:
+            start, end = slice_bounds(start, end, step, shape[a])
+            out[a] = max(0, -(-(end - start) // step))
     return [(tuple(out), dtype)]
 
 
 def _layer_norm(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
     x = ins[0]
     assert x is not None
-    shape, dtype = x
+    shape = x[0]
     axis = _axis(attrs.get("axis", -1), len(shape), "LayerNormalization")
     stats = ((*shape[:axis], *[1] * (len(shape) - axis)), dtypes.from_onnx(attrs.get("stash_type", 1)))
     return [x, stats, stats]
@@ -270,10 +265,7 @@ def _split(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarra
     x = ins[0]
     assert x is not None
     shape, dtype = x
-    axis = attrs.get("axis", 0)
-    if not -len(shape) <= axis < len(shape):
-        raise ValueError(f"Split axis {axis} is out of range for rank {len(shape)}")
-    axis %= len(shape)
+    axis = _axis(attrs.get("axis", 0), len(shape), "Split")
     dim = shape[axis]
     given = len(ins) > 1 and ins[1] is not None
     sizes: list[int]

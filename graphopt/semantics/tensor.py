@@ -201,18 +201,22 @@ def slice_(
     sp = [1] * len(st) if sp is None else sp
     index = [slice(None)] * data.ndim
     for a, s, e, k in zip(ax, st, en, sp, strict=True):
-        if k == 0:
-            raise ValueError("Slice step cannot be 0")
-        # ONNX's clamping, which is not Python's for a negative step: a start before the
-        # first element is clamped to it (Python would make the slice empty).
-        d = data.shape[a]
-        s, e = (s + d if s < 0 else s), (e + d if e < 0 else e)
-        if k > 0:
-            s, e = min(max(s, 0), d), min(max(e, 0), d)
-        else:
-            s, e = min(max(s, 0), d - 1), min(max(e, -1), d - 1)
+        s, e = slice_bounds(s, e, k, data.shape[a])
         index[a] = slice(s, e if e >= 0 else None, k)  # end -1: through the first element
     return data[tuple(index)].copy()
+
+
+def slice_bounds(start: int, end: int, step: int, dim: int) -> tuple[int, int]:
+    """One axis of an ONNX Slice: (start, end) after ONNX's clamping, which is not Python's
+    for a negative step (a start before the first element is clamped to it, where Python
+    would make the slice empty; an end of -1 then means through the first element). The
+    slice has max(0, ceil((end - start) / step)) elements. The shape rule shares this."""
+    if step == 0:
+        raise ValueError("Slice step cannot be 0")
+    start, end = (start + dim if start < 0 else start), (end + dim if end < 0 else end)
+    if step > 0:
+        return min(max(start, 0), dim), min(max(end, 0), dim)
+    return min(max(start, 0), dim - 1), min(max(end, -1), dim - 1)
 
 
 # --- gather and scatter --------------------------------------------------------------
