@@ -124,15 +124,15 @@ def compare(name: str, ours: np.ndarray, ref: np.ndarray, depth: int, compute_dt
     # A value beyond the narrower type's range is infinite there (IEEE overflow: an
     # attention mask's float32 minimum is -inf in float16): that is the value to expect.
     overflow = None
-    if narrower and ref.dtype.kind == "f" and np.dtype(compute_dtype).kind == "f":
-        overflow = np.abs(ref.astype(np.float64)) > float(np.finfo(compute_dtype).max)
-    if tol is None and narrower and ref.dtype.kind == "f" and ref.size:
+    magnitude = np.abs(ref.astype(np.float64)) if narrower and ref.dtype.kind == "f" else None
+    if magnitude is not None and np.dtype(compute_dtype).kind == "f":
+        overflow = magnitude > float(np.finfo(compute_dtype).max)
+    if tol is None and magnitude is not None and ref.size:
         # Computed in a narrower type, values went through storage whose rounding step is
         # relative to their own magnitude: near zero an output inherits the absolute error
         # of the large values it was computed from (a LayerNorm's input), so the absolute
         # tolerance scales with the largest magnitude involved (that the type can hold).
-        held = np.abs(ref.astype(np.float64))
-        held = held[~overflow] if overflow is not None else held
+        held = magnitude[~overflow] if overflow is not None else magnitude
         atol *= max(1.0, float(np.nanmax(held))) if held.size else 1.0
     if ref.dtype.kind in "OUS":
         equal = bool(np.array_equal(ours, ref))

@@ -36,7 +36,6 @@ from graphopt.dialects.graph import GraphOp, provenance
 from graphopt.rewrite import build, constant_value, make_constant, remarks_of, weights_of
 from graphopt.weights import WeightStore
 
-
 MODEL_FLOPS = "model_flops"
 """A cube op's attribute: the FLOPs of the model's op it stands for, where the cube does
 more (the zeros a ConvTranspose's Conv multiplies); the timing report's MFU uses it."""
@@ -80,15 +79,15 @@ class ConvTransposeToConv(RewritePattern):
             return const.results[0]
 
         z = x
+        zs = [(h - 1) * s[0] + 1, (wd - 1) * s[1] + 1]  # H and W with the zeros inserted
         if s != [1, 1]:  # zeros between neighbours
             z = add("Reshape", [z, ints([n, c, h, 1, wd, 1])])
             z = add("Pad", [z, ints([0] * 6 + [0, 0, 0, s[0] - 1, 0, s[1] - 1])])
             z = add("Reshape", [z, ints([n, c, h * s[0], wd * s[1]])])
-            z = add("Slice", [z, ints([0, 0]), ints([(h - 1) * s[0] + 1, (wd - 1) * s[1] + 1]), ints([2, 3])])
+            z = add("Slice", [z, ints([0, 0]), ints(zs), ints([2, 3])])
         before = [d[i] * (k[i] - 1) - p[i] for i in range(2)]
         after = [d[i] * (k[i] - 1) - p[i + 2] + q[i] for i in range(2)]
         if any(v < 0 for v in before + after):  # pads beyond the kernel's reach crop instead
-            zs = [(h - 1) * s[0] + 1, (wd - 1) * s[1] + 1]
             starts = [max(0, -v) for v in before]
             ends = [zs[i] - max(0, -after[i]) for i in range(2)]
             z = add("Slice", [z, ints(starts), ints(ends), ints([2, 3])])
