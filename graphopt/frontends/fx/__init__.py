@@ -32,7 +32,7 @@ torch is imported by this package: import it only when a torch model is compiled
 """
 
 from graphopt.frontends.fx import rows_elementwise, rows_nn, rows_reduce, rows_tensor  # noqa: F401  (they fill FX_TO_GRAPH)
-from graphopt.frontends.fx.capture import Reference, check_pt2_safe, decompose, import_exported, import_torch, load_pt2
+from graphopt.frontends.fx.capture import Reference, decompose, import_exported, import_torch
 from graphopt.frontends.fx.lowering import (
     FX_TO_GRAPH,
     TORCH_TO_NUMPY,
@@ -47,6 +47,7 @@ from graphopt.frontends.fx.lowering import (
     source_line,
     spec,
 )
+from graphopt.frontends.fx.pt2 import load_pt2
 from graphopt.frontends.fx.walk import (
     FxImported,
     concrete_values,
@@ -68,7 +69,6 @@ __all__ = [
     "UnsupportedOp",
     "aten",
     "axis",
-    "check_pt2_safe",
     "concrete_values",
     "decompose",
     "import_exported",

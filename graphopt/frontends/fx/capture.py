@@ -1,5 +1,5 @@
-"""torch.export programs -> IR: an ``ExportedProgram``, a ``.pt2`` file (refused if
-loading it would unpickle anything) or an ``nn.Module`` exported here, lowered by
+"""torch.export programs -> IR: an ``ExportedProgram``, a ``.pt2`` file (read by
+``pt2.py``'s own loader, which unpickles and evaluates nothing) or an ``nn.Module`` exported here, lowered by
 ``walk.lower_graph`` with parameters, buffers and constants as weights."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from graphopt.errors import GraphoptError
+from graphopt.frontends.fx.pt2 import load_pt2
 from graphopt.frontends.fx.walk import FxImported, is_static, lower_graph, to_numpy
 
 
@@ -61,79 +62,51 @@ def _example_args(ep: Any, gm: torch.fx.GraphModule, weights: dict[str, Any]) ->
         if n.name in weights:
             out.append(weights[n.name])
             continue
-        try:
-            out.append(next(it))
-        except StopIteration:
-            raise GraphoptError(f"exported program input {n.name} has a dynamic shape and the program keeps no "
-                                "example inputs; export with static shapes") from None
+        if example is not None:
+            try:
+                out.append(next(it))
+                continue
+            except StopIteration:
+                pass
+        # No example inputs (a .pt2: they are stored pickled and never read): the sizes
+        # the program was traced with, which its symbolic dims keep as hints.
+        out.append(_traced_value(n))
     return out
+
+
+def _traced_value(n: torch.fx.Node) -> Any:
+    val = n.meta.get("val")
+    try:
+        if isinstance(val, torch.Tensor):
+            return tuple(_hint(d) for d in val.shape), val.dtype
+        return _hint(val)
+    except (TypeError, ValueError, AttributeError):
+        raise GraphoptError(f"exported program input {n.name} has a dynamic shape and no example value to "
+                            "specialise it to; export with static shapes") from None
+
+
+def _hint(d: Any) -> int:
+    if isinstance(d, int):
+        return d
+    hint = d.node.hint if isinstance(d, torch.SymInt) else None
+    if hint is None:
+        raise ValueError(d)
+    return int(hint)
 
 
 Reference = Callable[[Sequence[np.ndarray]], list[np.ndarray]]
 
 
-def load_pt2(path: Any) -> Any:
-    """A ``.pt2`` file through ``torch.export.load``, after checking that loading it
-    unpickles nothing: ``torch.export.load`` reads tensors as raw bytes, except payloads
-    marked ``use_pickle`` (tensor subclasses), custom and opaque objects, and the legacy
-    format, which it passes to ``pickle``/``torch.load(weights_only=False)``. Those files
-    are refused."""
-    import logging
-    from pathlib import Path
-
-    p = Path(path)
-    if not p.is_file():
-        raise GraphoptError(f"{p}: no such file; check the path")
-    check_pt2_safe(p)
-    # torch logs the real cause (with a traceback) and then raises a vague error: keep the
-    # logged cause for our one line, and keep the traceback off the user's screen.
-    causes: list[BaseException] = []
-
-    class _Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if record.exc_info and record.exc_info[1] is not None:
-                causes.append(record.exc_info[1])
-
-    log = logging.getLogger("torch.export")
-    saved = (log.handlers[:], log.propagate)
-    log.handlers[:] = [_Keep()]
-    log.propagate = False
-    try:
-        return torch.export.load(str(p))
-    except Exception as e:
-        raise GraphoptError(f"{p}: cannot be loaded as a torch.export program ({_root_cause(causes[0] if causes else e)})") from None
-    finally:
-        log.handlers[:], log.propagate = saved
-
-
-def check_pt2_safe(p: Any) -> None:
-    """Refuse a .pt2 archive that torch.export.load would unpickle any part of."""
-    import json
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(p) as z:
-            names = z.namelist()
-            configs = [n for n in names if n.endswith(("_weights_config.json", "_constants_config.json"))]
-            if not configs:
-                raise GraphoptError(f"{p}: not a torch.export archive of the current format (torch.export.save "
-                                    "writes one); older formats hold pickled weights, which graphopt does not load")
-            for name in configs:
-                config = json.loads(z.read(name)).get("config", {})
-                for fqn, meta in config.items():
-                    path_name = str(meta.get("path_name", ""))
-                    if meta.get("use_pickle") or not path_name.startswith(("weight_", "tensor_")):
-                        raise GraphoptError(f"{p}: {fqn} is stored pickled ({path_name}); graphopt loads no pickles "
-                                            "from model files")
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
-        raise GraphoptError(f"{p}: not a torch.export archive ({type(e).__name__}: {e})") from None
-
-
-def _root_cause(e: BaseException) -> str:
-    while e.__cause__ is not None or e.__context__ is not None:
-        e = e.__cause__ or e.__context__  # type: ignore[assignment]
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}"
+def _from_numpy(a: np.ndarray) -> torch.Tensor:
+    """An array as a tensor; bfloat16 and the float8s (ml_dtypes, which torch.from_numpy
+    refuses) through their bits."""
+    a = np.ascontiguousarray(a)
+    if a.dtype.num >= 256:  # a numpy user-defined type: ml_dtypes
+        wanted = getattr(torch, a.dtype.name, None)
+        if isinstance(wanted, torch.dtype) and wanted.itemsize == a.dtype.itemsize:
+            bits = {1: np.uint8, 2: np.int16}[a.dtype.itemsize]
+            return torch.from_numpy(a.view(bits)).view(wanted)
+    return torch.from_numpy(a)
 
 
 def import_torch(model: Any, example_inputs: Sequence[Any] | None = None) -> tuple[FxImported, Reference, str]:
@@ -161,7 +134,7 @@ def import_torch(model: Any, example_inputs: Sequence[Any] | None = None) -> tup
     in_spec = model.call_spec.in_spec
 
     def reference(inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in inputs]
+        tensors = [_from_numpy(a) for a in inputs]
         # The program's inputs, flattened as exported: positional and keyword arguments alike.
         args, kwargs = torch.utils._pytree.tree_unflatten(tensors, in_spec) if in_spec is not None else (tensors, {})
         with torch.no_grad():
