@@ -295,7 +295,11 @@ class _Importer:
         becomes a ``none``-typed result, since nothing reads it."""
         outs = n.outputs
         from_onnx = [self.inferred.get(o) if o else None for o in outs]
-        if all(s is not None and -1 not in s[0] for s in from_onnx):
+        trusted = not _onnx_infers_otherwise(n) and all(
+            not name or name not in self.inferred or not isinstance(v.type, TensorType)
+            or -1 in self.inferred[name][0] or shape_of(v.type) == self.inferred[name][0]
+            for name, v in zip(n.inputs, operands))
+        if trusted and all(s is not None and -1 not in s[0] for s in from_onnx):
             return [s for s in from_onnx if s is not None]
         ins = [None if isinstance(v.type, NoneType) else _spec(v) for v in operands]
         consts = [self.known.get(name) if name else None for name in n.inputs]
@@ -306,7 +310,7 @@ class _Importer:
             raise GraphoptError(f"{where}: {e}") from None
         specs: list[Spec | None] = []
         for k, (theirs, mine) in enumerate(zip(from_onnx, ours + [None] * (len(outs) - len(ours)))):
-            best = mine if mine is not None and (theirs is None or -1 in theirs[0]) else theirs
+            best = mine if mine is not None and (theirs is None or -1 in theirs[0] or not trusted) else theirs
             if best is None and not outs[k]:
                 specs.append(None)
                 continue
@@ -412,6 +416,15 @@ def import_model(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]] | No
     ftype = ([a.type for a in imp.block.args], [r.type for r in results])
     fn = func.FuncOp("main", ftype, Region(imp.block))
     return Imported(ModuleOp([fn]), imp.weights, inputs, [vi.name for vi in g.output], opset, histogram)
+
+
+def _onnx_infers_otherwise(n: Node) -> bool:
+    """Whether onnx's shape inference is known to disagree with the ONNX spec (and
+    onnxruntime, and the op's rule) for this node: a pool with ceil_mode keeps a last
+    window that starts past the input and its begin padding, which the spec drops. Such a
+    node is typed by its rule, and so are the nodes after it whose operands then differ
+    from what onnx inferred."""
+    return n.op_type in ("MaxPool", "AveragePool", "LpPool") and bool(n.attrs.get("ceil_mode", 0))
 
 
 def _without_large_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
