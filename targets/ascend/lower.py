@@ -129,13 +129,21 @@ class _Lowering:
 
     def hoist_constants(self, fused: FusedOp, g: Group) -> None:
         """Constants of more than one element become GM inputs of the kernel (a bias, a
-        scale vector): they must be tiled like any operand; scalars stay in UB (ascend.const)."""
+        scale vector): they must be tiled like any operand; scalars stay in UB (ascend.const).
+        So do weights inside the region: a small conv weight that fusion cloned in as a
+        constant and ascend-layout stored as a FRACTAL_Z weight is the cube's L0B operand,
+        read from GM in its storage format (and an AI CPU kernel gets it back in logical
+        layout, as any input)."""
         for inner in fused.body.block.ops:
             if isinstance(inner, ConstantOp) and inner.array().size > 1:
                 outer = ConstantOp(inner.array(), provenance(inner))
-                Rewriter.insert_op(outer, _before(fused))
-                g.ins.append(outer.result)
-                g.args.append(inner.result)
+            elif isinstance(inner, WeightOp):
+                outer = WeightOp(inner.ref.data, inner.result.type, provenance(inner))
+            else:
+                continue
+            Rewriter.insert_op(outer, _before(fused))
+            g.ins.append(outer.result)
+            g.args.append(inner.result)
 
     def kernel_for(self, g: Group) -> tuple[Operation | None, str]:
         first = g.ops[0] if g.ops else None
@@ -183,6 +191,8 @@ class _Lowering:
         mapping: dict[SSAValue, SSAValue] = dict(zip(g.args, kb.block.args))
         if isinstance(g.root, FusedOp):
             for inner in g.root.body.block.ops:
+                if isinstance(inner, ConstantOp | WeightOp) and inner.result in mapping:
+                    continue  # hoisted (hoist_constants): a kernel input
                 kb.add(inner.clone(mapping))
         else:
             kb.add(clone := g.root.clone(mapping))
