@@ -59,6 +59,11 @@ def _merge(x: SSAValue, group: list[tuple[GraphOp, np.ndarray, np.ndarray | None
     sizes = ConstantOp(np.asarray([m[1].shape[1] for m in group], np.int64), src)
     rank = len(linear.results[0].type.get_shape())  # type: ignore[union-attr]
     split = build("Split", [linear.results[0], sizes.result], {"axis": rank - 1}, src, n_results=len(group))
+    if any(op.results[0].type != r.type for op, r in zip(ops, split.results)):
+        # A member typed more precisely than its operands give (x has a dynamic dim, its
+        # result a static one that import took from the model): the Split's results would
+        # change the type of what reads them. Leave the group unmerged.
+        return
     for new in (w_op, b_op, sizes, linear, split):
         Rewriter.insert_op(new, InsertPoint.before(first))
     for op, result in zip(ops, split.results):

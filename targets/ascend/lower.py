@@ -118,7 +118,10 @@ class _Lowering:
             group = Group(op, list(op.inputs), list(block.args), ops, list(last.values))
             self.hoist_constants(op, group)
         elif isinstance(op, GraphOp):
-            group = Group(op, list(op.operands), list(op.operands), [op], list(op.results))
+            # An op with regions (If, Loop) may read values of the function inside them:
+            # the kernel is isolated, so those are its inputs too.
+            ins = list(op.operands) + [v for v in _captured(op) if v not in op.operands]
+            group = Group(op, ins, list(ins), [op], list(op.results))
         else:
             return
         kernel, why = self.kernel_for(group)
@@ -150,6 +153,8 @@ class _Lowering:
         if first is None:
             return None, "empty group"
         kinds = {o.ONNX_TYPE for o in g.ops}
+        if any(isinstance(v.type, TensorType) and any(d < 0 for d in v.type.get_shape()) for v in [*g.ins, *g.root.results]):
+            return None, "a dimension known only at run time (a Loop's scan output): kernels are tiled for static shapes"
         if any(isinstance(v.type, NoneType) for v in g.ins if v.uses):
             kinds.add("<none operand>")
         if len(g.ops) == 1 and first.ONNX_TYPE in VIEW_OPS and _viewable(first):
@@ -228,6 +233,19 @@ class _Lowering:
 
 def _viewable(op: GraphOp) -> bool:
     return len(op.results) == 1 and format_of(op.operands[0].type) == "ND" and format_of(op.results[0].type) == "ND"
+
+
+def _captured(op: Operation) -> list[SSAValue]:
+    """Values defined outside ``op`` that ops in its regions read, in order of first use."""
+    found: list[SSAValue] = []
+    for inner in op.walk():
+        if inner is op:
+            continue
+        for v in inner.operands:
+            where = v.owner if isinstance(v.owner, Operation) else v.owner.parent_op()  # pyright: ignore
+            if (where is None or not op.is_ancestor(where)) and v not in found:
+                found.append(v)
+    return found
 
 
 def _before(op: Operation) -> Any:

@@ -83,3 +83,70 @@ def test_small_conv_weight_inside_a_fused_group_is_the_cubes_operand(precision):
                                target_options={"precision": precision})
     kinds = [k["kind"] for k in compiled.report["kernels"]]
     assert "cube" in kinds and "aicpu" not in kinds, kinds
+
+
+def _loop_with_scan(x_shape, trips=3):
+    """Loop(trips, true, x) carrying tanh(v), its scan output stacking each iteration's v:
+    the scan output's first dimension is known only at run time (a Loop may stop early)."""
+    F = TensorProto.FLOAT
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cin"], ["cout"]), helper.make_node("Tanh", ["v"], ["vo"]),
+         helper.make_node("Identity", ["vo"], ["scan"])],
+        "body",
+        [_vi("it", [], TensorProto.INT64), _vi("cin", [], TensorProto.BOOL), _vi("v", x_shape)],
+        [_vi("cout", [], TensorProto.BOOL), _vi("vo", x_shape), _vi("scan", x_shape)],
+    )
+    node = helper.make_node("Loop", ["trips", "true", "x"], ["last", "scanned"], body=body)
+    return node, [_const("trips", np.asarray(trips, np.int64)), _const("true", np.asarray(True))]
+
+
+def test_parallel_matmuls_typed_more_precisely_than_their_operand_stay_unmerged():
+    """Seed 26: two matmuls of a Loop's scan output (tensor<?x3x2xf32>) whose results the
+    model declares static (3x3x4, as onnx infers from the trip count). merge-parallel-matmuls
+    replaced them by a Split of one wider matmul, typed ?x3x4 from its operand, and the
+    function's return no longer verified ("expected [tensor<3x3x4xf32>, ...], got
+    [tensor<?x3x4xf32>, ...]") at -O2 and -O3."""
+    loop, inits = _loop_with_scan((3, 2))
+    rng = np.random.default_rng(0)
+    inits += [_const("w1", rng.uniform(-1, 1, (2, 4)).astype(np.float32)),
+              _const("w2", rng.uniform(-1, 1, (2, 4)).astype(np.float32))]
+    nodes = [loop, helper.make_node("MatMul", ["scanned", "w1"], ["a"]), helper.make_node("MatMul", ["scanned", "w2"], ["b"])]
+    model = _model(nodes, [_vi("x", (3, 2))], [_vi("a", (3, 3, 4)), _vi("b", (3, 3, 4))], inits)
+    x = rng.uniform(-1, 1, (3, 2)).astype(np.float32)
+    for level in (2, 3):
+        _assert_matches(model, {"x": x}, opt_level=level)
+
+
+@pytest.mark.parametrize("chip", ["ascend-sim", "ascend-sim:ascend310p"])
+def test_ascend_runs_a_value_known_only_at_run_time_on_the_ai_cpu(chip):
+    """Seed 64: a Loop's scan output (tensor<?x2x6x6xf32>) into a Split. ascend-lower tiled
+    the Split as a vector move kernel over the dynamic dimension (-2^63 in xDSL's types)
+    and its tiling attribute overflowed i64 (a VerifyException, an internal error). A
+    kernel over a dimension known only at run time goes to the AI CPU, with a remark."""
+    loop, inits = _loop_with_scan((2, 6, 6), trips=2)
+    nodes = [loop, helper.make_node("Split", ["scanned"], ["s0", "s1"], axis=3, num_outputs=2),
+             helper.make_node("Relu", ["s0"], ["y"])]
+    model = _model(nodes, [_vi("x", (2, 6, 6))], [_vi("y", (2, 2, 6, 3))], inits)
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 6, 6)).astype(np.float32)
+    compiled = _assert_matches(model, {"x": x}, chip, fp16=True)
+    assert any("known only at run time" in r["reason"] for r in compiled.report["remarks"])
+
+
+def test_ascend_if_whose_branches_read_a_value_of_the_graph():
+    """Seed 27: an If whose branches read a value computed before it (as ONNX subgraphs
+    may). The AI CPU kernel ascend-lower made of the If is isolated from above but kept the
+    branch ops reading that value ("Operation using value defined out of its
+    IsolatedFromAbove parent"); the value is now a kernel input."""
+    F = TensorProto.FLOAT
+    branches = []
+    for tag, op in (("then", "Add"), ("else", "Mul")):
+        k = helper.make_node("Constant", [], [f"{tag}_k"], value=_const(f"{tag}_kt", np.full((2, 5), 0.5, np.float32)))
+        branches.append(helper.make_graph([k, helper.make_node(op, ["s", f"{tag}_k"], [f"{tag}_t"]),
+                                           helper.make_node("Tanh", [f"{tag}_t"], [f"{tag}_y"])],
+                                          f"{tag}_branch", [], [_vi(f"{tag}_y", (2, 5), F)]))
+    nodes = [helper.make_node("Sigmoid", ["x"], ["s"]),
+             helper.make_node("If", ["cond"], ["y"], then_branch=branches[0], else_branch=branches[1])]
+    model = _model(nodes, [_vi("x", (2, 5)), _vi("cond", (), TensorProto.BOOL)], [_vi("y", (2, 5))])
+    x = np.random.default_rng(2).uniform(-1, 1, (2, 5)).astype(np.float32)
+    for cond in (True, False):
+        _assert_matches(model, {"x": x, "cond": np.asarray(cond)}, "ascend-sim", fp16=True)
