@@ -39,6 +39,13 @@ def _numel(op: Operation) -> int:
     return total
 
 
+# Ops that make a tensor from attributes and a shape alone: a model's weights written as
+# ConstantOfShape (onnx's light model zoo) are weights, folded whatever their size, as
+# CANN's graph engine folds them, up to this many elements (64 MB of float32).
+_SOURCES = frozenset({"ConstantOfShape"})
+SOURCE_MAX_ELEMENTS = 1 << 24
+
+
 @dataclass
 class FoldOp(RewritePattern):
     weights: WeightStore | None
@@ -51,7 +58,7 @@ class FoldOp(RewritePattern):
         if self.only_types is not None and op.ONNX_TYPE not in self.only_types:
             return
         size = _numel(op)
-        if size < 0 or size > self.max_elements:
+        if size < 0 or size > (SOURCE_MAX_ELEMENTS if op.ONNX_TYPE in _SOURCES else self.max_elements):
             return
         args = []
         for v in op.operands:

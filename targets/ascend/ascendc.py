@@ -108,8 +108,9 @@ class _Buffer:
 
     @property
     def unaligned(self) -> bool:
-        """A slot of fewer bytes than one 32-byte block (a depthwise conv's per-group bias):
-        DataCopy moves whole blocks, so its copies are DataCopyPad."""
+        """A UB slot that is not a whole number of 32-byte blocks (a depthwise conv's
+        per-group bias, rows of an odd-sized pooled plane): DataCopy moves whole blocks, so
+        its copies in and out are DataCopyPad (the slot itself is allocated rounded up)."""
         return (self.op.footprint() // self.op.buffers.value.data) % 32 != 0
 
 
@@ -311,7 +312,7 @@ class _KernelWriter:
                 return [f"DataCopy({b.local}, {self.gm[src]}Gm[{off}], nd2nzParams);  // MTE2 with Nd2Nz: ND in GM -> NZ in L1"]
             if b.unaligned:
                 return [f"DataCopyPad({b.local}, {self.gm[src]}Gm[{off}], {{1, {b.tile} * sizeof({_ctype(b.op.result.type)}), 0, 0}}, {{}});"
-                        f"  // {pipe}: a tile under one 32 B block"]
+                        f"  // {pipe}: a tile of a partial 32 B block"]
             return [f"DataCopy({b.local}, {self.gm[src]}Gm[{off}], {b.tile});  // {pipe}: {format_of(src.type)} tile"]
         if dst in self.gm:
             b = self.buffers[src]
@@ -319,6 +320,9 @@ class _KernelWriter:
             if s_space == "L0C":
                 nd = "  // NZ -> ND on the way out" if format_of(dst.type) == "ND" else ""
                 return [f"Fixpipe({self.gm[dst]}Gm[{off}], {b.local}, fixpipeParams);{nd}"]
+            if b.unaligned:
+                return [f"DataCopyPad({self.gm[dst]}Gm[{off}], {b.local}, {{1, {b.tile} * sizeof({_ctype(b.op.result.type)}), 0, 0}});"
+                        f"  // {pipe}: a tile of a partial 32 B block"]
             return [f"DataCopy({self.gm[dst]}Gm[{off}], {b.local}, {b.tile});  // {pipe}"]
         a, b = self.buffers[src], self.buffers[dst]
         if op.into is not None:

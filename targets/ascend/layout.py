@@ -128,8 +128,8 @@ class _Layout:
         for op in list(block.ops):
             if isinstance(op, FusedOp):
                 self.run_fused(op)
-            elif isinstance(op, func.ReturnOp):
-                self.demand(op, [ND] * len(op.operands))
+            elif isinstance(op, func.ReturnOp):  # the function's results are ND, even where bytes agree
+                self.demand(op, [ND] * len(op.operands), exact=True)
             elif isinstance(op, GraphOp):
                 wanted, results = self.rule(op)
                 self.demand(op, wanted)
@@ -241,13 +241,15 @@ class _Layout:
         return c0 is None or same_storage(_shape(v), format_of(v.type), ND, c0)
 
     # -- step 2: boundary insertion -----------------------------------------------------
-    def demand(self, op: Operation, wanted: list[str]) -> None:
+    def demand(self, op: Operation, wanted: list[str], exact: bool = False) -> None:
+        """Convert the operands of ``op`` to the ``wanted`` formats; with ``exact``, also
+        those whose bytes are already laid out alike (the types must then match too)."""
         for i, fmt in enumerate(wanted):
             v = op.operands[i]
             if not _is_tensor(v) or format_of(v.type) == fmt:
                 continue
             c0 = self.c0(v)
-            if c0 is None or same_storage(_shape(v), format_of(v.type), fmt, c0):
+            if c0 is None or (same_storage(_shape(v), format_of(v.type), fmt, c0) and not exact):
                 continue
             op.operands[i] = self.convert(v, fmt)
 

@@ -320,8 +320,9 @@ def _check_kernel(kernel: KernelOp, chip: Chip) -> None:
             _fail(f"kernel {kernel.sym_name.data}: a graph op inside a {kernel.kind.data} kernel", op)
         if isinstance(op, BufferOp):
             space = space_of(op.result.type)
-            if space != "GM":
-                used[space] = used.get(space, 0) + _round(op.footprint(), chip.alignment.get(space.lower(), 32))
+            if space != "GM":  # each copy of a buffer starts on a block: its slots are rounded up
+                slots = op.buffers.value.data
+                used[space] = used.get(space, 0) + slots * _round(op.footprint() // slots, chip.alignment.get(space.lower(), 32))
         if isinstance(op, CopyOp) and op.dims.get_values():
             for buf in (op.source, op.dest):
                 _check_alignment(kernel, op, buf, chip)
@@ -333,16 +334,18 @@ def _check_kernel(kernel: KernelOp, chip: Chip) -> None:
 
 
 def _check_alignment(kernel: KernelOp, copy: CopyOp, buf: SSAValue, chip: Chip) -> None:
+    """A tiled copy into or out of L1 must move whole blocks. A UB tile of any size is
+    fine: its slot is rounded up to a block (``_check_kernel``) and the copy is AscendC's
+    DataCopyPad, which moves any byte count (a pooled plane of 111 x 111 halves; a
+    depthwise conv's per-group bias under one block)."""
     space = space_of(buf.type)
-    if space not in ("UB", "L1") or not isinstance(buf.owner, BufferOp):
+    if space != "L1" or not isinstance(buf.owner, BufferOp):
         return
     loops = [i.owner.parent_op() for i in copy.index if isinstance(i.owner, Block)]
     looped = any(isinstance(f, ForOp) and f.trip.value.data > 1 for f in loops)
     per_copy = buf.owner.footprint() // buf.owner.buffers.value.data
     align = chip.alignment[space.lower()]
-    # A tile under one block (a depthwise conv's per-group bias) is a padded copy of one
-    # block (AscendC's DataCopyPad); a larger tile off the block size is a tiling error.
-    if looped and per_copy % align and per_copy > align:
+    if looped and per_copy % align:
         _fail(f"kernel {kernel.sym_name.data}: a tiled {space} access of {per_copy} bytes is not {align}-byte aligned", copy)
 
 

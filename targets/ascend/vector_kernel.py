@@ -10,7 +10,8 @@ Tiling (the algorithm):
    broadcast to it (a strided DMA) and tiled; one that does not touch L (a scale vector)
    or is a parameter, not data (a reduction's axes, ``VecRow.params``), is loaded whole once.
 3. rows per tile r: as many as fit UB with every tiled buffer double buffered, rounded so
-   each tile stays 32-byte aligned. Tiles are spread over the vector cores.
+   each tile stays 32-byte aligned where at least that many rows fit (else a tile is off
+   the block size and its copies are DataCopyPad). Tiles are spread over the vector cores.
 A tile keeps the rank of its value, (1, ..., 1, r, *row), so ops with axis attributes read
 their axes unchanged.
 """
@@ -127,7 +128,9 @@ def _rows_per_tile(rows: int, row_bytes: list[int], ub: int, align: int) -> int:
     """Rows per tile: the most that fit ``ub`` double buffered, a multiple of the row count
     that keeps every buffer's tile ``align``-byte aligned (all rows if they fit at once)."""
     step = math.lcm(*(align // math.gcd(align, max(b, 1)) for b in row_bytes)) if row_bytes else 1
-    fit = ub // max(2 * sum(row_bytes), 1)
+    # Under ``step`` rows a tile is off the block size: each double-buffered slot is
+    # rounded up to a block (and copied with DataCopyPad), so keep room for that.
+    fit = max(ub - 2 * align * len(row_bytes), 0) // max(2 * sum(row_bytes), 1)
     if fit >= rows:
         return rows
     if fit < step:

@@ -9,7 +9,7 @@ import graphopt
 from graphopt.errors import GraphoptError
 from graphopt.ir import make_context, parse_module, print_module
 from graphopt.targets.ascend.chip import load_chip
-from graphopt.targets.ascend.dialect import BufferOp, CopyOp, ForOp, KernelOp, MmadOp, VecOp, ViewOp
+from graphopt.targets.ascend.dialect import BufferOp, CopyOp, ForOp, KernelOp, MmadOp, VecOp, ViewOp, space_of
 from graphopt.targets.ascend.lower import check_lowered
 from tests.targets.ascend.kernels_for_emit import vector_module
 
@@ -68,21 +68,36 @@ def test_verifier_names_the_overflowing_kernel() -> None:
         check_lowered(module, load_chip("ascend910b"))
 
 
-def test_verifier_rejects_unaligned_tiles() -> None:
+def test_verifier_takes_unaligned_ub_tiles_and_rejects_unaligned_l1_tiles() -> None:
+    """A UB tile of any size is a DataCopyPad into a slot rounded up to a block (a pooled
+    plane of 111 x 111 halves); the cube's L1 tiles must be whole blocks."""
     module = vector_module()
     loop = next(op for op in module.walk() if isinstance(op, ForOp))
     copy = next(op for op in loop.walk() if isinstance(op, CopyOp))
-    buf = BufferOp("UB", [21], f16, 2)  # 42 bytes: more than a block, not a multiple of it
     kernel = next(op for op in module.walk() if isinstance(op, KernelOp))
-    kernel.body.block.insert_op_before(buf, kernel.body.block.first_op)  # type: ignore[arg-type]
-    copy.operands[1] = buf.result
-    with pytest.raises(GraphoptError, match="not 32-byte aligned"):
-        check_lowered(module, load_chip("ascend910b"))
-    small = BufferOp("UB", [5], f16, 2)  # under one block: a padded copy (DataCopyPad), allowed
-    kernel.body.block.insert_op_before(small, kernel.body.block.first_op)  # type: ignore[arg-type]
-    copy.operands[1] = small.result
-    kernel.body.block.erase_op(buf)
-    check_lowered(module, load_chip("ascend910b"))
+    for space, size, ok in (("UB", 21, True), ("UB", 5, True), ("L1", 21, False)):
+        buf = BufferOp(space, [size], f16, 2)  # 42 bytes: more than a block, not a multiple of it
+        kernel.body.block.insert_op_before(buf, kernel.body.block.first_op)  # type: ignore[arg-type]
+        copy.operands[1] = buf.result
+        if ok:
+            check_lowered(module, load_chip("ascend910b"))
+        else:
+            with pytest.raises(GraphoptError, match="not 32-byte aligned"):
+                check_lowered(module, load_chip("ascend910b"))
+
+
+def test_ub_slots_are_counted_rounded_up_to_a_block() -> None:
+    module = vector_module()
+    kernel = next(op for op in module.walk() if isinstance(op, KernelOp))
+    chip = load_chip("ascend910b")
+    used = sum(-(-o.footprint() // 32) * 32 for o in kernel.walk() if isinstance(o, BufferOp) and space_of(o.result.type) == "UB")
+    first = kernel.body.block.first_op
+    assert first is not None
+    # 96 bytes left: two slots of 34 bytes fit unrounded (68), not rounded to blocks (128)
+    kernel.body.block.insert_op_before(BufferOp("UB", [(chip.buffers["ub"] - used - 96) // 2], f16, 1), first)
+    kernel.body.block.insert_op_before(BufferOp("UB", [17], f16, 2), first)
+    with pytest.raises(GraphoptError, match="its UB buffers need"):
+        check_lowered(module, chip)
 
 
 def test_lowered_ir_round_trips() -> None:
