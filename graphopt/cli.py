@@ -155,11 +155,60 @@ def _print_pass_times(report: dict[str, Any]) -> None:
     print(f"{'total':<28} {total:>9.4f}", file=sys.stderr)
 
 
+_OPT_SUFFIXES = {"mlir": (".mlir",), "dot": (".dot", ".gv")}
+
+
+def _opt_output_kind(emit: str) -> Any:
+    """opt -o overwrites only a file named as what it writes (IR: .mlir; DOT: .dot, .gv)."""
+    return lambda path: path.suffix.lower() in _OPT_SUFFIXES[emit]
+
+
+def _is_npz(path: Path) -> bool:
+    """A .npz archive of .npy members: an earlier `run -o` output, which may be replaced."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        return all(name.endswith(".npy") for name in z.namelist())
+
+
+def _check_outputs(args: argparse.Namespace, keep: list[str]) -> None:
+    """Refuse an output path that graphopt must not write to, before the compile it waits for."""
+    from graphopt import outputs
+
+    output = getattr(args, "output", None)
+    if args.command == "compile" and output is not None:
+        outputs.check_output_folder(output, f"-o {output}", keep)
+    if getattr(args, "dump_dir", None) is not None:
+        label = f"--dump-dir {args.dump_dir}"
+        outputs.check_dump_dir(args.dump_dir, label, keep)
+        if args.command == "compile" and output is not None and _within(args.dump_dir, output):
+            raise GraphoptError(f"{label}: inside the -o folder, which is written whole; dump elsewhere")
+    trace = getattr(args, "trace", None)
+    if trace is not None:
+        label = f"--trace {trace}"
+        outputs.check_output_file(trace, label, lambda p: p.suffix.lower() == ".json", "a .json file",
+                                  [*keep, *([output] if args.command == "run" and output else [])])
+        if args.command == "compile" and output is not None and _within(trace, output):
+            raise GraphoptError(f"{label}: inside the -o folder, which is written whole; write the trace elsewhere")
+    if args.command == "run" and output is not None:
+        outputs.check_output_file(output, f"-o {output}", _is_npz, "a .npz file of arrays", keep)
+    if args.command == "opt" and output is not None:
+        outputs.check_output_file(output, f"-o {output}", _opt_output_kind(args.emit), f"a {_OPT_SUFFIXES[args.emit][0]} file")
+
+
+def _within(path: str | Path, folder: str | Path) -> bool:
+    p, f = (Path.cwd() / path).resolve(), (Path.cwd() / folder).resolve()
+    return p == f or f in p.parents
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     import graphopt
     from graphopt.registry import load_pass_plugin
     from graphopt.validate import check, summary_lines
 
+    _check_outputs(args, [args.model, *(path for _, path in args.input)])
     for path in args.load_pass_plugin:
         load_pass_plugin(path)
     inputs = _load_inputs(args.input) if args.input else None
@@ -208,16 +257,15 @@ def cmd_compile(args: argparse.Namespace) -> int:
         for line in summary_lines(result):
             say(line)
     if args.output:
-        folder = compiled.save(args.output)
+        folder = compiled.save(args.output, dot=args.emit == "dot", label=f"-o {args.output}")
         say(f"  wrote {folder}/ (model.mlir, weights.bin, report.json)")
-    if args.emit == "dot":
-        from graphopt.dot import to_dot, write_dot
-
-        if args.output:
-            written = write_dot(compiled.module, args.output / "model.dot")
+        if args.emit == "dot":
+            written = [folder / name for name in ("model.dot", "model.svg") if (folder / name).is_file()]
             say(f"  wrote {', '.join(str(p) for p in written)}")
-        else:
-            sys.stdout.write(to_dot(compiled.module, Path(args.model).stem))
+    elif args.emit == "dot":
+        from graphopt.dot import to_dot
+
+        sys.stdout.write(to_dot(compiled.module, Path(args.model).stem))
     if result is not None:
         check(result)
     return 0
@@ -229,6 +277,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     import graphopt
     from graphopt.registry import load_pass_plugin
 
+    keep = [args.model, *(path for _, path in args.input)]
+    _check_outputs(args, keep)
     for path in args.load_pass_plugin:
         load_pass_plugin(path)
     inputs = _load_inputs(args.input)
@@ -241,9 +291,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     outputs = compiled.run(inputs)
     if args.output:
-        tmp = args.output.with_name(args.output.name + ".tmp.npz")
-        np.savez(tmp, **outputs)
-        tmp.replace(args.output)
+        from graphopt import outputs as out_files
+
+        label = f"-o {args.output}"
+        out_files.check_output_file(args.output, label, _is_npz, "a .npz file of arrays", keep)
+        # Into an open file: np.savez would add .npz to a name without it.
+        out_files.write_output_file(args.output, label, lambda f: np.savez(f, **outputs))
         print(f"wrote {len(outputs)} outputs to {args.output}")
         return 0
     with np.printoptions(precision=5, threshold=8, edgeitems=3):
@@ -258,6 +311,8 @@ def cmd_opt(args: argparse.Namespace) -> int:
     from graphopt.registry import load_pass_plugin
     from graphopt.weights import WeightStore
 
+    keep = [] if args.file == "-" else [args.file]
+    _check_outputs(args, keep)
     for path in args.load_pass_plugin:
         load_pass_plugin(path)
     if args.file == "-":
@@ -288,7 +343,12 @@ def cmd_opt(args: argparse.Namespace) -> int:
     else:
         out = print_module(module)
     if args.output:
-        args.output.write_text(out)
+        from graphopt import outputs as out_files
+
+        label = f"-o {args.output}"
+        # The input itself may be rewritten (as mlir-opt does): it was read whole above.
+        out_files.check_output_file(args.output, label, _opt_output_kind(args.emit), f"a {_OPT_SUFFIXES[args.emit][0]} file")
+        out_files.write_output_file(args.output, label, lambda f: f.write(out.encode()))
     else:
         sys.stdout.write(out)
     return 0

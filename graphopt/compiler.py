@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -58,6 +57,8 @@ class Compiled:
     source: onnx.ModelProto | None = None
     # torch models: their eager run on numpy inputs, the judge of validation
     reference: Callable[[Sequence[np.ndarray]], list[np.ndarray]] | None = None
+    # the model file compiled, which save() never writes over
+    source_path: Path | None = None
 
     def run(self, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         """Run on a dict name -> array (or arrays in input order); outputs in graph order.
@@ -83,21 +84,34 @@ class Compiled:
     def ir(self) -> str:
         return print_module(self.module)
 
-    def save(self, folder: str | os.PathLike[str]) -> Path:
-        """Write model.mlir, the weights, report.json and the target's artifacts; all or nothing."""
+    def save(self, folder: str | os.PathLike[str], *, dot: bool = False, label: str | None = None) -> Path:
+        """Write model.mlir, the weights, report.json and the target's artifacts (``dot``:
+        also model.dot, and model.svg where Graphviz is installed); all or nothing.
+
+        The folder is written beside ``folder`` with a ``.graphopt-output`` marker listing
+        its files, and put in place only if ``folder`` does not exist, is empty or is an
+        earlier output (replaced; only its listed files are deleted); anything else raises
+        GraphoptError and is left as it was. ``label`` names the folder in messages."""
+        from graphopt import outputs
+
         dest = Path(folder)
-        if dest.exists() and not dest.is_dir():
-            raise GraphoptError(f"-o {dest}: exists and is not a folder")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+        label = label or f"output folder {dest}"
+        keep = [self.source_path] if self.source_path is not None else []
+        outputs.check_output_folder(dest, label, keep)
+        tmp = outputs.new_folder_beside(dest, label)
         try:
             (tmp / "model.mlir").write_text(self.ir)
             self.weights.save(tmp)
             self.target.save_artifacts(self.executable, self.module, tmp)  # ascend-sim: kernels/, tiling.json
             (tmp / "report.json").write_text(json.dumps(self.report, indent=1, default=json_default) + "\n")
-            if dest.exists():
-                shutil.rmtree(dest)
-            tmp.rename(dest)
+            if dot:
+                from graphopt.dot import write_dot
+
+                write_dot(self.module, tmp / "model.dot")
+            outputs.install_folder(tmp, dest, label, keep)
+        except OSError as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise GraphoptError(f"{label}: cannot write it ({e.strerror or e}); choose another folder") from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -174,14 +188,26 @@ def fingerprint(module: ModuleOp) -> tuple[tuple[int, ...], ...]:
 
 
 def run_pipeline(
-    module: ModuleOp, ctx: CompileContext, passes: Sequence[ModulePass], opts: PipelineOptions
+    module: ModuleOp, ctx: CompileContext, passes: Sequence[ModulePass], opts: PipelineOptions,
+    first: int = 0, total: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Apply ``passes`` in order; returns [{name, seconds}] for the report."""
+    """Apply ``passes`` in order; returns [{name, seconds}] for the report.
+
+    ``first``: how many passes of the pipeline ran before these (of ``total``), so a
+    pipeline run in parts numbers its progress and dump files on; with ``first`` 0 a
+    dump folder is started afresh (an earlier dump's files deleted, nothing else)."""
+    from graphopt import outputs
+
     timings: list[dict[str, Any]] = []
     seen = fingerprint(module) if opts.verify_each else ()
-    for k, p in enumerate(passes):
+    total = first + len(passes) if total is None else total
+    dump = Path(opts.dump_dir) if opts.dump_dir is not None else None
+    dump_label = f"dump folder {dump}"
+    if dump is not None and first == 0:
+        outputs.start_dump(dump, dump_label)
+    for k, p in enumerate(passes, start=first):
         if opts.progress:
-            opts.progress(f"[{k + 1}/{len(passes)}] {p.name}")
+            opts.progress(f"[{k + 1}/{total}] {p.name}")
         t0 = time.perf_counter()
         p.apply(ctx, module)
         timings.append({"name": p.name, "seconds": round(time.perf_counter() - t0, 6)})
@@ -195,9 +221,8 @@ def run_pipeline(
             text = print_module(module)
             sink = opts.ir_sink or print
             sink(f"// -----// IR after {p.name} //----- //\n{text}")
-        if opts.dump_dir is not None:
-            opts.dump_dir.mkdir(parents=True, exist_ok=True)
-            (opts.dump_dir / f"{k + 1:02d}_{p.name}.mlir").write_text(text or print_module(module))
+        if dump is not None:
+            outputs.add_to_dump(dump, f"{k + 1:02d}_{p.name}.mlir", text or print_module(module), dump_label)
     return timings
 
 
@@ -272,6 +297,8 @@ def compile(
     compiled = build_compiled(imported, tgt, opt_level=opt_level, pipeline=pipeline, options=opts,
                               import_seconds=time.perf_counter() - t0, label=label)
     compiled.source, compiled.reference = proto, reference
+    if isinstance(model, str | os.PathLike):
+        compiled.source_path = Path(model)
     if validate:
         from graphopt.validate import check, validate_against_onnxruntime, validate_against_torch
 
@@ -306,9 +333,9 @@ def build_compiled(
     passes = parse_pipeline(spec)
     # Fusion and pattern statistics describe the graph before a target lowers it away.
     cut = next((k for k, p in enumerate(passes) if p.name in tgt.lowering_passes), len(passes))
-    timings = run_pipeline(module, ctx, passes[:cut], opts)
+    timings = run_pipeline(module, ctx, passes[:cut], opts, total=len(passes))
     graph_stats = fusion_report(module, ctx.remarks)
-    timings += run_pipeline(module, ctx, passes[cut:], opts)
+    timings += run_pipeline(module, ctx, passes[cut:], opts, first=cut, total=len(passes))
     graph_stats["remarks"] = [r for r in ctx.remarks if r.get("pass") != "fuse"]
     if not opts.verify_each:
         verify(module, "import and the pipeline")

@@ -144,7 +144,7 @@ def test_save(tmp_path):
     c = graphopt.compile(cnn_model())
     folder = c.save(tmp_path / "nested" / "OUT")
     assert folder == tmp_path / "nested" / "OUT"
-    assert sorted(p.name for p in folder.iterdir()) == ["model.mlir", "report.json", "weights.bin", "weights.json"]
+    assert sorted(p.name for p in folder.iterdir()) == [".graphopt-output", "model.mlir", "report.json", "weights.bin", "weights.json"]
     assert (folder / "model.mlir").read_text() == c.ir
     assert json.loads((folder / "report.json").read_text())["target"] == "cpu"
     loaded = WeightStore.load(folder)

@@ -53,11 +53,11 @@ def test_compile_writes_output_folder(tmp_path):
 def test_compile_replaces_existing_output_folder(tmp_path):
     model = save(cnn_model(), tmp_path / "cnn.onnx")
     out = tmp_path / "OUT"
-    out.mkdir()
-    (out / "stale.txt").write_text("old")
+    assert cli("compile", model, "-o", out, "--emit", "dot", cwd=tmp_path).returncode == 0
+    assert (out / "model.dot").is_file()
     proc = cli("compile", model, "-o", out, "--no-validate", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert not (out / "stale.txt").exists()
+    assert not (out / "model.dot").exists()  # the earlier output's files, not kept
     assert (out / "model.mlir").is_file()
     assert "validation" not in json.loads((out / "report.json").read_text())
 
