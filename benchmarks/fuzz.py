@@ -88,7 +88,8 @@ def _reduce(args: argparse.Namespace, names: list[str], exclude: tuple[str, ...]
         print("--reduce needs --model FILE, or --seed S --cases 1", file=sys.stderr)
         return 2
     outcomes = run_case(case, [c for c in CONFIGS if c.name in names], args.time_limit)
-    failed = [o for o in outcomes if o.status in ("mismatch", "crash")]
+    failed = [o for o in outcomes if o.status in ("mismatch", "crash")
+              or (args.reduce_refusal and o.status == "refused" and args.reduce_refusal in o.detail)]
     if not failed:
         print(f"seed {case.seed}: nothing fails")
         return 0
@@ -129,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", type=Path, default=None, help="run this saved case (an .onnx written by --out, or a reduction of one)")
     ap.add_argument("--reduce", action="store_true",
                     help="with --model, or --seed and --cases 1: reduce each failure to a small graph (written to --out)")
+    ap.add_argument("--reduce-refusal", default="", metavar="TEXT",
+                    help="with --reduce: also reduce a refusal whose message holds TEXT (one that looks like a bug)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print each failure as it happens (and the graph of a single case)")
     args = ap.parse_args(argv)
 
@@ -164,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     counts: dict[str, Counter[str]] = {n: Counter() for n in names}
     seconds: Counter[str] = Counter()
     reasons: dict[str, Counter[str]] = defaultdict(Counter)
+    reason_seeds: dict[tuple[str, str], list[int]] = defaultdict(list)
     failures: dict[tuple[str, str], list[int]] = defaultdict(list)  # (config, status: detail) -> seeds
     fp32_err: dict[str, list[float]] = defaultdict(list)
     generator_errors: list[str] = []
@@ -188,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds[o.config] += o.seconds
             if o.status == "refused":
                 reasons[o.config][refusal_reason(o.detail)] += 1
+                reason_seeds[(o.config, refusal_reason(o.detail))].append(seed)
             if o.status in ("mismatch", "crash"):
                 failures[(o.config, f"{o.status}: {refusal_reason(o.detail)[:120]}")].append(seed)
             if "rel" in o.errors:
@@ -242,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\nrefused, by reason:")
         for n in names:
             for why, k in reasons[n].most_common():
-                print(f"  {n}: {k} x {why}")
+                some = reason_seeds[(n, why)]
+                print(f"  {n}: {k} x {why}  [seeds {', '.join(map(str, some[:5]))}{' ...' if len(some) > 5 else ''}]")
     if failures:
         print("\nmismatches and crashes:")
         for (n, what), seeds_ in sorted(failures.items(), key=lambda kv: (kv[0][0], -len(kv[1]))):

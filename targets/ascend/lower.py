@@ -198,6 +198,12 @@ class _Lowering:
             for inner in g.root.body.block.ops:
                 if isinstance(inner, ConstantOp | WeightOp) and inner.result in mapping:
                     continue  # hoisted (hoist_constants): a kernel input
+                if isinstance(inner, TransDataOp):
+                    # A format change inside the group (ascend-layout: an epilogue op that
+                    # runs in ND after a conv in NC1HWC0). The AI CPU computes on logical
+                    # values, where TransData is the identity.
+                    mapping[inner.results[0]] = mapping.get(inner.operands[0], inner.operands[0])
+                    continue
                 kb.add(inner.clone(mapping))
         else:
             kb.add(clone := g.root.clone(mapping))

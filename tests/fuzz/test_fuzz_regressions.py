@@ -150,3 +150,19 @@ def test_ascend_if_whose_branches_read_a_value_of_the_graph():
     x = np.random.default_rng(2).uniform(-1, 1, (2, 5)).astype(np.float32)
     for cond in (True, False):
         _assert_matches(model, {"x": x, "cond": np.asarray(cond)}, "ascend-sim", fp16=True)
+
+
+def test_conv_epilogue_broadcasting_along_w_runs_on_the_ai_cpu_without_its_trans_data():
+    """Seed 28 (and ten more of the first 200): Conv + Add of a [W] constant. The Add
+    broadcasts along W, which ascend-layout runs in ND, so it put an ascend.trans_data
+    (NC1HWC0 -> ND) inside the fused conv group; the group went to the AI CPU, whose cpu
+    kernels have none for ascend.trans_data: "the cpu target has no kernel for
+    ascend.trans_data" at run time. On the AI CPU's logical values TransData is the
+    identity."""
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Add", ["c", "b"], ["y"])]
+    inits = [_const("w", rng.uniform(-1, 1, (8, 3, 1, 1)).astype(np.float32)),
+             _const("b", np.linspace(-2, 2, 4).astype(np.float32))]
+    model = _model(nodes, [_vi("x", (1, 3, 2, 4))], [_vi("y", None)], inits)
+    x = rng.uniform(-1, 1, (1, 3, 2, 4)).astype(np.float32)
+    _assert_matches(model, {"x": x}, "ascend-sim", fp16=True)
