@@ -15,6 +15,7 @@ masked blocks). MFU = model FLOPs / (time x the chip's fp16 peak).
     .venv/bin/python benchmarks/ascend_llama_layer.py             # both tilings, the table
     .venv/bin/python benchmarks/ascend_llama_layer.py --seq 1024  # smaller, for a quick look
     .venv/bin/python benchmarks/ascend_llama_layer.py --save /tmp/llama7b.onnx   # the model only
+    .venv/bin/python benchmarks/ascend_llama_layer.py --rope heads-major  # transformers' rotary layout
 """
 
 from __future__ import annotations
@@ -35,8 +36,16 @@ sys.path.insert(0, ROOT)
 F16 = TensorProto.FLOAT16
 
 
-def llama_layer(seq: int = 4096, hidden: int = 4096, heads: int = 32, ffn: int = 11008, seed: int = 0) -> onnx.ModelProto:
-    """The decoder layer described in the module docstring, as an ONNX model."""
+def llama_layer(seq: int = 4096, hidden: int = 4096, heads: int = 32, ffn: int = 11008, seed: int = 0,
+                rope: str = "seq-major") -> onnx.ModelProto:
+    """The decoder layer described in the module docstring, as an ONNX model.
+
+    ``rope``: how the rotary embedding is written. "seq-major" rotates q and k as
+    [1, S, heads, d] with cos/sin [S, 1, d]; "heads-major" is how transformers' LLaMA
+    writes it: q and k transposed to [1, heads, S, d], cos/sin [1, 1, S, d], transposed
+    back for the projection."""
+    if rope not in ("seq-major", "heads-major"):
+        raise ValueError(f"rope {rope!r}: seq-major or heads-major")
     rng = np.random.default_rng(seed)
     d = hidden // heads
     inits: list[onnx.TensorProto] = []
@@ -61,7 +70,8 @@ def llama_layer(seq: int = 4096, hidden: int = 4096, heads: int = 32, ffn: int =
         return node("RMSNormalization", [x, w], f"{prefix}.out", axis=-1, epsilon=1e-6)
 
     def rotary(x: str, prefix: str, cos: str, sin: str) -> str:
-        # x [1, S, heads, d]: x * cos + rotate_half(x) * sin, rotate_half(x) = cat(-x2, x1).
+        # x [1, S, heads, d] or [1, heads, S, d]: x * cos + rotate_half(x) * sin,
+        # rotate_half(x) = cat(-x2, x1) over the last axis.
         h = d // 2
         x1 = node("Slice", [x, const(f"{prefix}.s0", np.array([0])), const(f"{prefix}.e0", np.array([h])),
                             const(f"{prefix}.ax0", np.array([3]))], f"{prefix}.x1")
@@ -72,7 +82,9 @@ def llama_layer(seq: int = 4096, hidden: int = 4096, heads: int = 32, ffn: int =
 
     inv = 1.0 / (10000 ** (np.arange(0, d, 2, dtype=np.float64) / d))
     ang = np.outer(np.arange(seq), inv)
-    ang = np.concatenate([ang, ang], axis=-1)[:, None, :]  # [S, 1, d]: broadcasts over heads
+    ang = np.concatenate([ang, ang], axis=-1)
+    # seq-major: [S, 1, d], broadcast over heads; heads-major: [1, 1, S, d]
+    ang = ang[:, None, :] if rope == "seq-major" else ang[None, None, :, :]
     cos = const("rope.cos", np.cos(ang).astype(np.float16))
     sin = const("rope.sin", np.sin(ang).astype(np.float16))
     heads_shape = const("shape.heads", np.array([1, seq, heads, d], np.int64))
@@ -83,8 +95,15 @@ def llama_layer(seq: int = 4096, hidden: int = 4096, heads: int = 32, ffn: int =
     q = node("MatMul", [h, weight("wq", (hidden, hidden), s)], "q")
     k = node("MatMul", [h, weight("wk", (hidden, hidden), s)], "k")
     v = node("MatMul", [h, weight("wv", (hidden, hidden), s)], "v")
-    q = rotary(node("Reshape", [q, heads_shape], "q4"), "rope_q", cos, sin)
-    k = rotary(node("Reshape", [k, heads_shape], "k4"), "rope_k", cos, sin)
+    if rope == "seq-major":
+        q = rotary(node("Reshape", [q, heads_shape], "q4"), "rope_q", cos, sin)
+        k = rotary(node("Reshape", [k, heads_shape], "k4"), "rope_k", cos, sin)
+    else:
+        perm = [0, 2, 1, 3]
+        q = node("Transpose", [node("Reshape", [q, heads_shape], "q4")], "qt", perm=perm)
+        k = node("Transpose", [node("Reshape", [k, heads_shape], "k4")], "kt", perm=perm)
+        q = node("Transpose", [rotary(q, "rope_q", cos, sin)], "qr", perm=perm)
+        k = node("Transpose", [rotary(k, "rope_k", cos, sin)], "kr", perm=perm)
     q, k = node("Reshape", [q, flat_shape], "q3"), node("Reshape", [k, flat_shape], "k3")
     a = node("Attention", [q, k, v], "attn", is_causal=1, q_num_heads=heads, kv_num_heads=heads)
     x1 = node("Add", ["x", node("MatMul", [a, weight("wo", (hidden, hidden), s)], "o")], "resid1")
@@ -127,9 +146,11 @@ def main() -> None:
     ap.add_argument("--seq", type=int, default=4096)
     ap.add_argument("--save", type=Path, help="write the ONNX model here and stop")
     ap.add_argument("--trace", help="write the default tiling's Chrome trace here")
+    ap.add_argument("--rope", choices=["seq-major", "heads-major"], default="seq-major",
+                    help="how the rotary embedding is written (heads-major: transformers' layout)")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    model = llama_layer(args.seq)
+    model = llama_layer(args.seq, rope=args.rope)
     print(f"built the layer in {time.perf_counter() - t0:.1f} s ({sum(len(t.raw_data) for t in model.graph.initializer) / 1e6:.0f} MB of weights)")
     if args.save:
         onnx.save(model, str(args.save))

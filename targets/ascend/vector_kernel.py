@@ -38,6 +38,8 @@ def _lead_ok(s: tuple[int, ...], lead: tuple[int, ...]) -> bool:
 def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str:
     from graphopt.targets.ascend.lower import np_dtype, shape
 
+    if _is_rotary_bhsd(g):
+        return _build_rotary_bhsd(name, chip, num, g)
     out0 = shape(g.yields[0])
     p = len(out0)
     for op in g.ops:
@@ -114,6 +116,61 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str
             else:
                 kb.copy(bufs[y], kb.out(k), "MTE3")
     tiling = {"rows": rows, "tile_rows": r, "row_axes": p, "tiles": tiles, "ub_bytes": sum(row_bytes) * r * 2 + whole}
+    return kb.finish(cores, tiling)
+
+
+def _is_rotary_bhsd(g: Any) -> bool:
+    """A group that is one RotaryEmbedding in its 4-D form: x [B, H, S, D], caches [B, S, D/2]."""
+    from graphopt.targets.ascend.lower import shape
+
+    if len(g.ops) != 1 or g.ops[0].ONNX_TYPE != "RotaryEmbedding" or len(g.ops[0].operands) != 3:
+        return False
+    x, cos, sin = g.ops[0].operands
+    return len(shape(x)) == 4 and len(shape(cos)) == 3 and all(v in g.args for v in (x, cos, sin))
+
+
+def _build_rotary_bhsd(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str:
+    """RotaryEmbedding on x [B, H, S, D] (transformers' q and k layout) with caches [B, S, D/2]:
+    the generic tiling cannot pair a row of x (b, h, s) with its cache row (b, s), which
+    skips H, so it ran as one tile (a LLaMA-7B layer's needs 100 MB of UB). Here a work
+    item is r sequence positions of one (b, h): x, y as [B, H, S, D] tiles [1, 1, r, D]
+    and the caches as [B, S, D/2] tiles [1, r, D/2], the item index split into
+    (b, h, block) by div/mod; each head reads its cache rows again (the same bytes, mostly
+    from L2)."""
+    from graphopt.targets.ascend.dialect import IndexAddOp
+    from graphopt.targets.ascend.lower import np_dtype, shape
+
+    op = g.ops[0]
+    x, cos, sin = op.operands
+    y = op.results[0]
+    b, h, seq, d = shape(x)
+    dt = {v: num.store(np_dtype(v)) for v in (x, cos, sin)}
+    out_dt = num.compute(op.ONNX_TYPE, num.store(np_dtype(y))) if np_dtype(y).kind == "f" else np_dtype(y)
+    row_bytes = [d * dt[x].itemsize, (d // 2) * dt[cos].itemsize, (d // 2) * dt[sin].itemsize, d * out_dt.itemsize]
+    r = min(_rows_per_tile(seq, row_bytes, chip.buffers["ub"], chip.alignment["ub"]), seq)
+    if r < 1:
+        return "a row does not fit in UB"
+    blocks = math.ceil(seq / r)
+    items = b * h * blocks
+    cores = min(chip.vector_cores, items)
+    kb = KernelBuilder(name, "vector", g.ins, [v.type for v in g.yields])
+    bx = kb.buffer("UB", (1, 1, r, d), dt[x], 2)
+    bc = kb.buffer("UB", (1, r, d // 2), dt[cos], 2)
+    bs = kb.buffer("UB", (1, r, d // 2), dt[sin], 2)
+    by = kb.buffer("UB", (1, 1, r, d), out_dt, 2)
+    args = {v: kb.arg(k) for k, v in enumerate(g.args)}
+    with kb.loop(items, cores) as w:
+        bi = kb.add(IndexAddOp(w, 0, div=h * blocks)).results[0] if b > 1 else w
+        hi = kb.add(IndexAddOp(w, 0, div=blocks, mod=h)).results[0]
+        ji = kb.add(IndexAddOp(w, 0, mod=blocks)).results[0]
+        kb.copy(args[x], bx, "MTE2", [bi, hi, ji], [0, 1, 2], [1, 1, r])
+        kb.copy(args[cos], bc, "MTE2", [bi, ji], [0, 1], [1, r])
+        kb.copy(args[sin], bs, "MTE2", [bi, ji], [0, 1], [1, r])
+        kb.flag("MTE2", "V")
+        kb.vec(op.ONNX_TYPE, [bx, bc, bs], [by], dict(op.properties))
+        kb.flag("V", "MTE3")
+        kb.copy(by, kb.out(0), "MTE3", [bi, hi, ji], [0, 1, 2], [1, 1, r])
+    tiling = {"rows": b * h * seq, "tile_rows": r, "row_axes": 3, "tiles": items, "ub_bytes": sum(row_bytes) * r * 2}
     return kb.finish(cores, tiling)
 
 

@@ -90,3 +90,36 @@ def test_weights_written_as_constant_of_shape_are_folded():
     compiled = _agree(model, feeds, "ascend-sim", rtol=1e-4, atol=1e-4)
     assert compiled.report["aicpu"] == []
     assert set(compiled.report["ops"]["final"]) <= {"ascend.kernel", "ascend.trans_data", "ascend.launch"}, compiled.report["ops"]["final"]
+
+
+@pytest.mark.parametrize("target", CHIPS)
+@pytest.mark.parametrize("batch, seq", [(1, 512), (2, 40)])
+def test_rotary_in_transformers_layout_is_tiled(target, batch, seq):
+    """LLaMA as transformers writes it: q [B, heads, S, d] rotated with cos/sin [1, 1, S, d]
+    (rotate_half: Slice, Neg, Concat). recognize-rotary makes it the 4-D RotaryEmbedding,
+    which ran as one UB tile (a LLaMA-7B layer's needed 101711872 bytes); it is now tiled
+    by sequence blocks of one head, the caches read by (batch, block)."""
+    heads, d = 4, 64
+    rng = np.random.default_rng(3)
+    ang = np.outer(np.arange(seq), 1.0 / 10000 ** (np.arange(0, d, 2) / d))
+    ang = np.concatenate([ang, ang], axis=-1)[None, None]
+    inits = [numpy_helper.from_array(np.cos(ang).astype(np.float32), "cos"),
+             numpy_helper.from_array(np.sin(ang).astype(np.float32), "sin")]
+    for name, value in (("s0", 0), ("e0", d // 2), ("s1", d // 2), ("e1", d), ("ax", 3)):
+        inits.append(numpy_helper.from_array(np.array([value], np.int64), name))
+    nodes = [
+        helper.make_node("Slice", ["q", "s0", "e0", "ax"], ["x1"]),
+        helper.make_node("Slice", ["q", "s1", "e1", "ax"], ["x2"]),
+        helper.make_node("Neg", ["x2"], ["nx2"]),
+        helper.make_node("Concat", ["nx2", "x1"], ["rot"], axis=3),
+        helper.make_node("Mul", ["q", "cos"], ["qc"]),
+        helper.make_node("Mul", ["rot", "sin"], ["rs"]),
+        helper.make_node("Add", ["qc", "rs"], ["y"]),
+    ]
+    q = helper.make_tensor_value_info("q", TensorProto.FLOAT, [batch, heads, seq, d])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    model = _model(nodes, [q], [y], inits, opset=23)
+    feeds = {"q": rng.standard_normal((batch, heads, seq, d)).astype(np.float32)}
+    compiled = _agree(model, feeds, target)
+    rope = [k for k in compiled.report["kernels"] if "rotary" in k["name"]]
+    assert len(rope) == 1 and rope[0]["kind"] == "vector" and rope[0]["tiling"]["tiles"] > 1, rope
