@@ -154,6 +154,11 @@ class _Layout:
         nd = ([ND] * len(op.operands), [ND] * len(op.results))
         if op.regions or not op.operands or not _is_tensor(op.operands[0]):
             return nd
+        if any(_is_tensor(v) and min(_shape(v), default=0) < 0 for v in [*op.operands, *op.results]):
+            # A dimension known only at run time (a Loop's scan output): no blocked storage
+            # size to give it, and its kernel runs on the AI CPU (ascend-lower).
+            self.remark(op, "stays ND: a dimension is known only at run time")
+            return nd
         if op.has_trait(LayoutSensitive):
             return self.blocked_rule(op) or nd
         if op.has_trait(Cube):

@@ -166,3 +166,20 @@ def test_conv_epilogue_broadcasting_along_w_runs_on_the_ai_cpu_without_its_trans
     model = _model(nodes, [_vi("x", (1, 3, 2, 4))], [_vi("y", None)], inits)
     x = rng.uniform(-1, 1, (1, 3, 2, 4)).astype(np.float32)
     _assert_matches(model, {"x": x}, "ascend-sim", fp16=True)
+
+
+def test_ascend_conv_of_a_value_known_only_at_run_time_stays_nd():
+    """Seed 10018: a Conv of a Loop's scan output (tensor<?x1x6x4xf32>, the trip count
+    makes it 4-D). ascend-layout blocked it as NC1HWC0 and its byte count came out of the
+    dynamic dimension (-2^63): "Integer value -1328...e22 is out of range for type i64".
+    Such a value stays ND (with a remark) and its kernel runs on the AI CPU."""
+    loop, inits = _loop_with_scan((1, 6, 4), trips=1)
+    rng = np.random.default_rng(3)
+    inits += [_const("w", rng.uniform(-1, 1, (4, 1, 3, 2)).astype(np.float32)), _const("b", rng.uniform(-1, 1, 4).astype(np.float32))]
+    nodes = [loop, helper.make_node("Conv", ["scanned", "w", "b"], ["y"], auto_pad="SAME_UPPER", kernel_shape=[3, 2], strides=[1, 2])]
+    model = _model(nodes, [_vi("x", (1, 6, 4))], [_vi("y", (1, 4, 6, 2))], inits)
+    x = rng.uniform(-1, 1, (1, 6, 4)).astype(np.float32)
+    for precision in ("force_fp16", "must_keep_origin_dtype"):
+        compiled = _assert_matches(model, {"x": x}, "ascend-sim", fp16=precision == "force_fp16",
+                                   target_options={"precision": precision})
+        assert any("known only at run time" in r["reason"] for r in compiled.report["remarks"])
