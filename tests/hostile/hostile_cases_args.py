@@ -150,6 +150,9 @@ CASES: list[Case] = [
     arg_case("args-model-dash", "compile", "-", names=("-",)),
     arg_case("args-max-memory-letters", *COMPILE, "--max-memory", "lots", names=("lots",)),
     arg_case("args-max-memory-zero", *COMPILE, "--max-memory", "0", names=("--max-memory",)),
+    arg_case("args-max-memory-refuses-big-input", "compile", "dyn.onnx", "--shape", "dyn_in=100000000x3", "--max-memory",
+             "64M", names=("dyn_in",), max_rss_growth_mb=100),
+    arg_case("args-max-memory-allows-small-model", *COMPILE, "--max-memory", "64M", exit=0),
     arg_case("args-check-target-nosuch", "check", "m.onnx", "--target", "nosuch", names=("nosuch",)),
     # chips
     arg_case("args-chip-missing", *COMPILE, *ASCEND, "--chip", "nothere.toml", names=("nothere.toml",)),
