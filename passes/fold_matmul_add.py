@@ -6,7 +6,8 @@
     %y = "graph.matmul_bias"(%x, %w, %b)
 
 so the bias is the matmul's epilogue on every target. Needs the MatMul's result to have
-no other user.
+no other user, and the Add's result the MatMul's shape (a bias that broadcasts the product
+to a larger shape is no epilogue).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class MatMulAdd(RewritePattern):
             bias = op.operands[1 - pos]
             if mm is None or not mm.results[0].has_one_use() or not _bias_like(bias.type):
                 continue
+            if op.results[0].type != mm.results[0].type:
+                continue  # the Add broadcasts the product up (a 1-D x 1-D scalar plus [N]): not an epilogue
             new = build("graphopt::MatMulBias", [*mm.operands, bias], {}, src_of(mm, op))
             if new.results[0].type != op.results[0].type:
                 continue

@@ -183,3 +183,17 @@ def test_ascend_conv_of_a_value_known_only_at_run_time_stays_nd():
         compiled = _assert_matches(model, {"x": x}, "ascend-sim", fp16=precision == "force_fp16",
                                    target_options={"precision": precision})
         assert any("known only at run time" in r["reason"] for r in compiled.report["remarks"])
+
+
+@pytest.mark.parametrize("target", ["cpu", "ascend-sim", "ascend-sim:ascend310p"])
+def test_add_that_broadcasts_a_matmul_product_up_is_not_its_bias(target):
+    """Seed 659: MatMul of two 1-D tensors (a scalar) plus a [3] constant (a [3] result).
+    fold-matmul-add made it a matmul_bias whose result is larger than the product, and the
+    ascend cube kernel, which writes the product's shape, failed in the simulator
+    ("cannot reshape array of size 3 into shape (1,1,1)")."""
+    rng = np.random.default_rng(4)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["b", "m"], ["y"])]
+    inits = [_const("w", rng.uniform(-1, 1, 3).astype(np.float32)), _const("b", rng.uniform(-1, 1, 3).astype(np.float32))]
+    model = _model(nodes, [_vi("x", (3,))], [_vi("y", (3,))], inits)
+    x = rng.uniform(-1, 1, 3).astype(np.float32)
+    _assert_matches(model, {"x": x}, target, fp16=target != "cpu")
