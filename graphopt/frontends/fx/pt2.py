@@ -9,8 +9,9 @@ by walking attributes from the ``torch`` module (``torch.os.system`` is one); an
 dict's names. So this module reads the archive itself:
 
 1. The zip's directory is checked before any member is read: one top-level folder, no
-   duplicate or escaping names, a bounded member count, and every member it reads has a
-   declared size under a limit (JSON members: ``JSON_MAX``; tensors: the memory limit).
+   duplicate or escaping names, a bounded member count, and every member it reads is
+   stored uncompressed and unencrypted (as torch writes them: so no member is a zip
+   bomb) with a declared size under a limit (JSON: ``JSON_MAX``; tensors: the memory limit).
 2. Only the members a program needs are read: ``models/<name>.json``, the weights and
    constants configs, and the raw tensor payloads they name. Pickled members (legacy
    ``data/weights/*.pt``, ``use_pickle`` payloads, custom and opaque objects) are refused
@@ -38,6 +39,7 @@ from typing import Any
 from graphopt.errors import GraphoptError
 from graphopt.limits import check_bytes
 
+_ARCHIVE_VERSIONS = (b"0",)  # the PT2 archive spec versions torch.export.save writes (torch 2.13: 0)
 JSON_MAX = 256 << 20  # bytes of one JSON member (a large model's graph is tens of MB)
 MEMBERS_MAX = 100_000
 
@@ -115,6 +117,11 @@ class _Archive:
         info = self.members.get(name)
         if info is None:
             self.refuse(f"member {self.prefix}/{name} is missing; was the file written by torch.export.save?")
+        if info.flag_bits & 0x1:
+            self.refuse(f"member {info.filename} is encrypted")
+        if info.compress_type != zipfile.ZIP_STORED:  # so no member can be a zip bomb
+            self.refuse(f"member {info.filename} is compressed; torch.export.save stores members uncompressed "
+                        "(re-save the program rather than re-zipping the file)")
         if limit is not None and info.file_size > limit:
             self.refuse(f"member {info.filename} declares {info.file_size} bytes, more than the {limit} allowed")
         check_bytes(info.file_size, f"{self.path}: member {info.filename}")
@@ -133,6 +140,10 @@ class _Archive:
     # -- what the archive holds --------------------------------------------------------
     def program(self) -> Any:
         self.check_members()
+        version = self.read("archive_version", 16).strip() if "archive_version" in self.members else b"0"
+        if version not in _ARCHIVE_VERSIONS:
+            self.refuse(f"archive_version {version[:16]!r} is not one graphopt reads ({', '.join(v.decode() for v in _ARCHIVE_VERSIONS)}); "
+                        "re-save it with this torch")
         byteorder = self.members.get("byteorder")
         if byteorder is not None and self.read("byteorder", 16).strip() not in (b"little", b""):
             self.refuse("stores tensors big-endian; re-save it on a little-endian machine")
