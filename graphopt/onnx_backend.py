@@ -79,10 +79,14 @@ def _dynamic_inputs(model: onnx.ModelProto, bound: Any) -> list[str]:
 
 
 class GraphoptBackend(Backend):
-    """Compiles for ``target`` (default cpu) at ``opt_level`` (default OPT_LEVEL), both
-    overridable as keyword arguments of ``prepare``."""
+    """Compiles for ``target`` (default TARGET, cpu) with ``target_options`` (default
+    TARGET_OPTIONS) at ``opt_level`` (default OPT_LEVEL), each overridable as a keyword
+    argument of ``prepare``: ``prepare(model, target="ascend-sim",
+    target_options={"precision": "must_keep_origin_dtype"})``."""
 
     OPT_LEVEL = 2
+    TARGET = "cpu"
+    TARGET_OPTIONS: dict[str, Any] = {}
 
     @classmethod
     def supports_device(cls, device: str) -> bool:
@@ -95,10 +99,11 @@ class GraphoptBackend(Backend):
         def build(bind: dict[str, tuple[int, ...]]) -> Compiled:
             return compile(
                 model,
-                kwargs.get("target", "cpu"),
+                kwargs.get("target", cls.TARGET),
                 opt_level=kwargs.get("opt_level", cls.OPT_LEVEL),
                 pipeline=kwargs.get("pipeline"),
                 shapes={**(kwargs.get("shapes") or {}), **bind},
+                target_options=kwargs.get("target_options", cls.TARGET_OPTIONS),
             )
 
         dynamic = _dynamic_inputs(model, kwargs.get("shapes"))

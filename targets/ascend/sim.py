@@ -113,7 +113,9 @@ class AscendExecutable:
     def _c0(self, t: TensorType) -> int:
         return formats.c0_for(t.element_type, self.chip.k0, self.precision) or 16
 
-    def to_gm(self, logical: np.ndarray, t: Attribute) -> np.ndarray:
+    def to_gm(self, logical: Any, t: Attribute) -> Any:
+        if not isinstance(t, TensorType):  # a sequence or optional: the AI CPU's values, as they are
+            return logical
         a = np.asarray(logical)
         if a.dtype.kind == "f":
             a = a.astype(self.num.store(_np(t)))
@@ -130,7 +132,7 @@ class AscendExecutable:
         block = self.fn.body.block
         env: dict[SSAValue, Any] = {}
         for arg, value in zip(block.args, inputs, strict=True):
-            env[arg] = self.to_gm(np.asarray(value), arg.type)
+            env[arg] = self.to_gm(value, arg.type)
         with np.errstate(all="ignore"):  # padded tiles compute on zeros: 1/0, log 0 are clipped away
             for op in block.ops:
                 if isinstance(op, WeightOp):
@@ -147,7 +149,8 @@ class AscendExecutable:
                     for r, value in zip(op.outputs, outs, strict=True):
                         env[r] = self.to_gm(value, r.type)
                 elif isinstance(op, func.ReturnOp):
-                    return [np.asarray(self.from_gm(env[v], v.type)).astype(_np(v.type)) for v in op.operands]
+                    return [np.asarray(self.from_gm(env[v], v.type)).astype(_np(v.type)) if isinstance(v.type, TensorType)
+                            else env[v] for v in op.operands]
                 else:
                     raise GraphoptError(f"ascend-sim cannot run {op.name}: was the module lowered (ascend-lower)?")
         raise GraphoptError("the function has no return")
@@ -180,7 +183,8 @@ class AscendExecutable:
             params = [(f"{k.sym_name.data} input {i}", a) for i, a in enumerate(block.args)]
             plan = self._plans[id(k)] = plan_block(block, self.weights, params, nested=True)
         # The AI CPU computes in the model's dtypes: widen what GM holds narrowed.
-        wide = [np.asarray(x).astype(_np(v.type)) if isinstance(x, np.ndarray) and x.dtype.kind == "f" else x
+        wide = [np.asarray(x).astype(_np(v.type))
+                if isinstance(x, np.ndarray) and x.dtype.kind == "f" and isinstance(v.type, TensorType) else x
                 for x, v in zip(ins, k.inputs)]
         return plan.run(wide)
 

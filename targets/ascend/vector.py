@@ -125,7 +125,11 @@ class Numerics:
         return cls(mode, *(np.dtype(d) for d in PRECISION_DTYPES[mode]))
 
     def store(self, dtype: np.dtype) -> np.dtype:
-        """The GM dtype of a tensor whose model dtype is ``dtype``: floats narrow to storage."""
+        """The GM dtype of a tensor whose model dtype is ``dtype``: floats narrow to storage,
+        except under must_keep_origin_dtype, which keeps every dtype (a float64 tensor stays
+        float64: the AI CPU computes in it, and a tree ensemble's thresholds depend on it)."""
+        if self.mode == "must_keep_origin_dtype":
+            return dtype
         if dtype.kind == "f" and dtype.itemsize > self.storage.itemsize:
             return self.storage
         return dtype

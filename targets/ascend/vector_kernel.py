@@ -120,7 +120,8 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str
 
 
 def _is_rotary_bhsd(g: Any) -> bool:
-    """A group that is one RotaryEmbedding in its 4-D form: x [B, H, S, D], caches [B, S, D/2]."""
+    """A group that is one RotaryEmbedding in its 4-D form: x [B, H, S, D], caches [B, S, D/2]
+    (or [B, S, rotary_embedding_dim/2]), without position_ids."""
     from graphopt.targets.ascend.lower import shape
 
     if len(g.ops) != 1 or g.ops[0].ONNX_TYPE != "RotaryEmbedding" or len(g.ops[0].operands) != 3:
@@ -144,9 +145,10 @@ def _build_rotary_bhsd(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp
     x, cos, sin = op.operands
     y = op.results[0]
     b, h, seq, d = shape(x)
+    half = shape(cos)[-1]  # d/2, or rotary_embedding_dim/2 when only part of x rotates
     dt = {v: num.store(np_dtype(v)) for v in (x, cos, sin)}
     out_dt = num.compute(op.ONNX_TYPE, num.store(np_dtype(y))) if np_dtype(y).kind == "f" else np_dtype(y)
-    row_bytes = [d * dt[x].itemsize, (d // 2) * dt[cos].itemsize, (d // 2) * dt[sin].itemsize, d * out_dt.itemsize]
+    row_bytes = [d * dt[x].itemsize, half * dt[cos].itemsize, half * dt[sin].itemsize, d * out_dt.itemsize]
     r = min(_rows_per_tile(seq, row_bytes, chip.buffers["ub"], chip.alignment["ub"]), seq)
     if r < 1:
         return "a row does not fit in UB"
@@ -155,8 +157,8 @@ def _build_rotary_bhsd(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp
     cores = min(chip.vector_cores, items)
     kb = KernelBuilder(name, "vector", g.ins, [v.type for v in g.yields])
     bx = kb.buffer("UB", (1, 1, r, d), dt[x], 2)
-    bc = kb.buffer("UB", (1, r, d // 2), dt[cos], 2)
-    bs = kb.buffer("UB", (1, r, d // 2), dt[sin], 2)
+    bc = kb.buffer("UB", (1, r, half), dt[cos], 2)
+    bs = kb.buffer("UB", (1, r, half), dt[sin], 2)
     by = kb.buffer("UB", (1, 1, r, d), out_dt, 2)
     args = {v: kb.arg(k) for k, v in enumerate(g.args)}
     with kb.loop(items, cores) as w:

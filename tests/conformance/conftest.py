@@ -8,7 +8,9 @@ import pytest
 
 from tests.conformance.suite import case_name, subsets
 
-_outcomes: dict[str, bool] = {}
+# run (the test class) -> case name -> passed; the cpu -O3 run and the ascend-sim run are counted
+_RUNS = {"OnnxBackendNodeModelTest": "cpu", "OnnxBackendNodeModelTestAscend": "ascend-sim, must_keep_origin_dtype"}
+_outcomes: dict[str, dict[str, bool]] = {}
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -16,22 +18,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Any:
     outcome = yield
     report = outcome.get_result()
     name = case_name(item.nodeid)
-    if name is None or "::OnnxBackendNodeModelTest::" not in item.nodeid:  # the -O3 run
+    run = next((r for r in _RUNS if f"::{r}::" in item.nodeid), None)
+    if name is None or run is None:
         return
     if report.when == "call":
-        _outcomes[name] = report.passed and not hasattr(report, "wasxfail")
+        _outcomes.setdefault(run, {})[name] = report.passed and not hasattr(report, "wasxfail")
     elif report.when == "setup" and report.outcome != "passed":
-        _outcomes[name] = False
+        _outcomes.setdefault(run, {})[name] = False
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not _outcomes:
         return
     kinds = subsets()
-    passed = {n for n, ok in _outcomes.items() if ok}
     plain = {n for n, (p, _) in kinds.items() if p}
     f32 = {n for n, (_, f) in kinds.items() if f}
-    terminalreporter.write_line(
-        f"ONNX node conformance (graphopt cpu): {len(passed)} of {len(kinds)} passed; "
-        f"plain-dtype subset {len(passed & plain)} of {len(plain)}; float32 subset {len(passed & f32)} of {len(f32)}"
-    )
+    for run, outcomes in _outcomes.items():
+        passed = {n for n, ok in outcomes.items() if ok}
+        terminalreporter.write_line(
+            f"ONNX node conformance (graphopt {_RUNS[run]}): {len(passed)} of {len(kinds)} passed; "
+            f"plain-dtype subset {len(passed & plain)} of {len(plain)}; float32 subset {len(passed & f32)} of {len(f32)}"
+        )

@@ -14,13 +14,15 @@ import numpy as np
 
 HERE = Path(__file__).parent
 KNOWN_FAILURES = HERE / "known_failures.txt"
+# ascend-sim at must_keep_origin_dtype fails these beyond the cpu target's known failures
+KNOWN_FAILURES_ASCEND = HERE / "known_failures_ascend.txt"
 
 
-def known_failures() -> dict[str, str]:
+def known_failures(path: Path = KNOWN_FAILURES) -> dict[str, str]:
     """case name -> reason."""
     reasons: dict[str, str] = {}
     reason = ""
-    for raw in KNOWN_FAILURES.read_text().splitlines():
+    for raw in path.read_text().splitlines():
         line = raw.strip()
         if line.startswith("#"):
             reason = line.lstrip("# ").strip()
