@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.ir import Attribute
 
-from graphopt.errors import GraphoptError, ValidationError
+from graphopt import limits
+from graphopt.errors import GraphoptError, ValidationError, escape
 
 if TYPE_CHECKING:
     import onnx
@@ -37,21 +39,86 @@ _BASE_TOL = {
 }
 
 
-def random_inputs(specs: list[tuple[str, tuple[int, ...], np.dtype]], seed: int = 0) -> dict[str, np.ndarray]:
-    """Seeded inputs: floats uniform in [-1, 1); integers 0 or 1, so that they are valid
+def random_inputs(specs: Sequence[tuple[str, tuple[int, ...], Any]], seed: int = 0) -> dict[str, Any]:
+    """Seeded inputs, one per (name, shape, dtype); a dtype may also be the input's IR type
+    (a sequence or optional: see ``compiled_inputs``).
+
+    Floats (every width, bfloat16 and the float8s too) uniform in [-1, 1), rounded to their
+    type; complex numbers with both parts so; integers 0 or 1, so that they are valid
     indices, token ids and attention masks (a mask of 3 makes attention ill-conditioned:
     its bias term grows to 2e4, where float32 rounding swamps the scores); booleans fair
-    coins."""
+    coins; strings short random words (object arrays of str, as onnxruntime takes them).
+    A rank-0 input is a 0-d array, never a numpy scalar."""
     rng = np.random.default_rng(seed)
-    out: dict[str, np.ndarray] = {}
-    for name, shape, dtype in specs:
-        if dtype == np.bool_:
-            out[name] = rng.random(shape) < 0.5
-        elif np.issubdtype(dtype, np.integer):
-            out[name] = rng.integers(0, 2, size=shape).astype(dtype)
+    out: dict[str, Any] = {}
+    for name, shape, kind in specs:
+        if isinstance(kind, np.dtype | type) or isinstance(kind, str):
+            limits.check_shape(shape, kind, f"input {name}")  # before allocating it
+            out[name] = random_array(rng, tuple(shape), np.dtype(kind))
         else:
-            out[name] = rng.uniform(-1, 1, size=shape).astype(np.float32).astype(dtype)
+            out[name] = random_value(rng, kind)
     return out
+
+
+def random_array(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """One seeded array of ``shape`` and ``dtype`` (see ``random_inputs``)."""
+    from graphopt import dtypes
+
+    if dtype.kind in "OUS":  # ONNX strings
+        words = ["".join(chr(97 + int(c)) for c in rng.integers(0, 26, size=int(n))) for n in rng.integers(1, 6, size=math.prod(shape))]
+        array = np.empty(len(words), dtype=object)
+        array[:] = words
+        return array.reshape(shape)
+    if dtype == np.bool_:
+        return np.asarray(rng.random(shape) < 0.5)
+    if dtype.kind == "c":
+        parts = rng.uniform(-1, 1, size=(2, *shape)).astype(np.float32)
+        return np.asarray(parts[0] + 1j * parts[1]).astype(dtype)
+    try:
+        name = dtypes.from_numpy(dtype).name
+    except KeyError:
+        raise GraphoptError(f"validation: no random inputs of numpy dtype {dtype}; give --input files") from None
+    if "int" in name:  # int8 ... uint64, and int4, uint4, int2, uint2
+        return np.asarray(rng.integers(0, 2, size=shape)).astype(dtype)
+    if name == "float8e8m0":  # powers of two only, no zero, no sign
+        return np.asarray(2.0 ** rng.integers(-2, 3, size=shape)).astype(np.float32).astype(dtype)
+    return np.asarray(rng.uniform(-1, 1, size=shape)).astype(np.float32).astype(dtype)
+
+
+def random_value(rng: np.random.Generator, t: Attribute) -> Any:
+    """A seeded value of IR type ``t``: a tensor (an unknown dimension is 2, an unranked
+    tensor a vector of 2), a sequence (a list of two tensors) or an optional (present)."""
+    from xdsl.dialects.builtin import UnrankedTensorType
+
+    from graphopt import dtypes
+    from graphopt.dialects.types import OptionalType, SequenceType, shape_of
+
+    if isinstance(t, SequenceType):
+        return [random_value(rng, t.element_type) for _ in range(2)]
+    if isinstance(t, OptionalType):
+        return random_value(rng, t.element_type)
+    if isinstance(t, TensorType | UnrankedTensorType):
+        shape = tuple(2 if d < 0 else d for d in shape_of(t)) if isinstance(t, TensorType) else (2,)
+        return random_array(rng, shape, dtypes.from_ir(t.element_type).numpy)
+    raise GraphoptError(f"validation: no random inputs of type {t}; give --input files")
+
+
+def input_types(compiled: Compiled) -> list[Attribute | None]:
+    """The IR type of each input of the compiled model (None where it cannot be told)."""
+    from xdsl.dialects import func
+
+    fn = next((op for op in compiled.module.ops if isinstance(op, func.FuncOp)), None)
+    types = list(fn.function_type.inputs) if fn is not None else []
+    return types if len(types) == len(compiled.input_names) else [None] * len(compiled.input_names)
+
+
+def compiled_inputs(compiled: Compiled, seed: int = 0) -> dict[str, Any]:
+    """Seeded inputs for every input of ``compiled``: tensors by their spec; sequences and
+    optionals (whose spec is an object placeholder) and strings by their IR type."""
+    specs: list[tuple[str, tuple[int, ...], Any]] = []
+    for name, (shape, dtype), t in zip(compiled.input_names, compiled.input_specs, input_types(compiled)):
+        specs.append((name, shape, t if dtype == np.dtype(object) and t is not None and not isinstance(t, TensorType) else dtype))
+    return random_inputs(specs, seed)
 
 
 def reduction_depth(module: ModuleOp) -> int:
@@ -83,6 +150,8 @@ def reduction_depth(module: ModuleOp) -> int:
 def tolerance(dtype: np.dtype, depth: int, compute_dtype: np.dtype | None = None) -> tuple[float, float]:
     """(rtol, atol) for an output of ``dtype`` computed in ``compute_dtype`` (a target that
     computes a float32 model in float16 is judged by float16's rounding)."""
+    if dtype.kind == "c":  # each part is a float of half the width
+        dtype = np.dtype(np.float32 if dtype.itemsize == 8 else np.float64)
     if dtype.kind != "f" and dtype.name != "bfloat16":
         return 0.0, 0.0
     name = dtype.name
@@ -115,6 +184,8 @@ def torch_tolerance(dtype: np.dtype) -> tuple[float, float]:
 def compare(name: str, ours: np.ndarray, ref: np.ndarray, depth: int, compute_dtype: np.dtype | None = None,
             tol: tuple[float, float] | None = None) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": name, "shape": list(ref.shape), "dtype": str(ref.dtype)}
+    if ours.dtype.kind in "OUS" and ref.dtype.kind in "OUS":  # strings, however numpy holds them
+        ours, ref = ours.astype(object), ref.astype(object)
     if ours.shape != ref.shape or ours.dtype != ref.dtype:
         entry.update(passed=False, why=f"got {ours.dtype}{list(ours.shape)}, expected {ref.dtype}{list(ref.shape)}",
                      max_abs_err=math.inf, max_rel_err=math.inf, cosine=0.0)
@@ -135,10 +206,11 @@ def compare(name: str, ours: np.ndarray, ref: np.ndarray, depth: int, compute_dt
         held = magnitude[~overflow] if overflow is not None else magnitude
         atol *= max(1.0, float(np.nanmax(held))) if held.size else 1.0
     if ref.dtype.kind in "OUS":
-        equal = bool(np.array_equal(ours, ref))
+        equal = all(_same_text(a, b) for a, b in zip(ours.reshape(-1), ref.reshape(-1)))
         entry.update(passed=equal, max_abs_err=0.0 if equal else math.inf, max_rel_err=0.0 if equal else math.inf, cosine=1.0)
         return entry
-    a, b = ours.astype(np.float64), ref.astype(np.float64)
+    wide = np.complex128 if ref.dtype.kind == "c" else np.float64
+    a, b = ours.astype(wide), ref.astype(wide)
     both_nan = np.isnan(a) & np.isnan(b)
     diff = np.where(both_nan, 0.0, np.abs(a - b))
     diff = np.where(np.isinf(a) & np.isinf(b) & (a == b), 0.0, diff)
@@ -146,7 +218,7 @@ def compare(name: str, ours: np.ndarray, ref: np.ndarray, depth: int, compute_dt
         diff = np.where(overflow & np.isinf(a) & (np.sign(a) == np.sign(b)), 0.0, diff)
     ok = diff <= atol + rtol * np.abs(b)
     rel = diff / np.maximum(np.abs(b), np.finfo(np.float64).tiny)
-    cos = _cosine(a, b)
+    cos = _cosine(np.stack([a.real, a.imag]), np.stack([b.real, b.imag])) if wide is np.complex128 else _cosine(a, b)
     entry.update(
         passed=bool(ok.all()),
         max_abs_err=float(np.nanmax(diff)) if diff.size else 0.0,
@@ -159,6 +231,20 @@ def compare(name: str, ours: np.ndarray, ref: np.ndarray, depth: int, compute_dt
         worst = np.unravel_index(int(np.nanargmax(np.where(ok, -1.0, diff))), diff.shape) if diff.ndim else ()
         entry["worst_index"] = [int(i) for i in worst]
     return entry
+
+
+def _same_text(a: Any, b: Any) -> bool:
+    """Two ONNX strings are the same when equal, or when both write the same number: the
+    spec leaves the digits of a number cast to a string to the implementation ("plain
+    floating-point representation"), so onnxruntime's "0" and "0.62654048" are our "0.0"
+    and "0.6265405" (compared as float32, the narrowest type such a string comes from)."""
+    if a == b:
+        return True
+    try:
+        x, y = np.float32(float(a)), np.float32(float(b))
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return bool(x == y or (np.isnan(x) and np.isnan(y)))
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -174,26 +260,16 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def validate_against_onnxruntime(
-    compiled: Compiled, model: onnx.ModelProto, inputs: Mapping[str, np.ndarray] | None = None, seed: int = 0
+    compiled: Compiled, model: onnx.ModelProto, inputs: Mapping[str, Any] | None = None, seed: int = 0
 ) -> dict[str, Any]:
     import onnxruntime as ort
 
-    specs = [(n, s[0], s[1]) for n, s in zip(compiled.input_names, compiled.input_specs)]
-    feeds = dict(inputs) if inputs is not None else random_inputs(specs, seed)
+    feeds = dict(inputs) if inputs is not None else compiled_inputs(compiled, seed)
     ours = compiled.run(feeds)
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    # Basic level only: the extended fusions assume things ONNX does not say (a fused
-    # attention treats any mask value as 0/1), and the judge must follow the ONNX spec.
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    try:
-        session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-        refs = session.run(compiled.output_names, feeds)
-    except Exception as e:  # the judge cannot run the model: say so, do not guess
-        raise GraphoptError(f"onnxruntime cannot run the model to validate it ({str(e).strip().splitlines()[0]}); use --no-validate") from None
+    refs = run_onnxruntime(model, compiled.output_names, feeds)
     depth = reduction_depth(compiled.module)
     compute = getattr(compiled.executable, "compute_dtype", None)
-    outputs = [compare(name, ours[name], np.asarray(ref), depth, compute) for name, ref in zip(compiled.output_names, refs)]
+    outputs = [compare_value(name, ours[name], ref, depth, compute) for name, ref in zip(compiled.output_names, refs)]
     return {
         "reference": f"onnxruntime {ort.__version__}",
         "seed": None if inputs is not None else seed,
@@ -204,15 +280,147 @@ def validate_against_onnxruntime(
     }
 
 
+def judge_cannot_run(judge: str, e: BaseException) -> GraphoptError:
+    """The error for a judge that cannot run the model: its own reason, never a verdict."""
+    import re
+
+    lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+    reason = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", lines[0]) if lines else type(e).__name__
+    if len(reason) > 300:
+        reason = reason[:297] + "..."
+    return GraphoptError(f"validation: {judge} cannot run this model ({reason}); use --no-validate")
+
+
+# Element types numpy knows only through ml_dtypes: onnxruntime takes and gives them as
+# OrtValues; the sub-byte ones packed, the first element in the lowest bits.
+_PACKED_BITS = {"int4": 4, "uint4": 4, "float4e2m1": 4, "int2": 2, "uint2": 2}
+
+
+def _is_extended(dtype: np.dtype) -> bool:
+    """A numpy dtype of ml_dtypes (bfloat16, float8s, int4 ...): numpy's user-defined types
+    (whose kind is not a reliable sign: float8_e5m2's is "f")."""
+    return dtype.num >= 256
+
+
+def _to_ortvalue(array: np.ndarray) -> Any:
+    import ctypes
+
+    import onnxruntime as ort
+
+    from graphopt import dtypes
+
+    d = dtypes.from_numpy(array.dtype)
+    codes = np.ascontiguousarray(array).view(np.uint8).reshape(-1)
+    bits = _PACKED_BITS.get(d.name)
+    if bits:
+        per = 8 // bits
+        codes = np.concatenate([codes & ((1 << bits) - 1), np.zeros(-len(codes) % per, np.uint8)]).reshape(-1, per)
+        codes = np.bitwise_or.reduce(codes << (np.arange(per, dtype=np.uint8) * bits), axis=1).astype(np.uint8)
+    value = ort.OrtValue.ortvalue_from_shape_and_type(list(array.shape), d.onnx)
+    if value.tensor_size_in_bytes() != codes.nbytes:
+        raise ValueError(f"{d.name} tensors of shape {list(array.shape)} take {value.tensor_size_in_bytes()} bytes there, not {codes.nbytes}")
+    if codes.nbytes:
+        ctypes.memmove(value.data_ptr(), codes.ctypes.data, codes.nbytes)
+    return value
+
+
+def _from_ortvalue(value: Any) -> np.ndarray:
+    import ctypes
+
+    from graphopt import dtypes
+
+    if not value.is_tensor():
+        raise ValueError("an output that is not a tensor has an element type numpy lacks")
+    d = dtypes.from_onnx(value.element_type())
+    shape = tuple(value.shape())
+    if not _is_extended(d.numpy):
+        return np.asarray(value.numpy())
+    size = value.tensor_size_in_bytes()
+    raw = np.frombuffer(ctypes.string_at(value.data_ptr(), size), np.uint8) if size else np.zeros(0, np.uint8)
+    bits = _PACKED_BITS.get(d.name)
+    if bits:
+        per = 8 // bits
+        raw = ((raw[:, None] >> (np.arange(per, dtype=np.uint8) * bits)) & ((1 << bits) - 1)).reshape(-1)
+        raw = raw[: math.prod(shape)]
+    return raw.astype(np.uint8).view(d.numpy).reshape(shape).copy()
+
+
+def _ort_feed(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_ort_feed(v) for v in value]
+    if isinstance(value, np.ndarray) and _is_extended(value.dtype):
+        return _to_ortvalue(value)
+    if isinstance(value, np.generic):
+        return np.asarray(value)
+    return value
+
+
+def run_onnxruntime(model: onnx.ModelProto, names: Sequence[str], feeds: Mapping[str, Any]) -> list[Any]:
+    """The judge's outputs ``names`` on ``feeds`` (arrays; lists for sequences; None for an
+    empty optional). A model onnxruntime refuses to load, lacks a kernel for or fails to
+    run is a GraphoptError saying so: that is no verdict on our outputs."""
+    import onnxruntime as ort
+
+    from graphopt import dtypes
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 4  # fatal only: a failing run is reported in our one line, not logged too
+    # Basic level only: the extended fusions assume things ONNX does not say (a fused
+    # attention treats any mask value as 0/1), and the judge must follow the ONNX spec.
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    declared = {vi.name: vi.type.tensor_type.elem_type for vi in model.graph.output if vi.type.HasField("tensor_type")}
+    extended = any(code in dtypes.BY_ONNX and _is_extended(dtypes.BY_ONNX[code].numpy) for code in declared.values())
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        given = {k: _ort_feed(v) for k, v in feeds.items()}
+        if not extended:
+            return list(session.run(list(names), given))
+        # An output numpy cannot hold (bfloat16, float8 ...): read it from its OrtValue.
+        values = {k: v if isinstance(v, ort.OrtValue) else ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(v)) for k, v in given.items()}
+        return [_from_ortvalue(v) for v in session.run_with_ort_values(list(names), values)]
+    except Exception as e:  # the judge cannot run the model: say so, do not guess
+        raise judge_cannot_run("onnxruntime", e) from None
+
+
+def compare_value(name: str, ours: Any, ref: Any, depth: int, compute_dtype: np.dtype | None = None,
+                  tol: tuple[float, float] | None = None) -> dict[str, Any]:
+    """``compare`` for any value an output can be: a tensor, a sequence (a list: equal
+    lengths, each element compared) or an optional (None when empty)."""
+    if isinstance(ours, list | tuple) or isinstance(ref, list | tuple) or ours is None or ref is None:
+        kind = "sequence" if isinstance(ref, list | tuple) else "optional" if ref is None else "tensor"
+        entry: dict[str, Any] = {"name": name, "shape": [len(ref)] if isinstance(ref, list | tuple) else [], "dtype": kind}
+        same_kind = (ours is None) == (ref is None) and isinstance(ours, list | tuple) == isinstance(ref, list | tuple)
+        if not same_kind or (isinstance(ref, list | tuple) and len(ours) != len(ref)):
+            got = "nothing" if ours is None else f"a sequence of {len(ours)}" if isinstance(ours, list | tuple) else "a tensor"
+            want = "nothing" if ref is None else f"a sequence of {len(ref)}" if isinstance(ref, list | tuple) else "a tensor"
+            entry.update(passed=False, why=f"got {got}, expected {want}", max_abs_err=math.inf, max_rel_err=math.inf, cosine=0.0)
+            return entry
+        parts = [compare_value(f"{name}[{k}]", o, r, depth, compute_dtype, tol) for k, (o, r) in enumerate(zip(ours, ref))] if ref is not None else []
+        entry.update(
+            passed=all(p["passed"] for p in parts),
+            max_abs_err=max((p["max_abs_err"] for p in parts), default=0.0),
+            max_rel_err=max((p["max_rel_err"] for p in parts), default=0.0),
+            cosine=min((p["cosine"] for p in parts), default=1.0),
+        )
+        bad = [p for p in parts if not p["passed"]]
+        if bad:
+            entry["why"] = f"{bad[0]['name']}: {bad[0].get('why', 'values differ')}"
+        return entry
+    return compare(name, np.asarray(ours), np.asarray(ref), depth, compute_dtype, tol)
+
+
 def compare_with_torch(
-    name: str, ours: np.ndarray, ref: np.ndarray, depth: int, compute_dtype: np.dtype | None = None
+    name: str, ours: Any, ref: Any, depth: int, compute_dtype: np.dtype | None = None
 ) -> dict[str, Any]:
     """``compare`` with torch's own tolerances, except for a target that computes in a
     narrower type (ascend-sim's float16): torch's float16 table assumes both sides computed
     in float16, so such a target is judged as against onnxruntime (rounding and depth)."""
+    if isinstance(ref, list | tuple) or ref is None or isinstance(ours, list | tuple) or ours is None:
+        return compare_value(name, ours, ref, depth, compute_dtype)
+    ref = np.asarray(ref)
     if compute_dtype is not None and np.dtype(compute_dtype).itemsize < ref.dtype.itemsize:
-        return compare(name, ours, ref, depth, compute_dtype=compute_dtype)
-    return compare(name, ours, ref, depth, tol=torch_tolerance(ref.dtype))
+        return compare(name, np.asarray(ours), ref, depth, compute_dtype=compute_dtype)
+    return compare(name, np.asarray(ours), ref, depth, tol=torch_tolerance(ref.dtype))
 
 
 def validate_against_torch(
@@ -223,15 +431,17 @@ def validate_against_torch(
 ) -> dict[str, Any]:
     """Our outputs against torch eager (``reference`` runs it on numpy inputs), with
     torch's own tolerances (``torch.testing.assert_close``'s defaults per dtype)."""
-    specs = [(n, s[0], s[1]) for n, s in zip(compiled.input_names, compiled.input_specs)]
-    feeds = dict(inputs) if inputs is not None else random_inputs(specs, seed)
+    feeds = dict(inputs) if inputs is not None else compiled_inputs(compiled, seed)
     ours = compiled.run(feeds)
-    refs = reference([feeds[n] for n in compiled.input_names])
+    try:
+        refs = reference([feeds[n] for n in compiled.input_names])
+    except Exception as e:  # eager refuses the inputs or fails: no verdict on our outputs
+        raise judge_cannot_run("torch eager", e) from None
     # An exported program returns its buffer mutations first: compare the user outputs, last.
     names = compiled.output_names[len(compiled.output_names) - len(refs):]
     compute = getattr(compiled.executable, "compute_dtype", None)
     depth = reduction_depth(compiled.module)
-    outputs = [compare_with_torch(name, ours[name], np.asarray(ref), depth, compute) for name, ref in zip(names, refs)]
+    outputs = [compare_with_torch(name, ours[name], ref, depth, compute) for name, ref in zip(names, refs)]
     return {
         "reference": "torch eager",
         "seed": None if inputs is not None else seed,
@@ -253,9 +463,10 @@ def check(result: dict[str, Any]) -> None:
 
 def summary_lines(result: dict[str, Any]) -> list[str]:
     lines = [f"validation vs {result['reference']}: {'PASSED' if result['passed'] else 'FAILED'}"]
-    width = max((len(o["name"]) for o in result["outputs"]), default=4)
+    names = [escape(o["name"]) for o in result["outputs"]]  # the model's names: one line each, whatever they hold
+    width = max((len(n) for n in names), default=4)
     lines.append(f"  {'output':<{width}}  {'max_abs_err':>11}  {'max_rel_err':>11}  {'cosine':>9}")
-    for o in result["outputs"]:
+    for name, o in zip(names, result["outputs"]):
         mark = "" if o["passed"] else "  <-- mismatch"
-        lines.append(f"  {o['name']:<{width}}  {o['max_abs_err']:>11.3g}  {o['max_rel_err']:>11.3g}  {o['cosine']:>9.6f}{mark}")
+        lines.append(f"  {name:<{width}}  {o['max_abs_err']:>11.3g}  {o['max_rel_err']:>11.3g}  {o['cosine']:>9.6f}{mark}")
     return lines
