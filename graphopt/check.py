@@ -57,13 +57,21 @@ def _element_types(model: onnx.ModelProto) -> dict[str, str]:
         inferred = model
     found: dict[str, str] = {}
 
+    def name(code: int) -> str | None:
+        """ONNX's name of an element type; None for 0 (undefined) and codes ONNX does not have."""
+        try:
+            return onnx.helper.tensor_dtype_to_string(code).removeprefix("TensorProto.").lower() if code else None
+        except (KeyError, ValueError):
+            return None
+
     def visit(graph: onnx.GraphProto) -> None:
         for t in graph.initializer:
-            found[t.name] = onnx.helper.tensor_dtype_to_string(t.data_type).removeprefix("TensorProto.").lower()
+            if (dtype := name(t.data_type)) is not None:
+                found[t.name] = dtype
         for vi in [*graph.input, *graph.output, *graph.value_info]:
             elem = vi.type.tensor_type.elem_type if vi.type.HasField("tensor_type") else 0
-            if elem:
-                found[vi.name] = onnx.helper.tensor_dtype_to_string(elem).removeprefix("TensorProto.").lower()
+            if (dtype := name(elem)) is not None:
+                found[vi.name] = dtype
         for node in graph.node:
             for g in _subgraphs(node):
                 visit(g)

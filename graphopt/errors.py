@@ -16,3 +16,13 @@ class ValidationError(GraphoptError):
     """Outputs differ from the reference beyond tolerance."""
 
     exit_code = 1
+
+
+def escape(text: str) -> str:
+    """``text`` safe to print on one terminal line: every character that is not printable
+    (newline, carriage return, ESC and the rest of the control characters, line and
+    paragraph separators ...) written as its Python escape (``\\n``, ``\\x1b``), so a
+    crafted model name cannot add lines to the output or drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

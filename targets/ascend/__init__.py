@@ -48,6 +48,8 @@ class AscendSimTarget(Target):
             raise GraphoptError(f"--precision {precision}: use one of {', '.join(PRECISION_MODES)}")
         if tiling not in TILING_STRATEGIES:
             raise GraphoptError(f"--tiling {tiling}: use one of {', '.join(TILING_STRATEGIES)}")
+        if trace is not None and not isinstance(trace, str | Path):
+            raise GraphoptError(f"--trace {trace!r}: give the path of a .json file to write the trace to")
         self.chip: Chip = load_chip(chip or variant or DEFAULT_CHIP)
         self.precision = precision
         self.tiling = tiling
