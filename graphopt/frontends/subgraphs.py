@@ -86,6 +86,8 @@ def emit_structured(imp: _Importer, cls: Any, n: Node, operands: list[SSAValue],
         types = result_types(n.op_type, ins, attrs, consts, kinds)
     except ValueError as e:
         raise GraphoptError(f"{where}: {e}") from None
+    if n.op_type == "Loop":
+        _check_scan_memory(consts[0] if consts else None, len(ins) - 2, kinds["body"], where)
     if n.op_type == "Optional" and types[0] is None:
         inner = ir_type(declared) if isinstance(declared, onnx.TypeProto) else None
         if inner is None:
@@ -105,6 +107,24 @@ def emit_structured(imp: _Importer, cls: Any, n: Node, operands: list[SSAValue],
             imp.values[name] = result
             imp.known.pop(name, None)
     return op
+
+
+def _check_scan_memory(trip_count: Any, carried: int, body: RegionTypes, where: str) -> None:
+    """Refuse a Loop whose constant trip count times what its scan outputs take per
+    iteration is above the memory limit (they are stacked whole: 2**40 iterations of a
+    float each would be 4 TiB). A loop without scan outputs runs in constant memory."""
+    from graphopt import limits
+
+    if trip_count is None or trip_count.size != 1:
+        return
+    count = int(trip_count.reshape(-1)[0])
+    per_iteration = sum(
+        limits.nbytes(shape_of(y), dtypes.from_ir(y.element_type).numpy.itemsize)
+        for y in body.yields[1 + carried:]
+        if isinstance(y, TensorType) and -1 not in shape_of(y)
+    )
+    if count > 0 and per_iteration:
+        limits.check_bytes(count * per_iteration, f"{where}: its scan outputs over {count} iterations (trip count M)")
 
 
 def _import_region(

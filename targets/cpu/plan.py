@@ -65,6 +65,7 @@ class ExecutionPlan:
     steps: list[Step]
     peak_bytes: int
     nested: bool = False  # a region's plan: its inputs come from kernels, not from users
+    yields: tuple[Want, ...] = ()  # what each output must be (a Loop's rule shapes empty scans by it)
 
     def run(self, inputs: Sequence[Any]) -> list[Any]:
         slots: list[Any] = [None] * self.n_slots
@@ -258,7 +259,7 @@ def plan_block(block: Block, weights: WeightStore, params: Sequence[tuple[str, S
         whole = len(op.results) == 1 and isinstance(op.results[0].type, SequenceType | OptionalType)
         steps.append(Step(kernel, ins, outs, kwargs, tuple(slot_of[v] for v in dead), label(op), expect, whole))
     outputs = [slot_of[v] for v in ret.operands]
-    return ExecutionPlan(n_slots, constants, inputs, outputs, steps, peak, nested)
+    return ExecutionPlan(n_slots, constants, inputs, outputs, steps, peak, nested, tuple(_want(v) for v in ret.operands))
 
 
 @dataclass(frozen=True)
@@ -270,6 +271,12 @@ class _Body:
 
     def __call__(self, *args: Any) -> list[Any]:
         return self.plan.run([*args, *self.captured])
+
+    @property
+    def yields(self) -> tuple[Want, ...]:
+        """Each yielded value's (shape, dtype), -1 where unknown; the IR type of a sequence
+        or optional: a loop that runs no iteration shapes its empty scan outputs by these."""
+        return self.plan.yields
 
 
 def _region_kernel(op: Operation, weights: WeightStore, extra: list[SSAValue]) -> Callable[..., Any]:
