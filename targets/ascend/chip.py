@@ -16,6 +16,8 @@ cannot run a single `mmad`).
 
 from __future__ import annotations
 
+import math
+
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -182,12 +184,22 @@ def load_chip(name_or_path: str | Path = DEFAULT_CHIP) -> Chip:
     return _load(path.resolve())
 
 
+CHIP_FILE_MAX = 1 << 20  # bytes: a chip description is a page of numbers
+
+
 @cache
 def _load(path: Path) -> Chip:
     try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise GraphoptError(f"{path}: not valid TOML ({exc})") from None
+        if path.stat().st_size > CHIP_FILE_MAX:
+            raise GraphoptError(f"{path}: {path.stat().st_size} bytes is too large for a chip description "
+                                f"(at most {CHIP_FILE_MAX}); is it the right file?")
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise GraphoptError(f"{path}: not UTF-8 text; a chip description is a TOML file") from None
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise GraphoptError(f"{path}: not valid TOML ({type(exc).__name__}: {str(exc)[:200]})") from None
+    except OSError as exc:
+        raise GraphoptError(f"{path}: cannot be read ({exc.strerror})") from None
     return _Reader(path, data).chip()
 
 
@@ -229,6 +241,8 @@ class _Reader:
         value = node["value"]
         if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and not isinstance(value, int)):
             raise self.fail(f"field '{key}' must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+        if not math.isfinite(value):
+            raise self.fail(f"field '{key}' must be a finite number, got {value}")
         if value < 0 or (value == 0 and key not in _MAY_BE_ZERO):
             raise self.fail(f"field '{key}' must be positive, got {value}")
         self.sources[key] = node["src"]
