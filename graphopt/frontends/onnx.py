@@ -295,9 +295,14 @@ class _Importer:
         becomes a ``none``-typed result, since nothing reads it."""
         outs = n.outputs
         from_onnx = [self.inferred.get(o) if o else None for o in outs]
+        # onnx's types are taken as they are unless they are known wrong for this node, an
+        # operand's type differs from what onnx inferred for it, or an operand has a
+        # dimension known only at run time (a Loop's scan output): then the op's rule types
+        # the results from the operands, as every pass that rebuilds the op will.
         trusted = not _onnx_infers_otherwise(n) and all(
-            not name or name not in self.inferred or not isinstance(v.type, TensorType)
-            or -1 in self.inferred[name][0] or shape_of(v.type) == self.inferred[name][0]
+            not isinstance(v.type, TensorType)
+            or (-1 not in shape_of(v.type) and (not name or name not in self.inferred or -1 in self.inferred[name][0]
+                                                or shape_of(v.type) == self.inferred[name][0]))
             for name, v in zip(n.inputs, operands))
         if trusted and all(s is not None and -1 not in s[0] for s in from_onnx):
             return [s for s in from_onnx if s is not None]

@@ -900,6 +900,13 @@ _WEIGHT = {"if": 0.3, "loop": 0.3, "attention": 0.7}
 
 
 def _start_shape(b: _Builder) -> tuple[int, ...]:
+    if b.coin(0.15):  # large enough that kernels split into several tiles (ascend-sim's UB, L1, L0)
+        how = b.choice(["image", "seq", "any"])
+        if how == "image":
+            return (b.int(1, 2), b.choice([3, 16, 24, 32, 40]), b.int(12, 40), b.int(12, 40))
+        if how == "seq":
+            return (b.int(1, 2), b.int(16, 130), b.choice([32, 64, 96, 128, 200]))
+        return (b.int(17, 300), b.int(17, 300))
     how = b.choice(["image", "image", "seq", "any"])
     if how == "image":  # N, C, H, W with odd sizes common
         return (b.int(1, 2), b.choice([1, 2, 3, 4, 6, 8]), b.int(3, 9), b.int(3, 9))

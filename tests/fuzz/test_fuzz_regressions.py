@@ -197,3 +197,21 @@ def test_add_that_broadcasts_a_matmul_product_up_is_not_its_bias(target):
     model = _model(nodes, [_vi("x", (3,))], [_vi("y", (3,))], inits)
     x = rng.uniform(-1, 1, 3).astype(np.float32)
     _assert_matches(model, {"x": x}, target, fp16=target != "cpu")
+
+
+def test_ops_after_a_value_known_only_at_run_time_are_typed_from_it():
+    """Seed 2129: an erf GELU chain on a Loop's scan output (tensor<?x3xf32>), the model
+    declaring the result static (2x3, as onnx infers from the trip count). The import gave
+    the chain's last Mul onnx's static type, recognize-gelu rebuilt it as graph.gelu typed
+    from its operand (?x3), and the function's return no longer verified at -O2 and -O3.
+    An op reading a value with a dimension known only at run time is now typed by its rule,
+    from its operands, as passes re-infer it."""
+    loop, inits = _loop_with_scan((3,), trips=2)
+    inits += [_const("r2", np.float32(np.sqrt(2.0))), _const("one", np.float32(1.0)), _const("half", np.float32(0.5))]
+    nodes = [loop, helper.make_node("Div", ["scanned", "r2"], ["d"]), helper.make_node("Erf", ["d"], ["e"]),
+             helper.make_node("Add", ["one", "e"], ["a"]), helper.make_node("Mul", ["a", "half"], ["h"]),
+             helper.make_node("Mul", ["scanned", "h"], ["y"])]
+    model = _model(nodes, [_vi("x", (3,))], [_vi("y", (2, 3))], inits)
+    x = np.random.default_rng(5).uniform(-1, 1, 3).astype(np.float32)
+    for level in (0, 2, 3):
+        _assert_matches(model, {"x": x}, opt_level=level)
