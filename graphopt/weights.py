@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from graphopt import dtypes
+from graphopt import dtypes, limits
 from graphopt.errors import GraphoptError
 
 _ALIGN = 64
@@ -69,17 +70,84 @@ class WeightStore:
 
     @classmethod
     def load(cls, folder: Path) -> WeightStore:
+        """Map a saved store. weights.json is checked whole first (every entry's dtype, shape
+        and extent inside weights.bin): it only says how to view the bytes, and a wrong view
+        (an object dtype, an extent past the file's end) would make numpy read garbage."""
         store = cls()
-        index = json.loads((folder / "weights.json").read_text())
         path = folder / "weights.bin"
+        entries = _read_index(folder / "weights.json")
+        if not path.is_file():
+            raise GraphoptError(f"{path}: missing; weights.json names {len(entries)} weights stored there; re-save the folder")
         size = path.stat().st_size
-        by_name = {d.name: d for d in dtypes.BY_ONNX.values()}
-        for name, entry in index.items():
-            dt = by_name[entry["dtype"]].numpy
-            shape = tuple(int(d) for d in entry["shape"])
-            count = int(np.prod(shape, dtype=np.int64))
-            end = entry["offset"] + count * dt.itemsize
+        for name, (dt, shape, offset) in entries.items():
+            end = offset + limits.nbytes(shape, dt.itemsize)
             if end > size:
-                raise GraphoptError(f"{path}: weight {name} ends at byte {end}, past the file's end; re-save it")
-            store._arrays[name] = np.memmap(path, dtype=dt, mode="r", offset=entry["offset"], shape=shape)
+                raise GraphoptError(f"{path}: weight {_brief(name)} ends at byte {end}, past the file's end ({size}); re-save it")
+            if size == 0:  # only empty weights: an empty file cannot be mapped
+                array = np.zeros(shape, dt)
+                array.flags.writeable = False
+                store._arrays[name] = array
+                continue
+            store._arrays[name] = np.memmap(path, dtype=dt, mode="r", offset=offset, shape=shape)
         return store
+
+
+_INDEX_MAX_BYTES = 64 << 20  # about a million weights' entries
+_MAX_RANK = 32
+_KEYS = ("dtype", "shape", "offset")
+# Fixed-size element types only: a "string" weight would be a view of raw bytes as pointers.
+_DTYPES = {d.name: d.numpy for d in dtypes.BY_ONNX.values() if d.numpy.kind != "O"}
+
+
+def _read_index(path: Path) -> dict[str, tuple[np.dtype, tuple[int, ...], int]]:
+    """weights.json as name -> (dtype, shape, offset), every field checked."""
+    if not path.is_file():
+        raise GraphoptError(f"{path}: missing; a saved folder has weights.json beside weights.bin")
+    if path.stat().st_size > _INDEX_MAX_BYTES:
+        raise GraphoptError(f"{path}: {path.stat().st_size} bytes is too large for a weight index; is it the right file?")
+    try:
+        index = json.loads(path.read_bytes().decode("utf-8"), object_pairs_hook=_unique_keys)
+    except UnicodeDecodeError:
+        raise GraphoptError(f"{path}: not UTF-8 text; re-save the folder") from None
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, a duplicate name, nesting too deep
+        raise GraphoptError(f"{path}: not a valid weight index ({str(e).splitlines()[0] if str(e) else type(e).__name__}); re-save the folder") from None
+    if not isinstance(index, dict):
+        raise GraphoptError(f"{path}: must hold a JSON object of weight name -> {{dtype, shape, offset}}")
+    return {name: _entry(path, name, entry) for name, entry in index.items()}
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"{key!r} appears twice")
+        out[key] = value
+    return out
+
+
+def _entry(path: Path, name: str, entry: Any) -> tuple[np.dtype, tuple[int, ...], int]:
+    where = f"{path}: weight {_brief(name)}"
+    if not isinstance(entry, dict):
+        raise GraphoptError(f"{where}: must be an object {{dtype, shape, offset}}, not {type(entry).__name__}")
+    missing = [k for k in _KEYS if k not in entry]
+    unknown = sorted(set(entry) - set(_KEYS))
+    if missing or unknown:
+        raise GraphoptError(f"{where}: " + (f"missing {', '.join(missing)}" if missing else f"unknown field {_brief(unknown[0])}"))
+    dt, shape, offset = entry["dtype"], entry["shape"], entry["offset"]
+    if not isinstance(dt, str) or dt not in _DTYPES:
+        raise GraphoptError(f"{where}: dtype {_brief(dt)} is not a numeric or bool element type (float, float16, int64, bool, ...)")
+    if not isinstance(shape, list) or len(shape) > _MAX_RANK or not all(_is_count(d) for d in shape):
+        raise GraphoptError(f"{where}: shape {_brief(shape)} must be a list of at most {_MAX_RANK} non-negative integers")
+    if not _is_count(offset):
+        raise GraphoptError(f"{where}: offset {_brief(offset)} must be a non-negative integer")
+    return _DTYPES[dt], tuple(shape), offset
+
+
+def _is_count(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def _brief(x: Any) -> str:
+    """A value from the file, quoted for a one-line message and cut short."""
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
