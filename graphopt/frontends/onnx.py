@@ -16,7 +16,9 @@ Algorithm:
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,14 +26,14 @@ from typing import Any
 import numpy as np
 import onnx
 import onnx.shape_inference
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from onnx import numpy_helper
 from xdsl.builder import Builder, InsertPoint
 from xdsl.dialects import func
 from xdsl.dialects.builtin import DenseArrayBase, ModuleOp, NoneType, TensorType, i32
 from xdsl.ir import Block, Region, SSAValue
 
-from graphopt import dtypes
+from graphopt import dtypes, limits
 from graphopt.dialects import attrs as A
 from graphopt.dialects.graph import ONNX_OPS, ConstantOp, NoneOp, WeightOp, provenance_attr
 from graphopt.dialects.shapes import Spec, infer, tensor_type
@@ -75,37 +77,145 @@ def load_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
 
 
 def _load_external_data(model: onnx.ModelProto, folder: Path) -> None:
-    """Resolve external data files, refusing any that leave the model's folder."""
+    """Read every external tensor of the model (initializers, Constant values, sparse
+    tensors, attributes, subgraphs and functions: all of them) into the model, each checked
+    before a byte is read: its file inside the model's folder, its size from its dims and
+    element type, the file long enough."""
     root = folder.resolve()
-    for tensor in _all_tensors(model.graph):
-        if tensor.data_location != onnx.TensorProto.EXTERNAL:
-            continue
+    for tensor, where in external_tensors(model):
+        size = _external_size(tensor, where)
         info = {e.key: e.value for e in tensor.external_data}
-        target = (root / info.get("location", "")).resolve()
-        if root not in target.parents:
-            raise GraphoptError(f"initializer {tensor.name}: external data {info.get('location')!r} is outside the model's folder")
-        if not target.is_file():
-            raise GraphoptError(f"initializer {tensor.name}: external data file {target.name} is missing")
-        offset, length = int(info.get("offset", 0)), int(info.get("length", -1))
-        size = target.stat().st_size
-        if offset > size or (length >= 0 and offset + length > size):
-            raise GraphoptError(f"initializer {tensor.name}: external data {target.name} is shorter than declared")
+        target = _external_file(root, info.get("location", ""), where)
+        offset = _external_int(info, "offset", where)
+        length = _external_int(info, "length", where)
+        if length is not None and length != size:
+            raise GraphoptError(f"{where}: external data length {length} does not match its dims and type ({size} bytes)")
+        offset = offset or 0
+        file_size = target.stat().st_size
+        if offset + size > file_size:
+            raise GraphoptError(f"{where}: external data {target.name} holds {file_size} bytes, "
+                                f"fewer than the {size} declared at offset {offset}; is the file truncated?")
         with open(target, "rb") as f:
             f.seek(offset)
-            tensor.raw_data = f.read(length if length >= 0 else size - offset)
+            data = f.read(size)
+        if len(data) != size:  # the file shrank while being read
+            raise GraphoptError(f"{where}: external data {target.name} is shorter than declared")
+        tensor.raw_data = data
         tensor.data_location = onnx.TensorProto.DEFAULT
         del tensor.external_data[:]
 
 
-def _all_tensors(graph: onnx.GraphProto) -> list[onnx.TensorProto]:
-    found = list(graph.initializer)
+def external_tensors(message: Any, where: str = "") -> Iterator[tuple[onnx.TensorProto, str]]:
+    """Every TensorProto stored externally anywhere inside ``message``, with a phrase naming
+    it. The walk goes through all message fields (not a list of the places tensors live), so
+    a tensor in a sparse attribute of a node in a function's subgraph is found too."""
+    for field_desc, value in message.ListFields():
+        if field_desc.message_type is None:
+            continue
+        items = [value] if isinstance(value, Message) else value  # one message, or a repeated field
+        for item in items:
+            if isinstance(item, onnx.TensorProto):
+                if item.data_location == onnx.TensorProto.EXTERNAL:
+                    yield item, _tensor_label(where, field_desc.name, item)
+            else:
+                yield from external_tensors(item, _label(where, item))
+
+
+def _label(where: str, item: Any) -> str:
+    if isinstance(item, onnx.NodeProto):
+        part = f"node {item.name or (item.output[0] if item.output else item.op_type)!r}"
+    elif isinstance(item, onnx.AttributeProto):
+        part = f"attribute {item.name}"
+    elif isinstance(item, onnx.FunctionProto):
+        part = f"function {item.name}"
+    elif isinstance(item, onnx.GraphProto) and where:  # the main graph needs no words
+        part = f"subgraph {item.name!r}"
+    else:
+        return where
+    return f"{where}, {part}" if where else part
+
+
+def _tensor_label(where: str, field_name: str, tensor: onnx.TensorProto) -> str:
+    kind = {"initializer": "initializer", "values": "sparse values", "indices": "sparse indices"}.get(field_name, "tensor")
+    own = f"{kind} {tensor.name}" if tensor.name else kind
+    return f"{where}, {own}" if where else own
+
+
+_PACKED = {21: 2, 22: 2, 23: 2, 25: 4, 26: 4}  # 4-bit and 2-bit types: elements per byte
+
+
+def _external_size(tensor: onnx.TensorProto, where: str) -> int:
+    """The bytes an external tensor's raw data must have: its dims times its element size."""
+    if any(d < 0 for d in tensor.dims):
+        raise GraphoptError(f"{where}: negative dimension in dims {list(tensor.dims)}")
+    if tensor.data_type not in dtypes.BY_ONNX or tensor.data_type == onnx.TensorProto.STRING:
+        raise GraphoptError(f"{where}: element type {tensor.data_type} cannot be stored as external data; "
+                            "give a numeric or bool data_type")
+    count = math.prod(tensor.dims)
+    per_byte = _PACKED.get(tensor.data_type)
+    size = -(-count // per_byte) if per_byte else count * dtypes.BY_ONNX[tensor.data_type].numpy.itemsize
+    limits.check_bytes(size, where)
+    return size
+
+
+def _external_file(root: Path, location: str, where: str) -> Path:
+    """The file ``location`` names, refused unless it is a regular file inside ``root``
+    (relative, no ``..``, no symlink leading out)."""
+    if not location:
+        raise GraphoptError(f"{where}: external data without a location")
+    parts = location.replace("\\", "/").split("/")
+    if os.path.isabs(location) or location.startswith(("/", "\\")) or ".." in parts or "\0" in location:
+        raise GraphoptError(f"{where}: external data {location!r} is outside the model's folder; "
+                            "give a path relative to the folder, without '..'")
+    target = (root / location).resolve()
+    if root not in target.parents:
+        raise GraphoptError(f"{where}: external data {location!r} is outside the model's folder (a symlink out of it?)")
+    if not target.is_file():
+        raise GraphoptError(f"{where}: external data file {location!r} is missing (or not a regular file)")
+    return target
+
+
+def _external_int(info: dict[str, str], key: str, where: str) -> int | None:
+    if key not in info:
+        return None
+    text = info[key].strip()
+    if not text.isdigit() or not text.isascii():
+        raise GraphoptError(f"{where}: external data {key} {info[key]!r} must be a non-negative integer")
+    return int(text)
+
+
+def _check_single_assignment(graph: onnx.GraphProto, outer: dict[str, str], label: str = "") -> None:
+    """Each value name defined once, as onnx.checker has it: a graph's inputs are distinct,
+    and so are its initializers (an initializer may share an input's name: the input's
+    default); a node output may not reuse any name in scope: this graph's inputs,
+    initializers and earlier outputs, nor the enclosing graphs' names (a subgraph's own
+    inputs and initializers may shadow those). ``outer``: name -> what defines it."""
+    where = f" of subgraph {label!r}" if label else ""
+    defined: dict[str, str] = {}
+    for vi in graph.input:
+        if vi.name in defined:
+            raise GraphoptError(f"value {vi.name!r}: declared twice as an input{where}; give each input its own name")
+        defined[vi.name] = f"input {vi.name!r}{where}"
+    initializers = [*graph.initializer, *(s.values for s in graph.sparse_initializer)]
+    seen: set[str] = set()
+    for t in initializers:
+        if t.name in seen:
+            raise GraphoptError(f"value {t.name!r}: two initializers{where} have this name; give each its own")
+        seen.add(t.name)
+        defined.setdefault(t.name, f"initializer {t.name!r}{where}")
+    scope = {**outer, **defined}
     for node in graph.node:
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.TENSOR:
-                found.append(attr.t)
+        producer = f"node {node.name or (node.output[0] if node.output else '')!r} ({node.op_type}){where}"
+        for attr in node.attribute:  # subgraphs see what is defined before their node
             for g in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
-                found.extend(_all_tensors(g))
-    return found
+                _check_single_assignment(g, scope, g.name or attr.name)
+        for name in node.output:
+            if not name:  # an optional output left out
+                continue
+            if name in scope:
+                raise GraphoptError(f"value {name!r}: defined twice, by {scope[name]} and by {producer}; "
+                                    "an ONNX value has one producer (rename one of them)")
+            scope[name] = producer
 
 
 def _default_opset(model: onnx.ModelProto) -> int:
@@ -131,7 +241,12 @@ def _bind_shapes(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]], ini
             if ir_type(vi.type) is None:  # sequences and optionals keep their unknown dims
                 raise GraphoptError(f"input {vi.name}: only tensor, sequence and optional inputs are supported")
             continue
+        if tt.elem_type not in dtypes.BY_ONNX:
+            raise GraphoptError(f"input {vi.name}: element type {tt.elem_type} is not an ONNX element type; fix the model's input")
         dims = tt.shape.dim
+        for k, d in enumerate(dims):
+            if d.HasField("dim_value") and d.dim_value < 0:
+                raise GraphoptError(f"input {vi.name}: dimension {k} is {d.dim_value} in the model; a dimension is >= 0")
         if vi.name in shapes:
             shape = shapes[vi.name]
             if tt.HasField("shape") and len(dims) != len(shape):
@@ -152,8 +267,8 @@ def _bind_shapes(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]], ini
 
 
 def _spec_from_type(tp: onnx.TypeProto) -> Spec | None:
-    if not tp.HasField("tensor_type") or not tp.tensor_type.elem_type:
-        return None
+    if not tp.HasField("tensor_type") or tp.tensor_type.elem_type not in dtypes.BY_ONNX:
+        return None  # (an element type ONNX does not have, in a value_info or output: no hint)
     tt = tp.tensor_type
     if not tt.HasField("shape"):
         return None
@@ -197,17 +312,19 @@ class _Importer:
 
     # -- nodes -------------------------------------------------------------------------
     def add_node(self, node: onnx.NodeProto) -> None:
-        where = f"node {node.name or node.output[0]!r} ({node.op_type}"
+        where = f"node {node.name or (node.output[0] if node.output else '')!r} ({node.op_type}"
         domain = "" if node.domain in ("", "ai.onnx") else node.domain
         version = self._version(domain, where)
         why = refusal(node.op_type, domain, [self.known.get(i) if i else None for i in node.input])
         if why is not None:
             raise GraphoptError(f"{where}, opset {version}): graphopt refuses this op: {why}")
+        schema = schema_of(node.op_type, version, domain)
+        if schema is not None:
+            _check_against_schema(node, schema, f"{where}, opset {version})")
         if node.op_type == "Constant" and not domain:
             self._constant_node(node)
             return
         key = node.op_type if not domain else f"{domain}::{node.op_type}"
-        schema = schema_of(node.op_type, version, domain)
         if key not in ONNX_OPS or schema is None:
             raise GraphoptError(f"{where}, opset {version}): not an operator graphopt knows; it is not in ONNX opset {version}")
         for attr in node.attribute:  # GRAPH attributes become regions (frontends/subgraphs.py)
@@ -241,6 +358,12 @@ class _Importer:
         return 1
 
     def _constant_node(self, node: onnx.NodeProto) -> None:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.TENSOR:
+                _check_tensor_size(attr.t, f"node {node.name or node.output[0]!r} (Constant)")
+            elif attr.type == onnx.AttributeProto.SPARSE_TENSOR:  # dense, it would have its dims
+                _check_tensor_size(attr.sparse_tensor.values, f"node {node.name or node.output[0]!r} (Constant)",
+                                   attr.sparse_tensor.dims)
         attrs = node_attributes(node, self.opset)
         rule = get_rule("Constant")
         try:
@@ -350,6 +473,42 @@ class _Importer:
                 self.known[name] = np.asarray(value)
 
 
+def _check_against_schema(node: onnx.NodeProto, schema: onnx.defs.OpSchema, where: str) -> None:
+    """The node as its op's schema says (what onnx's shape inference lets through): each
+    attribute of its declared type, the required ones set, no required input left
+    unnamed, no more inputs or outputs than the op has."""
+    given = {a.name: a for a in node.attribute}
+    kind = onnx.AttributeProto.AttributeType.Name
+    for name, spec in schema.attributes.items():
+        attr = given.get(name)
+        if attr is None:
+            if spec.required:
+                raise GraphoptError(f"{where}: attribute {name} is required and not set; add it")
+        elif not attr.ref_attr_name and attr.type != int(spec.type):
+            got = kind(attr.type) if attr.type in onnx.AttributeProto.AttributeType.values() else str(attr.type)
+            raise GraphoptError(f"{where}: attribute {name} is of type {got}, the op wants {kind(int(spec.type))}")
+    formal = list(schema.inputs)
+    variadic = bool(formal) and formal[-1].option == onnx.defs.OpSchema.FormalParameterOption.Variadic
+    if len(node.input) > len(formal) and not variadic:
+        raise GraphoptError(f"{where}: {len(node.input)} inputs, the op takes at most {len(formal)}")
+    for k, name in enumerate(node.input):
+        param = formal[min(k, len(formal) - 1)] if formal else None
+        if not name and param is not None and param.option != onnx.defs.OpSchema.FormalParameterOption.Optional:
+            raise GraphoptError(f"{where}: input {k} ({param.name}) is required, but its name is empty")
+    outs = list(schema.outputs)
+    out_variadic = bool(outs) and outs[-1].option == onnx.defs.OpSchema.FormalParameterOption.Variadic
+    if len(node.output) > len(outs) and not out_variadic:
+        raise GraphoptError(f"{where}: {len(node.output)} outputs, the op has at most {len(outs)}")
+
+
+def _check_tensor_size(tensor: onnx.TensorProto, where: str, dims: Any = None) -> None:
+    """Refuse a tensor whose dims mean more bytes than the memory limit, before reading it."""
+    element = dtypes.BY_ONNX.get(tensor.data_type)
+    shape = list(tensor.dims if dims is None else dims)
+    if element is not None and all(d >= 0 for d in shape):
+        limits.check_shape(shape, element.numpy, where)
+
+
 def _constant_value(attrs: dict[str, Any]) -> np.ndarray:
     for key in ("value", "value_float", "value_floats", "value_int", "value_ints"):
         if key in attrs:
@@ -370,6 +529,14 @@ def _spec(v: SSAValue) -> Spec:
 
 def import_model(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]] | None = None) -> Imported:
     """An ONNX model as a ``builtin.module`` holding ``func.func @main``."""
+    for _, where in external_tensors(model):
+        # load_model reads external data checked against the model's folder; a ModelProto
+        # given directly has no folder, and onnx would read the file from the current one.
+        raise GraphoptError(f"{where}: its data is in an external file, and a model given as a ModelProto has no "
+                            "folder to read it from; give the .onnx file's path, or load the data into the model")
+    _check_single_assignment(model.graph, {})
+    if not model.graph.output:
+        raise GraphoptError(f"graph {model.graph.name!r}: the model declares no outputs, so it computes nothing; add its outputs to graph.output")
     original = model.graph.initializer
     model = _without_large_initializers(model)
     opset = _default_opset(model)
@@ -392,6 +559,8 @@ def import_model(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]] | No
         if vi.name in inits:
             continue
         spec = _spec_from_type(vi.type)
+        if spec is not None and -1 not in spec[0]:  # validation and run will allocate it
+            limits.check_shape(spec[0], spec[1].numpy, f"input {vi.name}")
         try:
             # A sequence or optional input has no Spec: its IR type says what it holds.
             arg = imp.block.insert_arg(tensor_type(spec) if spec else ir_type(vi.type), len(imp.block.args))
@@ -403,6 +572,9 @@ def import_model(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]] | No
             imp.known[vi.name] = np.zeros(spec[0], spec[1].numpy)
         inputs.append((vi.name, spec))
     for tensor in original:
+        if any(d < 0 for d in tensor.dims):  # numpy would read [-2, 3] as [2, 3] (a reshape with -2)
+            raise GraphoptError(f"initializer {tensor.name}: dims {list(tensor.dims)} in the model; a dimension is >= 0")
+        _check_tensor_size(tensor, f"initializer {tensor.name}")
         try:
             array = numpy_helper.to_array(tensor)
         except Exception as e:  # corrupt or truncated tensor data
@@ -415,7 +587,7 @@ def import_model(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]] | No
     results = []
     for vi in g.output:
         if vi.name not in imp.values:
-            raise GraphoptError(f"output {vi.name}: no node produces it")
+            raise GraphoptError(f"output {vi.name!r}: no node produces it; check the graph's outputs")
         results.append(imp.values[vi.name])
     imp.builder.insert(func.ReturnOp(*results))
     ftype = ([a.type for a in imp.block.args], [r.type for r in results])
