@@ -11,9 +11,9 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from graphopt.errors import GraphoptError
+from graphopt.errors import GraphoptError, escape
 
 
 def _shape_arg(text: str) -> tuple[str, tuple[int, ...]]:
@@ -27,6 +27,15 @@ def _shape_arg(text: str) -> tuple[str, tuple[int, ...]]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: write NAME=1x3x224x224") from None
     return name, shape
+
+
+def _size_arg(text: str) -> int:
+    from graphopt.limits import parse_size
+
+    try:
+        return parse_size(text, "--max-memory")
+    except GraphoptError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--max-memory ")) from None
 
 
 def _input_arg(text: str) -> tuple[str, str]:
@@ -46,6 +55,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-p", "--pipeline", help="pass pipeline in MLIR syntax, e.g. 'canonicalize,cse'")
     p.add_argument("--load-pass-plugin", action="append", default=[], metavar="FILE.py",
                    help="register the ModulePass classes defined in a Python file")
+    p.add_argument("--max-memory", type=_size_arg, metavar="SIZE",
+                   help="refuse any single tensor larger than this, e.g. 8G (default: half the physical memory)")
     t = p.add_argument_group("ascend-sim options")
     t.add_argument("--chip", help="a chip description (.toml) instead of a bundled chip")
     t.add_argument("--precision", help="force_fp16 (default), allow_mix_precision or must_keep_origin_dtype")
@@ -60,8 +71,25 @@ def _add_pipeline_debug(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-passes", action="store_true", help="print each pass's time (to stderr)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with an argument error as one line (what is wrong, where help is) instead
+    of a usage block; exit 2 as for any bad input. Subcommands' parsers are of this class
+    too (add_subparsers makes them of the parent's class)."""
+
+    def error(self, message: str, prog: str | None = None) -> NoReturn:
+        self.exit(2, f"graphopt: error: {escape(message)}; see {prog or self.prog} --help\n")
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        # What a subcommand did not recognise reaches the top parser: point at its help.
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(parsed, "command", None)
+            self.error(f"unrecognized arguments: {' '.join(extras)}", f"{self.prog} {command}" if command else None)
+        return parsed
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="graphopt", description="A graph compiler for neural networks.")
+    parser = _Parser(prog="graphopt", description="A graph compiler for neural networks.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     c = sub.add_parser("compile", help="compile a model for a target, validate it, write the output folder")
@@ -116,19 +144,47 @@ def _clear_progress() -> None:
 
 
 def _load_inputs(pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    import numpy as np
-
     inputs = {}
     for name, path in pairs:
-        if not Path(path).is_file():
-            raise GraphoptError(f"--input {name}={path}: no such file")
-        try:
-            inputs[name] = np.load(path, allow_pickle=False)
-        except ValueError as e:
-            raise GraphoptError(f"--input {name}={path}: not a readable .npy file ({e})") from None
-        if not isinstance(inputs[name], np.ndarray):
-            raise GraphoptError(f"--input {name}={path}: holds several arrays; give one .npy per input")
+        inputs[name] = _load_npy(f"--input {name}={path}", Path(path))
     return inputs
+
+
+def _load_npy(where: str, path: Path) -> Any:
+    """One .npy file, its header checked first: no object or structured dtype, a size
+    within the memory limit, a file as long as the header says; then read."""
+    import numpy as np
+
+    from graphopt import limits
+
+    if not path.is_file():
+        raise GraphoptError(f"{where}: no such file")
+    fmt = np.lib.format
+    try:
+        with open(path, "rb") as f:
+            version = fmt.read_magic(f)
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f".npy format version {version[0]}.{version[1]} is not supported")
+            read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, _, dtype = read_header(f)
+            data_start = f.tell()
+    except (Exception, RecursionError) as e:  # numpy parses the header's text with tokenize and ast: any failure
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise GraphoptError(f"{where}: not a readable .npy file ({why}); give one array saved with numpy.save") from None
+    if dtype.hasobject or dtype.fields is not None:
+        raise GraphoptError(f"{where}: holds {'Python objects' if dtype.hasobject else 'structured records'} ({dtype}); "
+                            "give a numeric array")
+    if any(d < 0 for d in shape):
+        raise GraphoptError(f"{where}: the header gives a negative dimension {list(shape)}")
+    size = limits.nbytes(shape, dtype.itemsize)
+    limits.check_bytes(size, where)
+    if data_start + size > path.stat().st_size:
+        raise GraphoptError(f"{where}: the header says {dtype}{list(shape)} ({size} bytes), "
+                            f"but the file holds only {path.stat().st_size - data_start}; is it truncated?")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise GraphoptError(f"{where}: not a readable .npy file ({str(e).strip().splitlines()[0]})") from None
 
 
 def _options(args: argparse.Namespace) -> Any:
@@ -205,12 +261,14 @@ def _within(path: str | Path, folder: str | Path) -> bool:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     import graphopt
+    from graphopt import limits
     from graphopt.registry import load_pass_plugin
     from graphopt.validate import check, summary_lines
 
     _check_outputs(args, [args.model, *(path for _, path in args.input)])
     for path in args.load_pass_plugin:
         load_pass_plugin(path)
+    limits.set_max_memory(args.max_memory)  # for the inputs, the import and validation
     inputs = _load_inputs(args.input) if args.input else None
     shapes = dict(args.shape)
     for name, arr in (inputs or {}).items():
@@ -234,7 +292,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     info = sys.stderr if args.emit and not args.output else sys.stdout
 
     def say(line: str) -> None:
-        print(line, file=info)
+        print(escape(line), file=info)  # lines name the model's file, outputs and nodes
 
     rep = compiled.report
     imported, final = sum(rep["ops"]["imported"].values()), sum(rep["ops"]["final"].values())
@@ -275,12 +333,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
     import graphopt
+    from graphopt import limits
     from graphopt.registry import load_pass_plugin
 
     keep = [args.model, *(path for _, path in args.input)]
     _check_outputs(args, keep)
     for path in args.load_pass_plugin:
         load_pass_plugin(path)
+    limits.set_max_memory(args.max_memory)  # for the inputs, the import and the run
     inputs = _load_inputs(args.input)
     shapes = dict(args.shape)
     for name, arr in inputs.items():
@@ -306,8 +366,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_opt(args: argparse.Namespace) -> int:
+    from graphopt import limits
     from graphopt.compiler import parse_pipeline, run_pipeline, verify
-    from graphopt.ir import make_context, parse_module, print_module
+    from graphopt.ir import (
+        TEXT_MAX_BYTES,
+        check_defined_before_use,
+        check_weights,
+        decode_text,
+        make_context,
+        parse_module,
+        print_module,
+        read_text,
+    )
     from graphopt.registry import load_pass_plugin
     from graphopt.weights import WeightStore
 
@@ -316,12 +386,11 @@ def cmd_opt(args: argparse.Namespace) -> int:
     for path in args.load_pass_plugin:
         load_pass_plugin(path)
     if args.file == "-":
-        text, source = sys.stdin.read(), "<stdin>"
+        source = "<stdin>"
+        text = decode_text(sys.stdin.buffer.read(TEXT_MAX_BYTES + 1), source)
     else:
-        path = Path(args.file)
-        if not path.is_file():
-            raise GraphoptError(f"{path}: no such file")
-        text, source = path.read_text(), str(path)
+        source = args.file
+        text = read_text(Path(args.file))
     # A saved compile folder keeps its weights beside model.mlir; passes may read them.
     folder = Path(args.file).parent if args.file != "-" else Path()
     weights = WeightStore.load(folder) if (folder / "weights.json").is_file() else WeightStore()
@@ -332,6 +401,9 @@ def cmd_opt(args: argparse.Namespace) -> int:
         verify(module, "parsing")
     except RuntimeError as e:
         raise GraphoptError(f"{source}: {e}") from None
+    check_defined_before_use(module, source)
+    check_weights(module, weights, source)
+    limits.check_module(module)
     report = {"passes": run_pipeline(module, ctx, passes, _options(args))}
     _clear_progress()
     if args.time_passes:
@@ -364,7 +436,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     report = check_model(model, targets)
     for line in format_report(report):
-        print(line)
+        print(escape(line))  # lines name the model's nodes
     return 1 if report.unsupported else 0
 
 
@@ -406,15 +478,22 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except GraphoptError as e:
         _clear_progress()
-        print(f"graphopt: error: {e}", file=sys.stderr)
+        # One line, whatever the model's names hold (a newline or an ANSI escape in a node name).
+        print(f"graphopt: error: {escape(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # stdout closed early (`graphopt passes | head`): no bug, nothing to say
+        try:  # and nothing more to flush into the closed pipe at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 141  # as a process the pipe's SIGPIPE ended
     except Exception as e:  # a bug in graphopt, not in the user's input
         if os.environ.get("GRAPHOPT_DEBUG"):
             raise
         _clear_progress()
-        print(f"graphopt: internal error: {type(e).__name__}: {e} (GRAPHOPT_DEBUG=1 shows the traceback)", file=sys.stderr)
+        print(f"graphopt: internal error: {type(e).__name__}: {escape(str(e))} (GRAPHOPT_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 3
 
 
