@@ -19,6 +19,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.utils.exceptions import ArgSpecParseError, VerifyException
 
+from graphopt import limits
 from graphopt.errors import GraphoptError
 from graphopt.ir import CompileContext, make_context, print_module
 from graphopt.target import Executable, Target
@@ -65,18 +66,24 @@ class Compiled:
 
         An output that is a weight or constant of the model (or a view of one) is read-only:
         every run shares it."""
+        needs = ", ".join(self.input_names) or "no inputs"
         if isinstance(inputs, Mapping):
-            unknown = set(inputs) - set(self.input_names)
+            unknown = [k for k in inputs if k not in self.input_names]
             if unknown:
-                raise GraphoptError(f"input {sorted(unknown)[0]}: the model has no such input (inputs: {', '.join(self.input_names)})")
+                raise GraphoptError(f"input {str(unknown[0])!r}: the model has no such input (inputs: {needs})")
             missing = [n for n in self.input_names if n not in inputs]
             if missing:
-                raise GraphoptError(f"input {missing[0]}: not given; the model needs {', '.join(self.input_names)}")
+                raise GraphoptError(f"input {missing[0]}: not given; the model needs {needs}")
             ordered = [inputs[n] for n in self.input_names]
-        else:
+        elif isinstance(inputs, list | tuple):
             ordered = list(inputs)
             if len(ordered) != len(self.input_names):
-                raise GraphoptError(f"{len(ordered)} inputs given; the model needs {len(self.input_names)}: {', '.join(self.input_names)}")
+                raise GraphoptError(f"{len(ordered)} inputs given; the model needs {len(self.input_names)}: {needs}")
+        else:
+            raise GraphoptError(f"run() takes a dict of input name -> array, or a list of arrays in input order "
+                                f"({needs}); not a {type(inputs).__name__}")
+        types = _input_types(self)
+        ordered = [_checked_input(n, v, spec, t) for n, v, spec, t in zip(self.input_names, ordered, self.input_specs, types)]
         outputs = self.executable.run(ordered)
         return dict(zip(self.output_names, outputs, strict=True))
 
@@ -116,6 +123,49 @@ class Compiled:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return dest
+
+
+def _input_types(compiled: Compiled) -> list[Any]:
+    """Each input's IR type (the main function's argument types; None where unknown)."""
+    fn = next((op for op in compiled.module.ops if isinstance(op, func.FuncOp)), None)
+    types = list(fn.function_type.inputs) if fn is not None else []
+    return types if len(types) == len(compiled.input_names) else [None] * len(compiled.input_names)
+
+
+def _describe_spec(shape: Sequence[int], dtype: np.dtype) -> str:
+    return f"{'string' if dtype == np.dtype(object) else dtype}[{', '.join('?' if d < 0 else str(d) for d in shape)}]"
+
+
+def _checked_input(name: str, value: Any, spec: tuple[tuple[int, ...], np.dtype], t: Any) -> Any:
+    """``value`` checked against the input's spec (a tensor: its dtype and shape; strings
+    made an object array), or a GraphoptError naming the input and what it expects."""
+    from graphopt.dialects.types import OptionalType, SequenceType
+
+    if isinstance(t, SequenceType):
+        if not isinstance(value, list | tuple):
+            raise GraphoptError(f"input {name}: a {type(value).__name__}; the model wants a sequence (a list of arrays)")
+        return list(value)
+    if isinstance(t, OptionalType):
+        return value  # None (empty) or its value: the target checks the value
+    shape, dtype = spec
+    want = _describe_spec(shape, dtype)
+    if value is None or isinstance(value, str | bytes | Mapping):
+        raise GraphoptError(f"input {name}: a {type(value).__name__}, not an array; the model wants {want}")
+    try:
+        array = value if isinstance(value, np.ndarray) else np.asarray(value)
+    except (ValueError, TypeError):  # a ragged nested list ...
+        array = None
+    if array is None or (array.dtype == object and dtype != object):
+        raise GraphoptError(f"input {name}: a {type(value).__name__}, not an array of numbers; the model wants {want}")
+    if dtype == np.dtype(object):  # ONNX strings
+        if array.dtype.kind not in "OU":
+            raise GraphoptError(f"input {name}: dtype {array.dtype}; the model wants {want} (an array of str)")
+        array = array.astype(object)
+    elif array.dtype != dtype:
+        raise GraphoptError(f"input {name}: dtype {array.dtype}, the model wants {want}; cast it first")
+    if array.ndim != len(shape) or any(d not in (-1, v) for d, v in zip(shape, array.shape)):
+        raise GraphoptError(f"input {name}: shape {list(array.shape)}, the model was compiled for {want}; recompile with --shape")
+    return array
 
 
 def json_default(o: Any) -> Any:
@@ -178,6 +228,41 @@ def verify(module: ModuleOp, after: str) -> None:
         module.verify()
     except VerifyException as e:
         raise RuntimeError(f"the IR is invalid after {after}: {e}") from e
+
+
+def _verify_import(module: ModuleOp, imported: Any) -> None:
+    """Verify the imported IR. An ONNX model whose IR does not verify is inconsistent (a
+    declared type its node cannot give, a required attribute missing, an axis out of
+    range ...): a GraphoptError naming the node. A torch program's is graphopt's bug."""
+    try:
+        verify(module, "import")
+    except Exception as e:
+        from graphopt.frontends.onnx import Imported
+
+        if not isinstance(imported, Imported):
+            raise
+        found = _invalid_node(module)
+        if found is None:
+            raise
+        raise found from e
+
+
+def _invalid_node(module: ModuleOp) -> GraphoptError | None:
+    """The first op of ``module`` that does not verify, as the error naming its ONNX node."""
+    from graphopt.dialects.graph import GraphOp, provenance
+
+    for op in module.walk():
+        if isinstance(op, ModuleOp | func.FuncOp):
+            continue
+        try:
+            op.verify(verify_nested_ops=False)
+        except Exception as e:
+            lines = str(e).strip().splitlines()
+            why = lines[0] if lines else type(e).__name__
+            src = ", ".join(provenance(op)) or "?"
+            kind = op.ONNX_TYPE if isinstance(op, GraphOp) else op.name
+            return GraphoptError(f"node {src!r} ({kind}): the model is inconsistent here ({why}); check it against the ONNX spec")
+    return None
 
 
 def fingerprint(module: ModuleOp) -> tuple[tuple[int, ...], ...]:
@@ -250,6 +335,7 @@ def _is_torch(model: Any) -> bool:
     return isinstance(model, torch.nn.Module) or type(model).__name__ == "ExportedProgram"
 
 
+@limits.with_max_memory
 def compile(
     model: Any,
     target: str | Target = "cpu",
@@ -262,6 +348,7 @@ def compile(
     options: PipelineOptions | None = None,
     target_options: Mapping[str, Any] | None = None,
     example_inputs: Sequence[Any] | None = None,
+    max_memory: int | str | None = None,
 ) -> Compiled:
     """Compile a model for ``target``: an ONNX model (path or ModelProto), or a torch model:
     a ``torch.export`` ExportedProgram, a ``.pt2`` file, or an ``nn.Module`` with
@@ -271,12 +358,13 @@ def compile(
     ``validate=True`` the model also runs in onnxruntime (torch models: in torch eager) on
     seeded random inputs (or ``inputs``) and a mismatch raises ``ValidationError``.
     ``target_options`` are the target's own settings (ascend-sim: ``chip``, ``precision``,
-    ``tiling``).
+    ``tiling``). ``max_memory`` (bytes, or text such as ``"8G"``) refuses any single tensor
+    larger, in the model and in validation (default: the process-wide limit, which is half
+    the physical memory unless ``graphopt.limits.set_max_memory`` changed it).
     """
     from graphopt.registry import get_target
 
-    if opt_level not in (0, 1, 2, 3):
-        raise GraphoptError(f"-O{opt_level}: the optimisation level is 0, 1, 2 or 3")
+    bound = _check_arguments(model, target, opt_level, pipeline, shapes, inputs, options, target_options)
     opts = options or PipelineOptions()
     tgt = get_target(target, **(target_options or {})) if isinstance(target, str) else target
     t0 = time.perf_counter()
@@ -292,7 +380,7 @@ def compile(
         from graphopt.frontends.onnx import import_model
 
         proto = _as_model(model)
-        imported = import_model(proto, {k: tuple(int(d) for d in v) for k, v in (shapes or {}).items()})
+        imported = import_model(proto, bound)
         label = _model_label(model, proto)
     compiled = build_compiled(imported, tgt, opt_level=opt_level, pipeline=pipeline, options=opts,
                               import_seconds=time.perf_counter() - t0, label=label)
@@ -312,6 +400,42 @@ def compile(
     return compiled
 
 
+def _check_arguments(
+    model: Any, target: Any, opt_level: Any, pipeline: Any, shapes: Any, inputs: Any, options: Any, target_options: Any
+) -> dict[str, tuple[int, ...]]:
+    """compile()'s arguments checked before any work, each wrong one a GraphoptError naming
+    it; returns ``shapes`` as {input name: dims}."""
+    if isinstance(model, str | os.PathLike) and Path(model).is_dir():
+        raise GraphoptError(f"{os.fspath(model)}: is a folder; give an .onnx or .pt2 file")
+    if not isinstance(target, str | Target):
+        raise GraphoptError(f"target {target!r}: give a target name such as 'cpu' or 'ascend-sim' (see `graphopt targets`)")
+    if isinstance(opt_level, bool) or not isinstance(opt_level, int | np.integer) or opt_level not in (0, 1, 2, 3):
+        raise GraphoptError(f"opt_level {opt_level!r}: the optimisation level is 0, 1, 2 or 3")
+    if pipeline is not None and not isinstance(pipeline, str):
+        raise GraphoptError(f"pipeline {pipeline!r}: give a pass pipeline in MLIR syntax, e.g. 'canonicalize,cse'")
+    if options is not None and not isinstance(options, PipelineOptions):
+        raise GraphoptError(f"options: a graphopt.compiler.PipelineOptions, not a {type(options).__name__}")
+    if target_options is not None and (not isinstance(target_options, Mapping) or not all(isinstance(k, str) for k in target_options)):
+        raise GraphoptError(f"target_options {target_options!r}: give a dict of option name -> value, e.g. {{'precision': 'force_fp16'}}")
+    if inputs is not None and not isinstance(inputs, Mapping):
+        raise GraphoptError(f"inputs: a dict of input name -> array, not a {type(inputs).__name__}")
+    if shapes is None:
+        return {}
+    if not isinstance(shapes, Mapping):
+        raise GraphoptError(f"shapes: a dict of input name -> dims such as {{'x': (1, 3, 224, 224)}}, not a {type(shapes).__name__}")
+    bound: dict[str, tuple[int, ...]] = {}
+    for name, dims in shapes.items():
+        if not isinstance(name, str):
+            raise GraphoptError(f"shapes: key {name!r} is not an input name (a str)")
+        if isinstance(dims, str | bytes) or not isinstance(dims, Sequence | np.ndarray) or np.ndim(dims) != 1:
+            raise GraphoptError(f"shapes[{name!r}]: {dims!r} is not a list of dimensions; write e.g. (1, 3, 224, 224)")
+        for k, d in enumerate(dims):
+            if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 0:
+                raise GraphoptError(f"shapes[{name!r}]: dimension {k} is {d!r}; dimensions are integers >= 0")
+        bound[name] = tuple(int(d) for d in dims)
+    return bound
+
+
 def build_compiled(
     imported: Any,
     tgt: Target,
@@ -325,8 +449,9 @@ def build_compiled(
     """Imported IR (from any frontend) -> passes -> the target's executable, with its report."""
     opts = options or PipelineOptions()
     module = imported.module
+    limits.check_module(module)  # every value's static type, before a pass or the target allocates one
     if opts.verify_each:  # else once, after the pipeline
-        verify(module, "import")
+        _verify_import(module, imported)
     ctx = make_context(imported.weights)
     ctx.target = tgt
     spec = pipeline if pipeline is not None else tgt.pipeline(opt_level)
