@@ -43,7 +43,11 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str
     out0 = shape(g.yields[0])
     p = len(out0)
     for op in g.ops:
-        rank = len(shape(op.operands[0])) if op.operands else 0
+        # An op that mixes no axis (elementwise) mixes none of its result's: its rank is the
+        # result's, not its first operand's, which may be a broadcast scalar (1 + x).
+        mixes = VECTOR_OPS[op.ONNX_TYPE].first_mixed_axis is not None
+        ranked = op.operands[0] if op.operands and (mixes or not op.results) else (op.results[0] if op.results else None)
+        rank = len(shape(ranked)) if ranked is not None else 0
         p = min(p, first_mixed_axis(op.ONNX_TYPE, op.onnx_attrs(), rank, g.consts(op)))
     computed = [r for op in g.ops for r in op.results] + list(g.yields)
     params = _params(g.ops)
@@ -85,6 +89,13 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str
     r = _rows_per_tile(rows, row_bytes, chip.buffers["ub"] - whole, chip.alignment["ub"]) if p else 1
     if r < 1:
         return "a row does not fit in UB"
+    if not p:  # one tile holding every tensor whole (results double buffered), each slot block-rounded
+        align = chip.alignment["ub"]
+        need = sum(-(-math.prod(s) * dt.itemsize // align) * align for _, s, dt in plans.values())
+        need += sum(2 * (-(-math.prod(row) * dt.itemsize // align) * align) for row, dt in results.values())
+        if need > chip.buffers["ub"]:
+            return (f"it mixes values along its first axis, so it is one tile, and that needs {need} bytes of UB "
+                    f"(the chip has {chip.buffers['ub']})")
     tiles = math.ceil(rows / r)
     cores = min(chip.vector_cores, tiles)
     kb = KernelBuilder(name, "vector", g.ins, [v.type for v in g.yields])

@@ -215,3 +215,34 @@ def test_ops_after_a_value_known_only_at_run_time_are_typed_from_it():
     x = np.random.default_rng(5).uniform(-1, 1, 3).astype(np.float32)
     for level in (0, 2, 3):
         _assert_matches(model, {"x": x}, opt_level=level)
+
+
+@pytest.mark.parametrize("chip", ["ascend-sim", "ascend-sim:ascend310p"])
+def test_scalar_first_elementwise_op_is_tiled_by_rows(chip):
+    """Seed 2097: Add(1.0, x) with x [197, 279]. The vector tiling took the op's rank from
+    its first operand, the scalar, so the group mixed "from axis 0", ran as one tile and
+    failed ascend-lower's UB check ("its UB buffers need 329888 bytes, chip ascend910b has
+    196608"); x + 1.0 was tiled. An elementwise op's rank is its result's."""
+    nodes = [helper.make_node("Add", ["one", "x"], ["y"])]
+    model = _model(nodes, [_vi("x", (197, 279))], [_vi("y", (197, 279))], [_const("one", np.float32(1.0))])
+    x = np.random.default_rng(6).uniform(-1, 1, (197, 279)).astype(np.float32)
+    compiled = _assert_matches(model, {"x": x}, chip, fp16=True)
+    (kernel,) = compiled.report["kernels"]
+    assert kernel["kind"] == "vector"
+
+
+@pytest.mark.parametrize("op, shape, attrs", [
+    ("Softmax", (2, 16, 25, 24), {"axis": -4}),
+    ("ReduceMax", (231, 265), {"keepdims": 1}),
+])
+def test_vector_group_mixing_its_first_axis_too_large_for_ub_runs_on_the_ai_cpu(op, shape, attrs):
+    """Seeds 2149 and 2232 (fp32, as the 910B's UB holds fp16): a Softmax over axis 0 and a
+    ReduceMax over every axis mix values along the first axis, so the vector kernel is one
+    tile holding its tensors whole. Nothing checked that they fit, and ascend-lower's UB
+    check refused the model ("its UB buffers need 230400 bytes, chip ascend910b has
+    196608"). Such a group goes to the AI CPU with a remark."""
+    nodes = [helper.make_node(op, ["x"], ["y"], **attrs)]
+    model = _model(nodes, [_vi("x", shape)], [_vi("y", None)])
+    x = np.random.default_rng(7).uniform(-1, 1, shape).astype(np.float32)
+    compiled = _assert_matches(model, {"x": x}, "ascend-sim", target_options={"precision": "must_keep_origin_dtype"})
+    assert any("one tile" in r["reason"] for r in compiled.report["remarks"])
