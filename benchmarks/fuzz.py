@@ -33,8 +33,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fuzz: the generator
 
-from tests.fuzz.differential import CONFIGS, STATUSES, Config, Outcome, refusal_reason, run_case  # noqa: E402
-from tests.fuzz.graphs import FEATURES, Case, case_from_model, make_case  # noqa: E402
+from tests.fuzz.differential import CONFIGS, STATUSES, Config, Outcome, refusal_reason, run_case
+from tests.fuzz.graphs import FEATURES, Case, case_from_model, make_case
 
 
 def _one(seed: int, exclude: tuple[str, ...], configs: tuple[str, ...], time_limit: float) -> tuple[int, list[Outcome], float, str]:

@@ -88,7 +88,6 @@ def test_small_conv_weight_inside_a_fused_group_is_the_cubes_operand(precision):
 def _loop_with_scan(x_shape, trips=3):
     """Loop(trips, true, x) carrying tanh(v), its scan output stacking each iteration's v:
     the scan output's first dimension is known only at run time (a Loop may stop early)."""
-    F = TensorProto.FLOAT
     body = helper.make_graph(
         [helper.make_node("Identity", ["cin"], ["cout"]), helper.make_node("Tanh", ["v"], ["vo"]),
          helper.make_node("Identity", ["vo"], ["scan"])],
