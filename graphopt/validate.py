@@ -212,7 +212,8 @@ def compare(name: str, ours: np.ndarray, ref: np.ndarray, depth: int, compute_dt
     wide = np.complex128 if ref.dtype.kind == "c" else np.float64
     a, b = ours.astype(wide), ref.astype(wide)
     both_nan = np.isnan(a) & np.isnan(b)
-    diff = np.where(both_nan, 0.0, np.abs(a - b))
+    # NaN on one side only is as far off as a value can be (a float16 overflow's inf - inf)
+    diff = np.where(both_nan, 0.0, np.where(np.isnan(a) | np.isnan(b), np.inf, np.abs(a - b)))
     diff = np.where(np.isinf(a) & np.isinf(b) & (a == b), 0.0, diff)
     if overflow is not None:
         diff = np.where(overflow & np.isinf(a) & (np.sign(a) == np.sign(b)), 0.0, diff)
@@ -270,7 +271,7 @@ def validate_against_onnxruntime(
     depth = reduction_depth(compiled.module)
     compute = getattr(compiled.executable, "compute_dtype", None)
     outputs = [compare_value(name, ours[name], ref, depth, compute) for name, ref in zip(compiled.output_names, refs)]
-    return {
+    result = {
         "reference": f"onnxruntime {ort.__version__}",
         "seed": None if inputs is not None else seed,
         "reduction_depth": depth,
@@ -278,6 +279,65 @@ def validate_against_onnxruntime(
         "passed": all(o["passed"] for o in outputs),
         "outputs": outputs,
     }
+    if not result["passed"] and compute is not None and np.dtype(compute).kind == "f":
+        overflow = find_overflow(model, feeds, np.dtype(compute))
+        if overflow is not None:
+            result["overflow"] = overflow
+    return result
+
+
+def find_overflow(model: onnx.ModelProto, feeds: Mapping[str, Any], narrow: np.dtype) -> dict[str, Any] | None:
+    """Why a target computing in ``narrow`` (float16) failed where the float32 reference did
+    not, when the cause is range: the first node, in the graph's (execution) order, whose
+    reference result has a finite value beyond ``narrow``'s largest, or that divides by a
+    nonzero value below its smallest normal (zero there). The judge runs once more with
+    every node's output exposed."""
+    import onnx
+
+    finfo = np.finfo(narrow)
+    main = [n for n in model.graph.node]
+    names: list[str] = []
+    seen = {o.name for o in model.graph.output}
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    for node in main:
+        for out in node.output:
+            if out and out not in seen:
+                seen.add(out)
+                probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(out))
+    names = [o.name for o in probe.graph.output]
+    try:
+        values = dict(zip(names, run_onnxruntime(probe, names, feeds)))
+    except GraphoptError:
+        return None
+    for node in main:
+        divisor = values.get(node.input[1]) if node.op_type in ("Div", "Mod", "Reciprocal") and len(node.input) > 1 else None
+        if node.op_type == "Reciprocal":
+            divisor = values.get(node.input[0])
+        if isinstance(divisor, np.ndarray) and divisor.dtype.kind == "f":
+            d = np.abs(divisor[np.isfinite(divisor) & (divisor != 0)].astype(np.float64))
+            if d.size and float(d.min()) < float(finfo.tiny) and narrow.itemsize < divisor.dtype.itemsize:
+                return {"node": node.name or node.output[0], "op_type": node.op_type, "kind": "underflow",
+                        "magnitude": float(d.min()), "limit": float(finfo.tiny)}
+        for out in node.output:
+            v = values.get(out)
+            if not isinstance(v, np.ndarray) or v.dtype.kind != "f" or v.dtype.itemsize <= narrow.itemsize or not v.size:
+                continue
+            finite = np.abs(v[np.isfinite(v)].astype(np.float64))
+            if finite.size and float(finite.max()) > float(finfo.max):
+                return {"node": node.name or out, "op_type": node.op_type, "kind": "overflow", "value": out,
+                        "magnitude": float(finite.max()), "limit": float(finfo.max)}
+    return None
+
+
+def overflow_advice(o: dict[str, Any], narrow: str = "float16") -> str:
+    """One line: where the narrow type's range was left, and what to do."""
+    where = f"node {escape(o['node'])} ({o['op_type']})"
+    if o["kind"] == "underflow":
+        what = f"{narrow} underflow at {where}: a divisor of {o['magnitude']:.3g} is zero in {narrow}"
+    else:
+        what = f"{narrow} overflow at {where}: |x| reaches {o['magnitude']:.3g}, beyond {narrow}'s {o['limit']:.6g}"
+    return f"{what}, where the float32 reference stays finite; compile with --precision must_keep_origin_dtype"
 
 
 def judge_cannot_run(judge: str, e: BaseException) -> GraphoptError:
@@ -457,7 +517,10 @@ def check(result: dict[str, Any]) -> None:
     if result["passed"]:
         return
     bad = sorted((o for o in result["outputs"] if not o["passed"]), key=lambda o: -o["max_abs_err"])
-    names = ", ".join(f"{o['name']} (max abs err {o['max_abs_err']:.3g}, max rel err {o['max_rel_err']:.3g})" for o in bad[:3])
+    names = ", ".join(f"{escape(o['name'])} (max abs err {o['max_abs_err']:.3g}, max rel err {o['max_rel_err']:.3g})" for o in bad[:3])
+    if "overflow" in result:
+        raise ValidationError(f"validation against {result['reference']} failed for {len(bad)} output(s): {names}: "
+                              f"{overflow_advice(result['overflow'], result.get('compute_dtype') or 'float16')}")
     raise ValidationError(f"validation against {result['reference']} failed for {len(bad)} output(s): {names}")
 
 
@@ -469,4 +532,6 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     for name, o in zip(names, result["outputs"]):
         mark = "" if o["passed"] else "  <-- mismatch"
         lines.append(f"  {name:<{width}}  {o['max_abs_err']:>11.3g}  {o['max_rel_err']:>11.3g}  {o['cosine']:>9.6f}{mark}")
+    if "overflow" in result:
+        lines.append(f"  why: {overflow_advice(result['overflow'], result.get('compute_dtype') or 'float16')}")
     return lines

@@ -123,3 +123,35 @@ def test_rotary_in_transformers_layout_is_tiled(target, batch, seq):
     compiled = _agree(model, feeds, target)
     rope = [k for k in compiled.report["kernels"] if "rotary" in k["name"]]
     assert len(rope) == 1 and rope[0]["kind"] == "vector" and rope[0]["tiling"]["tiles"] > 1, rope
+
+
+def _overflowing_model():
+    """y = Softmax(x * 1e5 - x * 1e5 ...): the product leaves float16's range (65504), the
+    float32 reference does not, and the output is NaN in float16 (inf - inf)."""
+    big = numpy_helper.from_array(np.array(1e5, np.float32), "big")
+    nodes = [helper.make_node("Mul", ["x", "big"], ["scaled"], name="scale_up"),
+             helper.make_node("Sub", ["scaled", "scaled"], ["zero"], name="cancel"),
+             helper.make_node("Softmax", ["zero"], ["y"], name="sm")]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    return _model(nodes, [x], [y], [big])
+
+
+def test_float16_overflow_is_named_with_what_to_do():
+    """resnet50 of the light zoo under force_fp16 gave a NaN cosine, then validation died
+    (ValueError: All-NaN slice, exit 3). Now the failure names the first node whose value
+    left float16's range, and must_keep_origin_dtype validates."""
+    from graphopt.errors import ValidationError
+
+    model = _overflowing_model()
+    with pytest.raises(ValidationError, match=r"float16 overflow at node scale_up \(Mul\): \|x\| reaches .*must_keep_origin_dtype") as info:
+        graphopt.compile(model, "ascend-sim", validate=True)
+    assert "\n" not in str(info.value)
+    graphopt.compile(model, "ascend-sim", validate=True, target_options=EXACT)
+
+
+def test_a_nan_output_is_a_mismatch_not_a_crash():
+    from graphopt.validate import compare
+
+    entry = compare("y", np.full(4, np.nan, np.float32), np.ones(4, np.float32), depth=1)
+    assert not entry["passed"] and entry["max_abs_err"] == np.inf
