@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, NoneType, TensorType
-from xdsl.ir import Operation
+from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
 
@@ -26,6 +26,7 @@ from graphopt.rewrite import constant_value, make_constant, src_of, weights_of
 from graphopt.weights import WeightStore
 
 # Ops that are the identity whenever their result type equals their first input's type.
+_KEEP_SHAPE = frozenset({"Identity", "Cast", "CastLike"})
 _SAME_TYPE_IS_IDENTITY = frozenset(
     {"Identity", "Cast", "CastLike", "Reshape", "Expand", "Flatten", "Squeeze", "Unsqueeze", "Concat"}
 )
@@ -42,6 +43,11 @@ def _all_zero(op: GraphOp, index: int, weights: WeightStore | None) -> bool:
         return False
     value = constant_value(op.operands[index], weights)
     return value is not None and not np.any(value)
+
+
+def _static(v: SSAValue) -> bool:
+    t = v.type
+    return not isinstance(t, TensorType) or all(d >= 0 for d in t.get_shape())
 
 
 def _unit_steps(op: GraphOp, weights: WeightStore | None) -> bool:
@@ -66,7 +72,9 @@ class RemoveIdentity(RewritePattern):
             return
         if kind == "Concat" and len(op.operands) != 1:
             return
-        same = op.results[0].type == x.type
+        # Equal types prove equal shapes only when every dimension is known: two tensor<?xf32>
+        # may differ (a Slice whose bounds are run-time values). Identity and Cast keep the shape.
+        same = op.results[0].type == x.type and (kind in _KEEP_SHAPE or _static(x))
         if kind in _SAME_TYPE_IS_IDENTITY and same and len(op.results) == 1:
             rewriter.replace(op, [], [x])
         elif kind == "Transpose" and _is_noop_transpose(op):

@@ -152,3 +152,24 @@ def test_resnet_batch_norms_are_folded():
 def test_o2_matches_onnxruntime(stem):
     compiled = graphopt.compile(ROOT / "examples" / "models" / f"{stem}.onnx", opt_level=2, validate=True)
     assert compiled.report["validation"]
+
+
+def test_a_slice_with_run_time_bounds_is_not_an_identity():
+    """CenterCropPad's expanded body: Pad and Slice with bounds computed from an input are
+    both typed tensor<?x?x?xf32>; remove-identity took the equal types for an unchanged
+    shape and dropped the Slice (the crop returned the padded input)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    import graphopt
+
+    nodes = [helper.make_node("Pad", ["x", "pads"], ["p"]), helper.make_node("Slice", ["p", "starts", "ends"], ["y"])]
+    ints = [helper.make_tensor_value_info(n, TensorProto.INT64, [k]) for n, k in (("pads", 4), ("starts", 2), ("ends", 2))]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [6, 4]), *ints],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    x = np.arange(24, dtype=np.float32).reshape(6, 4)
+    feeds = {"x": x, "pads": np.array([0, 0, 0, 0]), "starts": np.array([1, 1]), "ends": np.array([3, 4])}
+    for level in (0, 2):
+        got = graphopt.compile(model, "cpu", opt_level=level).run(feeds)["y"]
+        np.testing.assert_array_equal(got, x[1:3, 1:4])
