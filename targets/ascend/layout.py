@@ -23,7 +23,8 @@ Which op works in which format (decided from traits, never from the chip's name)
   operands stay ND, and an NC1HWC0 op also takes per-channel operands ([1, C, 1, 1]) in
   NC1HWC0. Anything else (a broadcast across a blocked axis, a dtype change that changes C0)
   runs in ND, with a remark. Concat keeps NC1HWC0 unless it joins channels that are not
-  whole C0 blocks. Every other op (reshape, softmax, gather, control flow ...) is ND.
+  whole C0 blocks; Pad keeps it when it pads H and W only. Every other op (reshape,
+  softmax, gather, control flow ...) is ND.
 
 Algorithm (one walk in program order, which is a topological order, then a cleanup):
 1. Forward propagation: visit each op after its operands. Graph inputs are ND. An op's
@@ -165,8 +166,10 @@ class _Layout:
             return self.matmul_rule(op)
         if op.has_trait(Elementwise) and len(op.results) == 1:
             return self.elementwise_rule(op) or nd
-        if op.ONNX_TYPE == "Concat" and not op.ONNX_DOMAIN:  # the one movement op kept blocked
+        if op.ONNX_TYPE == "Concat" and not op.ONNX_DOMAIN:  # movement ops kept blocked
             return self.concat_rule(op) or nd
+        if op.ONNX_TYPE == "Pad" and not op.ONNX_DOMAIN:
+            return self.pad_rule(op) or nd
         return nd
 
     def blocked_rule(self, op: GraphOp) -> tuple[list[str], list[str]] | None:
@@ -240,6 +243,38 @@ class _Layout:
             self.remark(op, f"runs in ND: it joins channels that are not whole C0 = {c0} blocks")
             return None
         return [NC1HWC0] * len(op.operands), [NC1HWC0]
+
+    def pad_rule(self, op: GraphOp) -> tuple[list[str], list[str]] | None:
+        """A Pad of an NC1HWC0 value over H and W only stays NC1HWC0: every mode pads each
+        (n, c) plane on its own (transformers' MobileNetV2 pads before each strided conv,
+        "same" padding as TensorFlow's: 32 TransData went in and out of ND around them)."""
+        x = op.operands[0]
+        if format_of(x.type) != NC1HWC0 or len(_shape(x)) != 4 or len(op.operands) < 2:
+            return None
+        pads = self.constant(op.operands[1])
+        axes = self.constant(op.operands[3]) if len(op.operands) > 3 and _is_tensor(op.operands[3]) else np.arange(4)
+        if pads is None or axes is None or pads.size != 2 * axes.size:
+            return None
+        padded = {int(a) % 4 for a, before, after in zip(axes, pads[: axes.size], pads[axes.size :]) if before or after}
+        if padded & {0, 1}:
+            self.remark(op, "runs in ND: it pads the batch or channel axis of NC1HWC0")
+            return None
+        return [NC1HWC0] + [ND] * (len(op.operands) - 1), [NC1HWC0]
+
+    def constant(self, v: SSAValue) -> np.ndarray | None:
+        """The value of a constant or weight operand (looking through fused-region inputs), or None."""
+        while isinstance(v, BlockArgument):
+            parent = v.block.parent_op()
+            if not isinstance(parent, FusedOp):
+                return None
+            v = parent.inputs[v.index]
+        owner = v.owner
+        if isinstance(owner, ConstantOp):
+            return np.asarray(owner.array()).reshape(-1)
+        if isinstance(owner, WeightOp) and self.known(owner):
+            assert self.weights is not None
+            return np.asarray(self.weights[owner.ref.data]).reshape(-1)
+        return None
 
     def looks_nd(self, v: SSAValue) -> bool:
         c0 = self.c0(v)

@@ -155,3 +155,38 @@ def test_a_nan_output_is_a_mismatch_not_a_crash():
 
     entry = compare("y", np.full(4, np.nan, np.float32), np.ones(4, np.float32), depth=1)
     assert not entry["passed"] and entry["max_abs_err"] == np.inf
+
+
+def _conv_pad_conv(pads, mode="constant"):
+    """Conv, Relu, Pad, strided Conv: transformers' MobileNetV2 pads "same" as TensorFlow
+    does, with a Pad before each strided conv."""
+    rng = np.random.default_rng(4)
+    inits = [numpy_helper.from_array(rng.standard_normal((16, 8, 3, 3)).astype(np.float32) * 0.2, "w1"),
+             numpy_helper.from_array(rng.standard_normal((16, 16 + pads[1] + pads[5], 3, 3)).astype(np.float32) * 0.1, "w2"),
+             numpy_helper.from_array(np.array(pads, np.int64), "pads")]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["a"], ["b"]),
+             helper.make_node("Pad", ["b", "pads"], ["c"], mode=mode),
+             helper.make_node("Conv", ["c", "w2"], ["y"], strides=[2, 2])]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 16, 16])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    feeds = {"x": rng.standard_normal((1, 8, 16, 16)).astype(np.float32)}
+    return _model(nodes, [x], [y], inits), feeds
+
+
+@pytest.mark.parametrize("target", CHIPS)
+@pytest.mark.parametrize("mode", ["constant", "reflect", "edge"])
+def test_a_spatial_pad_between_convolutions_stays_blocked(target, mode):
+    """hf/mobilenet-v2 of the model corpus kept 32 TransData: each Pad ran in ND, so the
+    value went NC1HWC0 -> ND before it and back after it. A Pad of H and W pads every
+    (n, c) plane on its own, so it stays NC1HWC0: TransData only at the input and output."""
+    model, feeds = _conv_pad_conv([0, 0, 0, 0, 0, 0, 1, 1], mode)
+    compiled = _agree(model, feeds, target, rtol=1e-4, atol=1e-4)
+    assert compiled.report["layout"]["transdata"] == 2, compiled.report["kernels"]
+
+
+def test_a_pad_of_the_channels_runs_in_nd():
+    model, feeds = _conv_pad_conv([0, 0, 0, 0, 0, 2, 0, 0])
+    compiled = _agree(model, feeds, "ascend-sim", rtol=1e-4, atol=1e-4)
+    assert compiled.report["layout"]["transdata"] == 4
+    assert any("pads the batch or channel axis" in r["reason"] for r in compiled.report["remarks"])
