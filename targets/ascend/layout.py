@@ -20,8 +20,8 @@ Which op works in which format (decided from traits, never from the chip's name)
   weight) is stored FRACTAL_NZ, converted at compile time, unless padding would more than
   double it (a remark says so).
 - Elementwise ops take the format of their same-shape operands when those share it; scalar
-  operands stay ND, and an NC1HWC0 op also takes per-channel operands ([1, C, 1, 1]) in
-  NC1HWC0. Anything else (a broadcast across a blocked axis, a dtype change that changes C0)
+  operands stay ND, and an NC1HWC0 op also takes per-channel operands ([1, C, 1, 1], or a
+  constant [C, 1, 1], stored as [1, C, 1, 1]) in NC1HWC0. Anything else (a broadcast across a blocked axis, a dtype change that changes C0)
   runs in ND, with a remark. Concat keeps NC1HWC0 unless it joins channels that are not
   whole C0 blocks; Pad keeps it when it pads H and W only. Every other op (reshape,
   softmax, gather, control flow ...) is ND.
@@ -225,6 +225,8 @@ class _Layout:
                 return None
             elif _shape(v) == shape or (fmt == NC1HWC0 and _per_channel(_shape(v), shape)):
                 wanted.append(fmt)
+            elif fmt == NC1HWC0 and _per_channel(_leading_ones(_shape(v), 4), shape) and _is_constant(v):
+                wanted.append(fmt)  # a constant [C, 1, 1]: converted as [1, C, 1, 1] (convert_constant)
             else:
                 self.remark(op, f"runs in ND: operand {v.type} broadcasts across a blocked axis of {fmt}")
                 return None
@@ -325,8 +327,12 @@ class _Layout:
         assert c0 is not None and isinstance(v.type, TensorType)
         array = owner.array() if isinstance(owner, ConstantOp) else np.asarray(self.weights[owner.ref.data])
         base = owner.ref.data if isinstance(owner, WeightOp) else "const"
+        t = v.type
+        if fmt == NC1HWC0 and array.ndim < 4:  # a per-channel [C, 1, 1] broadcasts as [1, C, 1, 1]
+            padded = _leading_ones(array.shape, 4)
+            array, t = array.reshape(padded), TensorType(v.type.element_type, padded)
         handle = self.weights.add(f"{base}.{fmt.lower()}", to_format(array, fmt, c0, self.chip.fractal_m))
-        new = WeightOp(handle, with_format(v.type, fmt), provenance(owner))
+        new = WeightOp(handle, with_format(t, fmt), provenance(owner))
         Rewriter.insert_op(new, InsertPoint.after(owner))
         self.replaced.add(owner)
         return new.result
@@ -403,6 +409,11 @@ def _is_constant(v: SSAValue) -> bool:
             return False
         v = parent.inputs[v.index]
     return isinstance(v.owner, WeightOp | ConstantOp)
+
+
+def _leading_ones(shape: tuple[int, ...], rank: int) -> tuple[int, ...]:
+    """``shape`` as numpy broadcasting sees it against a tensor of ``rank`` dims."""
+    return (1,) * (rank - len(shape)) + tuple(shape)
 
 
 def _per_channel(shape: tuple[int, ...], out: tuple[int, ...]) -> bool:

@@ -190,3 +190,30 @@ def test_a_pad_of_the_channels_runs_in_nd():
     compiled = _agree(model, feeds, "ascend-sim", rtol=1e-4, atol=1e-4)
     assert compiled.report["layout"]["transdata"] == 4
     assert any("pads the batch or channel axis" in r["reason"] for r in compiled.report["remarks"])
+
+
+@pytest.mark.parametrize("target", CHIPS)
+def test_a_per_channel_constant_of_rank_three_stays_blocked(target):
+    """densenet121 and inception_v2 of the light zoo scale and shift each channel after
+    BatchNormalization with Unsqueeze'd [C, 1, 1] constants: the Mul ran in ND ("broadcasts
+    across a blocked axis"), which put a TransData inside each conv's fused epilogue, and
+    the conv group went to the AI CPU (densenet121: 244 TransData, 121 AI CPU kernels). A
+    constant [C, 1, 1] is now stored as an NC1HWC0 [1, C, 1, 1]: the conv and its epilogue
+    run on the cube."""
+    rng = np.random.default_rng(5)
+    inits = [numpy_helper.from_array(rng.standard_normal((32, 16, 3, 3)).astype(np.float32) * 0.1, "w"),
+             numpy_helper.from_array(rng.uniform(0.5, 1.5, 32).astype(np.float32), "s"),
+             numpy_helper.from_array(rng.uniform(-0.1, 0.1, 32).astype(np.float32), "b"),
+             numpy_helper.from_array(np.array([1, 2], np.int64), "axes")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Unsqueeze", ["s", "axes"], ["s3"]),
+             helper.make_node("Unsqueeze", ["b", "axes"], ["b3"]),
+             helper.make_node("Mul", ["c", "s3"], ["m"]),
+             helper.make_node("Add", ["m", "b3"], ["a"]),
+             helper.make_node("Relu", ["a"], ["y"])]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 16, 14, 14])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    feeds = {"x": rng.standard_normal((2, 16, 14, 14)).astype(np.float32)}
+    compiled = _agree(_model([*nodes], [x], [y], inits), feeds, target, rtol=1e-4, atol=1e-4)
+    assert compiled.report["aicpu"] == []
+    assert [k["kind"] for k in compiled.report["kernels"]] == ["vector", "cube", "vector"]  # TransData, conv, TransData
