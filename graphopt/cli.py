@@ -22,7 +22,7 @@ def _shape_arg(text: str) -> tuple[str, tuple[int, ...]]:
         if not sep or not name:
             raise ValueError
         shape = tuple(int(d) for d in dims.lower().split("x")) if dims else ()
-        if any(d < 0 for d in shape):
+        if any(d < 0 or d >= 1 << 63 for d in shape):  # an ONNX dimension is an int64
             raise ValueError
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: write NAME=1x3x224x224") from None

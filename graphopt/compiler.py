@@ -405,8 +405,13 @@ def _check_arguments(
 ) -> dict[str, tuple[int, ...]]:
     """compile()'s arguments checked before any work, each wrong one a GraphoptError naming
     it; returns ``shapes`` as {input name: dims}."""
-    if isinstance(model, str | os.PathLike) and Path(model).is_dir():
-        raise GraphoptError(f"{os.fspath(model)}: is a folder; give an .onnx or .pt2 file")
+    if isinstance(model, str | os.PathLike):
+        try:
+            is_dir = Path(model).is_dir()
+        except (OSError, RuntimeError) as e:  # a name too long for the system, a link loop
+            raise GraphoptError(f"{os.fspath(model)}: cannot be opened ({getattr(e, 'strerror', None) or e}); check the path") from None
+        if is_dir:
+            raise GraphoptError(f"{os.fspath(model)}: is a folder; give an .onnx or .pt2 file")
     if not isinstance(target, str | Target):
         raise GraphoptError(f"target {target!r}: give a target name such as 'cpu' or 'ascend-sim' (see `graphopt targets`)")
     if isinstance(opt_level, bool) or not isinstance(opt_level, int | np.integer) or opt_level not in (0, 1, 2, 3):
@@ -430,8 +435,8 @@ def _check_arguments(
         if isinstance(dims, str | bytes) or not isinstance(dims, Sequence | np.ndarray) or np.ndim(dims) != 1:
             raise GraphoptError(f"shapes[{name!r}]: {dims!r} is not a list of dimensions; write e.g. (1, 3, 224, 224)")
         for k, d in enumerate(dims):
-            if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 0:
-                raise GraphoptError(f"shapes[{name!r}]: dimension {k} is {d!r}; dimensions are integers >= 0")
+            if isinstance(d, bool) or not isinstance(d, int | np.integer) or not 0 <= d < 1 << 63:
+                raise GraphoptError(f"shapes[{name!r}]: dimension {k} is {d!r}; dimensions are integers from 0 to 2**63 - 1")
         bound[name] = tuple(int(d) for d in dims)
     return bound
 

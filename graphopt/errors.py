@@ -6,10 +6,15 @@ from __future__ import annotations
 class GraphoptError(Exception):
     """A user error: one line that names the model element and what to do.
 
-    The CLI prints it without a traceback and exits 2 (1 for a failed validation).
+    The CLI prints it without a traceback and exits 2 (1 for a failed validation). The
+    message is kept to one printable line (``escape``) whatever names it quotes, for API
+    callers too.
     """
 
     exit_code = 2
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        super().__init__(escape(str(message)), *args)
 
 
 class ValidationError(GraphoptError):

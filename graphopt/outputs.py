@@ -34,7 +34,10 @@ def _version() -> str:
 
 
 def _resolved(path: Path) -> Path:
-    return (Path.cwd() / path).resolve()  # symbolic links first, then "..", as the system does
+    try:
+        return (Path.cwd() / path).resolve()  # symbolic links first, then "..", as the system does
+    except (OSError, RuntimeError) as e:  # a link loop, a name too long for the system
+        raise GraphoptError(f"{path}: cannot be resolved ({getattr(e, 'strerror', None) or e}); check the path") from None
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -415,6 +415,21 @@ def _ort_feed(value: Any) -> Any:
     return value
 
 
+def _dense_if_sparse(value: Any) -> Any:
+    """onnxruntime returns a sparse Constant's value as its own SparseTensor (COO): the
+    dense tensor the ONNX spec says the node outputs."""
+    if not hasattr(value, "get_coo_data") or not hasattr(value, "dense_shape"):
+        return value
+    shape = tuple(int(d) for d in value.dense_shape())
+    values = np.asarray(value.values()).reshape(-1)
+    indices = np.asarray(value.get_coo_data().indices()).astype(np.int64)
+    flat = np.ravel_multi_index(tuple(indices.reshape(len(values), -1).T), shape) if indices.ndim == 2 and len(shape) > 1 \
+        else indices.reshape(-1)
+    out = np.zeros(shape, values.dtype)
+    out.reshape(-1)[flat] = values
+    return out
+
+
 def run_onnxruntime(model: onnx.ModelProto, names: Sequence[str], feeds: Mapping[str, Any]) -> list[Any]:
     """The judge's outputs ``names`` on ``feeds`` (arrays; lists for sequences; None for an
     empty optional). A model onnxruntime refuses to load, lacks a kernel for or fails to
@@ -434,7 +449,7 @@ def run_onnxruntime(model: onnx.ModelProto, names: Sequence[str], feeds: Mapping
         session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
         given = {k: _ort_feed(v) for k, v in feeds.items()}
         if not extended:
-            return list(session.run(list(names), given))
+            return [_dense_if_sparse(v) for v in session.run(list(names), given)]
         # An output numpy cannot hold (bfloat16, float8 ...): read it from its OrtValue.
         values = {k: v if isinstance(v, ort.OrtValue) else ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(v)) for k, v in given.items()}
         return [_from_ortvalue(v) for v in session.run_with_ort_values(list(names), values)]

@@ -64,7 +64,12 @@ class Imported:
 def load_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
     """Read an .onnx file; every failure is a one-line GraphoptError."""
     p = Path(path)
-    if not p.is_file():
+    try:
+        p.resolve(strict=True)
+        found = p.is_file()
+    except (OSError, RuntimeError) as e:  # a symbolic link loop, a name too long for the system
+        raise GraphoptError(f"{p}: cannot be opened ({getattr(e, 'strerror', None) or e}); check the path") from None
+    if not found:
         raise GraphoptError(f"{p}: no such file; check the path")
     try:
         model = onnx.load(str(p), load_external_data=False)
@@ -218,6 +223,40 @@ def _check_single_assignment(graph: onnx.GraphProto, outer: dict[str, str], labe
             scope[name] = producer
 
 
+_WINDOWED = frozenset({"Conv", "ConvInteger", "QLinearConv", "MaxPool", "AveragePool", "LpPool"})
+
+
+MAX_NESTING = 64  # subgraphs in subgraphs (If, Loop, Scan bodies); a file is cut at ~100 by protobuf
+
+
+def _check_nesting(graph: onnx.GraphProto) -> None:
+    """Refuse subgraphs nested deeper than MAX_NESTING before anything recurses into them
+    (a ModelProto built in memory has no protobuf depth limit)."""
+    stack = [(graph, 0, "")]
+    while stack:
+        g, depth, where = stack.pop()
+        if depth > MAX_NESTING:
+            raise GraphoptError(f"{where}: subgraphs are nested more than {MAX_NESTING} deep; graphopt does not import them")
+        for node in g.node:
+            for attr in node.attribute:
+                inner = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
+                stack.extend((sub, depth + 1, f"node {node.name or node.output[0] if node.output else node.op_type!r} "
+                              f"({node.op_type})") for sub in inner)
+
+
+def _check_versions(model: onnx.ModelProto) -> None:
+    """An IR version or default-domain opset newer than the onnx package graphopt reads it
+    with means a format it cannot know: refused, not guessed at."""
+    if model.ir_version < 0 or model.ir_version > onnx.IR_VERSION:
+        raise GraphoptError(f"model ir_version {model.ir_version}: graphopt reads ONNX IR versions up to {onnx.IR_VERSION}; "
+                            "export the model with an older ir_version")
+    newest = onnx.defs.onnx_opset_version()
+    for imp in model.opset_import:
+        if imp.domain in ("", "ai.onnx") and not 0 < imp.version <= newest:
+            raise GraphoptError(f"opset_import {imp.version} of the default domain: graphopt knows ONNX opsets 1 to "
+                                f"{newest}; export the model with one of them")
+
+
 def _default_opset(model: onnx.ModelProto) -> int:
     """The model's default-domain opset; 0 when it imports none (a model of ai.onnx.ml or
     other domains only is valid; a default-domain node in it is refused in ``_version``)."""
@@ -238,7 +277,11 @@ def _bind_shapes(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]], ini
             continue
         tt = vi.type.tensor_type
         if not vi.type.HasField("tensor_type"):
-            if ir_type(vi.type) is None:  # sequences and optionals keep their unknown dims
+            try:
+                known = ir_type(vi.type)
+            except KeyError as e:  # an element type ONNX does not define
+                raise GraphoptError(f"input {vi.name}: {e.args[0]}; give it an ONNX element type") from None
+            if known is None:  # sequences and optionals keep their unknown dims
                 raise GraphoptError(f"input {vi.name}: only tensor, sequence and optional inputs are supported")
             continue
         if tt.elem_type not in dtypes.BY_ONNX:
@@ -427,7 +470,8 @@ class _Importer:
             or (-1 not in shape_of(v.type) and (not name or name not in self.inferred or -1 in self.inferred[name][0]
                                                 or shape_of(v.type) == self.inferred[name][0]))
             for name, v in zip(n.inputs, operands))
-        if trusted and all(s is not None and -1 not in s[0] for s in from_onnx):
+        declared = {o.name for o in self.model.graph.output}
+        if trusted and all(s is not None and -1 not in s[0] for s in from_onnx) and not declared & set(outs):
             return [s for s in from_onnx if s is not None]
         ins = [None if isinstance(v.type, NoneType) else _spec(v) for v in operands]
         consts = [self.known.get(name) if name else None for name in n.inputs]
@@ -436,6 +480,19 @@ class _Importer:
             ours = infer(cls, ins, attrs, consts, len(outs))
         except (ValueError, KeyError) as e:
             raise GraphoptError(f"{where}: {e}") from None
+        # A graph output's type in the model is the user's declaration, which onnx's
+        # (non-strict) inference keeps even where the node computes another shape.
+        # A windowed op over static operands has no unknown dims: a -1 there is a window larger
+        # than its padded input.
+        windowed = n.op_type in _WINDOWED and all(
+            not isinstance(v.type, TensorType) or -1 not in shape_of(v.type) for v in operands)
+        for name, theirs, mine in zip(outs, from_onnx, ours):
+            if name in declared and theirs is not None and mine is not None and -1 not in theirs[0] \
+                    and ((windowed and -1 in mine[0]) or (-1 not in mine[0] and tuple(mine[0]) != tuple(theirs[0]))):
+                raise GraphoptError(f"{where}: output {name} is declared {list(theirs[0])}, but the node computes "
+                                    f"{list(mine[0])} from its inputs; fix the model's declared output shape or the node")
+        if trusted and all(s is not None and -1 not in s[0] for s in from_onnx):
+            return [s for s in from_onnx if s is not None]
         specs: list[Spec | None] = []
         for k, (theirs, mine) in enumerate(zip(from_onnx, ours + [None] * (len(outs) - len(ours)))):
             best = mine if mine is not None and (theirs is None or -1 in theirs[0] or not trusted) else theirs
@@ -529,11 +586,13 @@ def _spec(v: SSAValue) -> Spec:
 
 def import_model(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]] | None = None) -> Imported:
     """An ONNX model as a ``builtin.module`` holding ``func.func @main``."""
+    _check_nesting(model.graph)  # first: what follows recurses into subgraphs
     for _, where in external_tensors(model):
         # load_model reads external data checked against the model's folder; a ModelProto
         # given directly has no folder, and onnx would read the file from the current one.
         raise GraphoptError(f"{where}: its data is in an external file, and a model given as a ModelProto has no "
                             "folder to read it from; give the .onnx file's path, or load the data into the model")
+    _check_versions(model)
     _check_single_assignment(model.graph, {})
     if not model.graph.output:
         raise GraphoptError(f"graph {model.graph.name!r}: the model declares no outputs, so it computes nothing; add its outputs to graph.output")

@@ -59,7 +59,7 @@ def constant(
     value_ints: list[int] | None = None,
     value_string: str | None = None,
     value_strings: list[str] | None = None,
-    value_sparse_tensor: object | None = None,
+    sparse_value: tuple[np.ndarray, object] | None = None,
 ) -> np.ndarray:
     if value is not None:
         return np.array(value)
@@ -75,9 +75,31 @@ def constant(
         return np.array(value_string, dtype=object)
     if value_strings is not None:
         return np.array(value_strings, dtype=object)
-    if value_sparse_tensor is not None:
-        raise ValueError("Constant with a sparse tensor value is not supported")
+    if sparse_value is not None:
+        return _dense(*sparse_value)
     raise ValueError("Constant has no value attribute")
+
+
+def _dense(values: np.ndarray, sparse: object) -> np.ndarray:
+    """A SparseTensorProto's dense value: zeros of ``dims`` with ``values`` at ``indices``,
+    given as [NNZ] linear positions or [NNZ, rank] coordinates (ONNX's two forms)."""
+    from onnx import numpy_helper
+
+    dims = tuple(int(d) for d in sparse.dims)  # type: ignore[attr-defined]
+    indices = numpy_helper.to_array(sparse.indices).astype(np.int64)  # type: ignore[attr-defined]
+    values = np.asarray(values).reshape(-1)
+    out = np.zeros(dims, dtype=values.dtype)
+    size = out.size
+    if indices.ndim == 2 and indices.shape[1] == len(dims) and len(dims) != 1:
+        flat = np.ravel_multi_index(tuple(indices.T), dims) if indices.size else np.zeros(0, np.int64)
+    elif indices.ndim == 1 or (indices.ndim == 2 and indices.shape[1] == 1):
+        flat = indices.reshape(-1)
+    else:
+        raise ValueError(f"sparse_value indices of shape {list(indices.shape)} fit neither ONNX form for dims {list(dims)}")
+    if len(flat) != len(values) or (flat.size and (flat.min() < 0 or flat.max() >= size)):
+        raise ValueError(f"sparse_value: {len(values)} values at {len(flat)} indices within {size} elements do not match")
+    out.reshape(-1)[flat] = values
+    return out
 
 
 @rule("Identity")

@@ -426,10 +426,10 @@ _MUTATIONS = {
     "no outputs": (lambda m: m.graph.ClearField("output"), "the model declares no outputs"),
     "output nothing produces": (lambda m: m.graph.output.append(vi("ghost", [2, 3])), "output 'ghost': no node produces it"),
     "output declared another shape": (lambda m: setattr(m.graph.output[0].type.tensor_type.shape.dim[0], "dim_value", 5),
-                                      "node 'add1' (Add): the model is inconsistent here"),
+                                      "output total is declared [5, 3], but the node computes [2, 3]"),
     "output declared another dtype": (lambda m: setattr(m.graph.output[0].type.tensor_type, "elem_type", T.INT64), "node 'add1' (Add"),
     "undefined input": (lambda m: m.graph.node[0].input.__setitem__(0, "nowhere"), "input 'nowhere' is not produced"),
-    "opset 0": (lambda m: setattr(m.opset_import[0], "version", 0), "imports no version of the default ONNX opset"),
+    "opset 0": (lambda m: setattr(m.opset_import[0], "version", 0), "opset_import 0 of the default domain"),
     "Cast to type 999": (_cast(999), "node 'cast' (Cast"),
     "Cast to type 0": (_cast(0), "node 'cast' (Cast"),
     "Reshape to a huge constant shape": (
