@@ -32,6 +32,9 @@ class VecRow:
     # Operand positions that are parameters, not data laid out like the output (a
     # reduction's axes): a kernel loads them whole, never tiles or broadcasts them.
     params: tuple[int, ...] = ()
+    # Operand positions holding one value per channel ([C], indexing axis 1, not
+    # broadcast from the right): a kernel tiling rows of (N, C) tiles them with the rows.
+    channel: tuple[int, ...] = ()
 
 
 def _axis(attrs: dict[str, Any], rank: int, _consts: Sequence[np.ndarray | None]) -> int:
@@ -80,9 +83,10 @@ VECTOR_OPS: dict[str, VecRow] = {
     "LayerNormalization": VecRow("reduce", True, _axis),
     "RMSNormalization": VecRow("reduce", True, _axis),
     "RotaryEmbedding": VecRow("elementwise", False, _rotary),
-    # Per-channel ops on NCHW: parameters index axis 1, so a tile holds whole (C, H, W) items.
-    "BatchNormalization": VecRow("elementwise", False, _fixed(1)),
-    "InstanceNormalization": VecRow("reduce", True, _fixed(1)),
+    # Per-channel ops on NCHW: each (n, c) plane is independent, a tile holds whole planes
+    # and the slice of the per-channel parameters they need.
+    "BatchNormalization": VecRow("elementwise", False, _fixed(2), channel=(1, 2, 3, 4)),
+    "InstanceNormalization": VecRow("reduce", True, _fixed(2), channel=(1, 2)),
     "LRN": VecRow("reduce", True, _fixed(1)),
     # Pooling: each (n, c) plane is independent.
     "GlobalAveragePool": VecRow("reduce", True, _fixed(2)),

@@ -9,6 +9,9 @@ Tiling (the algorithm):
 2. A GM input whose leading dims are L is tiled by rows; one that broadcasts over L is
    broadcast to it (a strided DMA) and tiled; one that does not touch L (a scale vector)
    or is a parameter, not data (a reduction's axes, ``VecRow.params``), is loaded whole once.
+   A per-channel vector [C] (``VecRow.channel``: BatchNormalization's scale, bias, mean
+   and variance) broadcasts as [1, C, 1, ...], so with rows of (N, C) planes each tile
+   reads the channels of its rows.
 3. rows per tile r: as many as fit UB with every tiled buffer double buffered, rounded so
    each tile stays 32-byte aligned where at least that many rows fit (else a tile is off
    the block size and its copies are DataCopyPad). Tiles are spread over the vector cores.
@@ -51,6 +54,7 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str
         p = min(p, first_mixed_axis(op.ONNX_TYPE, op.onnx_attrs(), rank, g.consts(op)))
     computed = [r for op in g.ops for r in op.results] + list(g.yields)
     params = _params(g.ops)
+    channel = _channel_vectors(g.ops)
     consts = [v for op in g.ops for v in op.operands
               if isinstance(v.owner, ConstantOp) and v not in g.args and v not in params]
     while p > 0:
@@ -70,6 +74,8 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str
             continue
         s, dt = shape(a), num.store(np_dtype(a))
         padded = (1,) * (len(out0) - len(s)) + s
+        if a in channel and len(s) == 1 and len(out0) >= 2:
+            padded = (1, *s) + (1,) * (len(out0) - 2)
         if p == 0 or a in params:
             plans[a] = (None, s, dt)
         elif _lead_ok(s, lead) and len(s) >= len(out0):
@@ -192,6 +198,13 @@ def _params(ops: list[Any]) -> set[SSAValue]:
     as_param = {op.operands[k] for op in ops for k in VECTOR_OPS[op.ONNX_TYPE].params if k < len(op.operands)}
     as_data = {v for op in ops for k, v in enumerate(op.operands) if k not in VECTOR_OPS[op.ONNX_TYPE].params}
     return as_param - as_data
+
+
+def _channel_vectors(ops: list[Any]) -> set[SSAValue]:
+    """Values the group reads only as per-channel vectors (``VecRow.channel``)."""
+    as_channel = {op.operands[k] for op in ops for k in VECTOR_OPS[op.ONNX_TYPE].channel if k < len(op.operands)}
+    elsewhere = {v for op in ops for k, v in enumerate(op.operands) if k not in VECTOR_OPS[op.ONNX_TYPE].channel}
+    return as_channel - elsewhere
 
 
 def _rows_per_tile(rows: int, row_bytes: list[int], ub: int, align: int) -> int:

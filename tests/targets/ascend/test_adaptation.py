@@ -217,3 +217,26 @@ def test_a_per_channel_constant_of_rank_three_stays_blocked(target):
     compiled = _agree(_model([*nodes], [x], [y], inits), feeds, target, rtol=1e-4, atol=1e-4)
     assert compiled.report["aicpu"] == []
     assert [k["kind"] for k in compiled.report["kernels"]] == ["vector", "cube", "vector"]  # TransData, conv, TransData
+
+
+@pytest.mark.parametrize("target", CHIPS)
+@pytest.mark.parametrize("op, shape", [("BatchNormalization", (3, 40, 56, 56)), ("BatchNormalization", (2, 24, 100)),
+                                       ("InstanceNormalization", (2, 40, 56, 56))])
+def test_a_normalization_of_large_planes_is_tiled_by_channel(target, op, shape):
+    """densenet121 normalises each dense block's concatenation on its own (pre-activation):
+    a BatchNormalization over [1, 256, 56, 56] needed a whole (C, H, W) item per UB tile
+    ("a row does not fit in UB"), so 62 of them ran on the AI CPU. A tile is now a block
+    of (n, c) planes with the slice of the per-channel parameters they need (tiles that
+    straddle two batch items included: 40 channels in tiles of 3)."""
+    rng = np.random.default_rng(6)
+    names = ["s", "b", "m", "v"] if op == "BatchNormalization" else ["s", "b"]
+    inits = [numpy_helper.from_array(rng.uniform(0.5, 1.5, shape[1]).astype(np.float32), n) for n in names]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    model = _model([helper.make_node(op, ["x", *names], ["y"])], [x], [y], inits, opset=15)
+    feeds = {"x": rng.standard_normal(shape).astype(np.float32)}
+    compiled = _agree(model, feeds, target, rtol=1e-5, atol=1e-5)
+    norm = [k for k in compiled.report["kernels"] if "normalization" in k["name"]]
+    assert [k["kind"] for k in norm] == ["vector"], compiled.report["kernels"]
+    if len(shape) == 4:
+        assert norm[0]["tiling"]["tiles"] > 1 and norm[0]["tiling"]["row_axes"] == 2
