@@ -7,7 +7,8 @@ onto the matmul kernel template: views of its GM operands as [batch, M, K] / [ba
 - Gemm: transA/transB are transposed views; alpha, beta and C are epilogue steps.
 - Conv (2-D): A is the im2col matrix [group, N*Ho*Wo, Cin/group*kh*kw] (made by the copy's
   ``im2col``, as Load3D does), B the weights viewed [group, K, Cout/group], C the output
-  viewed [group, N*Ho*Wo, Cout/group]; the bias is an epilogue Add.
+  viewed [group, N*Ho*Wo, Cout/group]; the bias is an epilogue Add. A 1-D Conv is the 2-D
+  one over H = 1 (its views hold the same elements; ``im2col`` reads [N, C, W] as [N, C, 1, W]).
 """
 
 from __future__ import annotations
@@ -155,9 +156,13 @@ def _gemm(op: GraphOp, a: list[int], b: list[int], out: list[int], ia: int, ib: 
 
 def _conv(op: GraphOp, x: list[int], w: list[int], out: list[int], ia: int, ib: int, index: dict[Any, int],
           num: Numerics, vdt: np.dtype) -> tuple[CubeSpec, list[EpiStep]] | str:
-    if len(x) != 4:
-        return "a convolution that is not 2-D"
     at = op.onnx_attrs()
+    if len(x) == 3:  # 1-D (speech front ends, Whisper's encoder): a 2-D conv over H = 1
+        x, w, out = [x[0], x[1], 1, x[2]], [*w[:2], 1, w[2]], [*out[:2], 1, out[2]]
+        at = {**at, "strides": [1, *(at.get("strides") or [1])], "dilations": [1, *(at.get("dilations") or [1])],
+              "pads": [0, *(at.get("pads") or [0, 0])[:1], 0, *(at.get("pads") or [0, 0])[1:]]}
+    if len(x) != 4:
+        return "a convolution that is not 1-D or 2-D"
     n, _, h, wd = x
     co, cig, kh, kw = w
     g = int(at.get("group", 1))

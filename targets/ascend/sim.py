@@ -244,11 +244,13 @@ def unapply_view(a: np.ndarray, view: DictionaryAttr | None, shape: Sequence[int
 
 
 def im2col(x: np.ndarray, spec: DictionaryAttr) -> np.ndarray:
-    """[N, C, H, W] -> [group, N*Ho*Wo, C/group*kh*kw], columns ordered (c, kh, kw) like the weights."""
+    """[N, C, H, W] (or [N, C, W]) -> [group, N*Ho*Wo, C/group*kh*kw], columns ordered (c, kh, kw) like the weights."""
     s = {k: [int(v) for v in A.from_ir(val)] if not hasattr(val, "value") else int(val.value.data)  # pyright: ignore
          for k, val in spec.data.items()}
     (kh, kw), (sh, sw), (pt, pl, pb, pr), (dh, dw), g, (ho, wo) = (
         s["kernel"], s["strides"], s["pads"], s["dilations"], s["group"], s["out"])
+    if x.ndim == 3:  # a 1-D conv: [N, C, W] as [N, C, 1, W] (cube_specs._conv)
+        x = x[:, :, None, :]
     n, c = x.shape[:2]
     xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
     cols = np.empty((n, c, kh, kw, ho, wo), x.dtype)

@@ -240,3 +240,26 @@ def test_a_normalization_of_large_planes_is_tiled_by_channel(target, op, shape):
     assert [k["kind"] for k in norm] == ["vector"], compiled.report["kernels"]
     if len(shape) == 4:
         assert norm[0]["tiling"]["tiles"] > 1 and norm[0]["tiling"]["row_axes"] == 2
+
+
+@pytest.mark.parametrize("target", CHIPS)
+@pytest.mark.parametrize("attrs", [{"pads": [1, 1]}, {"strides": [5], "kernel": 10, "cin": 1},
+                                   {"group": 4, "kernel": 16, "pads": [8, 8]}, {"dilations": [2], "pads": [2, 2]},
+                                   {"auto_pad": "SAME_UPPER", "strides": [2]}])
+def test_a_one_dimensional_convolution_runs_on_the_cube(target, attrs):
+    """Whisper's encoder starts with two 1-D convs (each with GELU after it), wav2vec2 and
+    its family with a stack of them and a grouped positional one: "a convolution that is not
+    2-D" sent each, with its epilogue, to the AI CPU. A 1-D Conv is now the 2-D one over
+    H = 1 on the cube."""
+    rng = np.random.default_rng(7)
+    attrs = dict(attrs)
+    k, cin = attrs.pop("kernel", 3), attrs.pop("cin", 16)
+    g = attrs.get("group", 1)
+    w = numpy_helper.from_array((rng.standard_normal((32, cin // g, k)) / np.sqrt(cin * k / g)).astype(np.float32), "w")
+    b = numpy_helper.from_array(rng.uniform(-0.1, 0.1, 32).astype(np.float32), "b")
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], **attrs), helper.make_node("Gelu", ["c"], ["y"])]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, cin, 160])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    feeds = {"x": rng.standard_normal((2, cin, 160)).astype(np.float32)}
+    compiled = _agree(_model(nodes, [x], [y], [w, b], opset=20), feeds, target, rtol=1e-4, atol=1e-5)
+    assert [(k["kind"]) for k in compiled.report["kernels"]] == ["cube"], compiled.report["kernels"]
