@@ -23,8 +23,9 @@ Which op works in which format (decided from traits, never from the chip's name)
   operands stay ND, and an NC1HWC0 op also takes per-channel operands ([1, C, 1, 1], or a
   constant [C, 1, 1], stored as [1, C, 1, 1]) in NC1HWC0. Anything else (a broadcast across a blocked axis, a dtype change that changes C0)
   runs in ND, with a remark. Concat keeps NC1HWC0 unless it joins channels that are not
-  whole C0 blocks; Pad keeps it when it pads H and W only. Every other op (reshape,
-  softmax, gather, control flow ...) is ND.
+  whole C0 blocks; Pad keeps it when it pads H and W only, a reduction when it reduces H
+  and W (keepdims): a global pool. Every other op (reshape, softmax, gather, control flow
+  ...) is ND.
 
 Algorithm (one walk in program order, which is a topological order, then a cleanup):
 1. Forward propagation: visit each op after its operands. Graph inputs are ND. An op's
@@ -94,6 +95,8 @@ _CHANNEL_LOCAL = frozenset(
 )
 # Cube ops whose right-hand operand is a matrix the cube reads as L0B (the weight of a layer).
 _WEIGHT_OPERAND = {"MatMul": 1, "Gemm": 1, "MatMulBias": 1, "MatMulInteger": 1}
+# Reductions that are a global pool when they reduce H and W of NC1HWC0 with keepdims.
+_SPATIAL_REDUCTIONS = frozenset("ReduceMean ReduceMax ReduceMin ReduceSum ReduceL1 ReduceL2 ReduceSumSquare".split())
 _MAX_NZ_PADDING = 2.0  # a weight stays ND when its NZ storage is more than this much larger
 _SUMMARY = "ascend.layout"  # module attribute holding layout_report's numbers
 
@@ -170,6 +173,8 @@ class _Layout:
             return self.concat_rule(op) or nd
         if op.ONNX_TYPE == "Pad" and not op.ONNX_DOMAIN:
             return self.pad_rule(op) or nd
+        if op.ONNX_TYPE in _SPATIAL_REDUCTIONS and not op.ONNX_DOMAIN:
+            return self.reduce_rule(op) or nd
         return nd
 
     def blocked_rule(self, op: GraphOp) -> tuple[list[str], list[str]] | None:
@@ -260,6 +265,23 @@ class _Layout:
         padded = {int(a) % 4 for a, before, after in zip(axes, pads[: axes.size], pads[axes.size :]) if before or after}
         if padded & {0, 1}:
             self.remark(op, "runs in ND: it pads the batch or channel axis of NC1HWC0")
+            return None
+        return [NC1HWC0] + [ND] * (len(op.operands) - 1), [NC1HWC0]
+
+    def reduce_rule(self, op: GraphOp) -> tuple[list[str], list[str]] | None:
+        """A reduction of an NC1HWC0 value over H and W with keepdims is a global pool (each
+        (n, c) plane on its own): it stays NC1HWC0. Exporters write squeeze-and-excitation's
+        squeeze so (torch's x.mean((2, 3), keepdim=True)); in ND it cost a TransData before
+        it, and one after it where C is not whole C0 blocks (EfficientNet: 6 of its 7)."""
+        x = op.operands[0]
+        attrs = op.onnx_attrs()
+        if format_of(x.type) != NC1HWC0 or len(_shape(x)) != 4 or not attrs.get("keepdims", 1):
+            return None
+        axes = attrs.get("axes")
+        if axes is None and len(op.operands) > 1 and _is_tensor(op.operands[1]):
+            found = self.constant(op.operands[1])
+            axes = None if found is None else found.tolist()
+        if not axes or {int(a) % 4 for a in axes} != {2, 3}:
             return None
         return [NC1HWC0] + [ND] * (len(op.operands) - 1), [NC1HWC0]
 

@@ -263,3 +263,32 @@ def test_a_one_dimensional_convolution_runs_on_the_cube(target, attrs):
     feeds = {"x": rng.standard_normal((2, cin, 160)).astype(np.float32)}
     compiled = _agree(_model(nodes, [x], [y], [w, b], opset=20), feeds, target, rtol=1e-4, atol=1e-5)
     assert [(k["kind"]) for k in compiled.report["kernels"]] == ["cube"], compiled.report["kernels"]
+
+
+@pytest.mark.parametrize("target", CHIPS)
+@pytest.mark.parametrize("opset", [13, 18])  # axes an attribute, then an input
+def test_squeeze_and_excitation_keeps_nc1hwc0(target, opset):
+    """transformers' EfficientNet squeezes with x.mean((2, 3), keepdim=True): a ReduceMean
+    over H and W, which ran in ND, with a TransData before it (and after it where C is not
+    whole C0 blocks): 7 TransData in a two-block EfficientNet. Over H and W with keepdims a
+    reduction is a global pool and stays NC1HWC0: TransData only at the input and output."""
+    rng = np.random.default_rng(8)
+    inits = [numpy_helper.from_array(rng.standard_normal((24, 16, 3, 3)).astype(np.float32) * 0.1, "w"),
+             numpy_helper.from_array(rng.standard_normal((8, 24, 1, 1)).astype(np.float32) * 0.2, "w1"),
+             numpy_helper.from_array(rng.standard_normal((24, 8, 1, 1)).astype(np.float32) * 0.2, "w2")]
+    if opset >= 18:
+        inits.append(numpy_helper.from_array(np.array([2, 3], np.int64), "axes"))
+        mean = helper.make_node("ReduceMean", ["a", "axes"], ["m"], keepdims=1)
+    else:
+        mean = helper.make_node("ReduceMean", ["a"], ["m"], axes=[-2, -1], keepdims=1)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Sigmoid", ["c"], ["sg"]), helper.make_node("Mul", ["c", "sg"], ["a"]),
+             mean,
+             helper.make_node("Conv", ["m", "w1"], ["r"]), helper.make_node("Relu", ["r"], ["rr"]),
+             helper.make_node("Conv", ["rr", "w2"], ["e"]), helper.make_node("Sigmoid", ["e"], ["es"]),
+             helper.make_node("Mul", ["a", "es"], ["y"])]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 16, 14, 14])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    feeds = {"x": rng.standard_normal((2, 16, 14, 14)).astype(np.float32)}
+    compiled = _agree(_model(nodes, [x], [y], inits, opset=opset), feeds, target, rtol=1e-4, atol=1e-5)
+    assert compiled.report["layout"]["transdata"] == 2, compiled.report["kernels"]
