@@ -540,7 +540,7 @@ def export_hf(arch: str, exporter: str, out: Path) -> dict[str, Any]:
                                   output_names=out_names, external_data=False)
     except Exception as e:  # the exporter's failure, recorded as such
         tmp.unlink(missing_ok=True)
-        return {"exporter_error": one_line(e)}
+        return {"exporter_error": _root_cause(e)}
     os.replace(tmp, out)
     np.savez(out.with_suffix(".npz"), **{k: v.numpy() for k, v in kwargs.items()})
     return {"ok": True, **_magnitude(reference), **fp16_eager_error(model, kwargs, reference)}
@@ -618,8 +618,23 @@ def _zoo_magnitude(model: Any) -> dict[str, float]:
 # One row: compile and validate one model for one target (run in a worker process)
 
 
+def _root_cause(e: BaseException) -> str:
+    """The innermost exception of a chain, its first line (torch.onnx wraps torch.export's
+    reason in paragraphs of advice)."""
+    seen = {id(e)}
+    while (inner := e.__cause__ or e.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        e = inner
+    first = next((line for line in str(e).splitlines() if line.strip()), "")
+    text = f"{type(e).__name__}: {' '.join(_ANSI.sub('', first).split())}"
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split()) or type(e).__name__
+    text = " ".join(_ANSI.sub("", str(e)).split()) or type(e).__name__
     return text if len(text) <= 400 else text[:397] + "..."
 
 
