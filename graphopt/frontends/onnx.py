@@ -327,6 +327,7 @@ class _Importer:
         self.values: dict[str, SSAValue] = {}
         self.known: dict[str, np.ndarray] = {}  # compile-time values, for typing only
         self.inferred: dict[str, Spec] = {}
+        self.declared_outputs: dict[str, Spec] = {}  # graph outputs' shapes as the model declares them
         self.block = Block()
         self.builder = Builder(InsertPoint.at_end(self.block))
         self._none: SSAValue | None = None
@@ -486,7 +487,10 @@ class _Importer:
         # than its padded input.
         windowed = n.op_type in _WINDOWED and all(
             not isinstance(v.type, TensorType) or -1 not in shape_of(v.type) for v in operands)
-        for name, theirs, mine in zip(outs, from_onnx, ours):
+        for name, mine in zip(outs, ours):
+            # what the model declares, not what onnx inferred over a symbolic dim (its
+            # inference is wrong for some nodes: _onnx_infers_otherwise)
+            theirs = self.declared_outputs.get(name)
             if name in declared and theirs is not None and mine is not None and -1 not in theirs[0] \
                     and ((windowed and -1 in mine[0]) or (-1 not in mine[0] and tuple(mine[0]) != tuple(theirs[0]))):
                 raise GraphoptError(f"{where}: output {name} is declared {list(theirs[0])}, but the node computes "
@@ -602,12 +606,15 @@ def import_model(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]] | No
     g = model.graph
     inits = {t.name for t in original}
     _bind_shapes(model, dict(shapes or {}), inits)
+    # The output shapes the model itself declares (inference below fills in symbolic dims).
+    declared_outputs = {vi.name: spec for vi in model.graph.output if (spec := _spec_from_type(vi.type)) is not None}
     try:
         model = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
     except Exception as e:  # onnx raises InferenceError and others; report the first line
         raise GraphoptError(f"onnx shape inference rejects the model: {str(e).strip().splitlines()[0]}") from None
     g = model.graph
     imp = _Importer(model, opset)
+    imp.declared_outputs = declared_outputs
     for vi in [*g.value_info, *g.output]:
         spec = _spec_from_type(vi.type)
         if spec is not None:

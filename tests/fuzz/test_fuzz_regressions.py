@@ -245,3 +245,16 @@ def test_vector_group_mixing_its_first_axis_too_large_for_ub_runs_on_the_ai_cpu(
     x = np.random.default_rng(7).uniform(-1, 1, shape).astype(np.float32)
     compiled = _assert_matches(model, {"x": x}, "ascend-sim", target_options={"precision": "must_keep_origin_dtype"})
     assert any("one tile" in r["reason"] for r in compiled.report["remarks"])
+
+
+def test_pool_output_declared_with_symbolic_dims_is_not_checked_against_onnx_inference():
+    """Seeds 5165, 5209, 5390, 5747, 6054, 6165: a graph output computed from a ceil_mode
+    pool whose last window onnx's inference keeps (see the first test), declared with
+    symbolic dims. The import's check of declared output shapes read the declaration after
+    onnx's inference had filled those dims with its wrong shape, and refused a valid model:
+    "output p is declared [1, 1, 3, 5], but the node computes [1, 1, 2, 4]". The check now
+    reads what the model declares."""
+    nodes = [helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[1, 1], strides=[3, 2], ceil_mode=1)]
+    model = _model(nodes, [_vi("x", (1, 1, 6, 8))], [_vi("p", ["n", "c", "h", "w"])])
+    x = np.arange(48, dtype=np.float32).reshape(1, 1, 6, 8) / 48
+    _assert_matches(model, {"x": x})
