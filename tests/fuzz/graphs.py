@@ -15,7 +15,7 @@ groups incl. depthwise, strides, pads, dilations, auto_pad), MaxPool / AveragePo
 sizes, ceil_mode, pads, count_include_pad), GlobalAveragePool, BatchNormalization;
 LayerNormalization (the op and the decomposed chain), Softmax / LogSoftmax, GELU chains
 (the erf and tanh forms exporters write); Concat, Split, Slice (negative steps, clamped
-bounds), Gather; an attention block (Q K^T, a scale, an optional additive mask, Softmax,
+bounds), Gather, Pad (constant, reflect, edge), Expand, Tile; an attention block (Q K^T, a scale, an optional additive mask, Softmax,
 times V; one head or the multi-head Reshape/Transpose plumbing); Sum / Max / Min / Mean of
 several inputs; Cast; Where; a small If and Loop; and inputs with dynamic dims, bound at
 compile time by ``shapes``. Shapes are small (dims up to 9) except in 15% of the cases,
@@ -48,7 +48,7 @@ IR_VERSION = 8
 STEP_KINDS = (
     "unary", "binary", "matmul", "gemm", "parallel", "reduce", "reshape", "transpose",
     "conv", "pool", "global_pool", "batchnorm", "layernorm", "layernorm_chain", "softmax", "gelu",
-    "concat", "split", "slice", "gather", "attention", "variadic", "cast", "where", "if", "loop",
+    "concat", "split", "slice", "gather", "movement", "attention", "variadic", "cast", "where", "if", "loop",
 )
 FEATURES = (*STEP_KINDS, "dynamic")
 CONTROL_FLOW = ("if", "loop")
@@ -732,6 +732,45 @@ def _gather(b: _Builder) -> bool:
     return True
 
 
+def _movement(b: _Builder) -> bool:
+    """Pad (constant, reflect, edge; negative pads crop), Expand, Tile."""
+    x = b.pick(lambda s: 1 <= len(s) <= 4 and math.prod(s) <= 20000)
+    if x is None:
+        return False
+    rank = len(x.shape)
+    op = b.choice(["Pad", "Pad", "Expand", "Tile"])
+    if op == "Pad":
+        mode = b.choice(["constant", "constant", "reflect", "edge"])
+        axes = sorted(int(a) for a in b.rng.choice(rank, size=b.int(1, rank), replace=False))
+        pads = []
+        for _ in range(2):  # begins, then ends
+            for a in axes:
+                d = x.shape[a]
+                hi = d - 1 if mode == "reflect" else 3
+                pads.append(b.int(-1 if d > 2 and mode == "constant" else 0, max(hi, 0)))
+        out = list(x.shape)
+        for i, a in enumerate(axes):
+            out[a] += pads[i] + pads[i + len(axes)]
+        if min(out) < 1:
+            return False
+        ins = [x.name, b.const(np.asarray(pads, np.int64))]
+        if mode == "constant" and b.coin():
+            ins.append(b.const(np.float32(b.rng.uniform(-1, 1))))
+        if axes != list(range(rank)) or b.coin(0.3):
+            ins += [""] * (3 - len(ins)) + [b.const(np.asarray([a - rank if b.coin(0.3) else a for a in axes], np.int64))]
+        b.add("Pad", ins, tuple(out), max(x.bound, 1.0), mode=mode)
+        return True
+    if op == "Expand":
+        target = [d if d != 1 or b.coin(0.3) else b.int(2, 3) for d in x.shape]
+        lead = [b.int(1, 3)] if rank < 4 and b.coin(0.3) else []
+        spec = [*lead, *(1 if d == t and b.coin(0.3) else t for d, t in zip(x.shape, target))]
+        b.add("Expand", [x.name, b.const(np.asarray(spec, np.int64))], (*lead, *target), x.bound)
+        return True
+    reps = [b.int(1, 3) if b.coin(0.5) else 1 for _ in x.shape]
+    b.add("Tile", [x.name, b.const(np.asarray(reps, np.int64))], tuple(d * r for d, r in zip(x.shape, reps)), x.bound)
+    return True
+
+
 def _attention(b: _Builder) -> bool:
     """Q K^T * scale [+ mask] -> Softmax -> * V, from projections of one [B, S, D] value;
     one head, or heads split by Reshape/Transpose and merged back (recognize-attention's
@@ -922,7 +961,7 @@ STEPS: dict[str, Callable[[_Builder], bool]] = {
     "reduce": _reduce, "reshape": _reshape, "transpose": _transpose, "conv": _conv, "pool": _pool,
     "global_pool": _global_pool, "batchnorm": _batchnorm, "layernorm": _layernorm,
     "layernorm_chain": _layernorm_chain, "softmax": _softmax, "gelu": _gelu, "concat": _concat,
-    "split": _split, "slice": _slice, "gather": _gather, "attention": _attention,
+    "split": _split, "slice": _slice, "gather": _gather, "movement": _movement, "attention": _attention,
     "variadic": _variadic, "cast": _cast, "where": _where, "if": _if, "loop": _loop,
 }
 # Vision steps need a 4-D value: an image input makes them likely; control flow is rarer.
