@@ -23,6 +23,7 @@ from graphopt.dialects import attrs as A
 from graphopt.dialects.graph import ConstantOp, GraphOp
 from graphopt.targets.ascend.lower_cube import CubeSpec, EpiStep, Ref
 from graphopt.targets.ascend.vector import VECTOR_OPS, Numerics
+from graphopt.targets.ascend.vector_kernel import format_changes
 
 
 def cube_group(g: Any, num: Numerics) -> tuple[CubeSpec, list[EpiStep], list[Ref]] | str:
@@ -61,6 +62,7 @@ def cube_group(g: Any, num: Numerics) -> tuple[CubeSpec, list[EpiStep], list[Ref
             return made_conv
         spec, steps = made_conv
     refs: dict[Any, Ref] = {first.results[0]: ("step", len(steps) - 1) if steps else acc}
+    same = format_changes(g)  # a TransData inside the group: the same logical tile
     for op in g.ops[1:]:
         row = VECTOR_OPS.get(op.ONNX_TYPE)
         if row is None or row.first_mixed_axis is not None or len(op.results) != 1:
@@ -68,7 +70,7 @@ def cube_group(g: Any, num: Numerics) -> tuple[CubeSpec, list[EpiStep], list[Ref
         if list(shape(op.results[0])) != out:
             return f"epilogue op {op.ONNX_TYPE} changes the shape"
         ins: list[Ref] = []
-        for v in op.operands:
+        for v in (same.get(v, v) for v in op.operands):
             if v in refs:
                 ins.append(refs[v])
             elif v in index:  # a kernel input (hoisted constants included)
@@ -84,7 +86,7 @@ def cube_group(g: Any, num: Numerics) -> tuple[CubeSpec, list[EpiStep], list[Ref
         steps.append(EpiStep(op.ONNX_TYPE, tuple(ins), dict(op.properties), dt))
         refs[op.results[0]] = ("step", len(steps) - 1)
     results: list[Ref] = []
-    for y in g.yields:
+    for y in (same.get(y, y) for y in g.yields):
         if y not in refs or list(shape(y)) != out:
             return "the group yields a value the cube kernel does not compute"
         results.append(refs[y])

@@ -52,11 +52,13 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str
         ranked = op.operands[0] if op.operands and (mixes or not op.results) else (op.results[0] if op.results else None)
         rank = len(shape(ranked)) if ranked is not None else 0
         p = min(p, first_mixed_axis(op.ONNX_TYPE, op.onnx_attrs(), rank, g.consts(op)))
-    computed = [r for op in g.ops for r in op.results] + list(g.yields)
+    same = format_changes(g)  # a TransData inside the group: the same logical tile
+    yields = [same.get(y, y) for y in g.yields]
+    computed = [r for op in g.ops for r in op.results] + yields
     params = _params(g.ops)
     channel = _channel_vectors(g.ops)
-    consts = [v for op in g.ops for v in op.operands
-              if isinstance(v.owner, ConstantOp) and v not in g.args and v not in params]
+    consts = [same.get(v, v) for op in g.ops for v in op.operands
+              if isinstance(same.get(v, v).owner, ConstantOp) and same.get(v, v) not in g.args and v not in params]
     while p > 0:
         lead = out0[:p]
         ok = all(_lead_ok(shape(v), lead) for v in computed)
@@ -67,10 +69,10 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str
     lead = out0[:p]
     rows = math.prod(lead)
     outer = (1,) * (p - 1)
-    used = {v for op in g.ops for v in op.operands}
+    used = {same.get(v, v) for op in g.ops for v in op.operands}
     plans: dict[SSAValue, tuple[dict[str, Any] | None, tuple[int, ...], np.dtype]] = {}
     for a in g.args:
-        if a not in used and a not in g.yields:
+        if a not in used and a not in yields:
             continue
         s, dt = shape(a), num.store(np_dtype(a))
         padded = (1,) * (len(out0) - len(s)) + s
@@ -121,13 +123,14 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str
                     kb.copy(kb.arg(k), bufs[a], "MTE2", [i], [0], [r], view)
         kb.flag("MTE2", "V")
         for op in g.ops:
-            ins = [bufs[v] if v in bufs else kb.add(ConstOp(v.owner.value)).results[0] for v in op.operands  # type: ignore[union-attr]
+            operands = [same.get(v, v) for v in op.operands]
+            ins = [bufs[v] if v in bufs else kb.add(ConstOp(v.owner.value)).results[0] for v in operands  # type: ignore[union-attr]
                    if v in bufs or isinstance(v.owner, ConstantOp)]
             if len(ins) != len(op.operands):
                 return f"{op.ONNX_TYPE} has an operand the kernel cannot load"
             kb.vec(op.ONNX_TYPE, ins, [bufs[x] for x in op.results], dict(op.properties))
         kb.flag("V", "MTE3")
-        for k, y in enumerate(g.yields):
+        for k, y in enumerate(yields):
             if p:
                 kb.copy(bufs[y], kb.out(k), "MTE3", [i], [0], [r], {"shape": [rows, *shape(y)[p:]]})
             else:
@@ -198,6 +201,22 @@ def _params(ops: list[Any]) -> set[SSAValue]:
     as_param = {op.operands[k] for op in ops for k in VECTOR_OPS[op.ONNX_TYPE].params if k < len(op.operands)}
     as_data = {v for op in ops for k, v in enumerate(op.operands) if k not in VECTOR_OPS[op.ONNX_TYPE].params}
     return as_param - as_data
+
+
+def format_changes(g: Any) -> dict[SSAValue, SSAValue]:
+    """The TransData ops inside a fused group (ascend-layout: an op of the group that runs
+    in ND beside others in NC1HWC0), each result mapped to the value it converts. A kernel
+    holds tiles as logical values (each GM operand's DMA converts its storage format), so
+    in UB a TransData is the tile it reads."""
+    from graphopt.dialects.graph import FusedOp
+    from graphopt.targets.ascend.dialect import TransDataOp
+
+    same: dict[SSAValue, SSAValue] = {}
+    if isinstance(g.root, FusedOp):
+        for op in g.root.body.block.ops:
+            if isinstance(op, TransDataOp):
+                same[op.output] = same.get(op.input, op.input)
+    return same
 
 
 def _channel_vectors(ops: list[Any]) -> set[SSAValue]:

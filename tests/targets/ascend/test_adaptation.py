@@ -292,3 +292,51 @@ def test_squeeze_and_excitation_keeps_nc1hwc0(target, opset):
     feeds = {"x": rng.standard_normal((2, 16, 14, 14)).astype(np.float32)}
     compiled = _agree(_model(nodes, [x], [y], inits, opset=opset), feeds, target, rtol=1e-4, atol=1e-5)
     assert compiled.report["layout"]["transdata"] == 2, compiled.report["kernels"]
+
+
+def _residual_in_two_formats():
+    """SwiftFormer's block: x + layer_scale * f(x), f ending in ND (a channels-last
+    matmul), x a conv output in NC1HWC0. Fusion makes one group of the Mul and the Add;
+    ascend-layout puts a TransData between them, inside the group."""
+    rng = np.random.default_rng(9)
+    inits = [numpy_helper.from_array(rng.standard_normal((16, 8, 3, 3)).astype(np.float32) * 0.2, "w"),
+             numpy_helper.from_array(rng.standard_normal((16, 16)).astype(np.float32) * 0.2, "wl"),
+             numpy_helper.from_array(np.full((16, 1, 1), 0.5, np.float32), "scale")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Transpose", ["c"], ["t"], perm=[0, 2, 3, 1]),
+             helper.make_node("MatMul", ["t", "wl"], ["l"]),
+             helper.make_node("Transpose", ["l"], ["u"], perm=[0, 3, 1, 2]),
+             helper.make_node("Mul", ["scale", "u"], ["m"]),
+             helper.make_node("Add", ["c", "m"], ["y"])]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8, 16, 16])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    return _model(nodes, [x], [y], inits), {"x": rng.standard_normal((2, 8, 16, 16)).astype(np.float32)}
+
+
+def _conv_with_spatial_mask():
+    """A conv (NC1HWC0) times a [1, 1, H, W] mask, which broadcasts across the blocked C
+    axis, so the Mul runs in ND: a TransData inside the conv's fused epilogue."""
+    rng = np.random.default_rng(10)
+    w = numpy_helper.from_array(rng.standard_normal((16, 8, 3, 3)).astype(np.float32) * 0.2, "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Mul", ["c", "mask"], ["m"]),
+             helper.make_node("Relu", ["m"], ["y"])]
+    ins = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8, 12, 12]),
+           helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 1, 12, 12])]
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    feeds = {"x": rng.standard_normal((2, 8, 12, 12)).astype(np.float32),
+             "mask": rng.uniform(0, 1, (1, 1, 12, 12)).astype(np.float32)}
+    return _model(nodes, ins, [y], [w]), feeds
+
+
+@pytest.mark.parametrize("target", CHIPS)
+@pytest.mark.parametrize("case, kind", [(_residual_in_two_formats, "vector"), (_conv_with_spatial_mask, "cube")])
+def test_a_format_change_inside_a_group_stays_on_the_ai_core(target, case, kind):
+    """hf/swiftformer of the model corpus ran four mul+add groups on the AI CPU ("Add has
+    an operand the kernel cannot load"): a TransData inside a fused group. A kernel holds
+    its tiles as logical values (each GM operand's DMA converts its own format), so in UB
+    the TransData is the tile it reads: vector kernels and cube epilogues take it so."""
+    model, feeds = case()
+    compiled = _agree(model, feeds, target, rtol=1e-4, atol=1e-5)
+    assert compiled.report["aicpu"] == []
+    assert any(k["kind"] == kind and ("mul" in k["name"]) for k in compiled.report["kernels"]), compiled.report["kernels"]
