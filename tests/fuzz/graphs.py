@@ -820,9 +820,10 @@ def _attention(b: _Builder) -> bool:
             name = b.const(b.weights(mshape, scale=2.0))
         else:
             name = b.input(mshape, prefix="mask")
-        s = b.add("Add", [s.name, name], sshape, s.bound + 2)
-    if s.bound > 8:  # scores are bounded data, the mask's -1e4 aside
-        s.bound = 8.0
+        # The bound is true (the causal mask's -1e4 included), so that a later step reading
+        # the masked scores squashes them first: in float16, -1e4 minus its mean cancels
+        # to noise and its square overflows (seed 20166). The Softmax reads them as they are.
+        s = b.add("Add", [s.name, name], sshape, s.bound + (1e4 if mask == "causal" else 2))
     p = b.add("Softmax", [s.name], sshape, 1.0, axis=-1)
     y = b.add("MatMul", [p.name, v.name], (*sshape[:-1], dh if multi else inner), v.bound)
     if multi:
