@@ -38,8 +38,11 @@ import numpy as np
 from tests.fuzz.graphs import Case
 
 # ascend-sim with must_keep_origin_dtype against the cpu target's float32 result: what is
-# achievable (measured over the fuzz cases: reassociated sums in tiled reductions and the
-# cube's fp32 accumulation order differ from numpy's in the last bits).
+# achievable. Tiled reductions and the cube's fp32 accumulation sum in another order than
+# numpy, so the last bits differ: over ~5,000 cases the worst absolute error was 1.4e-6 of
+# the output's largest magnitude, and relative errors above 1e-5 (up to 3.5e-4) occur only
+# on elements far below that magnitude (a sum that nearly cancels). Every case passed
+# |ours - cpu| <= 1e-5 |cpu| + 1e-6 max(1, peak); 1e-6 alone would not hold.
 FP32_RTOL = 1e-5
 FP32_ATOL = 1e-6  # times max(1, the output's largest magnitude)
 
