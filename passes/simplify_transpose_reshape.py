@@ -87,7 +87,7 @@ def _as_transpose(chain: list[GraphOp]) -> list[int] | None:
     x_type, y_type = chain[0].operands[0].type, chain[-1].results[0].type
     if not isinstance(x_type, TensorType) or not isinstance(y_type, TensorType):
         return None
-    x_shape, y_shape = tuple(x_type.get_shape()), tuple(y_type.get_shape())
+    x_shape, y_shape = shape_of(x_type), shape_of(y_type)
     size = int(np.prod(x_shape))
     if len(x_shape) != len(y_shape) or len(x_shape) > 6 or size > _PROBE_MAX or -1 in x_shape:
         return None
@@ -96,8 +96,11 @@ def _as_transpose(chain: list[GraphOp]) -> list[int] | None:
     for op in chain:
         if op.ONNX_TYPE == "Transpose":
             moved = np.transpose(moved, op.onnx_attrs().get("perm"))
-        else:
-            moved = moved.reshape(op.results[0].type.get_shape())  # type: ignore[union-attr]
+        else:  # each reshape's result must be static too (a dynamic one is not a probe's shape)
+            t = op.results[0].type
+            if not isinstance(t, TensorType) or -1 in shape_of(t):
+                return None
+            moved = moved.reshape(shape_of(t))
     for q in itertools.permutations(range(len(x_shape))):
         if tuple(x_shape[i] for i in q) == y_shape and np.array_equal(np.transpose(probe, q), moved):
             return list(q)

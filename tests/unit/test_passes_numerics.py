@@ -173,3 +173,23 @@ def test_a_slice_with_run_time_bounds_is_not_an_identity():
     for level in (0, 2):
         got = graphopt.compile(model, "cpu", opt_level=level).run(feeds)["y"]
         np.testing.assert_array_equal(got, x[1:3, 1:4])
+
+
+def test_a_reshape_chain_through_run_time_shapes_is_not_probed():
+    """MoE routing exported by TorchScript: a reshape chain from and to static shapes
+    passes through a result whose dims are only known at run time; simplify-transpose-reshape
+    reshaped its index probe to that result's unknown dims (internal error: "can only specify
+    one unknown dimension")."""
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Reshape", ["x", "s"], ["r"]), helper.make_node("Transpose", ["r"], ["t"]),
+             helper.make_node("Reshape", ["t", "back"], ["y"])]
+    back = helper.make_tensor("back", TensorProto.INT64, [2], [3, 2])
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
+                                           helper.make_tensor_value_info("s", TensorProto.INT64, [2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 2])], initializer=[back])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for level in (0, 2):
+        got = graphopt.compile(model, "cpu", opt_level=level).run({"x": x, "s": np.array([6, 1])})["y"]
+        np.testing.assert_array_equal(got, x.reshape(6, 1).T.reshape(3, 2))
