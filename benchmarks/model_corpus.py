@@ -682,6 +682,7 @@ def _target_facts(report: dict[str, Any]) -> dict[str, Any]:
         facts["time_us"] = report["timing"]["total_us"]
         facts["flops"] = report["timing"]["flops"]
         facts["mfu"] = report["timing"]["mfu"]
+        facts["untimed"] = len(report["timing"].get("untimed", []))  # run-time sizes: time is a lower bound
     return facts
 
 
@@ -790,7 +791,7 @@ def _torch_reports(folder: Path) -> dict[str, Any]:
         return {}
     facts: dict[str, Any] = {"graphs": len(reports)}
     parts = [_target_facts(r) for r in reports]
-    for key in ("transdata", "transdata_bytes", "aicpu_kernels", "time_us", "flops"):
+    for key in ("transdata", "transdata_bytes", "aicpu_kernels", "time_us", "flops", "untimed"):
         if any(key in p for p in parts):
             facts[key] = sum(p.get(key, 0) for p in parts)
     if any("aicpu" in p for p in parts):
@@ -1066,7 +1067,7 @@ def render(rows: list[dict[str, Any]], entries: list[Entry], targets: Sequence[s
             "error when it runs the module in float16 (what float16 rounding alone costs; transformers "
             "models); cos: lowest cosine; fp32: on an "
             "ascend row that fails validation, whether must_keep_origin_dtype validates (and its worst error); TD: TransData count / MB; "
-            "AI CPU: op types placed on the AI CPU; time: simulated us; MFU %; s: compile seconds.", "",
+            "AI CPU: op types placed on the AI CPU; time: simulated us (>= when kernels with run-time sizes are not timed); MFU %; s: compile seconds.", "",
             "| model | target | compiles | validates | \\|ref\\| | err | judge | fp16 eager | cos | fp32 | TD | AI CPU | time us | MFU % | s | error |",
             "|---|---|---|---|---:|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---|"]
     for r in rows:
@@ -1080,8 +1081,8 @@ def render(rows: list[dict[str, Any]], entries: list[Entry], targets: Sequence[s
             fp32 += f" {r['fp32_max_abs_err']:.1e}"
         td = f"{r['transdata']} / {r.get('transdata_bytes', 0) / 1e6:.2f}" if "transdata" in r else ""
         aicpu = ", ".join(r.get("aicpu", []))
-        t_us = f"{r['time_us']:.1f}" if r.get("time_us") is not None else ""
-        mfu = f"{100 * r['mfu']:.2f}" if r.get("mfu") is not None else ""
+        t_us = f"{'>=' if r.get('untimed') else ''}{r['time_us']:.1f}" if r.get("time_us") is not None else ""
+        mfu = f"{'<=' if r.get('untimed') else ''}{100 * r['mfu']:.2f}" if r.get("mfu") is not None else ""
         cos = f"{r['cosine']:.4f}" if r.get("cosine") is not None else ""
         err = _cell(r.get("error", ""))[:160]
         ref = f"{r['out_absmax']:.1e}" if r.get("out_absmax") is not None else ""

@@ -90,7 +90,7 @@ class AscendSimTarget(Target):
         emit_kernels(module, self.chip, folder, self.precision)
 
     def report(self, executable: Executable) -> dict[str, Any]:
-        from graphopt.targets.ascend.report_timing import simulate_module, timing_section
+        from graphopt.targets.ascend.report_timing import simulate_module, timing_section, untimed_kernels
         from graphopt.targets.ascend.sim import AscendExecutable, executable_report
 
         assert isinstance(executable, AscendExecutable)
@@ -103,7 +103,8 @@ class AscendSimTarget(Target):
         return {
             "chip": {"name": self.chip.name, "file": self.chip.source_file, "precision": self.precision, "tiling": self.tiling},
             **executable_report(executable),
-            "timing": timing_section(self.chip, results, "fp32" if self.precision == "must_keep_origin_dtype" else "fp16"),
+            "timing": timing_section(self.chip, results, "fp32" if self.precision == "must_keep_origin_dtype" else "fp16",
+                                     untimed_kernels(executable.module)),
         }
 
     def summary_lines(self, report: dict[str, Any]) -> list[str]:
