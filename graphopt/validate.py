@@ -8,9 +8,15 @@ bfloat16: 2e-2, 1e-2), the dtype being the output's or, when the target computes
 narrower type (ascend-sim's force_fp16), that one; widened by sqrt(depth / covered) when
 the model's deepest reduction (matmul K, conv C*kh*kw, reduce size) sums more terms than
 the base covers (4096 at 32 bits, 256 at 16), since the rounding error of a sum grows with
-the square root of its length. When the target computes in the narrower type, atol also
-scales with the output's largest magnitude. Integers and booleans must be equal.
+the square root of its length. atol also scales with the output's largest finite magnitude
+(when above 1). Integers and booleans must be equal.
 An element passes when |ours - ref| <= atol + rtol * |ref|.
+
+A target computing in the narrower type is then judged by what that type costs this very
+model: an output the fixed tolerance fails passes when its worst error is within
+FLOOR_FACTOR (2) times the judge's own error with every value rounded to the narrow type
+(``rounding_floor``). An overflow is never within it (the floor is then not finite), and
+validation names the node where the narrow type's range was left (``find_overflow``).
 """
 
 from __future__ import annotations
@@ -195,16 +201,19 @@ def compare(name: str, ours: np.ndarray, ref: np.ndarray, depth: int, compute_dt
     # A value beyond the narrower type's range is infinite there (IEEE overflow: an
     # attention mask's float32 minimum is -inf in float16): that is the value to expect.
     overflow = None
-    magnitude = np.abs(ref.astype(np.float64)) if narrower and ref.dtype.kind == "f" else None
-    if magnitude is not None and np.dtype(compute_dtype).kind == "f":
+    magnitude = np.abs(ref.astype(np.float64)) if ref.dtype.kind == "f" else None
+    if magnitude is not None and narrower and np.dtype(compute_dtype).kind == "f":
         overflow = magnitude > float(np.finfo(compute_dtype).max)
     if tol is None and magnitude is not None and ref.size:
-        # Computed in a narrower type, values went through storage whose rounding step is
-        # relative to their own magnitude: near zero an output inherits the absolute error
-        # of the large values it was computed from (a LayerNorm's input), so the absolute
-        # tolerance scales with the largest magnitude involved (that the type can hold).
+        # Values went through storage whose rounding step is relative to their own
+        # magnitude: near zero an output inherits the absolute error of the large values it
+        # was computed from (a LayerNorm's input), so the absolute tolerance scales with the
+        # largest magnitude involved (that the type can hold; infinities aside). In float32
+        # too: two float32 implementations of wav2vec-like audio models (onnxruntime, torch
+        # eager) differ by 4e-6 of their largest output.
         held = magnitude[~overflow] if overflow is not None else magnitude
-        atol *= max(1.0, float(np.nanmax(held))) if held.size else 1.0
+        held = held[np.isfinite(held)]
+        atol *= max(1.0, float(held.max())) if held.size else 1.0
     if ref.dtype.kind in "OUS":
         equal = all(_same_text(a, b) for a, b in zip(ours.reshape(-1), ref.reshape(-1)))
         entry.update(passed=equal, max_abs_err=0.0 if equal else math.inf, max_rel_err=0.0 if equal else math.inf, cosine=1.0)
@@ -279,11 +288,92 @@ def validate_against_onnxruntime(
         "passed": all(o["passed"] for o in outputs),
         "outputs": outputs,
     }
-    if not result["passed"] and compute is not None and np.dtype(compute).kind == "f":
+    narrow = compute is not None and np.dtype(compute).kind == "f"
+    if not result["passed"] and narrow:
+        floors = rounding_floor(model, compiled.output_names, feeds, refs, np.dtype(compute))
+        for o, floor in zip(outputs, floors):
+            judge_by_floor(o, floor)
+        result["passed"] = all(o["passed"] for o in outputs)
+    if not result["passed"] and narrow:
         overflow = find_overflow(model, feeds, np.dtype(compute))
         if overflow is not None:
             result["overflow"] = overflow
     return result
+
+
+FLOOR_FACTOR = 2.0  # how far past the judge's own narrow-type rounding error a target may be
+LOSSY_COSINE = 0.999  # below this, an output passing by the floor gets a word that the narrow type loses it
+
+
+def judge_by_floor(entry: dict[str, Any], floor: float | None) -> None:
+    """An output the fixed tolerance failed passes when its worst error is within
+    FLOOR_FACTOR times ``floor``, what rounding to the narrow type alone costs it."""
+    if floor is None:
+        return
+    entry["rounding_floor"] = floor
+    if not entry["passed"] and entry["max_abs_err"] <= FLOOR_FACTOR * floor + entry.get("atol", 0.0):
+        entry.update(passed=True, judged_by="rounding_floor")
+
+
+def rounding_floor(model: onnx.ModelProto, names: Sequence[str], feeds: Mapping[str, Any], refs: Sequence[Any],
+                   narrow: np.dtype) -> list[float | None]:
+    """What storing every value in ``narrow`` (float16) costs this model, measured by the
+    judge: onnxruntime runs the model once more with its float32 inputs, initializers and
+    every float32 result of the main graph rounded to ``narrow`` (a Cast there and back after
+    each node) and computes everything else in float32, as a chip in force_fp16 stores each
+    kernel's result in fp16 and accumulates in fp32. Per output, the largest difference from
+    the float32 reference ``refs``; None where it is not finite (an overflow: find_overflow
+    says where) or the judge cannot run the rounded model.
+
+    A fixed tolerance cannot judge a narrow type: what rounding costs grows with the model's
+    depth and conditioning (torch itself, run in float16, is 1 % of the largest output off on
+    MobileNet and 0.05 % on GPT-2), so the target is judged against this floor instead."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    code = {np.dtype(np.float16): TensorProto.FLOAT16}.get(np.dtype(narrow))
+    if code is None:
+        return [None] * len(names)
+    try:
+        typed = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+    except Exception:  # onnx cannot infer this model's types: no floor, the base tolerance stands
+        return [None] * len(names)
+    elem = {vi.name: vi.type.tensor_type.elem_type for vi in (*typed.graph.value_info, *typed.graph.output, *typed.graph.input)
+            if vi.type.HasField("tensor_type")}
+    rounded = onnx.ModelProto()
+    rounded.CopyFrom(model)
+    g = rounded.graph
+    nodes = []
+    for k, node in enumerate(g.node):
+        nodes.append(node)
+        for j, out in enumerate(node.output):
+            if out and elem.get(out) == TensorProto.FLOAT:
+                wide = f"{out}__graphopt_f32_{k}"
+                node.output[j] = wide
+                nodes.append(helper.make_node("Cast", [wide], [f"{wide}_narrow"], to=code))
+                nodes.append(helper.make_node("Cast", [f"{wide}_narrow"], [out], to=TensorProto.FLOAT))
+    del g.node[:]
+    g.node.extend(nodes)
+    for k, init in enumerate(g.initializer):
+        if init.data_type == TensorProto.FLOAT:
+            arr = numpy_helper.to_array(init)
+            with np.errstate(over="ignore"):
+                g.initializer[k].CopyFrom(numpy_helper.from_array(arr.astype(narrow).astype(np.float32), init.name))
+    with np.errstate(over="ignore"):
+        given = {n: v.astype(narrow).astype(v.dtype) if isinstance(v, np.ndarray) and v.dtype == np.float32 else v
+                 for n, v in feeds.items()}
+    try:
+        got = run_onnxruntime(rounded, names, given, optimize=False)
+    except GraphoptError:
+        return [None] * len(names)
+    floors: list[float | None] = []
+    for a, b in zip(got, refs):
+        if not isinstance(a, np.ndarray) or not isinstance(b, np.ndarray) or a.shape != b.shape or a.dtype.kind != "f" or not a.size:
+            floors.append(None)
+            continue
+        d = np.abs(a.astype(np.float64) - b.astype(np.float64))
+        floors.append(float(d.max()) if np.isfinite(d).all() else None)
+    return floors
 
 
 def find_overflow(model: onnx.ModelProto, feeds: Mapping[str, Any], narrow: np.dtype) -> dict[str, Any] | None:
@@ -430,10 +520,12 @@ def _dense_if_sparse(value: Any) -> Any:
     return out
 
 
-def run_onnxruntime(model: onnx.ModelProto, names: Sequence[str], feeds: Mapping[str, Any]) -> list[Any]:
+def run_onnxruntime(model: onnx.ModelProto, names: Sequence[str], feeds: Mapping[str, Any], *,
+                    optimize: bool = True) -> list[Any]:
     """The judge's outputs ``names`` on ``feeds`` (arrays; lists for sequences; None for an
     empty optional). A model onnxruntime refuses to load, lacks a kernel for or fails to
-    run is a GraphoptError saying so: that is no verdict on our outputs."""
+    run is a GraphoptError saying so: that is no verdict on our outputs. ``optimize=False``
+    runs the graph exactly as written (no constant folding, no cast elimination)."""
     import onnxruntime as ort
 
     from graphopt import dtypes
@@ -442,7 +534,8 @@ def run_onnxruntime(model: onnx.ModelProto, names: Sequence[str], feeds: Mapping
     opts.log_severity_level = 4  # fatal only: a failing run is reported in our one line, not logged too
     # Basic level only: the extended fusions assume things ONNX does not say (a fused
     # attention treats any mask value as 0/1), and the judge must follow the ONNX spec.
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    opts.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_BASIC if optimize
+                                     else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
     declared = {vi.name: vi.type.tensor_type.elem_type for vi in model.graph.output if vi.type.HasField("tensor_type")}
     extended = any(code in dtypes.BY_ONNX and _is_extended(dtypes.BY_ONNX[code].numpy) for code in declared.values())
     try:
@@ -532,7 +625,9 @@ def check(result: dict[str, Any]) -> None:
     if result["passed"]:
         return
     bad = sorted((o for o in result["outputs"] if not o["passed"]), key=lambda o: -o["max_abs_err"])
-    names = ", ".join(f"{escape(o['name'])} (max abs err {o['max_abs_err']:.3g}, max rel err {o['max_rel_err']:.3g})" for o in bad[:3])
+    names = ", ".join(f"{escape(o['name'])} (max abs err {o['max_abs_err']:.3g}, max rel err {o['max_rel_err']:.3g}"
+                      + (f", {result.get('compute_dtype')} rounding alone costs {o['rounding_floor']:.3g}" if "rounding_floor" in o else "")
+                      + ")" for o in bad[:3])
     if "overflow" in result:
         raise ValidationError(f"validation against {result['reference']} failed for {len(bad)} output(s): {names}: "
                               f"{overflow_advice(result['overflow'], result.get('compute_dtype') or 'float16')}")
@@ -547,6 +642,13 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     for name, o in zip(names, result["outputs"]):
         mark = "" if o["passed"] else "  <-- mismatch"
         lines.append(f"  {name:<{width}}  {o['max_abs_err']:>11.3g}  {o['max_rel_err']:>11.3g}  {o['cosine']:>9.6f}{mark}")
+    floored = [(n, o) for n, o in zip(names, result["outputs"]) if o.get("judged_by") == "rounding_floor"]
+    for name, o in floored:
+        lines.append(f"  {name}: within {FLOOR_FACTOR:g}x of what {result.get('compute_dtype')} storage costs this model "
+                     f"(the judge with every value rounded to it: max abs err {o['rounding_floor']:.3g})")
+        if o["cosine"] < LOSSY_COSINE:
+            lines.append(f"  {name}: {result.get('compute_dtype')} itself loses this model (cosine {o['cosine']:.4f} against "
+                         "float32); compile with --precision must_keep_origin_dtype to keep float32")
     if "overflow" in result:
         lines.append(f"  why: {overflow_advice(result['overflow'], result.get('compute_dtype') or 'float16')}")
     return lines
