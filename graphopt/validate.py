@@ -226,7 +226,7 @@ def compare(name: str, ours: np.ndarray, ref: np.ndarray, depth: int, compute_dt
     diff = np.where(np.isinf(a) & np.isinf(b) & (a == b), 0.0, diff)
     if overflow is not None:
         diff = np.where(overflow & np.isinf(a) & (np.sign(a) == np.sign(b)), 0.0, diff)
-    ok = diff <= atol + rtol * np.abs(b)
+    ok = (diff == 0) | (diff <= atol + rtol * np.abs(b))  # diff 0: equal, or NaN on both sides (atol + NaN fails)
     rel = diff / np.maximum(np.abs(b), np.finfo(np.float64).tiny)
     cos = _cosine(np.stack([a.real, a.imag]), np.stack([b.real, b.imag])) if wide is np.complex128 else _cosine(a, b)
     entry.update(

@@ -113,3 +113,12 @@ def test_float32_absolute_tolerance_scales_with_the_outputs_magnitude():
     assert not compare("y", ref + np.float32([0, 6e-4, 0]), ref, depth=1)["passed"]
     small = np.array([0.547, 1e-3, -0.2], np.float32)  # the same error on outputs below 1 is one
     assert not compare("y", small + np.float32([0, 2.5e-5, 0]), small, depth=1)["passed"]
+
+
+def test_nan_on_both_sides_matches():
+    """NaN where the reference has NaN is the expected value (a cast of NaN); the tolerance
+    arithmetic (atol + rtol * |NaN|) must not turn it into a mismatch."""
+    ref = np.array([np.nan, 1.0, -np.inf], np.float32)
+    assert compare("y", ref.copy(), ref, depth=1)["passed"]
+    assert compare("y", ref.copy(), ref, depth=1, compute_dtype=F16)["passed"]
+    assert not compare("y", np.array([0.0, 1.0, -np.inf], np.float32), ref, depth=1)["passed"]
