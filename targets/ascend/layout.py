@@ -22,10 +22,10 @@ Which op works in which format (decided from traits, never from the chip's name)
 - Elementwise ops take the format of their same-shape operands when those share it; scalar
   operands stay ND, and an NC1HWC0 op also takes per-channel operands ([1, C, 1, 1], or a
   constant [C, 1, 1], stored as [1, C, 1, 1]) in NC1HWC0. Anything else (a broadcast across a blocked axis, a dtype change that changes C0)
-  runs in ND, with a remark. Concat keeps NC1HWC0 unless it joins channels that are not
-  whole C0 blocks; Pad keeps it when it pads H and W only, a reduction when it reduces H
-  and W (keepdims): a global pool. Every other op (reshape, softmax, gather, control flow
-  ...) is ND.
+  runs in ND, with a remark. Concat keeps NC1HWC0 (joining channels that are not whole
+  C0 blocks shifts C0 lanes in its move kernel); Pad keeps it when it pads H and W only, a reduction when it reduces H
+  and W (keepdims): a global pool, and Gather when it reorders channels by constant indices
+  (a channel shuffle). Every other op (reshape, softmax, other gathers, control flow ...) is ND.
 
 Algorithm (one walk in program order, which is a topological order, then a cleanup):
 1. Forward propagation: visit each op after its operands. Graph inputs are ND. An op's
@@ -175,6 +175,8 @@ class _Layout:
             return self.pad_rule(op) or nd
         if op.ONNX_TYPE in _SPATIAL_REDUCTIONS and not op.ONNX_DOMAIN:
             return self.reduce_rule(op) or nd
+        if op.ONNX_TYPE == "Gather" and not op.ONNX_DOMAIN:
+            return self.gather_rule(op) or nd
         return nd
 
     def blocked_rule(self, op: GraphOp) -> tuple[list[str], list[str]] | None:
@@ -246,9 +248,12 @@ class _Layout:
             return None
         c0 = c0s.pop()
         assert c0 is not None
-        if axis == 1 and any(_shape(v)[1] % c0 for v in op.operands):
-            self.remark(op, f"runs in ND: it joins channels that are not whole C0 = {c0} blocks")
-            return None
+        if axis == 1 and any(_shape(v)[1] % c0 for v in op.operands[:-1]):
+            # The later inputs' channels start mid-block: the move kernel shifts them across
+            # C0 lanes on their way through UB (a lane gather, as for a channel shuffle),
+            # where a TransData on every input and on the result would move it all 2 more times.
+            self.remark(op, f"stays NC1HWC0: it joins channels that are not whole C0 = {c0} blocks, "
+                            "shifting C0 lanes in its move kernel")
         return [NC1HWC0] * len(op.operands), [NC1HWC0]
 
     def pad_rule(self, op: GraphOp) -> tuple[list[str], list[str]] | None:
@@ -284,6 +289,19 @@ class _Layout:
         if not axes or {int(a) % 4 for a in axes} != {2, 3}:
             return None
         return [NC1HWC0] + [ND] * (len(op.operands) - 1), [NC1HWC0]
+
+    def gather_rule(self, op: GraphOp) -> tuple[list[str], list[str]] | None:
+        """A Gather of an NC1HWC0 value along C with constant 1-D indices (a channel shuffle,
+        which simplify-transpose-reshape writes as one: ShuffleNet has 16) stays NC1HWC0:
+        every (n, h, w) position reorders its channels the same way, C0 lanes included, so
+        a move kernel does it in place of a TransData on each side."""
+        x = op.operands[0]
+        if format_of(x.type) != NC1HWC0 or len(_shape(x)) != 4 or op.onnx_attrs().get("axis", 0) % 4 != 1:
+            return None
+        indices = self.constant(op.operands[1])
+        if indices is None or indices.ndim != 1 or _shape(op.results[0]) != _shape(x) or self.c0(op.results[0]) != self.c0(x):
+            return None
+        return [NC1HWC0, ND], [NC1HWC0]
 
     def constant(self, v: SSAValue) -> np.ndarray | None:
         """The value of a constant or weight operand (looking through fused-region inputs), or None."""

@@ -24,6 +24,15 @@ builtin.module {
     %e = "graph.reshape"(%d, %s2) {src = ["r2"]} : (tensor<6x4xf32>, tensor<2xi64>) -> tensor<4x6xf32>
     func.return %e : tensor<4x6xf32>
   }
+  // ShuffleNet's channel shuffle (groups 2 of 3 channels) only reorders axis 1: a gather.
+  func.func @shuffle(%x: tensor<1x6x2x2xf32>) -> tensor<1x6x2x2xf32> {
+    %s1 = "graph.constant"() <{value = dense<[1, 2, 3, 2, 2]> : tensor<5xi64>}> : () -> tensor<5xi64>
+    %a = "graph.reshape"(%x, %s1) {src = ["c1"]} : (tensor<1x6x2x2xf32>, tensor<5xi64>) -> tensor<1x2x3x2x2xf32>
+    %b = "graph.transpose"(%a) <{perm = array<i64: 0, 2, 1, 3, 4>}> {src = ["c2"]} : (tensor<1x2x3x2x2xf32>) -> tensor<1x3x2x2x2xf32>
+    %s2 = "graph.constant"() <{value = dense<[1, 6, 2, 2]> : tensor<4xi64>}> : () -> tensor<4xi64>
+    %c = "graph.reshape"(%b, %s2) {src = ["c3"]} : (tensor<1x3x2x2x2xf32>, tensor<4xi64>) -> tensor<1x6x2x2xf32>
+    func.return %c : tensor<1x6x2x2xf32>
+  }
   // A transpose between reshapes, or a reshape of an elementwise op, is not a chain.
   func.func @keep(%x: tensor<2x3x4xf32>) -> tensor<12x2xf32> {
     %s1 = "graph.constant"() <{value = dense<[6, 4]> : tensor<2xi64>}> : () -> tensor<2xi64>
@@ -49,6 +58,11 @@ builtin.module {
 // CHECK-NOT:   "graph.squeeze"
 // CHECK-NOT:   "graph.unsqueeze"
 // CHECK:       func.return %[[R]]
+
+// CHECK-LABEL: func.func @shuffle
+// CHECK:       %[[I:.*]] = "graph.constant"() <{value = dense<[0, 3, 1, 4, 2, 5]> : tensor<6xi64>}>
+// CHECK-NEXT:  %[[G:.*]] = "graph.gather"(%x, %[[I]]) <{axis = 1 : i64}> {src = ["c1", "c2", "c3"]} : (tensor<1x6x2x2xf32>, tensor<6xi64>) -> tensor<1x6x2x2xf32>
+// CHECK-NEXT:  func.return %[[G]]
 
 // CHECK-LABEL: func.func @keep
 // CHECK:       "graph.reshape"(%x,

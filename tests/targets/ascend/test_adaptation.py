@@ -368,3 +368,36 @@ def test_run_time_sizes_are_not_timed(target):
     assert timing["untimed"] and not timing["complete"]
     assert 0 < timing["total_us"] < 1e4
     assert any("not timed" in line for line in compiled.target.summary_lines(compiled.report))
+
+
+@pytest.mark.parametrize("target", CHIPS)
+def test_shufflenet_unit_keeps_nc1hwc0(target):
+    """onnx's ShuffleNet kept 39 TransData: each channel shuffle (reshape, transpose, reshape)
+    went to ND and back, and so did each concat of 24 pooled channels with 216 convolved
+    ones (not whole C0 blocks). The shuffle is now a gather of channels and both stay
+    NC1HWC0: one TransData in, one out."""
+    rng = np.random.default_rng(0)
+    n, c, h, w, g = 1, 48, 14, 14, 3
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, c, h, w])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    inits = [
+        numpy_helper.from_array((rng.standard_normal((c, c // g, 1, 1)) / 4).astype(np.float32), "w1"),
+        numpy_helper.from_array((rng.standard_normal((c, 1, 3, 3)) / 3).astype(np.float32), "w2"),
+        numpy_helper.from_array((rng.standard_normal((40, c, 1, 1)) / 7).astype(np.float32), "w3"),
+        numpy_helper.from_array(np.array([n, g, c // g, h, w], np.int64), "split"),
+        numpy_helper.from_array(np.array([n, c, h, w], np.int64), "merge"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], group=g),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Reshape", ["r1", "split"], ["s1"]),
+        helper.make_node("Transpose", ["s1"], ["s2"], perm=[0, 2, 1, 3, 4]),
+        helper.make_node("Reshape", ["s2", "merge"], ["shuffled"]),
+        helper.make_node("Conv", ["shuffled", "w2"], ["c2"], group=c, pads=[1, 1, 1, 1], strides=[2, 2]),
+        helper.make_node("Conv", ["c2", "w3"], ["c3"]),  # 40 channels: 2.5 C0 blocks
+        helper.make_node("AveragePool", ["x"], ["pooled"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2]),
+        helper.make_node("Concat", ["c3", "pooled"], ["y"], axis=1),
+    ]
+    feeds = {"x": rng.standard_normal((n, c, h, w)).astype(np.float32)}
+    compiled = _agree(_model(nodes, [x], [y], inits), feeds, target, rtol=1e-4, atol=1e-4)
+    assert compiled.report["layout"]["transdata"] <= 2
