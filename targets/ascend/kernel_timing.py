@@ -46,6 +46,7 @@ from graphopt.targets.ascend.dialect import (
     BufferOp, CopyOp, ForOp, IndexAddOp, KernelOp, MmadOp, MoveOp, VecOp, space_of,
 )
 from graphopt.targets.ascend.timing import Instr, Program, copy_cycles, mmad_cycles, vector_cycles
+from graphopt.targets.ascend.vector import GATHERS
 
 # Vector ops as passes over their tile: (op class, passes). Op classes are the chip file's
 # [vector.bytes_per_cycle] rows; "exp" picks exp_fp16 or exp_fp32 by the tile's dtype.
@@ -442,8 +443,12 @@ class _Walk:
 
     def move(self, op: MoveOp) -> None:
         """A data-movement kernel: its bytes in (MTE2) and out (MTE3), tiled through UB."""
-        moved_in = sum(tensor_bytes(v) for v in op.ins if isinstance(v.type, TensorType))
         moved_out = sum(tensor_bytes(v) for v in op.outs if isinstance(v.type, TensorType))
+        ins = [v for v in op.ins if isinstance(v.type, TensorType)]
+        if op.op.data in GATHERS:  # the rows picked, not the table: output bytes plus the indices
+            moved_in = moved_out + sum(tensor_bytes(v) for v in ins[1:])
+        else:
+            moved_in = sum(tensor_bytes(v) for v in ins)
         cores = self.k.block_dim.value.data
         per_core_in, per_core_out = moved_in / cores, moved_out / cores
         tile = self.chip.buffers["ub"] // 4  # double-buffered in and out tiles

@@ -96,9 +96,15 @@ VECTOR_OPS: dict[str, VecRow] = {
 }
 
 # Data-movement ops: a kernel of strided DMA through UB (ascend.move); values are unchanged.
+# The gathers and scatters address by index values read at run time (the scalar unit computes
+# each row's address, as CANN's GatherNd and ScatterNdUpdate do on the AI Core).
 MOVE_OPS = frozenset(
-    "Transpose Slice Concat Split Expand Tile Gather GatherElements Pad DepthToSpace SpaceToDepth".split()
+    "Transpose Slice Concat Split Expand Tile Gather GatherElements GatherND ScatterND ScatterElements Pad "
+    "DepthToSpace SpaceToDepth".split()
 )
+# Moves that read only what they write from their first input (plus the indices): a gather's
+# traffic is its output, not the whole table it picks from.
+GATHERS = frozenset("Gather GatherElements GatherND".split())
 # Reshape-like ops on ND tensors: no data moves (ascend.view).
 VIEW_OPS = frozenset("Reshape Flatten Squeeze Unsqueeze Identity".split())
 

@@ -401,3 +401,29 @@ def test_shufflenet_unit_keeps_nc1hwc0(target):
     feeds = {"x": rng.standard_normal((n, c, h, w)).astype(np.float32)}
     compiled = _agree(_model(nodes, [x], [y], inits), feeds, target, rtol=1e-4, atol=1e-4)
     assert compiled.report["layout"]["transdata"] <= 2
+
+
+@pytest.mark.parametrize("target", CHIPS)
+def test_gathers_and_scatters_by_run_time_indices_run_on_the_ai_core(target):
+    """torch.export's ONNX writes a sequence classifier's pooling (the hidden state at each
+    sequence's last token) as GatherND and BART's shift-right as ScatterND: both went to the
+    AI CPU, where CANN runs GatherNd and ScatterNdUpdate on the AI Core. They are move
+    kernels now, addressing by the index values they read."""
+    rng = np.random.default_rng(0)
+    h = helper.make_tensor_value_info("h", TensorProto.FLOAT, [2, 7, 32])
+    idx = helper.make_tensor_value_info("idx", TensorProto.INT64, [2, 2])
+    upd = helper.make_tensor_value_info("upd", TensorProto.FLOAT, [2, 32])
+    tok = helper.make_tensor_value_info("tok", TensorProto.INT64, [2, 7])
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("picked", "scattered")]
+    outs.append(helper.make_tensor_value_info("shifted", TensorProto.INT64, None))
+    col = numpy_helper.from_array(np.array([[0], [0]], np.int64), "col")
+    start = numpy_helper.from_array(np.array([[1], [1]], np.int64), "start")
+    nodes = [
+        helper.make_node("GatherND", ["h", "idx"], ["picked"]),
+        helper.make_node("ScatterND", ["h", "idx", "upd"], ["scattered"]),
+        helper.make_node("ScatterElements", ["tok", "col", "start"], ["shifted"], axis=1),
+    ]
+    feeds = {"h": rng.standard_normal((2, 7, 32)).astype(np.float32), "idx": np.array([[0, 6], [1, 3]], np.int64),
+             "upd": rng.standard_normal((2, 32)).astype(np.float32), "tok": rng.integers(0, 100, (2, 7))}
+    compiled = _agree(_model(nodes, [h, idx, upd, tok], outs, [col, start]), feeds, target)
+    assert not compiled.report["aicpu"]
