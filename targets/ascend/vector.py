@@ -51,6 +51,18 @@ def _reduce_axes(attrs: dict[str, Any], rank: int, consts: Sequence[np.ndarray |
     return min(int(a) % rank for a in axes)
 
 
+def _axis_first(attrs: dict[str, Any], rank: int, _consts: Sequence[np.ndarray | None]) -> int:
+    """ArgMax/ArgMin: the ``axis`` attribute, 0 when absent."""
+    return int(attrs.get("axis", 0)) % rank if rank else 0
+
+
+def _axis_input(attrs: dict[str, Any], rank: int, consts: Sequence[np.ndarray | None]) -> int:
+    """CumSum: the axis is its second input (a constant here, or nothing is tiled)."""
+    if len(consts) < 2 or consts[1] is None or consts[1].size != 1:
+        return 0
+    return int(consts[1].reshape(-1)[0]) % rank if rank else 0
+
+
 def _fixed(n: int) -> AxisRule:
     return lambda attrs, rank, consts: min(n, rank)
 
@@ -88,6 +100,10 @@ VECTOR_OPS: dict[str, VecRow] = {
     "BatchNormalization": VecRow("elementwise", False, _fixed(2), channel=(1, 2, 3, 4)),
     "InstanceNormalization": VecRow("reduce", True, _fixed(2), channel=(1, 2)),
     "LRN": VecRow("reduce", True, _fixed(1)),
+    # Along one axis: a tile holds that axis and everything after it (CANN: ArgMaxV2, Cumsum).
+    "ArgMax": VecRow("reduce", False, _axis_first),
+    "ArgMin": VecRow("reduce", False, _axis_first),
+    "CumSum": VecRow("reduce", True, _axis_input, params=(1,)),
     # Pooling: each (n, c) plane is independent.
     "GlobalAveragePool": VecRow("reduce", True, _fixed(2)),
     "GlobalMaxPool": VecRow("reduce", False, _fixed(2)),

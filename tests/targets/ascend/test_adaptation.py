@@ -427,3 +427,25 @@ def test_gathers_and_scatters_by_run_time_indices_run_on_the_ai_core(target):
              "upd": rng.standard_normal((2, 32)).astype(np.float32), "tok": rng.integers(0, 100, (2, 7))}
     compiled = _agree(_model(nodes, [h, idx, upd, tok], outs, [col, start]), feeds, target)
     assert not compiled.report["aicpu"]
+
+
+@pytest.mark.parametrize("target", CHIPS)
+def test_argmax_and_cumsum_run_on_the_vector_unit(target):
+    """CLIP's text pooling (ArgMax over token ids) and BLOOM's and ESM's position ids
+    (CumSum over the mask) went to the AI CPU; CANN runs ArgMaxV2 and Cumsum on the AI
+    Core. Tiled over the axes before theirs, several tiles here."""
+    rng = np.random.default_rng(0)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, 300, 16])
+    outs = [helper.make_tensor_value_info("am", TensorProto.INT64, None),
+            helper.make_tensor_value_info("cs", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("csr", TensorProto.FLOAT, None)]
+    axis = numpy_helper.from_array(np.array(1, np.int64), "axis")
+    nodes = [
+        helper.make_node("ArgMax", ["x"], ["am"], axis=1, keepdims=0),
+        helper.make_node("CumSum", ["x", "axis"], ["cs"]),
+        helper.make_node("CumSum", ["x", "axis"], ["csr"], exclusive=1, reverse=1),
+    ]
+    feeds = {"x": rng.standard_normal((64, 300, 16)).astype(np.float32)}
+    compiled = _agree(_model(nodes, [x], outs, [axis]), feeds, target, rtol=1e-4, atol=1e-3)
+    assert not compiled.report["aicpu"]
+    assert all(k["kind"] == "vector" for k in compiled.report["kernels"])
