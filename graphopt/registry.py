@@ -39,6 +39,7 @@ _BUILTIN_PASSES: dict[str, str] = {
     "remove-identity": "graphopt.passes.remove_identity:RemoveIdentityPass",
     "simplify-algebra": "graphopt.passes.simplify_algebra:SimplifyAlgebra",
     "simplify-transpose-reshape": "graphopt.passes.simplify_transpose_reshape:SimplifyTransposeReshape",
+    "decompose-einsum": "graphopt.passes.decompose_einsum:DecomposeEinsumPass",
     "fold-conv-bn": "graphopt.passes.fold_conv_bn:FoldConvBN",
     "fold-matmul-add": "graphopt.passes.fold_matmul_add:FoldMatMulAdd",
     "recognize-gelu": "graphopt.passes.recognize_gelu:RecognizeGelu",

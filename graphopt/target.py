@@ -14,7 +14,7 @@ from graphopt.weights import WeightStore
 # The generic pipelines every target starts from (passes/ holds them).
 _CLEANUP = "remove-identity,fold-shapes,fold-constants,simplify-algebra,simplify-transpose-reshape,cse,dce"
 _RECOGNIZE = (
-    "fold-conv-bn,recognize-gelu,recognize-layernorm,recognize-rmsnorm,recognize-rotary,"
+    "decompose-einsum,fold-conv-bn,recognize-gelu,recognize-layernorm,recognize-rmsnorm,recognize-rotary,"
     "recognize-attention,recognize-swiglu,fold-matmul-add,merge-parallel-matmuls"
 )
 GENERIC_PIPELINES = {

@@ -193,3 +193,28 @@ def test_a_reshape_chain_through_run_time_shapes_is_not_probed():
     for level in (0, 2):
         got = graphopt.compile(model, "cpu", opt_level=level).run({"x": x, "s": np.array([6, 1])})["y"]
         np.testing.assert_array_equal(got, x.reshape(6, 1).T.reshape(3, 2))
+
+
+@pytest.mark.parametrize("equation, shapes", [
+    ("bind,bjnd->bnij", [(2, 5, 4, 8), (2, 6, 4, 8)]),  # Funnel's attention scores
+    ("bnij,bjnd->bind", [(2, 4, 5, 6), (2, 6, 4, 8)]),  # and its weighted values
+    ("binh,dnh->bid", [(2, 5, 4, 8), (16, 4, 8)]),  # its output projection: two contracted
+    ("ij,jk", [(3, 4), (4, 5)]),  # implicit output
+    ("i,j->ij", [(3,), (4,)]),  # outer product: nothing contracted
+    ("bij,bij->b", [(2, 3, 4), (2, 3, 4)]),  # all contracted
+    ("ii->i", [(3, 3)]),  # left alone: a diagonal
+])
+def test_decompose_einsum_matches_numpy(equation, shapes):
+    from onnx import TensorProto, helper
+
+    names = [f"x{k}" for k in range(len(shapes))]
+    rng = np.random.default_rng(0)
+    feeds = {n: rng.standard_normal(s).astype(np.float32) for n, s in zip(names, shapes)}
+    graph = helper.make_graph([helper.make_node("Einsum", names, ["y"], equation=equation)], "g",
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in zip(names, shapes)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    compiled = graphopt.compile(model, "cpu", pipeline="decompose-einsum,canonicalize")
+    np.testing.assert_allclose(compiled.run(feeds)["y"], np.einsum(equation, *feeds.values()), rtol=1e-5, atol=1e-5)
+    ops = {op.name for op in compiled.module.walk()}
+    assert ("graph.einsum" in ops) == (equation == "ii->i")
