@@ -61,6 +61,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     t.add_argument("--chip", help="a chip description (.toml) instead of a bundled chip")
     t.add_argument("--precision", help="force_fp16 (default), allow_mix_precision or must_keep_origin_dtype")
     t.add_argument("--tiling", help="model (default: ranked by the timing model) or naive")
+    t.add_argument("--keep-dtype", metavar="FILE",
+                   help="node names or op types (one per line) to compute and store in float32 in a float16 mode")
     t.add_argument("--trace", metavar="FILE", help="write the timing simulation as a Chrome/Perfetto trace (JSON)")
 
 
@@ -200,7 +202,8 @@ def _options(args: argparse.Namespace) -> Any:
 
 
 def _target_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {"chip": args.chip, "precision": args.precision, "tiling": args.tiling, "trace": getattr(args, "trace", None)}
+    return {"chip": args.chip, "precision": args.precision, "tiling": args.tiling, "trace": getattr(args, "trace", None),
+            "keep_dtype": args.keep_dtype}
 
 
 def _print_pass_times(report: dict[str, Any]) -> None:

@@ -381,7 +381,8 @@ def find_overflow(model: onnx.ModelProto, feeds: Mapping[str, Any], narrow: np.d
     not, when the cause is range: the first node, in the graph's (execution) order, whose
     reference result has a finite value beyond ``narrow``'s largest, or that divides by a
     nonzero value below its smallest normal (zero there). The judge runs once more with
-    every node's output exposed."""
+    every node's output exposed. ``keep`` says what to keep in float32: every node whose
+    result leaves the range and the nodes reading it (their op types when more than three)."""
     import onnx
 
     finfo = np.finfo(narrow)
@@ -400,11 +401,13 @@ def find_overflow(model: onnx.ModelProto, feeds: Mapping[str, Any], narrow: np.d
         values = dict(zip(names, run_onnxruntime(probe, names, feeds)))
     except GraphoptError:
         return None
+    first: dict[str, Any] | None = None
+    beyond: list[tuple[str, str]] = []  # (node, op type) of every node leaving the range, and of its readers
     for node in main:
         divisor = values.get(node.input[1]) if node.op_type in ("Div", "Mod", "Reciprocal") and len(node.input) > 1 else None
         if node.op_type == "Reciprocal":
             divisor = values.get(node.input[0])
-        if isinstance(divisor, np.ndarray) and divisor.dtype.kind == "f":
+        if first is None and isinstance(divisor, np.ndarray) and divisor.dtype.kind == "f":
             d = np.abs(divisor[np.isfinite(divisor) & (divisor != 0)].astype(np.float64))
             if d.size and float(d.min()) < float(finfo.tiny) and narrow.itemsize < divisor.dtype.itemsize:
                 return {"node": node.name or node.output[0], "op_type": node.op_type, "kind": "underflow",
@@ -415,9 +418,16 @@ def find_overflow(model: onnx.ModelProto, feeds: Mapping[str, Any], narrow: np.d
                 continue
             finite = np.abs(v[np.isfinite(v)].astype(np.float64))
             if finite.size and float(finite.max()) > float(finfo.max):
-                return {"node": node.name or out, "op_type": node.op_type, "kind": "overflow", "value": out,
-                        "magnitude": float(finite.max()), "limit": float(finfo.max)}
-    return None
+                readers = [n for n in main if out in n.input]
+                if first is None:
+                    first = {"node": node.name or out, "op_type": node.op_type, "kind": "overflow", "value": out,
+                             "magnitude": float(finite.max()), "limit": float(finfo.max)}
+                beyond += [(n.name or n.output[0], n.op_type) for n in ([node] if node.op_type != "Constant" else []) + readers]
+    if first is not None:
+        # What --keep-dtype must name: these nodes, or (when more than one) their op types.
+        first["keep"] = list(dict.fromkeys(n for n, _ in beyond)) if len(beyond) <= 3 else \
+            sorted({t for _, t in beyond})
+    return first
 
 
 def overflow_advice(o: dict[str, Any], narrow: str = "float16") -> str:
@@ -427,7 +437,10 @@ def overflow_advice(o: dict[str, Any], narrow: str = "float16") -> str:
         what = f"{narrow} underflow at {where}: a divisor of {o['magnitude']:.3g} is zero in {narrow}"
     else:
         what = f"{narrow} overflow at {where}: |x| reaches {o['magnitude']:.3g}, beyond {narrow}'s {o['limit']:.6g}"
-    return f"{what}, where the float32 reference stays finite; compile with --precision must_keep_origin_dtype"
+    fix = "compile with --precision must_keep_origin_dtype"
+    if o.get("keep"):
+        fix += f", or keep {', '.join(escape(k) for k in o['keep'])} in float32 (--keep-dtype FILE, one per line)"
+    return f"{what}, where the float32 reference stays finite; {fix}"
 
 
 def judge_cannot_run(judge: str, e: BaseException) -> GraphoptError:

@@ -8,6 +8,7 @@ source (``emit.py``). Passes read the chip's capabilities; nothing branches on i
     graphopt compile model.onnx --target ascend-sim                 # the default chip, 910B
     graphopt compile model.onnx --target ascend-sim:ascend310p
     graphopt compile model.onnx --target ascend-sim --chip my_chip.toml --precision allow_mix_precision
+    graphopt compile model.onnx --target ascend-sim --keep-dtype keep.txt    # these nodes in float32
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class AscendSimTarget(Target):
         precision: str = "force_fp16",
         tiling: str = "model",
         trace: str | Path | None = None,
+        keep_dtype: str | Path | Sequence[str] | None = None,
     ) -> None:
         if variant and chip:
             raise GraphoptError(f"--target ascend-sim:{variant} and --chip {chip}: give one chip, not two")
@@ -54,6 +56,10 @@ class AscendSimTarget(Target):
         self.precision = precision
         self.tiling = tiling
         self.trace = trace  # where the timing simulation's Chrome/Perfetto trace goes (--trace)
+        from graphopt.targets.ascend.keep_dtype import keep_entries
+
+        # Nodes or op types computed and stored in their own dtype in a float16 mode (--keep-dtype).
+        self.keep_dtype = keep_entries(keep_dtype)
 
     @classmethod
     def variants(cls) -> dict[str, str]:
@@ -101,7 +107,8 @@ class AscendSimTarget(Target):
 
             write_trace(self.chip, results, self.trace)
         return {
-            "chip": {"name": self.chip.name, "file": self.chip.source_file, "precision": self.precision, "tiling": self.tiling},
+            "chip": {"name": self.chip.name, "file": self.chip.source_file, "precision": self.precision, "tiling": self.tiling,
+                     "keep_dtype": list(self.keep_dtype)},
             **executable_report(executable),
             "timing": timing_section(self.chip, results, "fp32" if self.precision == "must_keep_origin_dtype" else "fp16",
                                      untimed_kernels(executable.module)),

@@ -74,6 +74,7 @@ from graphopt.dialects.traits import Cube, Elementwise, LayoutSensitive
 from graphopt.rewrite import remarks_of, src_of, weights_of
 from graphopt.targets.ascend.chip import DTYPE_BYTES, Chip, load_chip
 from graphopt.targets.ascend.dialect import TransDataOp
+from graphopt.targets.ascend.keep_dtype import is_kept, mark_kept
 from graphopt.targets.ascend.formats import (
     c0_for,
     compute_dtype,
@@ -157,6 +158,9 @@ class _Layout:
         """(formats wanted for the operands, formats of the results)."""
         nd = ([ND] * len(op.operands), [ND] * len(op.results))
         if op.regions or not op.operands or not _is_tensor(op.operands[0]):
+            return nd
+        if is_kept(op):
+            self.remark(op, "stays ND: kept in its own dtype (--keep-dtype), where NC1HWC0 is float16's blocking")
             return nd
         if any(_is_tensor(v) and min(_shape(v), default=0) < 0 for v in [*op.operands, *op.results]):
             # A dimension known only at run time (a Loop's scan output): no blocked storage
@@ -431,6 +435,8 @@ class AssignLayout(ModulePass):
         target = getattr(ctx, "target", None)
         chip = getattr(target, "chip", None) or load_chip()
         precision = getattr(target, "precision", "force_fp16")
+        if precision != "must_keep_origin_dtype":
+            mark_kept(op, getattr(target, "keep_dtype", ()))
         layout = _Layout(chip, precision, weights_of(ctx), remarks_of(ctx), self.nz_weights)
         for fn in op.ops:
             if isinstance(fn, func.FuncOp):

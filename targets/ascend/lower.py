@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import IntegerAttr, ModuleOp, NoneType, TensorType
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, NoneType, TensorType, UnitAttr
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import Rewriter
@@ -40,6 +40,7 @@ from graphopt.targets.ascend.chip import Chip, load_chip
 from graphopt.targets.ascend.conv_transpose import MODEL_FLOPS
 from graphopt.targets.ascend.dialect import BufferOp, CopyOp, ForOp, KernelOp, MoveOp, TransDataOp, ViewOp, space_of
 from graphopt.targets.ascend.formats import format_of
+from graphopt.targets.ascend.keep_dtype import KEPT, is_kept
 from graphopt.targets.ascend.lower_attention import AttentionSpec, build_attention
 from graphopt.targets.ascend.lower_cube import build_matmul
 from graphopt.targets.ascend.vector import MOVE_OPS, VECTOR_OPS, VIEW_OPS, Numerics
@@ -124,10 +125,20 @@ class _Lowering:
             group = Group(op, ins, list(ins), [op], list(op.results))
         else:
             return
-        kernel, why = self.kernel_for(group)
+        kept = is_kept(op)
+        if kept:  # --keep-dtype: this kernel computes and stores in the model's dtypes
+            self.num, num = Numerics.of("must_keep_origin_dtype"), self.num
+            try:
+                kernel, why = self.kernel_for(group)
+            finally:
+                self.num = num
+        else:
+            kernel, why = self.kernel_for(group)
         if kernel is None:
             self.remarks.append({"pass": "ascend-lower", "ops": provenance(op), "reason": f"AI CPU: {why}"})
             kernel = self.aicpu(group)
+        if kept:
+            kernel.attributes[KEPT] = UnitAttr()
         self.replace(op, kernel)
 
     def hoist_constants(self, fused: FusedOp, g: Group) -> None:
@@ -160,6 +171,8 @@ class _Lowering:
         if len(g.ops) == 1 and first.ONNX_TYPE in VIEW_OPS and _viewable(first):
             return ViewOp(first.operands[0], first.results[0].type, provenance(first)), ""
         if first.ONNX_TYPE in CUBE_OPS:
+            if self.num.cube_in == np.float32 and "fp32" not in self.chip.macs_per_cycle:
+                return None, f"kept in float32 (--keep-dtype), and chip {self.chip.name} has no fp32 cube mode"
             return self.cube(g)
         if len(g.ops) == 1 and first.ONNX_TYPE == "Attention":
             return self.attention(first)

@@ -38,6 +38,7 @@ from graphopt.dialects.graph import ONNX_OPS, ConstantOp, GraphOp, NoneOp, Weigh
 from graphopt.errors import GraphoptError
 from graphopt.targets.ascend import formats, vector
 from graphopt.targets.ascend.chip import Chip
+from graphopt.targets.ascend.keep_dtype import is_kept
 from graphopt.targets.ascend.dialect import (
     BufferOp, ConstOp, CopyOp, ForOp, IndexAddOp, KernelOp, MmadOp, MoveOp, SyncOp, VecOp, ViewOp,
 )
@@ -95,6 +96,7 @@ class AscendExecutable:
 
     def __post_init__(self) -> None:
         self.num = vector.Numerics.of(self.precision)
+        self._exact = vector.Numerics.of("must_keep_origin_dtype")  # kept kernels (--keep-dtype), constants
         self.mode = os.environ.get("GRAPHOPT_ASCEND_SIM_MODE", self.mode)
         if self.mode not in ("auto", "tile", "whole"):
             raise GraphoptError(f"simulator mode {self.mode}: use auto, tile or whole")
@@ -113,12 +115,14 @@ class AscendExecutable:
     def _c0(self, t: TensorType) -> int:
         return formats.c0_for(t.element_type, self.chip.k0, self.precision) or 16
 
-    def to_gm(self, logical: Any, t: Attribute) -> Any:
+    def to_gm(self, logical: Any, t: Attribute, num: vector.Numerics | None = None) -> Any:
+        """``logical`` stored as ``t`` says, its floats in ``num``'s storage dtype (the
+        precision mode's; a kept kernel's own, --keep-dtype)."""
         if not isinstance(t, TensorType):  # a sequence or optional: the AI CPU's values, as they are
             return logical
         a = np.asarray(logical)
         if a.dtype.kind == "f":
-            a = a.astype(self.num.store(_np(t)))
+            a = a.astype((num or self.num).store(_np(t)))
         fmt = formats.format_of(t)
         return a if fmt == "ND" else formats.to_format(a, fmt, self._c0(t))  # pyright: ignore
 
@@ -135,19 +139,23 @@ class AscendExecutable:
             env[arg] = self.to_gm(value, arg.type)
         with np.errstate(all="ignore"):  # padded tiles compute on zeros: 1/0, log 0 are clipped away
             for op in block.ops:
+                # Weights and constants are stored as a kernel reads them: each kernel casts
+                # its float inputs to its own storage dtype below (a kept kernel reads float32).
                 if isinstance(op, WeightOp):
-                    env[op.result] = self.to_gm(np.asarray(self.weights[op.ref.data]), op.result.type) if formats.format_of(op.result.type) == "ND" else self._weight(op)
+                    env[op.result] = self.to_gm(np.asarray(self.weights[op.ref.data]), op.result.type, self._exact) \
+                        if formats.format_of(op.result.type) == "ND" else self._weight(op)
                 elif isinstance(op, ConstantOp):
-                    env[op.result] = self.to_gm(op.array(), op.result.type)
+                    env[op.result] = self.to_gm(op.array(), op.result.type, self._exact)
                 elif isinstance(op, NoneOp):
                     env[op.result] = None
                 elif isinstance(op, ViewOp):
                     env[op.output] = env[op.input].reshape(op.output.type.get_shape())  # pyright: ignore
                 elif isinstance(op, KernelOp):
-                    ins = [self.from_gm(env[v], v.type) for v in op.inputs]
+                    num = self._exact if is_kept(op) else self.num
+                    ins = [self._read(self.from_gm(env[v], v.type), num) for v in op.inputs]
                     outs = self.run_kernel(op, ins)
                     for r, value in zip(op.outputs, outs, strict=True):
-                        env[r] = self.to_gm(value, r.type)
+                        env[r] = self.to_gm(value, r.type, num)
                 elif isinstance(op, func.ReturnOp):
                     return [np.asarray(self.from_gm(env[v], v.type)).astype(_np(v.type)) if isinstance(v.type, TensorType)
                             else env[v] for v in op.operands]
@@ -155,10 +163,18 @@ class AscendExecutable:
                     raise GraphoptError(f"ascend-sim cannot run {op.name}: was the module lowered (ascend-lower)?")
         raise GraphoptError("the function has no return")
 
+    @staticmethod
+    def _read(value: Any, num: vector.Numerics) -> Any:
+        """A kernel's input as it reads it: floats in its storage dtype (a kernel in float16
+        reads a kept kernel's float32 result through the Cast ATC inserts)."""
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            return value.astype(num.store(value.dtype), copy=False)
+        return value
+
     def _weight(self, op: WeightOp) -> np.ndarray:
         """A weight the layout pass stored converted: its bytes are already in storage format."""
         arr = np.asarray(self.weights[op.ref.data])
-        return arr.astype(self.num.store(arr.dtype)) if arr.dtype.kind == "f" else arr
+        return arr.astype(self._exact.store(arr.dtype)) if arr.dtype.kind == "f" else arr
 
     def run_kernel(self, k: KernelOp, ins: list[Any]) -> list[Any]:
         try:
