@@ -25,13 +25,15 @@ Files:
 - ``rows_elementwise.py``, ``rows_nn.py``, ``rows_reduce.py``, ``rows_tensor.py``: the
   rows, one per aten OpOverload; each registers its rows when imported, and this
   package imports all of them, so ``FX_TO_GRAPH`` is complete once it is imported.
+- ``rows_complex.py``: complex tensors as [..., 2] real pairs (``COMPLEX_ROWS``), used when
+  an op reads or makes a complex tensor (Meta's LLaMA rotary).
 - ``walk.py``: concrete meta values, the unsupported-op checks and ``lower_graph``.
 - ``capture.py``: ``torch.export`` programs, ``.pt2`` files and ``import_torch``.
 
 torch is imported by this package: import it only when a torch model is compiled.
 """
 
-from graphopt.frontends.fx import rows_elementwise, rows_nn, rows_reduce, rows_tensor  # noqa: F401  (they fill FX_TO_GRAPH)
+from graphopt.frontends.fx import rows_complex, rows_elementwise, rows_nn, rows_reduce, rows_tensor  # noqa: F401  (they fill FX_TO_GRAPH)
 from graphopt.frontends.fx.capture import Reference, decompose, import_exported, import_torch
 from graphopt.frontends.fx.lowering import (
     FX_TO_GRAPH,

@@ -74,6 +74,7 @@ class Lowering:
         self.values: dict[torch.fx.Node, Any] = {}
         self.node: torch.fx.Node | None = None
         self.src: list[str] = []
+        self.pairs: set[SSAValue] = set()  # complex tensors, as [..., 2] real pairs (rows_complex.py)
 
     # -- values ------------------------------------------------------------------------
     def val(self, node: torch.fx.Node | None = None) -> Any:

@@ -23,6 +23,7 @@ from graphopt.dialects.graph import ConstantOp, WeightOp
 from graphopt.dialects.shapes import Spec
 from graphopt.errors import GraphoptError
 from graphopt.frontends.fx.lowering import FX_TO_GRAPH, Lowering, UnsupportedOp, aten, np_dtype, source_line, spec
+from graphopt.frontends.fx.rows_complex import COMPLEX_ROWS, is_complex, part_dtype
 from graphopt.rewrite import INLINE_MAX
 from graphopt.weights import WeightStore
 
@@ -178,8 +179,11 @@ def lower_graph(
             if n.name in weights:
                 L.values[n] = _weight(L, n.name, weights[n.name])
             elif isinstance(val, torch.Tensor):
-                sp = L.out_spec()
+                sp = L.out_spec() if not val.dtype.is_complex else \
+                    ((*(int(d) for d in val.shape), 2), dtypes.from_numpy(part_dtype(val.dtype)))
                 arg = L.block.insert_arg(_ttype(sp), len(L.block.args))
+                if val.dtype.is_complex:  # fed as its real pairs (to_numpy)
+                    L.pairs.add(arg)
                 name = next(names, n.name)
                 arg.name_hint = _hint(name)
                 L.values[n] = arg
@@ -209,11 +213,18 @@ def lower_graph(
         lowered_args = _map(L, n.args)
         lowered_kwargs = {k: _map(L, v) for k, v in n.kwargs.items() if k not in ("device", "pin_memory", "layout", "memory_format", "non_blocking")}
         lowered_kwargs.pop("dtype", None) if n.target not in (aten.sum.dim_IntList, aten.mean.dim, aten.cumsum.default) else None
+        complex_ = is_complex(vals[n]) or any(is_complex(vals.get(a)) for a in n.all_input_nodes)
+        rule = COMPLEX_ROWS.get(n.target) if complex_ else FX_TO_GRAPH[n.target]
+        if rule is None:
+            raise UnsupportedOp(f"{L.where()}: this op on complex tensors is not supported (complex tensors lower as "
+                                "real pairs; graphopt/frontends/fx/rows_complex.py lists the ops that do)")
         try:
-            result = FX_TO_GRAPH[n.target](L, *lowered_args, **lowered_kwargs)
+            result = rule(L, *lowered_args, **lowered_kwargs)
         except TypeError as e:  # a signature the row does not take
             raise UnsupportedOp(f"{L.where()}: this form of the op is not supported ({e})") from None
         L.values[n] = result
+        if is_complex(vals[n]):
+            L.pairs.add(result)
         _check_result(L, n, result)
     raise GraphoptError("the fx graph has no output node")
 
@@ -246,7 +257,8 @@ def _check_result(L: Lowering, n: torch.fx.Node, result: Any) -> None:
     for r, v in pairs:
         if not isinstance(r, SSAValue) or not isinstance(v, torch.Tensor):
             continue
-        want = (tuple(int(d) for d in v.shape), np_dtype(v.dtype))
+        want = (tuple(int(d) for d in v.shape), np_dtype(v.dtype)) if not v.dtype.is_complex else \
+            ((*(int(d) for d in v.shape), 2), part_dtype(v.dtype))
         have = spec(r)
         if have[0] != want[0] or have[1].numpy != want[1]:
             raise GraphoptError(f"{L.where()}: lowered to {have[1].name}{list(have[0])}, torch says "
@@ -263,6 +275,9 @@ def _finish(L: Lowering, n: torch.fx.Node, inputs: list[tuple[str, Spec]], posit
     L.src = ["output"]
     for k, o in enumerate(outs):
         v = L.values[o] if isinstance(o, torch.fx.Node) else o
+        if isinstance(v, SSAValue) and v in L.pairs:
+            raise UnsupportedOp(f"output {k} ({getattr(o, 'name', o)}) is a complex tensor: return torch.view_as_real of it "
+                                "(graphopt holds complex values inside a graph only)")
         if isinstance(v, SSAValue):
             results.append(v)
             kinds.append("tensor")
@@ -293,21 +308,24 @@ def _weight(L: Lowering, name: str, t: Any) -> SSAValue:
     # aot_autograd calls the compiler with its FakeTensorMode still active; a real constant
     # (a get_attr tensor: BART's, DeBERTa's scalar constants) is read outside it.
     with unset_fake_temporarily():
-        array = to_numpy(t)
-    if array.size <= INLINE_MAX:
-        op = ConstantOp(array, [name]) if array.dtype != ml_dtypes.bfloat16 else None
-        if op is not None:
-            L.builder.insert(op)
-            return op.results[0]
-    handle = L.weights.add(name, array)
-    op = WeightOp(handle, _ttype((tuple(array.shape), dtypes.from_numpy(array.dtype))), [name])
+        array = to_numpy(t)  # complex: its [..., 2] real pairs
+    if array.size <= INLINE_MAX and array.dtype != ml_dtypes.bfloat16:
+        op: ConstantOp | WeightOp = ConstantOp(array, [name])
+    else:
+        handle = L.weights.add(name, array)
+        op = WeightOp(handle, _ttype((tuple(array.shape), dtypes.from_numpy(array.dtype))), [name])
     L.builder.insert(op)
+    if t.dtype.is_complex:
+        L.pairs.add(op.results[0])
     return op.results[0]
 
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:
-    """A tensor's data as numpy (bfloat16 through its bits, which numpy cannot take directly)."""
+    """A tensor's data as numpy (bfloat16 through its bits, which numpy cannot take directly;
+    a complex tensor as its [..., 2] real pairs, as graphopt holds it)."""
     t = t.detach()
+    if t.dtype.is_complex:
+        return torch.view_as_real(t.resolve_conj()).numpy()
     if t.dtype == torch.bfloat16:
         return t.contiguous().view(torch.int16).numpy().view(ml_dtypes.bfloat16)
     return t.numpy()
