@@ -104,3 +104,31 @@ def test_program_exported_with_keyword_arguments():
     program = torch.export.export(model, (), {"input_ids": tmodels.tokens()})
     compiled = graphopt.compile(program, validate=True)
     assert compiled.report["validation"]["passed"]
+
+
+# A model output container registered with pytree by the exporting process only, as
+# transformers registers its ModelOutput classes when imported.
+class _Output(dict):
+    pass
+
+
+torch.utils._pytree.register_pytree_node(
+    _Output, lambda d: (list(d.values()), list(d.keys())), lambda values, keys: _Output(zip(keys, values)),
+    serialized_type_name="tests.torch.test_torch_export._Output")
+
+
+def test_pt2_whose_output_container_this_process_does_not_know(tmp_path):
+    """Every transformers model saved with torch.export.save returns a ModelOutput, which a
+    process that has not imported transformers cannot deserialize: graphopt flattens the
+    outputs, so the container becomes a tuple of the same leaves."""
+
+    class Model(torch.nn.Module):
+        def forward(self, x):
+            return _Output(logits=x * 2, hidden=x + 1)
+
+    path = tmp_path / "out.pt2"
+    torch.export.save(torch.export.export(Model(), (torch.randn(2, 3),)), path)
+    exe = os.path.join(os.path.dirname(sys.executable), "graphopt")
+    proc = subprocess.run([exe, "compile", str(path), "-o", str(tmp_path / "o")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "validation vs torch eager: PASSED" in proc.stdout

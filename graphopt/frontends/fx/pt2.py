@@ -154,6 +154,7 @@ class _Archive:
         # only check a call's inputs, and graphopt specialises to one shape anyway.
         program["guards_code"] = []
         _ProgramCheck(self).check(program)
+        _plain_tree_specs(program)
         state_dict = self.payloads("weights")
         constants = self.payloads("constants")
         return self.deserialize(program, state_dict, constants)
@@ -333,6 +334,41 @@ class _ProgramCheck:
                 ok &= type(node.value) in (int, float, bool, str)  # strings: Symbol's name, checked above
         if not ok:
             self.refuse(f"the symbolic expression {text[:80]!r} is not arithmetic over shape symbols")
+
+
+def _plain_tree_specs(program: dict[str, Any]) -> None:
+    """Tree specs whose container types this process has not registered with pytree (a
+    transformers ModelOutput: transformers registers it when imported, in the exporting
+    process) become tuples of the same leaves: graphopt flattens a call's inputs and
+    outputs anyway, and the order of the leaves is the spec's."""
+    import torch.utils._pytree as pytree
+
+    known = pytree.SERIALIZED_TYPE_TO_PYTHON_TYPE
+
+    def plain(node: Any) -> Any:
+        if not isinstance(node, dict):
+            return node
+        kind = node.get("type")
+        children = [plain(c) for c in node.get("children_spec") or []]
+        if kind is not None and kind not in known:
+            return {"type": "builtins.tuple", "context": "null", "children_spec": children}
+        return {**node, "children_spec": children}
+
+    graph_module = program.get("graph_module")
+    calls = graph_module.get("module_call_graph") if isinstance(graph_module, dict) else None
+    for entry in calls if isinstance(calls, list) else []:
+        signature = entry.get("signature") if isinstance(entry, dict) else None
+        if not isinstance(signature, dict):
+            continue
+        for key in ("in_spec", "out_spec"):
+            text = signature.get(key)
+            if not isinstance(text, str):
+                continue
+            try:
+                version, tree = json.loads(text)
+            except (ValueError, TypeError):
+                continue  # torch's deserializer says what is wrong with it
+            signature[key] = json.dumps([version, plain(tree)])
 
 
 def _as_int(d: Any) -> int:
