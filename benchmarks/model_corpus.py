@@ -25,6 +25,10 @@ Models (all built from code with seeded random weights; nothing is downloaded):
   beside the ONNX file and given to validation.
 - ``tc/<arch>``: torch.compile(backend="graphopt") of the survey's modules, validated
   against eager per graph (the backend's ``validate`` option) and against eager's outputs.
+- ``pt/<arch>``: the survey's modules exported by ``torch.export.export`` as a user calls it
+  (keyword inputs, the model's own output container) and saved with ``torch.export.save``,
+  compiled from the .pt2 file by graphopt's own loader and validated against the loaded
+  program run eagerly.
 
 Each model x target row (targets ``cpu``, ``ascend-sim`` (910B), ``ascend-sim:ascend310p``;
 precision ``force_fp16`` unless ``--precision``) says whether it compiles (or the one-line
@@ -574,7 +578,7 @@ def _judge_error(path: Path, feeds: dict[str, np.ndarray], reference: Sequence[A
 class Entry:
     name: str  # zoo/resnet50, hf/bert@ts, tc/bert
     family: str  # cnn, vision, speech, enc-dec, decoder, encoder
-    source: str  # zoo, ts, dynamo, torch.compile
+    source: str  # zoo, ts, dynamo, torch.compile, torch.export
     arch: str
     size: int | None = None  # zoo: image size
     quick: bool = False
@@ -600,11 +604,13 @@ def corpus() -> list[Entry]:
             entries.append(Entry(f"hf/{arch}@{exporter}", family, exporter, arch))
     for arch in _survey().models("eager"):
         entries.append(Entry(f"tc/{arch}", hf[arch][0], "torch.compile", arch))
+        entries.append(Entry(f"pt/{arch}", hf[arch][0], "torch.export", arch))
     return [Entry(**{**e.__dict__, "quick": e.name in QUICK}) for e in entries]
 
 
 def _file(cache: Path, entry: Entry) -> Path:
-    return cache / "models" / (re.sub(r"[^A-Za-z0-9_.-]", "_", entry.name) + ".onnx")
+    suffix = ".pt2" if entry.source == "torch.export" else ".onnx"
+    return cache / "models" / (re.sub(r"[^A-Za-z0-9_.-]", "_", entry.name) + suffix)
 
 
 def build(entry: Entry, cache: Path) -> dict[str, Any]:
@@ -619,7 +625,35 @@ def build(entry: Entry, cache: Path) -> dict[str, Any]:
         onnx.save(model, str(tmp))
         os.replace(tmp, path)
         return {"ok": True, **_zoo_magnitude(model)}
+    if entry.source == "torch.export":
+        return export_pt2(entry.arch, path)
     return export_hf(entry.arch, entry.source, path)
+
+
+def export_pt2(arch: str, out: Path) -> dict[str, Any]:
+    """``torch.export.export`` of ``arch`` as a user calls it (keyword inputs, the model's own
+    output container), saved with ``torch.export.save`` to ``out`` (.pt2), its inputs beside it."""
+    import torch
+
+    _, build_model = hf_models()[arch]
+    torch.manual_seed(0)
+    model, kwargs = build_model()
+    model.eval()
+    kwargs = _with_mask(model, kwargs)
+    calibrate_batchnorm(model, kwargs)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.export.export(model, (), kwargs)
+    except Exception as e:
+        return {"exporter_error": _root_cause(e)}
+    tmp = out.with_suffix(".tmp.pt2")
+    torch.export.save(program, tmp)
+    os.replace(tmp, out)
+    with torch.no_grad():
+        reference = _survey()._floats(model(**kwargs))
+    np.savez(out.with_suffix(".npz"), **{k: v.numpy() for k, v in kwargs.items()})
+    return {"ok": True, **_magnitude(reference)}
 
 
 def _zoo_magnitude(model: Any) -> dict[str, float]:
@@ -747,6 +781,38 @@ def _validate_kept(path: Path, target: str, precision: str, feeds: dict[str, Any
     return {"keep_dtype": keep, "keep_validated": False}
 
 
+def run_pt2(path: Path, target: str, precision: str) -> dict[str, Any]:
+    """Compile a saved torch.export program as `graphopt compile model.pt2` does (graphopt's
+    own loader) and validate it against the program run eagerly, on the saved inputs."""
+    import graphopt
+    from graphopt.validate import check, validate_against_torch
+
+    row: dict[str, Any] = {"compiled": False, "validated": None}
+    t0 = time.perf_counter()
+    try:
+        compiled = graphopt.compile(str(path), target, target_options=_target_options(target, precision))
+    except Exception as e:
+        row["kind"], row["error"] = _classify(e)
+        row["compile_s"] = round(time.perf_counter() - t0, 2)
+        return row
+    row.update(compiled=True, compile_s=round(time.perf_counter() - t0, 2), **_target_facts(compiled.report))
+    saved = dict(np.load(path.with_suffix(".npz"), allow_pickle=False))
+    feeds = saved if set(compiled.input_names) <= set(saved) else None
+    try:
+        result = validate_against_torch(compiled, compiled.reference, feeds)
+    except Exception as e:
+        kind, line = _classify(e)
+        return {**row, "validated": False, "kind": kind, "error": f"validation: {line}"}
+    outs = result["outputs"]
+    row.update(validated=bool(result["passed"]), max_abs_err=max((o["max_abs_err"] for o in outs), default=0.0),
+               cosine=min((o["cosine"] for o in outs), default=1.0))
+    try:
+        check(result)
+    except Exception as e:
+        row["kind"], row["error"] = _classify(e)
+    return row
+
+
 def _validate(compiled: Any, feeds: dict[str, Any] | None) -> dict[str, Any]:
     from graphopt.validate import check, validate_against_onnxruntime
 
@@ -842,6 +908,8 @@ def worker(argv: Sequence[str]) -> int:
         if entry.source == "torch.compile":
             with tempfile.TemporaryDirectory() as reports:
                 result = run_torch_compile(entry.arch, target, precision, Path(reports))
+        elif entry.source == "torch.export":
+            result = run_pt2(_file(cache, entry), target, precision)
         else:
             result = run_onnx(_file(cache, entry), target, precision)
     out.write_text(json.dumps(result, default=float))
@@ -859,6 +927,8 @@ def entry_named(name: str) -> Entry:
         return Entry(name, "", tail, arch)
     if kind == "tc":
         return Entry(name, "", "torch.compile", arch)
+    if kind == "pt":
+        return Entry(name, "", "torch.export", arch)
     raise ValueError(f"no model {name!r}")
 
 
@@ -1047,7 +1117,7 @@ def render(rows: list[dict[str, Any]], entries: list[Entry], targets: Sequence[s
         out.append(f"| {t} | {len(mine)} | {exp} | {comp} / {n} | {val} / {n} | {kept} | {fp} |")
     out += ["", "Per source and target (compiled / validated of the rows that have a model):", "",
             "| source | " + " | ".join(targets) + " |", "|---|" + "---:|" * len(targets)]
-    for src in ("zoo", "ts", "dynamo", "torch.compile"):
+    for src in ("zoo", "ts", "dynamo", "torch.compile", "torch.export"):
         cells = []
         for t in targets:
             mine = [r for r in rows if r["target"] == t and r["source"] == src and r.get("kind") != "exporter"]
@@ -1194,13 +1264,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Written by `benchmarks/model_corpus.py` (do not edit by hand; rerun it). Every model is built from code",
         "with seeded random weights (onnx's light model zoo with its splat weights replaced and BatchNormalization",
         "calibrated; transformers architectures from tiny configs exported by both torch.onnx exporters; the",
-        "survey's modules through torch.compile); each row compiles one model for one target and validates it",
-        "against onnxruntime (torch eager for torch.compile) with the target's tolerances, ascend-sim in "
-        f"{args.precision}.",
+        "survey's modules through torch.compile and as saved torch.export programs); each row compiles one model",
+        "for one target and validates it against onnxruntime (torch eager for torch.compile and .pt2) with the",
+        f"target's tolerances, ascend-sim in {args.precision}.",
         f"Rows from commit(s) {', '.join(commits)}; {len(shown)} models "
         f"({sum(e.source == 'zoo' for e in shown)} zoo, {sum(e.source in EXPORTERS for e in shown)} exports of "
         f"{len({e.arch for e in shown if e.source in EXPORTERS})} transformers architectures, "
-        f"{sum(e.source == 'torch.compile' for e in shown)} torch.compile).",
+        f"{sum(e.source == 'torch.compile' for e in shown)} torch.compile, {sum(e.source == 'torch.export' for e in shown)} .pt2).",
     ])
     table = render(rows, shown, targets, header)
     print(table)
