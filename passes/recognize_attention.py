@@ -81,6 +81,8 @@ class AttentionCore(RewritePattern):
             return
         q, cq, q_ops = _peel_scale(qk.operands[0], self.weights)
         kt, ck, k_ops = _peel_scale(qk.operands[1], self.weights)
+        if any(_rank(v) != 4 for v in (q, kt, out.operands[1])):
+            return  # a MatMul broadcasting a lower-rank operand (V of rank 2): not Attention's [B, H, S, D]
         ops += [qk, *scale_ops, *q_ops, *k_ops]
         k = build("Transpose", [kt], {"perm": [0, 1, 3, 2]}, src_of(qk))
         operands = [q, k.results[0], out.operands[1]] + ([mask] if mask is not None else [])

@@ -70,14 +70,17 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str
     rows = math.prod(lead)
     outer = (1,) * (p - 1)
     used = {same.get(v, v) for op in g.ops for v in op.operands}
+    # Operands broadcast numpy-style against the widest value of the group, which is wider
+    # than the result when a reduction drops axes (keepdims=0).
+    full = max([len(out0)] + [len(shape(v)) for v in computed] + [len(shape(a)) for a in g.args if a in used])
     plans: dict[SSAValue, tuple[dict[str, Any] | None, tuple[int, ...], np.dtype]] = {}
     for a in g.args:
         if a not in used and a not in yields:
             continue
         s, dt = shape(a), num.store(np_dtype(a))
-        padded = (1,) * (len(out0) - len(s)) + s
-        if a in channel and len(s) == 1 and len(out0) >= 2:
-            padded = (1, *s) + (1,) * (len(out0) - 2)
+        padded = (1,) * (full - len(s)) + s
+        if a in channel and len(s) == 1 and full >= 2:
+            padded = (1, *s) + (1,) * (full - 2)
         if p == 0 or a in params:
             plans[a] = (None, s, dt)
         elif _lead_ok(s, lead) and len(s) >= len(out0):

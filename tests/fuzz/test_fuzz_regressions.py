@@ -278,3 +278,19 @@ def test_seed_26588_a_sum_that_cancels_is_judged_by_the_values_it_sums():
                    [_const("k", np.float32([1.0, 40.0, 2.0]))])
     case = Case(0, model, {}, {"x": np.float32([1.0, -2.0, 0.5])}, frozenset())
     assert value_peak(case) == pytest.approx(80.0)
+
+
+def test_seed_24314_attention_with_a_value_of_rank_two_is_not_recognized():
+    """softmax(q @ k^T * s) @ v with v of rank 2 (MatMul broadcasts it): recognize-attention
+    built an Attention op from it, which takes v of rank 3 or 4 only (internal error in
+    onnx's shape inference)."""
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("MatMul", ["q", "kt"], ["s"]), helper.make_node("Mul", ["s", "scale"], ["ss"]),
+             helper.make_node("Softmax", ["ss"], ["p"], axis=-1), helper.make_node("MatMul", ["p", "v"], ["y"])]
+    model = _model(nodes, [_vi("q", [1, 2, 3, 4]), _vi("kt", [1, 2, 4, 3])], [_vi("y", [1, 2, 3, 5])],
+                   [_const("scale", np.float32(0.5)), _const("v", rng.standard_normal((3, 5)).astype(np.float32))])
+    feeds = {"q": rng.standard_normal((1, 2, 3, 4)).astype(np.float32), "kt": rng.standard_normal((1, 2, 4, 3)).astype(np.float32)}
+    for target in ("cpu", "ascend-sim"):
+        got = graphopt.compile(model, target, opt_level=2, target_options={"precision": "must_keep_origin_dtype"}
+                               if target != "cpu" else None).run(feeds)["y"]
+        np.testing.assert_allclose(got, _ort(model, feeds)[0], rtol=1e-5, atol=1e-5)

@@ -449,3 +449,19 @@ def test_argmax_and_cumsum_run_on_the_vector_unit(target):
     compiled = _agree(_model(nodes, [x], outs, [axis]), feeds, target, rtol=1e-4, atol=1e-3)
     assert not compiled.report["aicpu"]
     assert all(k["kind"] == "vector" for k in compiled.report["kernels"])
+
+
+@pytest.mark.parametrize("target", CHIPS)
+def test_a_fused_reduction_that_drops_axes_broadcasts_its_operands_at_their_own_rank(target):
+    """Fuzz seed 24670: Where(mask, c[2, 6, 4], x[1, 2, 6, 4]) then ReduceMin over axis 2
+    without keepdims, fused in one vector kernel. The constant was padded to the rank of
+    the kernel's result (3), not of the values it broadcasts against (4): a broadcast error."""
+    rng = np.random.default_rng(0)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 4])
+    m = helper.make_tensor_value_info("m", TensorProto.BOOL, [1, 2, 6, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    c = numpy_helper.from_array(rng.standard_normal((2, 6, 4)).astype(np.float32), "c")
+    axes = numpy_helper.from_array(np.array([2], np.int64), "axes")
+    nodes = [helper.make_node("Where", ["m", "c", "x"], ["w"]), helper.make_node("ReduceMin", ["w", "axes"], ["y"], keepdims=0)]
+    feeds = {"x": rng.standard_normal((1, 2, 6, 4)).astype(np.float32), "m": rng.random((1, 2, 6, 4)) > 0.5}
+    _agree(_model(nodes, [x, m], [y], [c, axes], opset=18), feeds, target)
