@@ -623,6 +623,15 @@ def validate_against_torch(
     compute = getattr(compiled.executable, "compute_dtype", None)
     depth = reduction_depth(compiled.module)
     outputs = [compare_with_torch(name, ours[name], ref, depth, compute) for name, ref in zip(names, refs)]
+    rounded = getattr(reference, "rounded_to_half", None)
+    if not all(o["passed"] for o in outputs) and rounded is not None and compute is not None and np.dtype(compute) == np.float16:
+        # Past the fixed tolerance, the float16 floor: eager with every value rounded to float16.
+        halves = rounded([feeds[n] for n in compiled.input_names])
+        halves = halves[len(halves) - len(refs):]  # the user outputs, last (as refs)
+        for o, h, r in zip(outputs, halves, refs):
+            if isinstance(h, np.ndarray) and isinstance(r, np.ndarray) and h.shape == np.shape(r) and h.dtype.kind == "f":
+                d = np.abs(h.astype(np.float64) - np.asarray(r, np.float64))
+                judge_by_floor(o, float(d.max()) if d.size and np.isfinite(d).all() else None)
     return {
         "reference": "torch eager",
         "seed": None if inputs is not None else seed,

@@ -132,3 +132,28 @@ def test_pt2_whose_output_container_this_process_does_not_know(tmp_path):
     proc = subprocess.run([exe, "compile", str(path), "-o", str(tmp_path / "o")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "validation vs torch eager: PASSED" in proc.stdout
+
+
+def test_exported_program_in_float16_is_judged_by_its_rounding_floor():
+    """A .pt2 or ExportedProgram compiled for ascend-sim (force_fp16) is validated against
+    the program run eagerly; past the fixed float16 tolerance, against the program run with
+    every value rounded to float16 (transformers' ResNet: 0.011 on outputs of 6.8)."""
+    torch.manual_seed(0)
+    layers = [torch.nn.Linear(64, 64, bias=False) for _ in range(10)]
+    for lin in layers:
+        torch.nn.init.normal_(lin.weight, std=1.5 / 8)
+
+    class Chain(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = torch.nn.ModuleList(layers)
+
+        def forward(self, x):
+            for lin in self.layers:
+                x = x + torch.tanh(lin(x))
+            return x
+
+    program = torch.export.export(Chain().eval(), (torch.randn(16, 64),))
+    compiled = graphopt.compile(program, "ascend-sim", validate=True)
+    out = compiled.report["validation"]["outputs"][0]
+    assert out["passed"] and out.get("judged_by") == "rounding_floor" and out["rounding_floor"] > 0

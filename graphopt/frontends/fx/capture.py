@@ -142,4 +142,14 @@ def import_torch(model: Any, example_inputs: Sequence[Any] | None = None) -> tup
         flat = torch.utils._pytree.tree_leaves(out)
         return [to_numpy(t) if isinstance(t, torch.Tensor) else np.asarray(t) for t in flat]
 
+    def rounded_to_half(inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The program run eagerly with every float32 value rounded to float16: validation's
+        float16 floor (graphopt.validate.judge_by_floor)."""
+        from graphopt.torch_backend import _eager_rounded_to_half
+
+        out = _eager_rounded_to_half(eager, [_from_numpy(a) for a in inputs])
+        flat = torch.utils._pytree.tree_leaves(out)
+        return [to_numpy(t) if isinstance(t, torch.Tensor) else np.asarray(t) for t in flat]
+
+    reference.rounded_to_half = rounded_to_half  # type: ignore[attr-defined]
     return imported, reference, label
