@@ -632,7 +632,7 @@ def validate_against_torch(
             if isinstance(h, np.ndarray) and isinstance(r, np.ndarray) and h.shape == np.shape(r) and h.dtype.kind == "f":
                 d = np.abs(h.astype(np.float64) - np.asarray(r, np.float64))
                 judge_by_floor(o, float(d.max()) if d.size and np.isfinite(d).all() else None)
-    return {
+    result = {
         "reference": "torch eager",
         "seed": None if inputs is not None else seed,
         "reduction_depth": depth,
@@ -640,6 +640,12 @@ def validate_against_torch(
         "passed": all(o["passed"] for o in outputs),
         "outputs": outputs,
     }
+    finder = getattr(reference, "find_overflow", None)
+    if not result["passed"] and finder is not None and compute is not None and np.dtype(compute).kind == "f":
+        overflow = finder([feeds[n] for n in compiled.input_names], np.dtype(compute))
+        if overflow is not None:
+            result["overflow"] = overflow
+    return result
 
 
 def check(result: dict[str, Any]) -> None:

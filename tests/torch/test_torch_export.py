@@ -157,3 +157,20 @@ def test_exported_program_in_float16_is_judged_by_its_rounding_floor():
     compiled = graphopt.compile(program, "ascend-sim", validate=True)
     out = compiled.report["validation"]["outputs"][0]
     assert out["passed"] and out.get("judged_by") == "rounding_floor" and out["rounding_floor"] > 0
+
+
+def test_exported_program_float16_overflow_is_named():
+    """DeBERTa's mask (float32's minimum over fully masked rows) through a .pt2: validation
+    names the node whose float16 value overflows, as it does for an ONNX model."""
+    from graphopt.errors import ValidationError
+
+    class Masked(torch.nn.Module):
+        def forward(self, s, m):
+            return torch.softmax(s.masked_fill(m, torch.finfo(torch.float32).min), -1) @ s
+
+    mask = torch.zeros(2, 4, 4, dtype=torch.bool)
+    mask[:, 2:, :] = True
+    args = (torch.randn(2, 4, 4), mask)
+    with pytest.raises(ValidationError, match=r"float16 overflow at node masked_fill \(aten.masked_fill"):
+        graphopt.compile(torch.export.export(Masked(), args), "ascend-sim", validate=True,
+                         inputs={"s": args[0].numpy(), "m": mask.numpy()})

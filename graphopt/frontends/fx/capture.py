@@ -151,5 +151,26 @@ def import_torch(model: Any, example_inputs: Sequence[Any] | None = None) -> tup
         flat = torch.utils._pytree.tree_leaves(out)
         return [to_numpy(t) if isinstance(t, torch.Tensor) else np.asarray(t) for t in flat]
 
+    def find_overflow(inputs: Sequence[np.ndarray], narrow: np.dtype) -> dict[str, Any] | None:
+        """The first node of the program, in execution order, whose float32 result holds a
+        finite value beyond ``narrow``'s range (graphopt.validate.find_overflow for an ONNX model)."""
+        limit = float(np.finfo(narrow).max)
+        found: dict[str, Any] = {}
+
+        class Watch(torch.fx.Interpreter):
+            def run_node(self, n: torch.fx.Node) -> Any:
+                out = super().run_node(n)
+                if not found and isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.numel():
+                    finite = out[torch.isfinite(out)].abs()
+                    if finite.numel() and float(finite.max()) > limit:
+                        found.update(node=n.name, op_type=str(n.target), kind="overflow", value=n.name,
+                                     magnitude=float(finite.max()), limit=limit)
+                return out
+
+        with torch.no_grad():
+            Watch(eager).run(*[_from_numpy(a) for a in inputs])
+        return found or None
+
     reference.rounded_to_half = rounded_to_half  # type: ignore[attr-defined]
+    reference.find_overflow = find_overflow  # type: ignore[attr-defined]
     return imported, reference, label
