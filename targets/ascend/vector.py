@@ -80,7 +80,7 @@ def _rotary(attrs: dict[str, Any], rank: int, consts: Sequence[np.ndarray | None
 
 _ELEMENTWISE = """Add Sub Mul Div Pow Max Min Sum Mean Neg Abs Sqrt Reciprocal Floor Ceil Round Sign
 Relu LeakyRelu Elu Selu Celu HardSigmoid HardSwish Softsign ThresholdedRelu Shrink Clip Where PRelu
-Equal Less Greater LessOrEqual GreaterOrEqual Not And Or Xor IsNaN IsInf Identity""".split()
+Equal Less Greater LessOrEqual GreaterOrEqual Not And Or Xor IsNaN IsInf Identity Mod""".split()
 _TRANSCENDENTAL = "Exp Log Sigmoid Tanh Erf Gelu Softplus Mish Sin Cos Swish SwiGLU".split()
 _REDUCTIONS = "ReduceSum ReduceMean ReduceMax ReduceMin ReduceSumSquare ReduceL1 ReduceL2 ReduceLogSumExp".split()
 
