@@ -83,6 +83,16 @@ def make_constant(array: np.ndarray, src: Sequence[str], weights: WeightStore | 
     return WeightOp(handle, TensorType(dtypes.from_numpy(array.dtype).ir, array.shape), src)
 
 
+def discard(*ops: Operation) -> None:
+    """Drop ops that were built but will not be inserted: an op holds a use of each of its
+    operands from the moment it is created, and a pattern walker later visits the users of a
+    value it replaces, detached ones included (fuzz seed 28275: a recognized Attention whose
+    type did not match, then fold-matmul-add replacing its query)."""
+    for op in ops:
+        if op.parent is None:
+            op.drop_all_references()
+
+
 def build(
     onnx_type: str,
     operands: Sequence[SSAValue],

@@ -21,7 +21,7 @@ from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
 
 from graphopt.dialects.graph import GraphOp
-from graphopt.rewrite import build, producer, src_of
+from graphopt.rewrite import build, discard, producer, src_of
 
 
 def _bias_like(t: object) -> bool:
@@ -42,6 +42,7 @@ class MatMulAdd(RewritePattern):
                 continue  # the Add broadcasts the product up (a 1-D x 1-D scalar plus [N]): not an epilogue
             new = build("graphopt::MatMulBias", [*mm.operands, bias], {}, src_of(mm, op))
             if new.results[0].type != op.results[0].type:
+                discard(new)
                 continue
             rewriter.replace(op, new)
             rewriter.erase(mm)

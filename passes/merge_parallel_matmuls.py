@@ -23,7 +23,7 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from graphopt.dialects.graph import ConstantOp, GraphOp
-from graphopt.rewrite import build, constant_value, make_constant, src_of, weights_of
+from graphopt.rewrite import build, constant_value, discard, make_constant, src_of, weights_of
 from graphopt.weights import WeightStore
 
 _LINEAR = ("MatMul", "MatMulBias")
@@ -63,6 +63,7 @@ def _merge(x: SSAValue, group: list[tuple[GraphOp, np.ndarray, np.ndarray | None
         # A member typed more precisely than its operands give (x has a dynamic dim, its
         # result a static one that import took from the model): the Split's results would
         # change the type of what reads them. Leave the group unmerged.
+        discard(split, linear)
         return
     for new in (w_op, b_op, sizes, linear, split):
         Rewriter.insert_op(new, InsertPoint.before(first))

@@ -33,7 +33,7 @@ from xdsl.pattern_rewriter import (
 )
 
 from graphopt.dialects.graph import GraphOp
-from graphopt.rewrite import build, other_operand, producer, scalar_value, sole_user, src_of, weights_of, with_scalar
+from graphopt.rewrite import build, discard, other_operand, producer, scalar_value, sole_user, src_of, weights_of, with_scalar
 from graphopt.weights import WeightStore
 
 _HEADS_PERM = [0, 2, 1, 3]
@@ -88,6 +88,7 @@ class AttentionCore(RewritePattern):
         operands = [q, k.results[0], out.operands[1]] + ([mask] if mask is not None else [])
         attn = build("Attention", operands, {"scale": scale * cq * ck}, src_of(*ops))
         if attn.results[0].type != out.results[0].type:
+            discard(attn, k)
             return
         rewriter.replace(out, [k, attn], [attn.results[0]])
 
@@ -158,6 +159,7 @@ class AttentionHeads(RewritePattern):
         operands = [xq, xk, xv, *op.operands[3:]]
         attn = build("Attention", operands, attrs, src_of(op, t, r))  # type: ignore[arg-type]
         if attn.results[0].type != r.results[0].type:
+            discard(attn)
             return
         rewriter.replace(r, attn)
 

@@ -29,7 +29,7 @@ from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
 
 from graphopt.dialects.graph import ConstantOp, GraphOp
-from graphopt.rewrite import build, constant_value, make_constant, other_operand, producer, src_of, weights_of
+from graphopt.rewrite import build, constant_value, discard, make_constant, other_operand, producer, src_of, weights_of
 from graphopt.weights import WeightStore
 
 
@@ -182,6 +182,7 @@ class RotateHalf(RewritePattern):
                 back = build("Reshape", [rope.results[0], back_shape.results[0]], {}, src)
                 new = [*cache_ops, flat_shape, flat, rope, back_shape, back]
             if new[-1].results[0].type != add.results[0].type:
+                discard(*reversed(new))  # users first
                 return
             rewriter.replace(add, new, [new[-1].results[0]])
             return
