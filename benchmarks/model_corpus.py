@@ -505,17 +505,26 @@ def fp16_eager_error(model: Any, kwargs: dict[str, Any], reference: Sequence[Any
     return {"out_fp16_err": max(errs)} if errs and all(math.isfinite(e) for e in errs) else {}
 
 
+def _built(arch: str) -> tuple[Any, dict[str, Any]]:
+    """``arch`` with seeded random weights in eval mode, its inputs (with their mask), its
+    BatchNormalization statistics calibrated on them."""
+    import torch
+
+    _, build_model = hf_models()[arch]
+    torch.manual_seed(0)
+    model, kwargs = build_model()
+    model.eval()
+    kwargs = _with_mask(model, kwargs)
+    calibrate_batchnorm(model, kwargs)
+    return model, kwargs
+
+
 def export_hf(arch: str, exporter: str, out: Path) -> dict[str, Any]:
     """Build ``arch`` and export it with ``exporter`` to ``out`` (.onnx) and its inputs to
     ``out.with_suffix('.npz')``; returns {"ok": True} or {"exporter_error": line}."""
     import torch
 
-    family, build = hf_models()[arch]
-    torch.manual_seed(0)
-    model, kwargs = build()
-    model.eval()
-    kwargs = _with_mask(model, kwargs)
-    calibrate_batchnorm(model, kwargs)
+    model, kwargs = _built(arch)
     names = list(kwargs)
     floats = _survey()._floats
 
@@ -635,12 +644,7 @@ def export_pt2(arch: str, out: Path) -> dict[str, Any]:
     output container), saved with ``torch.export.save`` to ``out`` (.pt2), its inputs beside it."""
     import torch
 
-    _, build_model = hf_models()[arch]
-    torch.manual_seed(0)
-    model, kwargs = build_model()
-    model.eval()
-    kwargs = _with_mask(model, kwargs)
-    calibrate_batchnorm(model, kwargs)
+    model, kwargs = _built(arch)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -728,19 +732,12 @@ def run_onnx(path: Path, target: str, precision: str) -> dict[str, Any]:
     """Compile ``path`` for ``target`` and validate it against onnxruntime, as
     `graphopt compile` does (the inputs saved beside the model, else seeded random ones)."""
     import graphopt
-    from graphopt.validate import validate_against_onnxruntime
 
     feeds_file = path.with_suffix(".npz")
     feeds = dict(np.load(feeds_file, allow_pickle=False)) if feeds_file.exists() else None
-    row: dict[str, Any] = {"compiled": False, "validated": None}
-    t0 = time.perf_counter()
-    try:
-        compiled = graphopt.compile(str(path), target, target_options=_target_options(target, precision))
-    except Exception as e:
-        row["kind"], row["error"] = _classify(e)
-        row["compile_s"] = round(time.perf_counter() - t0, 2)
+    row, compiled = _compile_row(path, target, precision)
+    if compiled is None:
         return row
-    row.update(compiled=True, compile_s=round(time.perf_counter() - t0, 2), **_target_facts(compiled.report))
     row.update(_validate(compiled, feeds))
     if row["validated"] is False and target.startswith("ascend-sim") and precision != "must_keep_origin_dtype":
         # fp16 numerics or a wrong lowering? The same model in float32 says which.
@@ -784,8 +781,17 @@ def _validate_kept(path: Path, target: str, precision: str, feeds: dict[str, Any
 def run_pt2(path: Path, target: str, precision: str) -> dict[str, Any]:
     """Compile a saved torch.export program as `graphopt compile model.pt2` does (graphopt's
     own loader) and validate it against the program run eagerly, on the saved inputs."""
+    row, compiled = _compile_row(path, target, precision)
+    if compiled is None:
+        return row
+    saved = dict(np.load(path.with_suffix(".npz"), allow_pickle=False))
+    feeds = saved if set(compiled.input_names) <= set(saved) else None
+    return {**row, **_validate(compiled, feeds)}
+
+
+def _compile_row(path: Path, target: str, precision: str) -> tuple[dict[str, Any], Any]:
+    """(the row so far, the compiled model or None): compile time, or the one-line error."""
     import graphopt
-    from graphopt.validate import check, validate_against_torch
 
     row: dict[str, Any] = {"compiled": False, "validated": None}
     t0 = time.perf_counter()
@@ -794,30 +800,19 @@ def run_pt2(path: Path, target: str, precision: str) -> dict[str, Any]:
     except Exception as e:
         row["kind"], row["error"] = _classify(e)
         row["compile_s"] = round(time.perf_counter() - t0, 2)
-        return row
+        return row, None
     row.update(compiled=True, compile_s=round(time.perf_counter() - t0, 2), **_target_facts(compiled.report))
-    saved = dict(np.load(path.with_suffix(".npz"), allow_pickle=False))
-    feeds = saved if set(compiled.input_names) <= set(saved) else None
-    try:
-        result = validate_against_torch(compiled, compiled.reference, feeds)
-    except Exception as e:
-        kind, line = _classify(e)
-        return {**row, "validated": False, "kind": kind, "error": f"validation: {line}"}
-    outs = result["outputs"]
-    row.update(validated=bool(result["passed"]), max_abs_err=max((o["max_abs_err"] for o in outs), default=0.0),
-               cosine=min((o["cosine"] for o in outs), default=1.0))
-    try:
-        check(result)
-    except Exception as e:
-        row["kind"], row["error"] = _classify(e)
-    return row
+    return row, compiled
 
 
 def _validate(compiled: Any, feeds: dict[str, Any] | None) -> dict[str, Any]:
-    from graphopt.validate import check, validate_against_onnxruntime
+    """Validation as `graphopt compile` runs it: against onnxruntime for an ONNX model, torch
+    eager for a torch program (a .pt2)."""
+    from graphopt.validate import check, validate_against_onnxruntime, validate_against_torch
 
     try:
-        result = validate_against_onnxruntime(compiled, compiled.source, feeds)
+        result = validate_against_onnxruntime(compiled, compiled.source, feeds) if compiled.reference is None else \
+            validate_against_torch(compiled, compiled.reference, feeds)
     except Exception as e:
         kind, line = _classify(e)
         return {"validated": False, "kind": kind, "error": f"validation: {line}"}
