@@ -366,14 +366,33 @@ def rounding_floor(model: onnx.ModelProto, names: Sequence[str], feeds: Mapping[
         got = run_onnxruntime(rounded, names, given, optimize=False)
     except GraphoptError:
         return [None] * len(names)
-    floors: list[float | None] = []
-    for a, b in zip(got, refs):
-        if not isinstance(a, np.ndarray) or not isinstance(b, np.ndarray) or a.shape != b.shape or a.dtype.kind != "f" or not a.size:
-            floors.append(None)
-            continue
-        d = np.abs(a.astype(np.float64) - b.astype(np.float64))
-        floors.append(float(d.max()) if np.isfinite(d).all() else None)
-    return floors
+    return [max_finite_diff(a, b) for a, b in zip(got, refs)]
+
+
+def node_values(model: onnx.ModelProto, feeds: Mapping[str, Any]) -> dict[str, Any]:
+    """Every value of the main graph as the judge computes it (its outputs and each node's
+    results), by name: onnxruntime runs once more with every node's output exposed."""
+    import onnx
+
+    seen = {o.name for o in model.graph.output}
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    for node in model.graph.node:
+        for out in node.output:
+            if out and out not in seen:
+                seen.add(out)
+                probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(out))
+    names = [o.name for o in probe.graph.output]
+    return dict(zip(names, run_onnxruntime(probe, names, feeds)))
+
+
+def max_finite_diff(a: Any, b: Any) -> float | None:
+    """The largest |a - b| of two float arrays of one shape; None when they are not that,
+    or when a difference is not finite (an overflow on one side)."""
+    if not isinstance(a, np.ndarray) or not isinstance(b, np.ndarray) or a.shape != b.shape or a.dtype.kind != "f" or not a.size:
+        return None
+    d = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    return float(d.max()) if np.isfinite(d).all() else None
 
 
 def find_overflow(model: onnx.ModelProto, feeds: Mapping[str, Any], narrow: np.dtype) -> dict[str, Any] | None:
@@ -383,22 +402,10 @@ def find_overflow(model: onnx.ModelProto, feeds: Mapping[str, Any], narrow: np.d
     nonzero value below its smallest normal (zero there). The judge runs once more with
     every node's output exposed. ``keep`` says what to keep in float32: every node whose
     result leaves the range and the nodes reading it (their op types when more than three)."""
-    import onnx
-
     finfo = np.finfo(narrow)
     main = [n for n in model.graph.node]
-    names: list[str] = []
-    seen = {o.name for o in model.graph.output}
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    for node in main:
-        for out in node.output:
-            if out and out not in seen:
-                seen.add(out)
-                probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(out))
-    names = [o.name for o in probe.graph.output]
     try:
-        values = dict(zip(names, run_onnxruntime(probe, names, feeds)))
+        values = node_values(model, feeds)
     except GraphoptError:
         return None
     first: dict[str, Any] | None = None
@@ -629,9 +636,7 @@ def validate_against_torch(
         halves = rounded([feeds[n] for n in compiled.input_names])
         halves = halves[len(halves) - len(refs):]  # the user outputs, last (as refs)
         for o, h, r in zip(outputs, halves, refs):
-            if isinstance(h, np.ndarray) and isinstance(r, np.ndarray) and h.shape == np.shape(r) and h.dtype.kind == "f":
-                d = np.abs(h.astype(np.float64) - np.asarray(r, np.float64))
-                judge_by_floor(o, float(d.max()) if d.size and np.isfinite(d).all() else None)
+            judge_by_floor(o, max_finite_diff(h, r))
     result = {
         "reference": "torch eager",
         "seed": None if inputs is not None else seed,

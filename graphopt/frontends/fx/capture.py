@@ -109,6 +109,11 @@ def _from_numpy(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(a)
 
 
+def _numpy_leaves(out: Any) -> list[np.ndarray]:
+    """A call's outputs, flattened as torch's pytree does, as numpy arrays."""
+    return [to_numpy(t) if isinstance(t, torch.Tensor) else np.asarray(t) for t in torch.utils._pytree.tree_leaves(out)]
+
+
 def import_torch(model: Any, example_inputs: Sequence[Any] | None = None) -> tuple[FxImported, Reference, str]:
     """A torch model -> (IR, an eager reference on numpy inputs, a label for reports).
 
@@ -138,18 +143,14 @@ def import_torch(model: Any, example_inputs: Sequence[Any] | None = None) -> tup
         # The program's inputs, flattened as exported: positional and keyword arguments alike.
         args, kwargs = torch.utils._pytree.tree_unflatten(tensors, in_spec) if in_spec is not None else (tensors, {})
         with torch.no_grad():
-            out = eager(*args, **kwargs)
-        flat = torch.utils._pytree.tree_leaves(out)
-        return [to_numpy(t) if isinstance(t, torch.Tensor) else np.asarray(t) for t in flat]
+            return _numpy_leaves(eager(*args, **kwargs))
 
     def rounded_to_half(inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """The program run eagerly with every float32 value rounded to float16: validation's
         float16 floor (graphopt.validate.judge_by_floor)."""
         from graphopt.torch_backend import _eager_rounded_to_half
 
-        out = _eager_rounded_to_half(eager, [_from_numpy(a) for a in inputs])
-        flat = torch.utils._pytree.tree_leaves(out)
-        return [to_numpy(t) if isinstance(t, torch.Tensor) else np.asarray(t) for t in flat]
+        return _numpy_leaves(_eager_rounded_to_half(eager, [_from_numpy(a) for a in inputs]))
 
     def find_overflow(inputs: Sequence[np.ndarray], narrow: np.dtype) -> dict[str, Any] | None:
         """The first node of the program, in execution order, whose float32 result holds a
