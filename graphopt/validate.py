@@ -222,7 +222,8 @@ def compare(name: str, ours: np.ndarray, ref: np.ndarray, depth: int, compute_dt
     a, b = ours.astype(wide), ref.astype(wide)
     both_nan = np.isnan(a) & np.isnan(b)
     # NaN on one side only is as far off as a value can be (a float16 overflow's inf - inf)
-    diff = np.where(both_nan, 0.0, np.where(np.isnan(a) | np.isnan(b), np.inf, np.abs(a - b)))
+    with np.errstate(invalid="ignore"):  # inf - inf: NaN, replaced below
+        diff = np.where(both_nan, 0.0, np.where(np.isnan(a) | np.isnan(b), np.inf, np.abs(a - b)))
     diff = np.where(np.isinf(a) & np.isinf(b) & (a == b), 0.0, diff)
     if overflow is not None:
         diff = np.where(overflow & np.isinf(a) & (np.sign(a) == np.sign(b)), 0.0, diff)

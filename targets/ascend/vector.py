@@ -124,6 +124,16 @@ GATHERS = frozenset("Gather GatherElements GatherND".split())
 # Reshape-like ops on ND tensors: no data moves (ascend.view).
 VIEW_OPS = frozenset("Reshape Flatten Squeeze Unsqueeze Identity".split())
 
+# Ops whose result is a sum of many terms accumulate in fp32 under every precision mode, as
+# CANN's reduce-type kernels cast float16 to float32 on chips whose vector unit has float32
+# (and MindSpore's graph kernels raise fp16 reductions the same way, RaiseReductionPrecision):
+# a float16 running sum of n terms loses about log2(n) bits, and of cancelling terms all of
+# them. Their inputs are read at the storage dtype; the result rounds to it on the way out.
+ACCUMULATING = frozenset(
+    "ReduceSum ReduceMean ReduceSumSquare ReduceL1 ReduceL2 ReduceLogSumExp CumSum GlobalAveragePool "
+    "AveragePool LayerNormalization RMSNormalization InstanceNormalization LRN Softmax LogSoftmax".split()
+)
+
 PRECISION_DTYPES = {
     # mode: (float storage in GM, cube input, elementwise vector, precise vector)
     "force_fp16": (np.float16, np.float16, np.float16, np.float16),
@@ -166,6 +176,8 @@ class Numerics:
             return dtype
         row = VECTOR_OPS.get(op_type)
         want = self.precise if row is not None and row.precise else self.vector
+        if op_type in ACCUMULATING and self.acc.itemsize > want.itemsize:
+            want = self.acc
         return want if want.itemsize >= dtype.itemsize or dtype.itemsize > 4 else dtype
 
 
