@@ -25,6 +25,7 @@ import math
 from typing import Any
 
 import numpy as np
+from xdsl.dialects.builtin import TensorType
 from xdsl.ir import SSAValue
 
 from graphopt.dialects.graph import ConstantOp
@@ -59,10 +60,19 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str
     channel = _channel_vectors(g.ops)
     consts = [same.get(v, v) for op in g.ops for v in op.operands
               if isinstance(same.get(v, v).owner, ConstantOp) and same.get(v, v) not in g.args and v not in params]
+
+    def broadcast_rank(v: SSAValue) -> int:
+        """The rank ``v`` broadcasts at, numpy-style: the widest value of the ops reading it.
+        Not the group's: a reduction that drops axes (keepdims=0) leaves the ops after it
+        narrower than those before (fuzz seeds 24670 and 32151)."""
+        readers = [op for op in g.ops if v in {same.get(x, x) for x in op.operands}]
+        ranks = [len(shape(x)) for op in readers for x in [*op.operands, *op.results] if isinstance(x.type, TensorType)]
+        return max([len(shape(v)), *ranks])
+
     while p > 0:
         lead = out0[:p]
         ok = all(_lead_ok(shape(v), lead) for v in computed)
-        ok = ok and all(all(d == 1 for d in ([1] * (len(out0) - len(shape(c))) + list(shape(c)))[:p]) for c in consts)
+        ok = ok and all(all(d == 1 for d in ((1,) * (broadcast_rank(c) - len(shape(c))) + shape(c))[:p]) for c in consts)
         if ok:
             break
         p -= 1
@@ -70,14 +80,12 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str
     rows = math.prod(lead)
     outer = (1,) * (p - 1)
     used = {same.get(v, v) for op in g.ops for v in op.operands}
-    # Operands broadcast numpy-style against the widest value of the group, which is wider
-    # than the result when a reduction drops axes (keepdims=0).
-    full = max([len(out0)] + [len(shape(v)) for v in computed] + [len(shape(a)) for a in g.args if a in used])
     plans: dict[SSAValue, tuple[dict[str, Any] | None, tuple[int, ...], np.dtype]] = {}
     for a in g.args:
         if a not in used and a not in yields:
             continue
         s, dt = shape(a), num.store(np_dtype(a))
+        full = broadcast_rank(a)
         padded = (1,) * (full - len(s)) + s
         if a in channel and len(s) == 1 and full >= 2:
             padded = (1, *s) + (1,) * (full - 2)
