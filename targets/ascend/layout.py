@@ -26,6 +26,8 @@ Which op works in which format (decided from traits, never from the chip's name)
   C0 blocks shifts C0 lanes in its move kernel); Pad keeps it when it pads H and W only, a reduction when it reduces H
   and W (keepdims): a global pool, and Gather when it reorders channels by constant indices
   (a channel shuffle). Every other op (reshape, softmax, other gathers, control flow ...) is ND.
+- A vector op whose results are only returned, and whose blocked operands are returned too,
+  runs in ND on the ND copies the return needs anyway (``nd_anyway``).
 
 Algorithm (one walk in program order, which is a topological order, then a cleanup):
 1. Forward propagation: visit each op after its operands. Graph inputs are ND. An op's
@@ -71,7 +73,8 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from graphopt.dialects.graph import ConstantOp, FusedOp, GraphOp, WeightOp, provenance
 from graphopt.dialects.traits import Cube, Elementwise, LayoutSensitive
-from graphopt.rewrite import remarks_of, src_of, weights_of
+from graphopt.dialects.shapes import spec_of
+from graphopt.rewrite import build, constant_value, make_constant, remarks_of, sole_user, src_of, weights_of
 from graphopt.targets.ascend.chip import DTYPE_BYTES, Chip, load_chip
 from graphopt.targets.ascend.dialect import TransDataOp
 from graphopt.targets.ascend.keep_dtype import is_kept, mark_kept
@@ -94,6 +97,9 @@ _CHANNEL_LOCAL = frozenset(
     "MaxPool AveragePool LpPool GlobalAveragePool GlobalMaxPool GlobalLpPool BatchNormalization "
     "InstanceNormalization LRN".split()
 )
+# LayoutSensitive ops that mix channels across C0 blocks but whose kernels hold whole samples
+# ([1, C, H, W] tiles), so they read every channel of a tile, padding lanes masked by origin C.
+_WHOLE_SAMPLE = frozenset({"GroupNormalization"})
 # Cube ops whose right-hand operand is a matrix the cube reads as L0B (the weight of a layer).
 _WEIGHT_OPERAND = {"MatMul": 1, "Gemm": 1, "MatMulBias": 1, "MatMulInteger": 1}
 # Reductions that are a global pool when they reduce H and W of NC1HWC0 with keepdims.
@@ -167,21 +173,39 @@ class _Layout:
             # size to give it, and its kernel runs on the AI CPU (ascend-lower).
             self.remark(op, "stays ND: a dimension is known only at run time")
             return nd
-        if op.has_trait(LayoutSensitive):
-            return self.blocked_rule(op) or nd
-        if op.has_trait(Cube):
+        if op.has_trait(Cube):  # convolutions and matmuls: the cube's formats, whoever consumes them
+            if op.has_trait(LayoutSensitive):
+                return self.blocked_rule(op) or nd
             return self.matmul_rule(op)
-        if op.has_trait(Elementwise) and len(op.results) == 1:
-            return self.elementwise_rule(op) or nd
-        if op.ONNX_TYPE == "Concat" and not op.ONNX_DOMAIN:  # movement ops kept blocked
-            return self.concat_rule(op) or nd
-        if op.ONNX_TYPE == "Pad" and not op.ONNX_DOMAIN:
-            return self.pad_rule(op) or nd
-        if op.ONNX_TYPE in _SPATIAL_REDUCTIONS and not op.ONNX_DOMAIN:
-            return self.reduce_rule(op) or nd
-        if op.ONNX_TYPE == "Gather" and not op.ONNX_DOMAIN:
-            return self.gather_rule(op) or nd
-        return nd
+        blocked = None
+        if op.has_trait(LayoutSensitive):
+            blocked = self.blocked_rule(op)
+        elif op.has_trait(Elementwise) and len(op.results) == 1:
+            blocked = self.elementwise_rule(op)
+        elif op.ONNX_TYPE == "Concat" and not op.ONNX_DOMAIN:  # movement ops kept blocked
+            blocked = self.concat_rule(op)
+        elif op.ONNX_TYPE == "Pad" and not op.ONNX_DOMAIN:
+            blocked = self.pad_rule(op)
+        elif op.ONNX_TYPE in _SPATIAL_REDUCTIONS and not op.ONNX_DOMAIN:
+            blocked = self.reduce_rule(op)
+        elif op.ONNX_TYPE == "Gather" and not op.ONNX_DOMAIN:
+            blocked = self.gather_rule(op)
+        if blocked is None or self.nd_anyway(op, blocked[0]):
+            return nd
+        return blocked
+
+    def nd_anyway(self, op: GraphOp, wanted: list[str]) -> bool:
+        """Whether a vector op would be kept blocked only to have every result converted to ND
+        for the function's return, while each blocked operand is returned too (so its ND
+        copy exists anyway): it then runs on those ND copies, one TransData fewer
+        (transformers' ResNet returns its last feature map and its global pool)."""
+        if not isinstance(op.parent_op(), func.FuncOp):
+            return False
+        returned = lambda v: any(isinstance(u.operation, func.ReturnOp) for u in v.uses)  # noqa: E731
+        if not all(r.uses and all(isinstance(u.operation, func.ReturnOp) for u in r.uses) for r in op.results):
+            return False
+        blocked = [v for v, fmt in zip(op.operands, wanted) if fmt != ND and _is_tensor(v) and not self.looks_nd(v)]
+        return bool(blocked) and all(returned(v) for v in blocked)
 
     def blocked_rule(self, op: GraphOp) -> tuple[list[str], list[str]] | None:
         x = op.operands[0]
@@ -199,7 +223,7 @@ class _Layout:
                 weight = ND
                 self.remark(op, "weights stay ND: FRACTAL_Z is the layout of group = 1 convolutions")
             return [NC1HWC0, weight, *rest[1:]], results
-        if op.ONNX_TYPE not in _CHANNEL_LOCAL:
+        if op.ONNX_TYPE not in _CHANNEL_LOCAL | _WHOLE_SAMPLE:
             self.remark(op, f"stays ND: {op.ONNX_TYPE} mixes channels across C0 blocks")
             return None
         return [NC1HWC0, *rest], results
@@ -224,7 +248,7 @@ class _Layout:
         out = op.results[0]
         shape, c0 = _shape(out), self.c0(out)
         fmt = next((format_of(v.type) for v in op.operands if _is_tensor(v) and _shape(v) == shape
-                    and format_of(v.type) != ND and not self.looks_nd(v)), ND)
+                    and format_of(v.type) != ND), ND)
         if fmt == ND:
             return None
         wanted: list[str] = []
@@ -440,11 +464,50 @@ class AssignLayout(ModulePass):
         layout = _Layout(chip, precision, weights_of(ctx), remarks_of(ctx), self.nz_weights)
         for fn in op.ops:
             if isinstance(fn, func.FuncOp):
+                _group_norms(fn.body.block, layout)
                 layout.run_block(fn.body.block)
         layout.cleanup()
         PatternRewriteWalker(CancelTransData()).rewrite_module(op)
         summary = _measure(op, chip.k0, precision)
         op.attributes[_SUMMARY] = DictionaryAttr({k: IntegerAttr(v, i64) for k, v in summary.items()})
+
+
+def _group_norms(block: Block, layout: _Layout) -> None:
+    """Reshape [N, C, H, W] -> [N, G, R], InstanceNormalization (per-group scale and bias),
+    Reshape back: a GroupNormalization (torch's group_norm as both ONNX exporters write it),
+    rewritten into one so that it can stay NC1HWC0 (``_WHOLE_SAMPLE``) where the Reshapes
+    would have cost a TransData on each side (PoolFormer, BiT). Only when a sample's tile
+    fits UB (input and float32 result, double buffered); a larger one keeps the
+    InstanceNormalization, whose rows are single groups."""
+    weights = layout.weights
+    for r1 in list(block.ops):
+        if not isinstance(r1, GraphOp) or r1.ONNX_TYPE != "Reshape" or r1.ONNX_DOMAIN or r1.parent is None:
+            continue
+        x = r1.operands[0]
+        norm = sole_user(r1.results[0], "InstanceNormalization")
+        r2 = sole_user(norm.results[0], "Reshape") if norm is not None else None
+        if norm is None or r2 is None or not _is_tensor(x) or r2.results[0].type != x.type or len(norm.operands) != 3:
+            continue
+        shape, grouped = _shape(x), _shape(r1.results[0])
+        if len(shape) != 4 or min(shape) < 1 or len(grouped) != 3 or grouped[0] != shape[0]:
+            continue
+        c, g = shape[1], grouped[1]
+        scale, bias = (constant_value(v, weights) for v in norm.operands[1:])
+        if g < 1 or c % g or scale is None or bias is None or scale.size != g or bias.size != g:
+            continue
+        itemsize = 4 if layout.precision == "must_keep_origin_dtype" else 2
+        if 2 * (itemsize + 4) * math.prod(shape[1:]) > layout.chip.buffers["ub"]:
+            continue
+        src = src_of(r1, norm, r2)
+        consts = [make_constant(np.repeat(a.reshape(-1), c // g).astype(a.dtype), src, weights, "group_norm")
+                  for a in (scale, bias)]
+        gn = build("GroupNormalization", [x, *(k.results[0] for k in consts)],
+                   {"num_groups": g, "epsilon": norm.onnx_attrs().get("epsilon", 1e-5)}, src,
+                   result_specs=[spec_of(x.type)])
+        Rewriter.insert_op([*consts, gn], InsertPoint.before(r2))
+        r2.results[0].replace_all_uses_with(gn.results[0])
+        for dead in (r2, norm, r1):
+            Rewriter.erase_op(dead)
 
 
 def _is_constant(v: SSAValue) -> bool:

@@ -99,6 +99,8 @@ VECTOR_OPS: dict[str, VecRow] = {
     # and the slice of the per-channel parameters they need.
     "BatchNormalization": VecRow("elementwise", False, _fixed(2), channel=(1, 2, 3, 4)),
     "InstanceNormalization": VecRow("reduce", True, _fixed(2), channel=(1, 2)),
+    # Groups span channels (and C0 blocks in NC1HWC0): a tile holds whole samples.
+    "GroupNormalization": VecRow("reduce", True, _fixed(1), params=(1, 2)),
     "LRN": VecRow("reduce", True, _fixed(1)),
     # Along one axis: a tile holds that axis and everything after it (CANN: ArgMaxV2, Cumsum).
     "ArgMax": VecRow("reduce", False, _axis_first),
@@ -131,7 +133,8 @@ VIEW_OPS = frozenset("Reshape Flatten Squeeze Unsqueeze Identity".split())
 # them. Their inputs are read at the storage dtype; the result rounds to it on the way out.
 ACCUMULATING = frozenset(
     "ReduceSum ReduceMean ReduceSumSquare ReduceL1 ReduceL2 ReduceLogSumExp CumSum GlobalAveragePool "
-    "AveragePool LayerNormalization RMSNormalization InstanceNormalization LRN Softmax LogSoftmax".split()
+    "AveragePool LayerNormalization RMSNormalization InstanceNormalization GroupNormalization LRN Softmax "
+    "LogSoftmax".split()
 )
 
 PRECISION_DTYPES = {

@@ -465,3 +465,107 @@ def test_a_fused_reduction_that_drops_axes_broadcasts_its_operands_at_their_own_
     nodes = [helper.make_node("Where", ["m", "c", "x"], ["w"]), helper.make_node("ReduceMin", ["w", "axes"], ["y"], keepdims=0)]
     feeds = {"x": rng.standard_normal((1, 2, 6, 4)).astype(np.float32), "m": rng.random((1, 2, 6, 4)) > 0.5}
     _agree(_model(nodes, [x, m], [y], [c, axes], opset=18), feeds, target)
+
+
+def _group_norm_block(c: int, groups: int, hw: int, rng):
+    """Conv -> GroupNorm as both ONNX exporters write torch's group_norm (Reshape to
+    [N, G, -1], InstanceNormalization with per-group ones and zeros, Reshape back, then the
+    per-channel affine) -> ReLU -> Conv: PoolFormer (G = 1) and BiT (G = 32)."""
+    inits = [numpy_helper.from_array(rng.standard_normal((c, 8, 3, 3)).astype(np.float32) * 0.2, "w"),
+             numpy_helper.from_array(rng.standard_normal((8, c, 1, 1)).astype(np.float32) * 0.2, "w2"),
+             numpy_helper.from_array(np.array([0, groups, -1], np.int64), "grouped"),
+             numpy_helper.from_array(np.array([2, c, hw, hw], np.int64), "back"),
+             numpy_helper.from_array(np.ones(groups, np.float32), "ones"),
+             numpy_helper.from_array(np.zeros(groups, np.float32), "zeros"),
+             numpy_helper.from_array(rng.uniform(0.5, 1.5, (c, 1, 1)).astype(np.float32), "gamma"),
+             numpy_helper.from_array(rng.uniform(-0.5, 0.5, (c, 1, 1)).astype(np.float32), "beta")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Reshape", ["c", "grouped"], ["r"]),
+             helper.make_node("InstanceNormalization", ["r", "ones", "zeros"], ["n"], epsilon=1e-5),
+             helper.make_node("Reshape", ["n", "back"], ["b"]),
+             helper.make_node("Mul", ["b", "gamma"], ["s"]), helper.make_node("Add", ["s", "beta"], ["a"]),
+             helper.make_node("Relu", ["a"], ["rr"]), helper.make_node("Conv", ["rr", "w2"], ["y"])]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8, hw, hw])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    feeds = {"x": rng.standard_normal((2, 8, hw, hw)).astype(np.float32)}
+    return _model(nodes, [x], [y], inits), feeds
+
+
+@pytest.mark.parametrize("target", CHIPS)
+@pytest.mark.parametrize("c, groups", [(16, 1), (64, 32), (24, 3)])
+def test_group_norm_between_convolutions_keeps_nc1hwc0(target, c, groups):
+    """transformers' PoolFormer kept 13 TransData and BiT 16: the Reshapes around the
+    InstanceNormalization are not NC1HWC0 ops, so every group norm cost one on each side.
+    ascend-layout rewrites the three into a GroupNormalization whose tiles hold whole
+    samples, which stays NC1HWC0 (groups of 2 channels inside a C0 block included)."""
+    rng = np.random.default_rng(11)
+    model, feeds = _group_norm_block(c, groups, 8, rng)
+    compiled = _agree(model, feeds, target, rtol=1e-4, atol=1e-4)
+    assert compiled.report["layout"]["transdata"] == 2, compiled.report["kernels"]
+    fp16 = graphopt.compile(model, target)  # force_fp16 too: the kernel's tiles in half
+    np.testing.assert_allclose(fp16.run(feeds)["y"], graphopt.compile(model, "cpu").run(feeds)["y"], rtol=0.05, atol=0.05)
+
+
+def test_a_group_norm_whose_sample_does_not_fit_ub_keeps_its_groups_as_rows():
+    """A sample of 64 x 64 x 64 float32 is over UB: the rewrite is not made, and the
+    InstanceNormalization's rows (one group each) tile as before."""
+    rng = np.random.default_rng(12)
+    model, feeds = _group_norm_block(64, 32, 64, rng)
+    compiled = _agree(model, feeds, "ascend-sim", rtol=1e-4, atol=1e-4)
+    assert compiled.report["layout"]["transdata"] > 2
+    assert not compiled.report["aicpu"]
+
+
+@pytest.mark.parametrize("target", CHIPS)
+def test_a_pooled_output_beside_its_feature_map_runs_on_the_nd_copy(target):
+    """transformers' ResNet and RegNet return the last feature map and its global average
+    pool: the pool stayed NC1HWC0 and took a TransData of its own back to ND, 3 in all.
+    Its input is converted for the return anyway, so it runs in ND on that copy."""
+    rng = np.random.default_rng(13)
+    inits = [numpy_helper.from_array(rng.standard_normal((32, 8, 3, 3)).astype(np.float32) * 0.2, "w"),
+             numpy_helper.from_array(np.array([2, 3], np.int64), "axes")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["y"]),
+             helper.make_node("ReduceMean", ["y", "axes"], ["p"], keepdims=1)]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8, 4, 4])
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("y", "p")]
+    feeds = {"x": rng.standard_normal((2, 8, 4, 4)).astype(np.float32)}
+    compiled = _agree(_model(nodes, [x], outs, inits, opset=18), feeds, target, rtol=1e-4, atol=1e-5)
+    assert compiled.report["layout"]["transdata"] == 2, compiled.report["kernels"]
+
+
+@pytest.mark.parametrize("target", CHIPS)
+def test_a_pad_after_a_one_by_one_plane_stays_blocked(target):
+    """transformers' MobileNetV2 (TorchScript export) at the last stages: a conv's [N, 240,
+    1, 1] output (the same bytes in NC1HWC0 and ND), a Clip, then a spatial Pad before the
+    next conv. The Clip took ND (its operand looked ND) and the Pad followed it, so a
+    TransData came back before the conv; an elementwise op now keeps its operand's format."""
+    rng = np.random.default_rng(14)
+    inits = [numpy_helper.from_array(rng.standard_normal((32, 8, 3, 3)).astype(np.float32) * 0.2, "w"),
+             numpy_helper.from_array(rng.standard_normal((32, 1, 3, 3)).astype(np.float32) * 0.2, "dw"),
+             numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads"),
+             numpy_helper.from_array(np.array(0, np.float32), "lo"), numpy_helper.from_array(np.array(6, np.float32), "hi")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], strides=[2, 2]),
+             helper.make_node("Clip", ["c", "lo", "hi"], ["r"]), helper.make_node("Pad", ["r", "pads"], ["p"]),
+             helper.make_node("Conv", ["p", "dw"], ["y"], group=32)]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8, 3, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    feeds = {"x": rng.standard_normal((2, 8, 3, 3)).astype(np.float32)}
+    compiled = _agree(_model(nodes, [x], [y], inits), feeds, target, rtol=1e-4, atol=1e-5)
+    assert compiled.report["layout"]["transdata"] == 2, compiled.report["kernels"]
+
+
+@pytest.mark.parametrize("target", CHIPS)
+def test_operands_after_a_reduction_that_drops_axes_broadcast_at_the_rank_of_their_readers(target):
+    """Fuzz seed 32151: ReduceMean over the last axis without keepdims, then ops that add a
+    constant [5] to the [2, 3, 5] result, fused in one vector kernel. The constant was padded
+    to the rank of the reduction's input (4), which aligned it with the reduced axis."""
+    rng = np.random.default_rng(1)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 5, 9])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    c = numpy_helper.from_array(rng.standard_normal(5).astype(np.float32), "c")
+    axes = numpy_helper.from_array(np.array([3], np.int64), "axes")
+    nodes = [helper.make_node("ReduceMean", ["x", "axes"], ["m"], keepdims=0),
+             helper.make_node("LeakyRelu", ["m"], ["l"]), helper.make_node("Tanh", ["l"], ["t"]),
+             helper.make_node("Add", ["t", "c"], ["y"])]
+    feeds = {"x": rng.standard_normal((2, 3, 5, 9)).astype(np.float32)}
+    _agree(_model(nodes, [x], [y], [c, axes], opset=18), feeds, target)
