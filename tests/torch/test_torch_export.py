@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -171,6 +172,12 @@ def test_exported_program_float16_overflow_is_named():
     mask = torch.zeros(2, 4, 4, dtype=torch.bool)
     mask[:, 2:, :] = True
     args = (torch.randn(2, 4, 4), mask)
-    with pytest.raises(ValidationError, match=r"float16 overflow at node masked_fill \(aten.masked_fill"):
-        graphopt.compile(torch.export.export(Masked(), args), "ascend-sim", validate=True,
-                         inputs={"s": args[0].numpy(), "m": mask.numpy()})
+    program = torch.export.export(Masked(), args)
+    feeds = {"s": args[0].numpy(), "m": mask.numpy()}
+    with pytest.raises(ValidationError, match=r"float16 overflow at node masked_fill \(aten.masked_fill") as e:
+        graphopt.compile(program, "ascend-sim", validate=True, inputs=feeds)
+    # What to keep is named as --keep-dtype takes it (the provenance of the imported ops),
+    # and keeping it validates.
+    keep = re.search(r"or keep (.*) in float32", str(e.value)).group(1).split(", ")
+    assert any("where" in k for k in keep) and any("softmax" in k for k in keep), keep
+    graphopt.compile(program, "ascend-sim", validate=True, inputs=feeds, target_options={"keep_dtype": keep})

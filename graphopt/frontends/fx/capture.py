@@ -12,7 +12,7 @@ import torch
 
 from graphopt.errors import GraphoptError
 from graphopt.frontends.fx.pt2 import load_pt2
-from graphopt.frontends.fx.walk import FxImported, is_static, lower_graph, to_numpy
+from graphopt.frontends.fx.walk import FxImported, is_static, lower_graph, node_name, to_numpy
 
 
 def decompose(ep: Any) -> Any:
@@ -25,9 +25,13 @@ def decompose(ep: Any) -> Any:
 def import_exported(ep: Any) -> tuple[FxImported, list[str]]:
     """An ExportedProgram -> IR: parameters, buffers and constants become weights; user
     inputs are the IR's inputs. Returns the import and the user input names."""
+    return import_decomposed(decompose(ep))
+
+
+def import_decomposed(ep: Any) -> tuple[FxImported, list[str]]:
+    """import_exported of a program already in core ATen (``decompose``)."""
     from torch.export.graph_signature import InputKind
 
-    ep = decompose(ep)
     gm = ep.graph_module
     weights: dict[str, Any] = {}
     user: list[str] = []
@@ -97,6 +101,25 @@ def _hint(d: Any) -> int:
 Reference = Callable[[Sequence[np.ndarray]], list[np.ndarray]]
 
 
+def _beyond(gm: torch.fx.GraphModule, inputs: Sequence[torch.Tensor], limit: float) -> list[tuple[torch.fx.Node, float]]:
+    """The nodes of ``gm``, run on ``inputs``, whose float32 result holds a finite value
+    beyond ``limit``, in execution order, with the largest such magnitude."""
+    found: list[tuple[torch.fx.Node, float]] = []
+
+    class Watch(torch.fx.Interpreter):
+        def run_node(self, n: torch.fx.Node) -> Any:
+            out = super().run_node(n)
+            if isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.numel():
+                finite = out[torch.isfinite(out)].abs()
+                if finite.numel() and float(finite.max()) > limit:
+                    found.append((n, float(finite.max())))
+            return out
+
+    with torch.no_grad():
+        Watch(gm).run(*inputs)
+    return found
+
+
 def _from_numpy(a: np.ndarray) -> torch.Tensor:
     """An array as a tensor; bfloat16 and the float8s (ml_dtypes, which torch.from_numpy
     refuses) through their bits."""
@@ -133,7 +156,8 @@ def import_torch(model: Any, example_inputs: Sequence[Any] | None = None) -> tup
             raise GraphoptError(f"torch.export cannot capture {label}: {str(e).strip().splitlines()[0]}") from None
     if not isinstance(model, torch.export.ExportedProgram):
         raise GraphoptError(f"cannot compile a {type(model).__name__} with the torch frontend")
-    imported, _ = import_exported(model)
+    decomposed = decompose(model)
+    imported, _ = import_decomposed(decomposed)
     eager = model.module()
 
     in_spec = model.call_spec.in_spec
@@ -154,23 +178,20 @@ def import_torch(model: Any, example_inputs: Sequence[Any] | None = None) -> tup
 
     def find_overflow(inputs: Sequence[np.ndarray], narrow: np.dtype) -> dict[str, Any] | None:
         """The first node of the program, in execution order, whose float32 result holds a
-        finite value beyond ``narrow``'s range (graphopt.validate.find_overflow for an ONNX model)."""
+        finite value beyond ``narrow``'s range (graphopt.validate.find_overflow for an ONNX
+        model). ``keep`` names what --keep-dtype must keep: every node of the program as
+        imported (in core ATen, whose node names are the IR's provenance) that leaves the
+        range, and the nodes reading it."""
         limit = float(np.finfo(narrow).max)
-        found: dict[str, Any] = {}
-
-        class Watch(torch.fx.Interpreter):
-            def run_node(self, n: torch.fx.Node) -> Any:
-                out = super().run_node(n)
-                if not found and isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.numel():
-                    finite = out[torch.isfinite(out)].abs()
-                    if finite.numel() and float(finite.max()) > limit:
-                        found.update(node=n.name, op_type=str(n.target), kind="overflow", value=n.name,
-                                     magnitude=float(finite.max()), limit=limit)
-                return out
-
-        with torch.no_grad():
-            Watch(eager).run(*[_from_numpy(a) for a in inputs])
-        return found or None
+        tensors = [_from_numpy(a) for a in inputs]
+        first = _beyond(eager, tensors, limit)
+        if not first:
+            return None
+        n, magnitude = first[0]
+        keep = [node_name(m) for b, _ in _beyond(decomposed.module(), tensors, limit)
+                for m in [b, *(u for u in b.users if u.op == "call_function")]]
+        return {"node": n.name, "op_type": str(n.target), "kind": "overflow", "value": n.name,
+                "magnitude": magnitude, "limit": limit, "keep": list(dict.fromkeys(keep))}
 
     reference.rounded_to_half = rounded_to_half  # type: ignore[attr-defined]
     reference.find_overflow = find_overflow  # type: ignore[attr-defined]

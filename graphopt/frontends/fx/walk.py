@@ -140,9 +140,11 @@ def unsupported_error(n: torch.fx.Node) -> UnsupportedOp:
                          "add a row to graphopt.frontends.fx.FX_TO_GRAPH (in graphopt/frontends/fx/rows_*.py)")
 
 
-def _src(n: torch.fx.Node) -> list[str]:
+def node_name(n: torch.fx.Node) -> str:
+    """The provenance name of the graph ops ``n`` lowers to (what --keep-dtype names):
+    ``<module path>/<node name>``."""
     path = module_path(n)
-    return [f"{path}/{n.name}" if path else n.name]
+    return f"{path}/{n.name}" if path else n.name
 
 
 def lower_graph(
@@ -172,7 +174,7 @@ def lower_graph(
     names = iter(input_names or [])
     position = -1
     for n in gm.graph.nodes:
-        L.node, L.src = n, _src(n)
+        L.node, L.src = n, [node_name(n)]
         if n.op == "placeholder":
             position += 1
             val = vals[n]
