@@ -398,10 +398,9 @@ class _KernelWriter:
         """Start of the tile in the GM tensor: sum of index * tile * (elements after dim)."""
         if not op.index:
             return "0"
-        view = op.view.data.get("shape") if op.view is not None else None
         # Copy dims index the logical (origin) view; the DMA maps it onto the storage format.
         origin = gm.type.get_shape() if isinstance(gm.type, TensorType) else (1,)
-        shape = list(_ints(view)) if isinstance(view, DenseArrayBase) else list(origin)
+        shape = op.view_spec.logical_shape(origin)
         dims, tile = list(_ints(op.dims)), list(_ints(op.tile))
         terms = []
         for idx, d, t in zip(op.index, dims, tile, strict=True):

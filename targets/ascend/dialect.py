@@ -12,9 +12,12 @@ Each op's docstring has a one-line IR example.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+import numpy as np
 from xdsl.dialects.builtin import (
     DenseArrayBase,
     DenseIntOrFPElementsAttr,
@@ -215,13 +218,67 @@ class ForOp(IRDLOperation):
         return self.body.block.args[0]
 
 
+@dataclass(frozen=True)
+class CopyView:
+    """How an ``ascend.copy`` sees its GM operand, the one reading of its ``view`` property:
+    reshape to ``pre``, broadcast to ``bcast``, reshape to ``split``, transpose by ``perm``,
+    reshape to ``shape``, each step only when given, in that order."""
+
+    pre: tuple[int, ...] | None = None
+    bcast: tuple[int, ...] | None = None
+    split: tuple[int, ...] | None = None
+    perm: tuple[int, ...] | None = None
+    shape: tuple[int, ...] | None = None
+
+    @staticmethod
+    @functools.lru_cache(maxsize=4096)  # the interpreters ask once per copy executed
+    def of(view: DictionaryAttr | None) -> CopyView:
+        if view is None:
+            return CopyView()
+        fields: dict[str, tuple[int, ...]] = {}
+        for key, value in view.data.items():
+            if key not in _VIEW_KEYS or not isinstance(value, DenseArrayBase):
+                raise VerifyException(f"ascend.copy view: {key} is not one of {', '.join(_VIEW_KEYS)} as an i64 array")
+            fields[key] = tuple(int(x) for x in value.get_values())  # pyright: ignore[reportArgumentType]
+        return CopyView(**fields)
+
+    def apply(self, a: np.ndarray) -> np.ndarray:
+        """The GM array ``a`` as the copy sees it."""
+        if self.pre is not None:
+            a = a.reshape(self.pre)
+        if self.bcast is not None:
+            a = np.broadcast_to(a, self.bcast)
+        if self.split is not None:
+            a = a.reshape(self.split)
+        if self.perm is not None:
+            a = a.transpose(self.perm)
+        if self.shape is not None:
+            a = a.reshape(self.shape)
+        return a
+
+    def unapply(self, a: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+        """The GM array of ``shape`` whose view is ``a`` (a view without pre and bcast: a
+        copy writing through it)."""
+        base = list(self.split) if self.split is not None else list(shape)
+        if self.perm is not None:
+            a = a.reshape([base[p] for p in self.perm]).transpose(np.argsort(self.perm))
+        return a.reshape(shape)
+
+    def logical_shape(self, gm_shape: Sequence[int]) -> list[int]:
+        """The shape whose dims the copy's ``dims`` index: the view's last shape."""
+        return list(self.shape) if self.shape is not None else list(gm_shape)
+
+
+_VIEW_KEYS = tuple(CopyView.__dataclass_fields__)
+
+
 @irdl_op_definition
 class CopyOp(IRDLOperation):
     """A copy on a data-movement engine (``pipe``: MTE2 GM->L1/UB, MTE1 L1->L0A/L0B, FIX
     L0C->GM, V L0C->UB, MTE3 UB->GM), converting the element type when the two sides differ.
 
-    The GM side is seen through ``view`` (reshape ``pre``, transpose ``perm``, broadcast to
-    ``bcast``, reshape to ``shape``; absent keys are skipped); the tile is the block of
+    The GM side is seen through ``view`` (``CopyView``: reshape ``pre``, broadcast to
+    ``bcast``, reshape ``split``, transpose ``perm``, reshape ``shape``); the tile is the block of
     ``tile[d]`` elements at ``index[d] * tile[d]`` along each view dim ``dims[d]``, the
     other dims whole. Buffer-to-buffer copies slice the source the same way. On the cube
     path (L1, L0A, L0B) partial edge tiles are zero-padded to the buffer (fractal padding);
@@ -273,6 +330,11 @@ class CopyOp(IRDLOperation):
             raise VerifyException("ascend.copy needs one index and one tile size per tiled dim")
         if self.into is not None and not (isinstance(self.source.type, MemRefType) and isinstance(self.dest.type, MemRefType)):
             raise VerifyException("ascend.copy into: only between buffers")
+        CopyView.of(self.view)
+
+    @property
+    def view_spec(self) -> CopyView:
+        return CopyView.of(self.view)
 
 
 @irdl_op_definition

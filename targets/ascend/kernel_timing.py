@@ -356,7 +356,7 @@ class _Walk:
             gm_src, gm_dst = isinstance(op.source.type, TensorType), isinstance(op.dest.type, TensorType)
             gm = (op.source if gm_src else op.dest) if gm_src or gm_dst else None
             buf = op.dest if gm_src else op.source
-            shape = tuple(_view_shape(op, gm)) if gm is not None else ()
+            shape = tuple(op.view_spec.logical_shape(gm.type.get_shape())) if gm is not None else ()  # pyright: ignore[reportAttributeAccessIssue]
             dims, tiles = [int(d) for d in op.dims.get_values()], [int(t) for t in op.tile.get_values()]
             path = self.chip.path(src_space, dst_space) or self.chip.path(src_space if src_space != "GM" else "GM", "UB")
             assert path is not None
@@ -505,14 +505,6 @@ def _op_class(cls: str, out: SSAValue) -> str:
     return cls
 
 
-def _view_shape(op: CopyOp, gm: SSAValue) -> list[int]:
-    if op.view is not None and "shape" in op.view.data:
-        return [int(x) for x in op.view.data["shape"].get_values()]  # pyright: ignore[reportAttributeAccessIssue]
-    t = gm.type
-    assert isinstance(t, TensorType)
-    return list(t.get_shape())
-
-
 # ---------------------------------------------------------------------------------------
 # Whole kernels
 
@@ -629,7 +621,7 @@ def _reads_of(kernel: KernelOp, op: CopyOp) -> float:
     while isinstance(parent, ForOp):
         trips *= parent.trip.value.data
         parent = parent.parent_op()
-    shape = _view_shape(op, op.source)
+    shape = op.view_spec.logical_shape(op.source.type.get_shape())  # pyright: ignore[reportAttributeAccessIssue]
     tile = list(shape)
     for d, t in zip(op.dims.get_values(), op.tile.get_values()):
         if int(d) < len(tile):

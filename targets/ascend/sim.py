@@ -40,7 +40,7 @@ from graphopt.targets.ascend import formats, vector
 from graphopt.targets.ascend.chip import Chip
 from graphopt.targets.ascend.keep_dtype import is_kept
 from graphopt.targets.ascend.dialect import (
-    BufferOp, ConstOp, CopyOp, ForOp, IndexAddOp, KernelOp, MmadOp, MoveOp, SyncOp, VecOp, ViewOp,
+    BufferOp, ConstOp, CopyOp, CopyView, ForOp, IndexAddOp, KernelOp, MmadOp, MoveOp, SyncOp, VecOp, ViewOp,
 )
 from graphopt.semantics.onnx_attrs import rule_kwargs
 from graphopt.targets.cpu.kernels import kernel_for
@@ -229,36 +229,6 @@ def _iterations(block: Block) -> int:
 # ---------------------------------------------------------------------------------------
 
 
-def apply_view(a: np.ndarray, view: DictionaryAttr | None) -> np.ndarray:
-    """The GM array seen through a copy's view: reshape pre, broadcast, reshape split,
-    transpose perm, reshape shape (each when present)."""
-    if view is None:
-        return a
-    v = {k: [int(x) for x in A.from_ir(x)] for k, x in view.data.items()}  # pyright: ignore
-    if "pre" in v:
-        a = a.reshape(v["pre"])
-    if "bcast" in v:
-        a = np.broadcast_to(a, v["bcast"])
-    if "split" in v:
-        a = a.reshape(v["split"])
-    if "perm" in v:
-        a = a.transpose(v["perm"])
-    if "shape" in v:
-        a = a.reshape(v["shape"])
-    return a
-
-
-def unapply_view(a: np.ndarray, view: DictionaryAttr | None, shape: Sequence[int]) -> np.ndarray:
-    """The GM array whose view (no pre, no bcast) is ``a``."""
-    if view is None:
-        return a
-    v = {k: [int(x) for x in A.from_ir(x)] for k, x in view.data.items()}  # pyright: ignore
-    base = v.get("split", list(shape))
-    if "perm" in v:
-        a = a.reshape([base[p] for p in v["perm"]]).transpose(np.argsort(v["perm"]))
-    return a.reshape(shape)
-
-
 def im2col(x: np.ndarray, spec: DictionaryAttr) -> np.ndarray:
     """[N, C, H, W] (or [N, C, W]) -> [group, N*Ho*Wo, C/group*kh*kw], columns ordered (c, kh, kw) like the weights."""
     s = {k: [int(v) for v in A.from_ir(val)] if not hasattr(val, "value") else int(val.value.data)  # pyright: ignore
@@ -290,12 +260,12 @@ class _KernelRun:
             assert isinstance(t, TensorType)
             self.env[arg] = np.zeros(t.get_shape(), _np(t))
         self.views: dict[tuple[Any, ...], np.ndarray] = {}
-        self.written: dict[tuple[Any, ...], tuple[SSAValue, DictionaryAttr | None]] = {}
+        self.written: dict[tuple[Any, ...], tuple[SSAValue, CopyView]] = {}
 
     def run(self) -> list[Any]:
         self.block(self.k.body.block)
         for key, (arg, view) in self.written.items():
-            self.env[arg] = unapply_view(self.views[key], view, self.env[arg].shape)
+            self.env[arg] = view.unapply(self.views[key], self.env[arg].shape)
         return [self.env[a] for a in self.k.out_args]
 
     def block(self, block: Block) -> None:
@@ -337,7 +307,7 @@ class _KernelRun:
             a = self.env[v]
             if op.im2col is not None:
                 a = im2col(a, op.im2col)
-            self.views[key] = np.array(apply_view(a, op.view))  # a copy: writes go back at the end
+            self.views[key] = np.array(op.view_spec.apply(a))  # a copy: writes go back at the end
         return key, self.views[key]
 
     def _region(self, shape: Sequence[int], op: CopyOp) -> tuple[slice, ...]:
@@ -357,7 +327,7 @@ class _KernelRun:
             data = self.env[src]
         if isinstance(dst.type, TensorType):
             key, target = self._gm_view(dst, op)
-            self.written[key] = (dst, op.view)
+            self.written[key] = (dst, op.view_spec)
             region = self._region(target.shape, op)
             part = target[region]
             tile = _rank(data, part.ndim)

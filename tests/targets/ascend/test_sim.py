@@ -75,3 +75,25 @@ def test_precision_modes_and_report() -> None:
     mix = graphopt.compile("examples/models/moe.onnx", target="ascend-sim", target_options={"precision": "allow_mix_precision"})
     out = mix.run(_feeds(mix))
     assert all(np.isfinite(v).all() for v in out.values())
+
+
+def test_a_copy_view_reads_and_writes_through_its_steps() -> None:
+    """ascend.copy's view (dialect.CopyView), the one reading the simulator, the timing walk
+    and the emitter share: pre, bcast, split, perm, shape in that order; a write through a
+    view without pre and bcast puts every element back where it came from."""
+    from xdsl.dialects.builtin import DictionaryAttr
+    from xdsl.utils.exceptions import VerifyException
+
+    from graphopt.targets.ascend.builder import ir_dict
+    from graphopt.targets.ascend.dialect import CopyView
+
+    a = np.arange(2 * 3 * 4).reshape(2, 3, 4)
+    heads = CopyView.of(DictionaryAttr(ir_dict({"split": [2, 3, 2, 2], "perm": [0, 2, 1, 3], "shape": [4, 3, 2]})))
+    seen = heads.apply(a)
+    np.testing.assert_array_equal(seen, a.reshape(2, 3, 2, 2).transpose(0, 2, 1, 3).reshape(4, 3, 2))
+    np.testing.assert_array_equal(heads.unapply(seen, a.shape), a)
+    assert heads.logical_shape(a.shape) == [4, 3, 2] and CopyView().logical_shape((5, 6)) == [5, 6]
+    bias = CopyView.of(DictionaryAttr(ir_dict({"pre": [1, 4], "bcast": [3, 4]})))
+    np.testing.assert_array_equal(bias.apply(np.arange(4)), np.tile(np.arange(4), (3, 1)))
+    with pytest.raises(VerifyException, match="transpose is not one of"):
+        CopyView.of(DictionaryAttr(ir_dict({"transpose": [1, 0]})))
