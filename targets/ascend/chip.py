@@ -325,3 +325,15 @@ class _Reader:
         for eff in ("mmad_efficiency", "dma_misaligned_efficiency", "dma_same_address_efficiency"):
             if getattr(chip, eff) > 1:
                 raise self.fail(f"field '{eff.replace('dma_', 'dma.').replace('mmad_', 'cube.mmad_')}' must be at most 1")
+
+
+def pass_target(ctx: Any, chip: str = "", precision: str = "") -> tuple[Chip, str]:
+    """The chip and precision mode an ascend pass works for: its own option when given
+    (``graphopt opt -p 'ascend-lower{chip=ascend310p precision=must_keep_origin_dtype}'``),
+    else the compiling target's, else the bundled default chip and force_fp16."""
+    from graphopt.targets.ascend.vector import Numerics
+
+    target = getattr(ctx, "target", None)
+    mode = precision or getattr(target, "precision", "force_fp16")
+    Numerics.of(mode)  # one of the modes, or the error naming them
+    return load_chip(chip) if chip else getattr(target, "chip", None) or load_chip(), mode

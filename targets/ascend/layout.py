@@ -75,7 +75,7 @@ from graphopt.dialects.graph import ConstantOp, FusedOp, GraphOp, WeightOp, prov
 from graphopt.dialects.traits import Cube, Elementwise, LayoutSensitive
 from graphopt.dialects.shapes import spec_of
 from graphopt.rewrite import build, constant_value, make_constant, remarks_of, sole_user, src_of, weights_of
-from graphopt.targets.ascend.chip import DTYPE_BYTES, Chip, load_chip
+from graphopt.targets.ascend.chip import DTYPE_BYTES, Chip, load_chip, pass_target
 from graphopt.targets.ascend.dialect import TransDataOp
 from graphopt.targets.ascend.keep_dtype import is_kept, mark_kept
 from graphopt.targets.ascend.formats import (
@@ -454,13 +454,13 @@ class AssignLayout(ModulePass):
 
     name = "ascend-layout"
     nz_weights: bool = True  # store constant matmul weights as FRACTAL_NZ
+    chip: str = ""  # a bundled chip's name or a .toml path (default: the compiling target's)
+    precision: str = ""  # default: the compiling target's
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        target = getattr(ctx, "target", None)
-        chip = getattr(target, "chip", None) or load_chip()
-        precision = getattr(target, "precision", "force_fp16")
+        chip, precision = pass_target(ctx, self.chip, self.precision)
         if precision != "must_keep_origin_dtype":
-            mark_kept(op, getattr(target, "keep_dtype", ()))
+            mark_kept(op, getattr(getattr(ctx, "target", None), "keep_dtype", ()))
         layout = _Layout(chip, precision, weights_of(ctx), remarks_of(ctx), self.nz_weights)
         for fn in op.ops:
             if isinstance(fn, func.FuncOp):

@@ -36,7 +36,7 @@ from graphopt.dialects.graph import ConstantOp, FusedOp, GraphOp, NoneOp, Weight
 from graphopt.errors import GraphoptError
 from graphopt.rewrite import remarks_of
 from graphopt.targets.ascend.builder import KernelBuilder
-from graphopt.targets.ascend.chip import Chip, load_chip
+from graphopt.targets.ascend.chip import Chip, pass_target
 from graphopt.targets.ascend.conv_transpose import MODEL_FLOPS
 from graphopt.targets.ascend.dialect import BufferOp, CopyOp, ForOp, KernelOp, MoveOp, TransDataOp, ViewOp, space_of
 from graphopt.targets.ascend.formats import format_of
@@ -77,17 +77,19 @@ def np_dtype(v: SSAValue) -> np.dtype:
 
 @dataclass(frozen=True)
 class LowerToAscend(ModulePass):
-    """Lower graph ops to ascend kernels for the compiling target's chip (default chip
-    and force_fp16 under `graphopt opt`). ``tiling``: model or naive (default: the target's)."""
+    """Lower graph ops to ascend kernels. ``chip`` (a bundled name or a .toml path),
+    ``precision`` and ``tiling`` (model or naive) default to the compiling target's (the
+    default chip, force_fp16 and model under `graphopt opt`)."""
 
     name = "ascend-lower"
     tiling: str = ""
+    chip: str = ""
+    precision: str = ""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        target = getattr(ctx, "target", None)
-        chip: Chip = getattr(target, "chip", None) or load_chip()
-        num = Numerics.of(getattr(target, "precision", "force_fp16"))
-        strategy = self.tiling or getattr(target, "tiling", "model")
+        chip, precision = pass_target(ctx, self.chip, self.precision)
+        num = Numerics.of(precision)
+        strategy = self.tiling or getattr(getattr(ctx, "target", None), "tiling", "model")
         if num.cube_in == np.float32 and "fp32" not in chip.macs_per_cycle:
             raise GraphoptError(f"--precision must_keep_origin_dtype: chip {chip.name} has no fp32 cube mode; use force_fp16")
         _Lowering(chip, num, strategy, remarks_of(ctx)).run(op)
