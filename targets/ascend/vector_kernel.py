@@ -69,11 +69,43 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str
         ranks = [len(shape(x)) for op in readers for x in [*op.operands, *op.results] if isinstance(x.type, TensorType)]
         return max([len(shape(v)), *ranks])
 
+    def padded(a: SSAValue) -> tuple[int, ...]:
+        """An argument's shape with the unit axes it broadcasts along (a per-channel
+        vector of BatchNormalization: [1, C, 1, 1])."""
+        s, full = shape(a), broadcast_rank(a)
+        if a in channel and len(s) == 1 and full >= 2:
+            return (1, *s) + (1,) * (full - 2)
+        return (1,) * (full - len(s)) + s
+
+    def tile_rank(v: SSAValue, p: int) -> int | None:
+        """The rank of ``v``'s tile over the first ``p`` axes, or None for a value loaded
+        whole (a parameter, a constant, one that broadcasts along every tiled axis)."""
+        if v in computed:
+            return len(shape(v))
+        if v not in g.args or v in params:
+            return None
+        s = shape(v)
+        if _lead_ok(s, out0[:p]) and len(s) >= len(out0):
+            return len(s)
+        return None if all(d == 1 for d in padded(v)[:p]) else len(padded(v))
+
+    def aligned(p: int) -> bool:
+        """Tiles are cut along leading axes, numpy broadcasts from the trailing ones: an
+        elementwise op whose tiled operands differ in rank from its result would pair
+        the wrong axes (fuzz seed 32402: Where(m [2, 2, 2, 8], a [2, 2, 8], b)). Such a
+        group runs as one whole tile."""
+        for op in g.ops:
+            if VECTOR_OPS[op.ONNX_TYPE].first_mixed_axis is None and op.results:
+                ranks = {tile_rank(same.get(v, v), p) for v in op.operands} - {None}
+                if ranks - {len(shape(op.results[0]))}:
+                    return False
+        return True
+
     while p > 0:
         lead = out0[:p]
         ok = all(_lead_ok(shape(v), lead) for v in computed)
         ok = ok and all(all(d == 1 for d in ((1,) * (broadcast_rank(c) - len(shape(c))) + shape(c))[:p]) for c in consts)
-        if ok:
+        if ok and aligned(p):
             break
         p -= 1
     lead = out0[:p]
@@ -84,19 +116,15 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str
     for a in g.args:
         if a not in used and a not in yields:
             continue
-        s, dt = shape(a), num.store(np_dtype(a))
-        full = broadcast_rank(a)
-        padded = (1,) * (full - len(s)) + s
-        if a in channel and len(s) == 1 and full >= 2:
-            padded = (1, *s) + (1,) * (full - 2)
+        s, dt, pad = shape(a), num.store(np_dtype(a)), padded(a)
         if p == 0 or a in params:
             plans[a] = (None, s, dt)
         elif _lead_ok(s, lead) and len(s) >= len(out0):
             plans[a] = ({"shape": [rows, *s[p:]]}, s[p:], dt)
-        elif all(d == 1 for d in padded[:p]):
+        elif all(d == 1 for d in pad[:p]):
             plans[a] = (None, s, dt)
         else:
-            plans[a] = ({"pre": list(padded), "bcast": [*lead, *padded[p:]], "shape": [rows, *padded[p:]]}, padded[p:], dt)
+            plans[a] = ({"pre": list(pad), "bcast": [*lead, *pad[p:]], "shape": [rows, *pad[p:]]}, pad[p:], dt)
     results: dict[SSAValue, tuple[tuple[int, ...], np.dtype]] = {}
     for op in g.ops:
         for r in op.results:

@@ -569,3 +569,21 @@ def test_operands_after_a_reduction_that_drops_axes_broadcast_at_the_rank_of_the
              helper.make_node("Add", ["t", "c"], ["y"])]
     feeds = {"x": rng.standard_normal((2, 3, 5, 9)).astype(np.float32)}
     _agree(_model(nodes, [x], [y], [c, axes], opset=18), feeds, target)
+
+
+@pytest.mark.parametrize("target", CHIPS)
+def test_a_fused_group_broadcasting_a_narrower_value_against_a_wider_one(target):
+    """Fuzz seed 32402: Where(m [2, 2, 2, 8], a * x, a) with a, x [2, 2, 8], in one vector
+    kernel. Tiles are cut along leading axes and numpy broadcasts from the trailing ones, so
+    a [2, 2, 8] tile beside a [2, 2, 2, 8] one paired the wrong axes (and a, read at both
+    ranks, got one buffer for both): the group now runs as one whole tile."""
+    rng = np.random.default_rng(2)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 2, 8])
+    a = helper.make_tensor_value_info("a", TensorProto.FLOAT, [2, 2, 8])
+    m = helper.make_tensor_value_info("m", TensorProto.BOOL, [2, 2, 2, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    nodes = [helper.make_node("Tanh", ["a"], ["t"]), helper.make_node("Mul", ["t", "x"], ["p"]),
+             helper.make_node("Where", ["m", "p", "t"], ["y"])]
+    feeds = {"x": rng.standard_normal((2, 2, 8)).astype(np.float32), "a": rng.standard_normal((2, 2, 8)).astype(np.float32),
+             "m": rng.random((2, 2, 2, 8)) > 0.5}
+    _agree(_model(nodes, [x, a, m], [y]), feeds, target)
