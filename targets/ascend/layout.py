@@ -28,6 +28,9 @@ Which op works in which format (decided from traits, never from the chip's name)
   (a channel shuffle). Every other op (reshape, softmax, other gathers, control flow ...) is ND.
 - A vector op whose results are only returned, and whose blocked operands are returned too,
   runs in ND on the ND copies the return needs anyway (``nd_anyway``).
+- Before the walk, a group norm as exporters write it (Reshape to [N, G, R],
+  InstanceNormalization, Reshape back) becomes one GroupNormalization when a sample fits UB
+  (``_group_norms``): its tiles hold whole samples, so it stays NC1HWC0 (``_WHOLE_SAMPLE``).
 
 Algorithm (one walk in program order, which is a topological order, then a cleanup):
 1. Forward propagation: visit each op after its operands. Graph inputs are ND. An op's
