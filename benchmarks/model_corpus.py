@@ -1093,6 +1093,16 @@ def _mismatch_cause(row: dict[str, Any]) -> str:
     return "force_fp16 only: must_keep_origin_dtype validates (no torch float16 run to compare with)"
 
 
+# transformers' vision models that are convolutional networks (no attention blocks).
+_HF_CNNS = frozenset("resnet regnet mobilenet-v1 mobilenet-v2 efficientnet convnext convnext-v2 poolformer bit".split())
+
+
+def _is_cnn(model: str) -> bool:
+    """zoo/<name>, or <source>/<arch>[@exporter] with arch a convolutional network."""
+    source, _, rest = model.partition("/")
+    return source == "zoo" or rest.split("@")[0] in _HF_CNNS
+
+
 def render(rows: list[dict[str, Any]], entries: list[Entry], targets: Sequence[str], header: str) -> str:
     order = {e.name: k for k, e in enumerate(entries)}
     rows = sorted((r for r in rows if r["model"] in order and r["target"] in targets),
@@ -1123,13 +1133,20 @@ def render(rows: list[dict[str, Any]], entries: list[Entry], targets: Sequence[s
             cells.append(f"{sum(bool(r.get('compiled')) for r in mine)} / {sum(bool(r.get('validated')) for r in mine)}"
                          f" of {len(mine)}")
         out.append(f"| {src} | " + " | ".join(cells) + " |")
-    cnn = [r for r in rows if r["family"] == "cnn" and r["target"].startswith("ascend-sim") and r.get("compiled")]
+    cnn = [r for r in rows if _is_cnn(r["model"]) and r["target"].startswith("ascend-sim") and r.get("compiled")]
     if cnn:
         worst: dict[str, int] = {}
         for r in cnn:
             worst[r["model"]] = max(worst.get(r["model"], 0), int(r.get("transdata", 0)))
-        out += ["", "Most TransData kept by a CNN on either chip: "
-                + ", ".join(f"{m.removeprefix('zoo/')} {n}" for m, n in worst.items()) + "."]
+        out += ["", "Most TransData kept by a CNN (the zoo's, and transformers' convolutional vision models) on "
+                "either chip: " + ", ".join(f"{m.removeprefix('zoo/')} {n}" for m, n in worst.items()) + "."]
+        if any(n > 2 for n in worst.values()):
+            out += ["", "Where a CNN keeps more than 2: ConvNeXt normalises and runs its MLP channels-last "
+                    "(Transpose to NHWC, LayerNorm over C, MatMul), islands in ND between its convolutions (the "
+                    "NHWC matrix of an NC1HWC0 tensor is its FRACTAL_NZ, which ascend-layout does not use yet); "
+                    "torch.compile hands the backend a module's parameters as graph inputs, so each convolution "
+                    "weight is converted to FRACTAL_Z at run time (as torch_npu does unless "
+                    "allow_internal_format keeps weights in it)."]
     flat = sorted({r["model"] for r in rows if r.get("out_absmax") is not None and r["out_absmax"] < 1e-3})
     if flat:
         out += ["", "Outputs near 0 (largest magnitude under 1e-3: a comparison says little): " + ", ".join(flat) + "."]
