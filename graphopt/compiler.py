@@ -155,7 +155,7 @@ def _checked_input(name: str, value: Any, spec: tuple[tuple[int, ...], np.dtype]
         array = value if isinstance(value, np.ndarray) else np.asarray(value)
     except (ValueError, TypeError):  # a ragged nested list ...
         array = None
-    if array is None or (array.dtype == object and dtype != object):
+    if array is None or (array.dtype == object and dtype != object):  # noqa: E721 (numpy dtype equality)
         raise GraphoptError(f"input {name}: a {type(value).__name__}, not an array of numbers; the model wants {want}")
     if dtype == np.dtype(object):  # ONNX strings
         if array.dtype.kind not in "OU":

@@ -12,7 +12,7 @@ graphopt's own kernels run: onnxruntime is not involved.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import onnx
@@ -86,7 +86,7 @@ class GraphoptBackend(Backend):
 
     OPT_LEVEL = 2
     TARGET = "cpu"
-    TARGET_OPTIONS: dict[str, Any] = {}
+    TARGET_OPTIONS: ClassVar[dict[str, Any]] = {}
 
     @classmethod
     def supports_device(cls, device: str) -> bool:

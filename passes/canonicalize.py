@@ -13,17 +13,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graphopt.passes.fold_constants import FoldOp
-from graphopt.passes.fold_shapes import SHAPE_SIZED, ShapeOfStatic
-from graphopt.passes.remove_identity import RemoveIdentity
-from graphopt.passes.simplify_algebra import Involution, Neutral
-from graphopt.passes.simplify_transpose_reshape import MovementChainToTranspose, ReshapeOfReshape, TransposeOfTranspose
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import GreedyRewritePatternApplier, PatternRewriteWalker
 from xdsl.transforms.dead_code_elimination import region_dce
 
+from graphopt.passes.fold_constants import FoldOp
+from graphopt.passes.fold_shapes import SHAPE_SIZED, ShapeOfStatic
+from graphopt.passes.remove_identity import RemoveIdentity
+from graphopt.passes.simplify_algebra import Involution, Neutral
+from graphopt.passes.simplify_transpose_reshape import MovementChainToTranspose, ReshapeOfReshape, TransposeOfTranspose
 from graphopt.rewrite import weights_of
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from graphopt.passes.fold_constants import FoldOp
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import Operation
@@ -29,6 +28,7 @@ from xdsl.pattern_rewriter import (
 
 from graphopt.dialects.graph import ConstantOp, GraphOp
 from graphopt.dialects.types import shape_of  # unknown dims as -1
+from graphopt.passes.fold_constants import FoldOp
 from graphopt.rewrite import src_of, weights_of
 
 SHAPE_SIZED = 256  # shape tensors are tiny; anything bigger is data, not a shape

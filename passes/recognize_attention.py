@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graphopt.passes.simplify_transpose_reshape import MovementChainToTranspose, TransposeOfTranspose
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import Operation, SSAValue
@@ -33,7 +32,18 @@ from xdsl.pattern_rewriter import (
 )
 
 from graphopt.dialects.graph import GraphOp
-from graphopt.rewrite import build, discard, other_operand, producer, scalar_value, sole_user, src_of, weights_of, with_scalar
+from graphopt.passes.simplify_transpose_reshape import MovementChainToTranspose, TransposeOfTranspose
+from graphopt.rewrite import (
+    build,
+    discard,
+    other_operand,
+    producer,
+    scalar_value,
+    sole_user,
+    src_of,
+    weights_of,
+    with_scalar,
+)
 from graphopt.weights import WeightStore
 
 _HEADS_PERM = [0, 2, 1, 3]

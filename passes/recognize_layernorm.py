@@ -14,6 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.ir import Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
+
+from graphopt.dialects.graph import GraphOp
 from graphopt.passes.recognize_norms import (
     affine,
     divided_by,
@@ -23,13 +30,6 @@ from graphopt.passes.recognize_norms import (
     square_of,
     trailing_axes,
 )
-from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, TensorType
-from xdsl.ir import Operation, SSAValue
-from xdsl.passes import ModulePass
-from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
-
-from graphopt.dialects.graph import GraphOp
 from graphopt.rewrite import build, producer, src_of, users, weights_of
 from graphopt.weights import WeightStore
 

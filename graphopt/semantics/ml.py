@@ -32,7 +32,7 @@ def label_encoder(x: np.ndarray, **attrs: Any) -> np.ndarray:
         out_dtype = {"values_strings": np.dtype(object), "values_int64s": np.dtype(np.int64)}.get(vname, np.dtype(np.float32))
     if attrs.get("default_tensor") is not None:
         default: Any = np.asarray(attrs["default_tensor"]).reshape(-1)[0]
-    elif out_dtype == object:
+    elif out_dtype == object:  # noqa: E721 (numpy dtype equality)
         default = attrs.get("default_string", "_Unused")
     elif out_dtype.kind in "iu":
         default = attrs.get("default_int64", -1)

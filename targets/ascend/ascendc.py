@@ -41,7 +41,17 @@ from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from graphopt.targets.ascend.chip import Chip
 from graphopt.targets.ascend.dialect import (
-    BufferOp, ConstOp, CopyOp, ForOp, IndexAddOp, KernelOp, MmadOp, MoveOp, SyncOp, VecOp, space_of,
+    BufferOp,
+    ConstOp,
+    CopyOp,
+    ForOp,
+    IndexAddOp,
+    KernelOp,
+    MmadOp,
+    MoveOp,
+    SyncOp,
+    VecOp,
+    space_of,
 )
 from graphopt.targets.ascend.formats import c0_for, format_of, storage_shape
 

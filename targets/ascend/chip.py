@@ -17,7 +17,6 @@ cannot run a single `mmad`).
 from __future__ import annotations
 
 import math
-
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass

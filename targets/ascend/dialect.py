@@ -373,7 +373,7 @@ class IndexAddOp(IRDLOperation):
         super().__init__(operands=[index], properties=props, result_types=[IndexType()])
 
     def verify_(self) -> None:
-        if self.div is not None and self.div.value.data < 1 or self.mod is not None and self.mod.value.data < 1:
+        if (self.div is not None and self.div.value.data < 1) or (self.mod is not None and self.mod.value.data < 1):
             raise VerifyException("ascend.index_add: div and mod must be positive")
 
     def apply(self, i: int) -> int:

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict, defaultdict
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from xdsl.dialects.builtin import MemRefType, TensorType
@@ -43,7 +43,15 @@ from xdsl.ir import Block, Operation, SSAValue
 
 from graphopt.targets.ascend.chip import DTYPE_BYTES, Chip, CopyPath
 from graphopt.targets.ascend.dialect import (
-    BufferOp, CopyOp, ForOp, IndexAddOp, KernelOp, MmadOp, MoveOp, VecOp, space_of,
+    BufferOp,
+    CopyOp,
+    ForOp,
+    IndexAddOp,
+    KernelOp,
+    MmadOp,
+    MoveOp,
+    VecOp,
+    space_of,
 )
 from graphopt.targets.ascend.timing import Instr, Program, copy_cycles, mmad_cycles, vector_cycles
 from graphopt.targets.ascend.vector import GATHERS

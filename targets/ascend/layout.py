@@ -61,8 +61,8 @@ C mask by the origin C (a convolution's FRACTAL_Z weights are zero there).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -75,12 +75,11 @@ from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, Rewrite
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from graphopt.dialects.graph import ConstantOp, FusedOp, GraphOp, WeightOp, provenance
-from graphopt.dialects.traits import Cube, Elementwise, LayoutSensitive
 from graphopt.dialects.shapes import spec_of
+from graphopt.dialects.traits import Cube, Elementwise, LayoutSensitive
 from graphopt.rewrite import build, constant_value, make_constant, remarks_of, sole_user, src_of, weights_of
 from graphopt.targets.ascend.chip import DTYPE_BYTES, Chip, load_chip, pass_target
 from graphopt.targets.ascend.dialect import TransDataOp
-from graphopt.targets.ascend.keep_dtype import is_kept, mark_kept
 from graphopt.targets.ascend.formats import (
     c0_for,
     compute_dtype,
@@ -90,6 +89,7 @@ from graphopt.targets.ascend.formats import (
     to_format,
     with_format,
 )
+from graphopt.targets.ascend.keep_dtype import is_kept, mark_kept
 from graphopt.weights import WeightStore
 
 ND, NC1HWC0, NZ, FZ = "ND", "NC1HWC0", "FRACTAL_NZ", "FRACTAL_Z"

@@ -188,8 +188,9 @@ def _operand(kb: KernelBuilder, loaded: dict[Ref, SSAValue], ref: Ref) -> SSAVal
 
 
 def _np_of(t: Attribute) -> np.dtype:
-    from graphopt import dtypes
     from xdsl.dialects.builtin import TensorType
+
+    from graphopt import dtypes
 
     assert isinstance(t, TensorType)
     return dtypes.from_ir(t.element_type).numpy

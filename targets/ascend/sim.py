@@ -36,13 +36,24 @@ from graphopt import dtypes
 from graphopt.dialects import attrs as A
 from graphopt.dialects.graph import ONNX_OPS, ConstantOp, GraphOp, NoneOp, WeightOp, provenance
 from graphopt.errors import GraphoptError
+from graphopt.semantics.onnx_attrs import rule_kwargs
 from graphopt.targets.ascend import formats, vector
 from graphopt.targets.ascend.chip import Chip
-from graphopt.targets.ascend.keep_dtype import is_kept
 from graphopt.targets.ascend.dialect import (
-    BufferOp, ConstOp, CopyOp, CopyView, ForOp, IndexAddOp, KernelOp, MmadOp, MoveOp, SyncOp, VecOp, ViewOp,
+    BufferOp,
+    ConstOp,
+    CopyOp,
+    CopyView,
+    ForOp,
+    IndexAddOp,
+    KernelOp,
+    MmadOp,
+    MoveOp,
+    SyncOp,
+    VecOp,
+    ViewOp,
 )
-from graphopt.semantics.onnx_attrs import rule_kwargs
+from graphopt.targets.ascend.keep_dtype import is_kept
 from graphopt.targets.cpu.kernels import kernel_for
 from graphopt.weights import WeightStore
 

@@ -176,7 +176,13 @@ def estimate_cycles(chip: Chip, t: MatmulTiling) -> float:
     Per core: tiles x max(cube, MTE2, MTE1) per tile + the serialized output store when L0C
     is not double buffered, + one panel load of prologue + launch.
     """
-    from graphopt.targets.ascend.matmul_kernel import hbm_fractions, l2_traffic, load_cycles, mmad_step_cycles, store_cycles
+    from graphopt.targets.ascend.matmul_kernel import (
+        hbm_fractions,
+        l2_traffic,
+        load_cycles,
+        mmad_step_cycles,
+        store_cycles,
+    )
 
     fa, fb = hbm_fractions(chip, t)
     panels = math.ceil(t.k_steps / t.step_k)

@@ -155,7 +155,7 @@ class Numerics:
     cube_in: np.dtype
     vector: np.dtype
     precise: np.dtype
-    acc: np.dtype = np.dtype(np.float32)
+    acc: np.dtype = np.dtype(np.float32)  # noqa: RUF009 (a dtype is immutable)
 
     @classmethod
     def of(cls, mode: str) -> Numerics:

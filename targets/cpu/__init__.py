@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from graphopt.targets.cpu.kernels import cpu_kernel_gap
-from graphopt.targets.cpu.plan import ExecutionPlan, build_plan
 from xdsl.dialects.builtin import ModuleOp
 
 from graphopt.target import Executable, Target
+from graphopt.targets.cpu.kernels import cpu_kernel_gap
+from graphopt.targets.cpu.plan import ExecutionPlan, build_plan
 from graphopt.weights import WeightStore
 
 

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from graphopt.targets.cpu.gelu import gelu_f32
 
 from graphopt.semantics import get_rule
+from graphopt.targets.cpu.gelu import gelu_f32
 
 Kernel = Callable[..., Any]
 

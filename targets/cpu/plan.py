@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from graphopt.targets.cpu.kernels import kernel_for
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, NoneType, TensorType, UnrankedTensorType
 from xdsl.ir import Attribute, Block, Operation, SSAValue
@@ -35,6 +34,7 @@ from graphopt.dialects.graph import ConstantOp, GraphOp, NoneOp, WeightOp, Yield
 from graphopt.dialects.types import OptionalType, SequenceType, shape_of
 from graphopt.errors import GraphoptError
 from graphopt.semantics.onnx_attrs import rule_kwargs
+from graphopt.targets.cpu.kernels import kernel_for
 from graphopt.weights import WeightStore
 
 # What a slot must hold: a tensor's planned shape (-1: dynamic) and dtype, checked on the

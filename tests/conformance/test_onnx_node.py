@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from typing import Any, ClassVar
 
 import onnx.backend.test
 
@@ -36,7 +37,7 @@ class GraphoptBackendO0(GraphoptBackend):
 
 class GraphoptBackendAscend(GraphoptBackend):
     TARGET = "ascend-sim"
-    TARGET_OPTIONS = {"precision": "must_keep_origin_dtype"}
+    TARGET_OPTIONS: ClassVar[dict[str, Any]] = {"precision": "must_keep_origin_dtype"}
 
 
 def _suite(backend: type[GraphoptBackend], failures: dict[str, str]) -> type:

@@ -9,9 +9,8 @@ import subprocess
 import sys
 
 import pytest
-import torch
-
 import tmodels
+import torch
 
 MODELS = {
     "bert": (tmodels.bert, lambda: tmodels.tokens()),

@@ -12,10 +12,10 @@ import zipfile
 
 import numpy as np
 import pytest
+import tmodels
 import torch
 
 import graphopt
-import tmodels
 from graphopt.errors import GraphoptError
 
 
@@ -83,7 +83,7 @@ def test_pt2_with_pickled_payload_is_refused(tmp_path):
 def test_pt2_not_an_archive(tmp_path):
     bad = tmp_path / "junk.pt2"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(GraphoptError, match="not a torch.export archive"):
+    with pytest.raises(GraphoptError, match=r"not a torch\.export archive"):
         graphopt.compile(str(bad))
 
 

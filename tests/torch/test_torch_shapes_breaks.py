@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import tmodels
 import torch
 
-import tmodels
 from graphopt.torch_backend import GraphRunner
 
 

@@ -7,11 +7,11 @@ import threading
 import numpy as np
 import pytest
 import scipy.special
+
+from graphopt.semantics import get_rule
 from graphopt.targets.cpu import gelu as gelu_module
 from graphopt.targets.cpu.gelu import gelu_f32
 from graphopt.targets.cpu.kernels import KERNELS
-
-from graphopt.semantics import get_rule
 
 X32 = np.concatenate([np.linspace(-12, 12, 4001), [0.0, -0.0, 1e-30, -1e-30]]).astype(np.float32)
 

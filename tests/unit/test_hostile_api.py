@@ -200,7 +200,7 @@ def test_compile_refuses_what_is_not_a_model(tmp_path):
     with pytest.raises(GraphoptError, match="cannot compile a int"):
         graphopt.compile(42)
     (tmp_path / "m.onnx").mkdir()
-    with pytest.raises(GraphoptError, match="is a folder; give an .onnx or .pt2 file"):
+    with pytest.raises(GraphoptError, match=r"is a folder; give an \.onnx or \.pt2 file"):
         graphopt.compile(tmp_path / "m.onnx")
     (tmp_path / "p.pt2").mkdir()
     with pytest.raises(GraphoptError, match="is a folder"):

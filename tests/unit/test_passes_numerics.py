@@ -158,7 +158,6 @@ def test_a_slice_with_run_time_bounds_is_not_an_identity():
     """CenterCropPad's expanded body: Pad and Slice with bounds computed from an input are
     both typed tensor<?x?x?xf32>; remove-identity took the equal types for an unchanged
     shape and dropped the Slice (the crop returned the padded input)."""
-    import onnx
     from onnx import TensorProto, helper
 
     import graphopt

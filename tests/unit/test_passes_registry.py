@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import itertools
 import os
 import re
 import shlex
@@ -31,7 +32,7 @@ def _pipeline_passes(run_line: str) -> list[str]:
     """The pass names of a RUN line's ``-p PIPELINE`` (options in braces dropped)."""
     words = shlex.split(run_line.split("// RUN:", 1)[1])
     names: list[str] = []
-    for flag, value in zip(words, words[1:]):
+    for flag, value in itertools.pairwise(words):
         if flag == "-p":
             names += [re.sub(r"\{.*?\}", "", part).strip() for part in value.split(",")]
     return names

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from xdsl.dialects import func
 from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, ModuleOp, StringAttr, TensorType, f16, f32, i64
 from xdsl.ir import Block, Region
+
 from graphopt.targets.ascend.dialect import BufferOp, CopyOp, ForOp, KernelOp, MmadOp, VecOp
 
 

@@ -78,7 +78,7 @@ def test_bare_number_rejected(tmp_path: Path) -> None:
 
 
 def test_unknown_chip_and_bad_toml(tmp_path: Path) -> None:
-    with pytest.raises(GraphoptError, match="unknown chip 'nope'.*ascend310p"):
+    with pytest.raises(GraphoptError, match=r"unknown chip 'nope'.*ascend310p"):
         load_chip("nope")
     bad = tmp_path / "bad.toml"
     bad.write_text("[chip\n")

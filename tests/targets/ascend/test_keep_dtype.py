@@ -65,14 +65,14 @@ def test_overflow_names_what_to_keep_and_keeping_it_validates(target):
 
 
 def test_kept_ops_stay_nd_with_a_remark():
-    model, feeds = _masked_attention()
+    model, _ = _masked_attention()
     compiled = graphopt.compile(model, "ascend-sim", target_options={"keep_dtype": ["Softmax"]})
     assert any("kept in its own dtype" in r["reason"] for r in compiled.report["remarks"])
 
 
 def test_a_name_that_matches_nothing_is_refused():
     model, _ = _masked_attention()
-    with pytest.raises(GraphoptError, match="'?masked_fil'? names no node or op type"):
+    with pytest.raises(GraphoptError, match=r"'?masked_fil'? names no node or op type"):
         graphopt.compile(model, "ascend-sim", target_options={"keep_dtype": ["masked_fil"]})
 
 

@@ -70,8 +70,8 @@ def test_causal_attention_skips_masked_blocks() -> None:
     full = graphopt.compile(_attention_model(2048, 0), "ascend-sim").report["timing"]
     causal = graphopt.compile(_attention_model(2048, 1), "ascend-sim").report["timing"]
     assert causal["flops"] == pytest.approx(full["flops"] / 2)
-    cube = [k for k in causal["kernels"] if k["kind"] == "cube"][0]
-    cube_full = [k for k in full["kernels"] if k["kind"] == "cube"][0]
+    cube = next(k for k in causal["kernels"] if k["kind"] == "cube")
+    cube_full = next(k for k in full["kernels"] if k["kind"] == "cube")
     assert cube["bytes"]["L0C"] < 0.7 * cube_full["bytes"]["L0C"]
 
 

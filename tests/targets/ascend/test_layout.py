@@ -42,7 +42,7 @@ def _at_the_edges(td: TransDataOp) -> bool:
 
 @pytest.mark.parametrize("model", ["resnet.onnx", "zoo_cnn.onnx"])
 def test_cnn_keeps_transdata_at_the_edges(model: str) -> None:
-    module, _, before = _layout(model)
+    module, _, _ = _layout(model)
     tds = [op for op in module.walk() if isinstance(op, TransDataOp)]
     assert len(tds) == 1 and all(_at_the_edges(td) for td in tds), [str(td) for td in tds]
     assert tds[0].dst_format.data == "NC1HWC0"
