@@ -18,6 +18,7 @@ from xdsl.utils.exceptions import DiagnosticException, ParseError
 from xdsl.utils.mlir_lexer import MLIRLexer
 
 from graphopt.errors import GraphoptError
+from graphopt.registry import all_dialects
 from graphopt.weights import WeightStore
 
 # xDSL 0.75 lexes a string literal with `"(?:[^"\\\n\v\f]+|escape)*"`: a `+` nested in a `*`,
@@ -68,9 +69,11 @@ def make_context(weights: WeightStore | None = None) -> CompileContext:
     ctx = CompileContext(weights=weights if weights is not None else WeightStore())
     for dialect in (Builtin, Func):
         ctx.load_dialect(dialect)
-    # The graph dialect (every ONNX op) and targets' dialects load when text names them.
+    # The graph dialect (every ONNX op) and targets' dialects (graphopt.registry) load when
+    # text names them.
     ctx.register_dialect("graph", _graph_dialect)
-    ctx.register_dialect("ascend", _ascend_dialect)
+    for name, get in all_dialects().items():
+        ctx.register_dialect(name, get)
     return ctx
 
 
@@ -78,12 +81,6 @@ def _graph_dialect() -> Any:
     from graphopt.dialects.graph import Graph
 
     return Graph
-
-
-def _ascend_dialect() -> Any:
-    from graphopt.targets.ascend.dialect import Ascend
-
-    return Ascend
 
 
 def print_module(module: ModuleOp) -> str:

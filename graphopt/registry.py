@@ -7,6 +7,7 @@ entry-point groups ``graphopt.passes`` and ``graphopt.targets`` or, for passes, 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -125,6 +126,23 @@ def load_pass_plugin(path: str) -> list[str]:
     if not names:
         raise GraphoptError(f"--load-pass-plugin {path}: the file defines no ModulePass, nor a RewritePattern with a name")
     return names
+
+
+# -- dialects -------------------------------------------------------------------------
+# Targets' IR dialects, loaded when IR text names one (graphopt.ir.make_context).
+_BUILTIN_DIALECTS: dict[str, str] = {
+    "ascend": "graphopt.targets.ascend.dialect:Ascend",
+}
+
+
+@functools.cache  # every compile makes a context; installed entry points do not change meanwhile
+def all_dialects() -> dict[str, Callable[[], Any]]:
+    """Dialect name -> getter of the xDSL Dialect (the entry-point group ``graphopt.dialects``
+    adds a third-party target's)."""
+    found: dict[str, Callable[[], Any]] = {name: _lazy(path) for name, path in _BUILTIN_DIALECTS.items()}
+    for ep in entry_points(group="graphopt.dialects"):
+        found.setdefault(ep.name, ep.load)
+    return found
 
 
 # -- targets --------------------------------------------------------------------------
