@@ -39,97 +39,136 @@ def _lead_ok(s: tuple[int, ...], lead: tuple[int, ...]) -> bool:
     return len(s) >= len(lead) and s[: len(lead)] == lead
 
 
-def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str:
-    from graphopt.targets.ascend.lower import np_dtype, shape
+Plan = tuple[dict[str, Any] | None, tuple[int, ...], np.dtype]  # (GM view or None: whole, row shape, dtype)
 
-    if _is_rotary_bhsd(g):
-        return _build_rotary_bhsd(name, chip, num, g)
-    out0 = shape(g.yields[0])
-    p = len(out0)
-    for op in g.ops:
-        # An op that mixes no axis (elementwise) mixes none of its result's: its rank is the
-        # result's, not its first operand's, which may be a broadcast scalar (1 + x).
-        mixes = VECTOR_OPS[op.ONNX_TYPE].first_mixed_axis is not None
-        ranked = op.operands[0] if op.operands and (mixes or not op.results) else (op.results[0] if op.results else None)
-        rank = len(shape(ranked)) if ranked is not None else 0
-        p = min(p, first_mixed_axis(op.ONNX_TYPE, op.onnx_attrs(), rank, g.consts(op)))
-    same = format_changes(g)  # a TransData inside the group: the same logical tile
-    yields = [same.get(y, y) for y in g.yields]
-    computed = [r for op in g.ops for r in op.results] + yields
-    params = _params(g.ops)
-    channel = _channel_vectors(g.ops)
-    consts = [same.get(v, v) for op in g.ops for v in op.operands
-              if isinstance(same.get(v, v).owner, ConstantOp) and same.get(v, v) not in g.args and v not in params]
 
-    def broadcast_rank(v: SSAValue) -> int:
+class _Rows:
+    """How a vector group is cut into tiles: rows over the leading ``p`` axes of its first
+    result, every value's tile holding whole rows (its shape past those axes), or one tile
+    of whole tensors when ``p`` is 0."""
+
+    def __init__(self, g: Any, num: Numerics):
+        from graphopt.targets.ascend.lower import shape
+
+        self.g, self.num, self.shape = g, num, shape
+        self.out0 = shape(g.yields[0])
+        self.same = format_changes(g)  # a TransData inside the group: the same logical tile
+        self.yields = [self.same.get(y, y) for y in g.yields]
+        self.computed = [r for op in g.ops for r in op.results] + self.yields
+        self.params = _params(g.ops)
+        self.channel = _channel_vectors(g.ops)
+        self.consts = [self.same.get(v, v) for op in g.ops for v in op.operands
+                       if isinstance(self.same.get(v, v).owner, ConstantOp) and self.same.get(v, v) not in g.args
+                       and v not in self.params]
+
+    def row_axes(self) -> int:
+        """``p``: no op may mix values along a row axis, every computed value must share the
+        rows' leading axes, constants broadcast along them, and the tiles line up (``aligned``)."""
+        shape, out0 = self.shape, self.out0
+        p = len(out0)
+        for op in self.g.ops:
+            # An op that mixes no axis (elementwise) mixes none of its result's: its rank is the
+            # result's, not its first operand's, which may be a broadcast scalar (1 + x).
+            mixes = VECTOR_OPS[op.ONNX_TYPE].first_mixed_axis is not None
+            ranked = op.operands[0] if op.operands and (mixes or not op.results) else (op.results[0] if op.results else None)
+            rank = len(shape(ranked)) if ranked is not None else 0
+            p = min(p, first_mixed_axis(op.ONNX_TYPE, op.onnx_attrs(), rank, self.g.consts(op)))
+        while p > 0:
+            lead = out0[:p]
+            ok = all(_lead_ok(shape(v), lead) for v in self.computed)
+            ok = ok and all(all(d == 1 for d in ((1,) * (self.broadcast_rank(c) - len(shape(c))) + shape(c))[:p])
+                            for c in self.consts)
+            if ok and self.aligned(p):
+                break
+            p -= 1
+        return p
+
+    def broadcast_rank(self, v: SSAValue) -> int:
         """The rank ``v`` broadcasts at, numpy-style: the widest value of the ops reading it.
         Not the group's: a reduction that drops axes (keepdims=0) leaves the ops after it
         narrower than those before (fuzz seeds 24670 and 32151)."""
-        readers = [op for op in g.ops if v in {same.get(x, x) for x in op.operands}]
-        ranks = [len(shape(x)) for op in readers for x in [*op.operands, *op.results] if isinstance(x.type, TensorType)]
-        return max([len(shape(v)), *ranks])
+        readers = [op for op in self.g.ops if v in {self.same.get(x, x) for x in op.operands}]
+        ranks = [len(self.shape(x)) for op in readers for x in [*op.operands, *op.results] if isinstance(x.type, TensorType)]
+        return max([len(self.shape(v)), *ranks])
 
-    def padded(a: SSAValue) -> tuple[int, ...]:
+    def padded(self, a: SSAValue) -> tuple[int, ...]:
         """An argument's shape with the unit axes it broadcasts along (a per-channel
         vector of BatchNormalization: [1, C, 1, 1])."""
-        s, full = shape(a), broadcast_rank(a)
-        if a in channel and len(s) == 1 and full >= 2:
+        s, full = self.shape(a), self.broadcast_rank(a)
+        if a in self.channel and len(s) == 1 and full >= 2:
             return (1, *s) + (1,) * (full - 2)
         return (1,) * (full - len(s)) + s
 
-    def tile_rank(v: SSAValue, p: int) -> int | None:
+    def tile_rank(self, v: SSAValue, p: int) -> int | None:
         """The rank of ``v``'s tile over the first ``p`` axes, or None for a value loaded
         whole (a parameter, a constant, one that broadcasts along every tiled axis)."""
-        if v in computed:
-            return len(shape(v))
-        if v not in g.args or v in params:
+        if v in self.computed:
+            return len(self.shape(v))
+        if v not in self.g.args or v in self.params:
             return None
-        s = shape(v)
-        if _lead_ok(s, out0[:p]) and len(s) >= len(out0):
+        s = self.shape(v)
+        if _lead_ok(s, self.out0[:p]) and len(s) >= len(self.out0):
             return len(s)
-        return None if all(d == 1 for d in padded(v)[:p]) else len(padded(v))
+        return None if all(d == 1 for d in self.padded(v)[:p]) else len(self.padded(v))
 
-    def aligned(p: int) -> bool:
+    def aligned(self, p: int) -> bool:
         """Tiles are cut along leading axes, numpy broadcasts from the trailing ones: an
         elementwise op whose tiled operands differ in rank from its result would pair
         the wrong axes (fuzz seed 32402: Where(m [2, 2, 2, 8], a [2, 2, 8], b)). Such a
         group runs as one whole tile."""
-        for op in g.ops:
+        for op in self.g.ops:
             if VECTOR_OPS[op.ONNX_TYPE].first_mixed_axis is None and op.results:
-                ranks = {tile_rank(same.get(v, v), p) for v in op.operands} - {None}
-                if ranks - {len(shape(op.results[0]))}:
+                ranks = {self.tile_rank(self.same.get(v, v), p) for v in op.operands} - {None}
+                if ranks - {len(self.shape(op.results[0]))}:
                     return False
         return True
 
-    while p > 0:
-        lead = out0[:p]
-        ok = all(_lead_ok(shape(v), lead) for v in computed)
-        ok = ok and all(all(d == 1 for d in ((1,) * (broadcast_rank(c) - len(shape(c))) + shape(c))[:p]) for c in consts)
-        if ok and aligned(p):
-            break
-        p -= 1
-    lead = out0[:p]
-    rows = math.prod(lead)
+    def plans(self, p: int) -> dict[SSAValue, Plan]:
+        """Each argument's tiling: its rows through a GM view (broadcast to the rows first
+        when it broadcasts along them), or loaded whole."""
+        from graphopt.targets.ascend.lower import np_dtype
+
+        shape, lead = self.shape, self.out0[:p]
+        rows = math.prod(lead)
+        used = {self.same.get(v, v) for op in self.g.ops for v in op.operands}
+        plans: dict[SSAValue, Plan] = {}
+        for a in self.g.args:
+            if a not in used and a not in self.yields:
+                continue
+            s, dt, pad = shape(a), self.num.store(np_dtype(a)), self.padded(a)
+            if p == 0 or a in self.params:
+                plans[a] = (None, s, dt)
+            elif _lead_ok(s, lead) and len(s) >= len(self.out0):
+                plans[a] = ({"shape": [rows, *s[p:]]}, s[p:], dt)
+            elif all(d == 1 for d in pad[:p]):
+                plans[a] = (None, s, dt)
+            else:
+                plans[a] = ({"pre": list(pad), "bcast": [*lead, *pad[p:]], "shape": [rows, *pad[p:]]}, pad[p:], dt)
+        return plans
+
+    def results(self, p: int) -> dict[SSAValue, tuple[tuple[int, ...], np.dtype]]:
+        """Each computed value's row shape and the dtype the vector unit computes it in."""
+        from graphopt.targets.ascend.lower import np_dtype
+
+        out: dict[SSAValue, tuple[tuple[int, ...], np.dtype]] = {}
+        for op in self.g.ops:
+            for r in op.results:
+                dt = np_dtype(r)
+                out[r] = (self.shape(r)[p:], self.num.compute(op.ONNX_TYPE, self.num.store(dt)) if dt.kind == "f" else dt)
+        return out
+
+
+def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str:
+    from graphopt.targets.ascend.lower import shape
+
+    if _is_rotary_bhsd(g):
+        return _build_rotary_bhsd(name, chip, num, g)
+    cut = _Rows(g, num)
+    p = cut.row_axes()
+    plans, results = cut.plans(p), cut.results(p)
+    same, yields = cut.same, cut.yields
+    rows = math.prod(cut.out0[:p])
     outer = (1,) * (p - 1)
-    used = {same.get(v, v) for op in g.ops for v in op.operands}
-    plans: dict[SSAValue, tuple[dict[str, Any] | None, tuple[int, ...], np.dtype]] = {}
-    for a in g.args:
-        if a not in used and a not in yields:
-            continue
-        s, dt, pad = shape(a), num.store(np_dtype(a)), padded(a)
-        if p == 0 or a in params:
-            plans[a] = (None, s, dt)
-        elif _lead_ok(s, lead) and len(s) >= len(out0):
-            plans[a] = ({"shape": [rows, *s[p:]]}, s[p:], dt)
-        elif all(d == 1 for d in pad[:p]):
-            plans[a] = (None, s, dt)
-        else:
-            plans[a] = ({"pre": list(pad), "bcast": [*lead, *pad[p:]], "shape": [rows, *pad[p:]]}, pad[p:], dt)
-    results: dict[SSAValue, tuple[tuple[int, ...], np.dtype]] = {}
-    for op in g.ops:
-        for r in op.results:
-            dt = np_dtype(r)
-            results[r] = (shape(r)[p:], num.compute(op.ONNX_TYPE, num.store(dt)) if dt.kind == "f" else dt)
     row_bytes = [math.prod(row) * dt.itemsize for view, row, dt in plans.values() if view is not None]
     row_bytes += [math.prod(row) * dt.itemsize for row, dt in results.values()]
     whole = sum(math.prod(s) * dt.itemsize for view, s, dt in plans.values() if view is None)
