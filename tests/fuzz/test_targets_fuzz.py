@@ -21,8 +21,10 @@ from tests.fuzz.graphs import make_case
 # 28275, recognize-attention leaving a built, uninserted Attention holding a use of its query,
 # which fold-matmul-add's walker then visited (graphopt.rewrite.discard); 24723, a ReduceSum
 # of 126 cancelling terms under force_fp16, summed in float16 (6.7x the rounding floor):
-# sum-type reductions now accumulate in float32 (targets/ascend/vector.py: ACCUMULATING).
-SEEDS = [*range(10_000, 10_040), 24723, 28275]
+# sum-type reductions now accumulate in float32 (targets/ascend/vector.py: ACCUMULATING);
+# 32151 and 32402, fused vector groups mixing ranks (a constant after a ReduceMean that drops
+# an axis, a Where broadcasting a narrower value): vector_kernel._Rows.
+SEEDS = [*range(10_000, 10_040), 24723, 28275, 32151, 32402]
 
 # Generator features left out of the slice, each for an open bug (reason and reproduction
 # in the value). Empty: every feature is in.
