@@ -35,6 +35,7 @@ from xdsl.ir import Attribute, Block, SSAValue
 from graphopt import dtypes
 from graphopt.dialects import attrs as A
 from graphopt.dialects.graph import ONNX_OPS, ConstantOp, GraphOp, NoneOp, WeightOp, provenance
+from graphopt.dialects.types import OptionalType, SequenceType
 from graphopt.errors import GraphoptError
 from graphopt.semantics.onnx_attrs import rule_kwargs
 from graphopt.targets.ascend import formats, vector
@@ -210,10 +211,7 @@ class AscendExecutable:
             params = [(f"{k.sym_name.data} input {i}", a) for i, a in enumerate(block.args)]
             plan = self._plans[id(k)] = plan_block(block, self.weights, params, nested=True)
         # The AI CPU computes in the model's dtypes: widen what GM holds narrowed.
-        wide = [np.asarray(x).astype(_np(v.type))
-                if isinstance(x, np.ndarray) and x.dtype.kind == "f" and isinstance(v.type, TensorType) else x
-                for x, v in zip(ins, k.inputs)]
-        return plan.run(wide)
+        return plan.run([_widened(x, v.type) for x, v in zip(ins, k.inputs)])
 
     def _move(self, op: MoveOp, ins: list[Any]) -> list[Any]:
         if op.op.data == "TransData":
@@ -383,6 +381,18 @@ class _KernelRun:
         results = res if isinstance(res, tuple) else (res,)
         for out, value in zip(outs, results):
             self.env[out] = np.asarray(value).astype(_np(out.type))
+
+
+def _widened(x: Any, t: Attribute) -> Any:
+    """A value GM holds narrowed (a float tensor in float16), in its IR type's dtype; inside
+    an optional or a sequence too (OptionalHasElement of a float32 tensor)."""
+    if isinstance(t, OptionalType):
+        return None if x is None else _widened(x, t.element_type)
+    if isinstance(t, SequenceType) and isinstance(x, list | tuple):
+        return [_widened(e, t.element_type) for e in x]
+    if isinstance(x, np.ndarray) and x.dtype.kind == "f" and isinstance(t, TensorType):
+        return x.astype(_np(t))
+    return x
 
 
 def _rank(a: np.ndarray, rank: int) -> np.ndarray:

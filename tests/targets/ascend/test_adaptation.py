@@ -587,3 +587,17 @@ def test_a_fused_group_broadcasting_a_narrower_value_against_a_wider_one(target)
     feeds = {"x": rng.standard_normal((2, 2, 8)).astype(np.float32), "a": rng.standard_normal((2, 2, 8)).astype(np.float32),
              "m": rng.random((2, 2, 2, 8)) > 0.5}
     _agree(_model(nodes, [x, a, m], [y]), feeds, target)
+
+
+@pytest.mark.parametrize("target", CHIPS)
+def test_optional_ops_on_the_ai_cpu_under_float16_storage(target):
+    """The node suite's optional cases at force_fp16: GM holds the float32 input in float16,
+    the AI CPU widens its inputs back to the model's dtypes, but not a tensor inside an
+    optional, so its own type check failed (an internal error reported as a refusal)."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])
+    outs = [helper.make_tensor_value_info("h", TensorProto.BOOL, []), helper.make_tensor_value_info("g", TensorProto.FLOAT, [4])]
+    nodes = [helper.make_node("Optional", ["x"], ["o"]), helper.make_node("OptionalHasElement", ["o"], ["h"]),
+             helper.make_node("OptionalGetElement", ["o"], ["g"])]
+    feeds = {"x": np.array([1.0, 2.5, -3.0, 0.5], np.float32)}
+    got = graphopt.compile(_model(nodes, [x], outs, opset=18), target).run(feeds)
+    assert got["h"] and np.array_equal(got["g"], feeds["x"])
