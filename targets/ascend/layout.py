@@ -74,6 +74,7 @@ from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern, op_type_rewrite_pattern
 from xdsl.rewriter import InsertPoint, Rewriter
 
+from graphopt import dtypes
 from graphopt.dialects.graph import ConstantOp, FusedOp, GraphOp, WeightOp, provenance
 from graphopt.dialects.shapes import spec_of
 from graphopt.dialects.traits import Cube, Elementwise, LayoutSensitive
@@ -90,6 +91,7 @@ from graphopt.targets.ascend.formats import (
     with_format,
 )
 from graphopt.targets.ascend.keep_dtype import is_kept, mark_kept
+from graphopt.targets.ascend.vector import Numerics
 from graphopt.weights import WeightStore
 
 ND, NC1HWC0, NZ, FZ = "ND", "NC1HWC0", "FRACTAL_NZ", "FRACTAL_Z"
@@ -498,8 +500,10 @@ def _group_norms(block: Block, layout: _Layout) -> None:
         scale, bias = (constant_value(v, weights) for v in norm.operands[1:])
         if g < 1 or c % g or scale is None or bias is None or scale.size != g or bias.size != g:
             continue
-        itemsize = 4 if layout.precision == "must_keep_origin_dtype" else 2
-        if 2 * (itemsize + 4) * math.prod(shape[1:]) > layout.chip.buffers["ub"]:
+        num = Numerics.of(layout.precision)  # the input as GM stores it, the result as the kernel computes it
+        stored = num.store(dtypes.from_ir(x.type.element_type).numpy)  # pyright: ignore[reportAttributeAccessIssue]
+        row = stored.itemsize + num.compute("GroupNormalization", stored).itemsize
+        if 2 * row * math.prod(shape[1:]) > layout.chip.buffers["ub"]:
             continue
         src = src_of(r1, norm, r2)
         consts = [make_constant(np.repeat(a.reshape(-1), c // g).astype(a.dtype), src, weights, "group_norm")
