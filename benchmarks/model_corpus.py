@@ -713,6 +713,7 @@ def _target_facts(report: dict[str, Any]) -> dict[str, Any]:
     if "layout" in report:
         facts["transdata"] = report["layout"].get("transdata", 0)
         facts["transdata_bytes"] = report["layout"].get("transdata_bytes", 0)
+        facts["parameter_transdata"] = report["layout"].get("parameter_transdata", 0)
     if "aicpu" in report:
         facts["aicpu_kernels"] = len(report["aicpu"])
         facts["aicpu"] = sorted({op.removeprefix("graph.") for a in report["aicpu"] for op in a["ops"]})
@@ -882,7 +883,7 @@ def _torch_reports(folder: Path) -> dict[str, Any]:
         return {}
     facts: dict[str, Any] = {"graphs": len(reports)}
     parts = [_target_facts(r) for r in reports]
-    for key in ("transdata", "transdata_bytes", "aicpu_kernels", "time_us", "flops", "untimed"):
+    for key in ("transdata", "transdata_bytes", "parameter_transdata", "aicpu_kernels", "time_us", "flops", "untimed"):
         if any(key in p for p in parts):
             facts[key] = sum(p.get(key, 0) for p in parts)
     if any("aicpu" in p for p in parts):
@@ -1140,13 +1141,15 @@ def render(rows: list[dict[str, Any]], entries: list[Entry], targets: Sequence[s
             worst[r["model"]] = max(worst.get(r["model"], 0), int(r.get("transdata", 0)))
         out += ["", "Most TransData kept by a CNN (the zoo's, and transformers' convolutional vision models) on "
                 "either chip: " + ", ".join(f"{m.removeprefix('zoo/')} {n}" for m, n in worst.items()) + "."]
+        out += ["", "ConvNeXt's channels-last blocks (Transpose to NHWC, LayerNorm over C, Linear layers, "
+                "Transpose back) run channels-first in NC1HWC0 (ascend-channels-first: a ChannelLayerNorm and 1x1 "
+                "convolutions); its kernel holds whole samples, so at ImageNet sizes a block keeps its Transposes, "
+                "with a remark. torch.compile hands the backend a module's parameters as graph inputs: their "
+                "TransData (conv weights to FRACTAL_Z) run when the parameters change, not per call, as torch_npu "
+                "keeps parameters in their storage format; the TD column counts them apart (+n param)."]
         if any(n > 2 for n in worst.values()):
-            out += ["", "Where a CNN keeps more than 2: ConvNeXt normalises and runs its MLP channels-last "
-                    "(Transpose to NHWC, LayerNorm over C, MatMul), islands in ND between its convolutions (the "
-                    "NHWC matrix of an NC1HWC0 tensor is its FRACTAL_NZ, which ascend-layout does not use yet); "
-                    "torch.compile hands the backend a module's parameters as graph inputs, so each convolution "
-                    "weight is converted to FRACTAL_Z at run time (as torch_npu does unless "
-                    "allow_internal_format keeps weights in it)."]
+            out += ["", "Where a CNN keeps more than 2, the report's remarks (ascend-layout, ascend-channels-first) "
+                    "say why."]
     flat = sorted({r["model"] for r in rows if r.get("out_absmax") is not None and r["out_absmax"] < 1e-3})
     if flat:
         out += ["", "Outputs near 0 (largest magnitude under 1e-3: a comparison says little): " + ", ".join(flat) + "."]
@@ -1179,7 +1182,7 @@ def render(rows: list[dict[str, Any]], entries: list[Entry], targets: Sequence[s
             "difference from torch eager in float32 (transformers exports); fp16 eager: torch eager's own "
             "error when it runs the module in float16 (what float16 rounding alone costs; transformers "
             "models); cos: lowest cosine; fp32: on an "
-            "ascend row that fails validation, whether must_keep_origin_dtype validates (and its worst error), and after a float16 overflow whether keeping what validation names in float32 validates; TD: TransData count / MB; "
+            "ascend row that fails validation, whether must_keep_origin_dtype validates (and its worst error), and after a float16 overflow whether keeping what validation names in float32 validates; TD: TransData count / MB per call (+n param: TransData of parameters torch.compile feeds at run time, run when they change, as torch_npu keeps parameters converted; not in the time); "
             "AI CPU: op types placed on the AI CPU; time: simulated us (>= when kernels with run-time sizes are not timed); MFU %; s: compile seconds.", "",
             "| model | target | compiles | validates | \\|ref\\| | err | judge | fp16 eager | cos | fp32 | TD | AI CPU | time us | MFU % | s | error |",
             "|---|---|---|---|---:|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---|"]
@@ -1195,6 +1198,8 @@ def render(rows: list[dict[str, Any]], entries: list[Entry], targets: Sequence[s
         if r.get("keep_validated") is not None:
             fp32 += f"; keep {', '.join(r.get('keep_dtype', []))}: {'y' if r['keep_validated'] else 'n'}"
         td = f"{r['transdata']} / {r.get('transdata_bytes', 0) / 1e6:.2f}" if "transdata" in r else ""
+        if r.get("parameter_transdata"):  # torch.compile's parameters, converted when they change
+            td += f" (+{r['parameter_transdata']} param)"
         aicpu = ", ".join(r.get("aicpu", []))
         t_us = f"{'>=' if r.get('untimed') else ''}{r['time_us']:.1f}" if r.get("time_us") is not None else ""
         mfu = f"{'<=' if r.get('untimed') else ''}{100 * r['mfu']:.2f}" if r.get("mfu") is not None else ""

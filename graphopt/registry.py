@@ -54,6 +54,7 @@ _BUILTIN_PASSES: dict[str, str] = {
     "ascend-lower": "graphopt.targets.ascend.lower:LowerToAscend",
     "ascend-conv-transpose": "graphopt.targets.ascend.conv_transpose:ConvTransposeToConvPass",
     "ascend-layout": "graphopt.targets.ascend.layout:AssignLayout",
+    "ascend-channels-first": "graphopt.targets.ascend.channels_first:ChannelsFirst",
 }
 
 _extra_passes: dict[str, Callable[[], Any]] = {}

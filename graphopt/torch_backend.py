@@ -125,6 +125,7 @@ class GraphRunner:
         self.opts = opts
         self.phase = phase
         self.cache: dict[tuple[Any, ...], _Entry] = {}
+        self.parameters = _static_inputs(phase)
         with _young_garbage():  # graphopt's own imports too, the first time
             from graphopt.frontends.fx import is_static, unsupported_error, unsupported_nodes
 
@@ -150,7 +151,7 @@ class GraphRunner:
         from graphopt.registry import get_target
         from graphopt.validate import reduction_depth
 
-        imported = lower_graph(self.gm, args)
+        imported = lower_graph(self.gm, args, parameters=self.parameters)
         # A JIT compile verifies the IR once, after the pipeline, not between every pass:
         # first-call latency is what a torch.compile user waits for.
         compiled = build_compiled(imported, get_target(self.opts.target), opt_level=self.opts.opt_level,
@@ -178,6 +179,19 @@ class GraphRunner:
             _validate_against_eager(self.gm, args, results, entry)
             entry.validated = True
         return results
+
+
+def _static_inputs(phase: str) -> frozenset[int]:
+    """The positions of a forward or inference graph's inputs that are the model's parameters
+    and buffers (aot_autograd's static inputs, as cudagraphs uses them): graphopt marks them
+    so a target may keep them converted between calls. A backward graph's are not known."""
+    if phase == "bw":
+        return frozenset()
+    from torch._guards import TracingContext
+
+    context = TracingContext.try_get()
+    meta = getattr(context, "fw_metadata", None)
+    return frozenset(getattr(meta, "static_input_indices", None) or ())
 
 
 _reports_written = itertools.count()

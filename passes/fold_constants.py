@@ -69,7 +69,7 @@ class FoldOp(RewritePattern):
             if value is None:
                 return
             args.append(value)
-        key = op.ONNX_TYPE if not op.ONNX_DOMAIN else f"{op.ONNX_DOMAIN}::{op.ONNX_TYPE}"
+        key = op.onnx_key()
         rule = get_rule(key)
         if rule is None:
             return

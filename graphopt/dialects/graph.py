@@ -34,11 +34,13 @@ import numpy as np
 from xdsl.dialects.builtin import (
     ArrayAttr,
     DenseIntOrFPElementsAttr,
+    DictionaryAttr,
     NoneType,
     StringAttr,
     TensorType,
+    UnitAttr,
 )
-from xdsl.ir import Attribute, Dialect, Operation, SSAValue
+from xdsl.ir import Attribute, Block, BlockArgument, Dialect, Operation, SSAValue
 from xdsl.irdl import (
     AttrSizedRegionSegments,
     IRDLOperation,
@@ -114,6 +116,11 @@ class GraphOp(IRDLOperation):
     ATTR_KINDS: ClassVar[dict[str, AttrType]]
     MAX_INPUTS: ClassVar[int]
     MAX_OUTPUTS: ClassVar[int]
+
+    @classmethod
+    def onnx_key(cls) -> str:
+        """The op's key in ``ONNX_OPS`` and the rule tables: ``"Conv"``, ``"graphopt::MatMulBias"``."""
+        return f"{cls.ONNX_DOMAIN}::{cls.ONNX_TYPE}" if cls.ONNX_DOMAIN else cls.ONNX_TYPE
 
     def onnx_attrs(self) -> dict[str, Any]:
         """The ONNX attributes set on this op, as Python values."""
@@ -255,6 +262,69 @@ class MatMulBiasOp(GraphOp):
 
 
 _own_op(MatMulBiasOp, "MatMulBias", 3)
+
+
+@irdl_op_definition
+class ChannelLayerNormOp(GraphOp):
+    """LayerNormalization over the channel axis (1) of an [N, C, ...] tensor, each spatial
+    position on its own: the LayerNormalization (axis -1) of its channels-last transpose,
+    transposed back. ConvNeXt-style blocks written channels-last become this (ascend's
+    channels-first pass) so that they keep the convolutions' blocked layout.
+
+    %y = "graph.channel_layer_norm"(%x, %scale, %bias) <{epsilon = 1.0e-06 : f32}>
+        : (tensor<2x16x8x8xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<2x16x8x8xf32>
+    """
+
+    name = "graph.channel_layer_norm"
+    inputs = var_operand_def()
+    outputs = var_result_def()
+    epsilon = opt_prop_def(Attribute)
+    stash_type = opt_prop_def(Attribute)
+    traits = traits_def(Pure(), Reduction(), LayoutSensitive())
+
+
+_own_op(ChannelLayerNormOp, "ChannelLayerNorm", 3)
+ChannelLayerNormOp.ATTR_KINDS = {"epsilon": AttrType.FLOAT, "stash_type": AttrType.INT}
+
+
+# ---------------------------------------------------------------------------------------
+# Function arguments that are the model's parameters.
+
+PARAMETER = "graphopt.parameter"
+"""A function argument's attribute (``%w: tensor<16x3x3x3xf32> {graphopt.parameter}``): the
+argument is a parameter or buffer of the model, fed at run time (torch.compile lifts them
+into graph inputs: aot_autograd's static inputs). It is the same tensor call after call and
+changes only when the user or an optimizer updates it, so a target may keep it converted
+(ascend-sim: in its storage format, as torch_npu keeps parameters) instead of converting it
+on every call."""
+
+
+def mark_parameters(fn: Operation, indices: Sequence[int]) -> None:
+    """Mark arguments ``indices`` of the function ``fn`` as the model's parameters."""
+    args = fn.regions[0].block.args
+    wanted = set(indices)
+    if not wanted:
+        return
+    fn.properties["arg_attrs"] = ArrayAttr([DictionaryAttr({PARAMETER: UnitAttr()} if k in wanted else {})
+                                            for k in range(len(args))])
+
+
+_VIEWS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Flatten"})
+
+
+def is_parameter(v: SSAValue) -> bool:
+    """Whether ``v`` is a function argument marked as a parameter (``mark_parameters``), or
+    a view of one (a Reshape, Squeeze, Unsqueeze or Flatten: the same bytes)."""
+    while isinstance(v.owner, GraphOp) and v.owner.ONNX_TYPE in _VIEWS and not v.owner.ONNX_DOMAIN:
+        v = v.owner.operands[0]
+    if not isinstance(v, BlockArgument) or not isinstance(v.owner, Block):
+        return False
+    fn = v.owner.parent_op()
+    attrs = fn.properties.get("arg_attrs") if fn is not None else None
+    if not isinstance(attrs, ArrayAttr) or v.index >= len(attrs.data):
+        return False
+    entry = attrs.data[v.index]
+    return isinstance(entry, DictionaryAttr) and PARAMETER in entry.data
 
 
 # ---------------------------------------------------------------------------------------

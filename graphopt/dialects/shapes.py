@@ -105,6 +105,15 @@ def _matmul_bias(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.
     return [(broadcast_shapes(shape, bias[0]), dtype)]
 
 
+def _channel_layer_norm(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
+    x, scale = ins[0], ins[1]
+    assert x is not None and scale is not None
+    channels = x[0][1] if len(x[0]) >= 2 else None
+    if channels is None or (channels != -1 and scale[0] not in ((channels,), (-1,))):
+        raise ValueError(f"ChannelLayerNorm of {x[0]} takes one scale per channel, got {scale[0]}")
+    return [x]
+
+
 def _reduce(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
     """Reduce* with axes as an input. Axes known at compile time give the exact shape.
     Axes fed at run time still have a static length L, which fixes the rank (rank - L
@@ -255,6 +264,7 @@ RULES: dict[str, Rule] = {
     **{t: _reduce for t in "ReduceSum ReduceMean ReduceMax ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceLogSum "
        "ReduceLogSumExp ReduceSumSquare".split()},
     "graphopt::MatMulBias": _matmul_bias,
+    "graphopt::ChannelLayerNorm": _channel_layer_norm,
 }
 
 
@@ -403,7 +413,7 @@ def infer(
     op_cls: Any, ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None], n_out: int
 ) -> list[Spec | None]:
     """The result specs of an op of class ``op_cls`` (a generated ``GraphOp``)."""
-    key = op_cls.ONNX_TYPE if not op_cls.ONNX_DOMAIN else f"{op_cls.ONNX_DOMAIN}::{op_cls.ONNX_TYPE}"
+    key = op_cls.onnx_key()
     counted = COUNTED_RULES.get(key)
     if counted is not None:
         return list(counted(ins, attrs, consts, n_out))[:n_out]

@@ -79,9 +79,10 @@ class AscendSimTarget(Target):
         # moves the whole output through GM again (on the LLaMA-7B layer: 64.0 % MFU
         # without the merge, 62.2 % with it; benchmarks/ascend_llama_layer.py).
         passes = [p for p in super().pipeline(opt_level).split(",") if p and p != "merge-parallel-matmuls"]
-        # A ConvTranspose becomes a Conv before fusion, so its epilogue fuses like any conv's.
+        # A ConvTranspose becomes a Conv, and a channels-last island's matmuls 1x1 Convs,
+        # before fusion, so their epilogues fuse like any conv's.
         fuse = next((k for k, p in enumerate(passes) if p.split("{")[0] == "fuse"), len(passes))
-        passes.insert(fuse, "ascend-conv-transpose")
+        passes[fuse:fuse] = ["ascend-channels-first", "ascend-conv-transpose"]
         return ",".join([*passes, "ascend-layout", "ascend-lower"])
 
     def build(self, module: ModuleOp, weights: WeightStore, input_names: Sequence[str]) -> Executable:
@@ -96,7 +97,12 @@ class AscendSimTarget(Target):
         emit_kernels(module, self.chip, folder, self.precision)
 
     def report(self, executable: Executable) -> dict[str, Any]:
-        from graphopt.targets.ascend.report_timing import simulate_module, timing_section, untimed_kernels
+        from graphopt.targets.ascend.report_timing import (
+            per_update_kernels,
+            simulate_module,
+            timing_section,
+            untimed_kernels,
+        )
         from graphopt.targets.ascend.sim import AscendExecutable, executable_report
 
         assert isinstance(executable, AscendExecutable)
@@ -111,7 +117,7 @@ class AscendSimTarget(Target):
                      "keep_dtype": list(self.keep_dtype)},
             **executable_report(executable),
             "timing": timing_section(self.chip, results, "fp32" if self.precision == "must_keep_origin_dtype" else "fp16",
-                                     untimed_kernels(executable.module)),
+                                     untimed_kernels(executable.module), per_update_kernels(executable.module)),
         }
 
     def summary_lines(self, report: dict[str, Any]) -> list[str]:
@@ -124,7 +130,9 @@ class AscendSimTarget(Target):
             f"  chip: {chip['name']} ({self.chip.cube_cores} cube + {self.chip.vector_cores} vector cores), "
             f"precision {chip['precision']}, tiling {chip['tiling']}",
             f"  kernels: {len(kernels)} (" + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")",
-            f"  layout: {layout.get('transdata', 0)} TransData moving {layout.get('transdata_bytes', 0) / 1e6:.2f} MB",
+            f"  layout: {layout.get('transdata', 0)} TransData moving {layout.get('transdata_bytes', 0) / 1e6:.2f} MB"
+            + (f", and {layout['parameter_transdata']} of parameters fed at run time, run when they change"
+               if layout.get("parameter_transdata") else ""),
         ]
         aicpu = report.get("aicpu", [])
         if aicpu:

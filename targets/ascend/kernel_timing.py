@@ -61,6 +61,8 @@ from graphopt.targets.ascend.vector import GATHERS
 VEC_RECIPES: dict[str, tuple[tuple[str, float], ...]] = {
     "RMSNormalization": (("elementwise", 3), ("reduce", 1)),
     "LayerNormalization": (("elementwise", 4), ("reduce", 2)),
+    # over C of NC1HWC0: the C1 blocks summed lane-wise, then each C0 block (BlockReduceSum)
+    "graphopt::ChannelLayerNorm": (("elementwise", 4), ("reduce", 2)),
     "SimplifiedLayerNormalization": (("elementwise", 3), ("reduce", 1)),
     "Softmax": (("reduce", 2), ("elementwise", 1), ("exp", 1), ("div", 1)),
     "LogSoftmax": (("reduce", 2), ("elementwise", 2), ("exp", 1)),

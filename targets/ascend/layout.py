@@ -75,7 +75,7 @@ from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, Rewrite
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from graphopt import dtypes
-from graphopt.dialects.graph import ConstantOp, FusedOp, GraphOp, WeightOp, provenance
+from graphopt.dialects.graph import ConstantOp, FusedOp, GraphOp, WeightOp, is_parameter, provenance
 from graphopt.dialects.shapes import spec_of
 from graphopt.dialects.traits import Cube, Elementwise, LayoutSensitive
 from graphopt.rewrite import build, constant_value, make_constant, remarks_of, sole_user, src_of, weights_of
@@ -104,7 +104,7 @@ _CHANNEL_LOCAL = frozenset(
 )
 # LayoutSensitive ops that mix channels across C0 blocks but whose kernels hold whole samples
 # ([1, C, H, W] tiles), so they read every channel of a tile, padding lanes masked by origin C.
-_WHOLE_SAMPLE = frozenset({"GroupNormalization"})
+_WHOLE_SAMPLE = frozenset({"GroupNormalization", "ChannelLayerNorm"})
 # Cube ops whose right-hand operand is a matrix the cube reads as L0B (the weight of a layer).
 _WEIGHT_OPERAND = {"MatMul": 1, "Gemm": 1, "MatMulBias": 1, "MatMulInteger": 1}
 # Reductions that are a global pool when they reduce H and W of NC1HWC0 with keepdims.
@@ -382,7 +382,7 @@ class _Layout:
         elif isinstance(v, BlockArgument) and isinstance(owner, Block) and isinstance(owner.parent_op(), FusedOp):
             new = self.convert_region_input(v, fmt)
         else:
-            td = TransDataOp(v, fmt, src_of(owner) if isinstance(owner, Operation) else [])
+            td = TransDataOp(v, fmt, src_of(owner) if isinstance(owner, Operation) else [], per_update=is_parameter(v))
             where = InsertPoint.after(owner) if isinstance(owner, Operation) else InsertPoint.at_start(owner)
             Rewriter.insert_op(td, where)
             new = td.output
@@ -500,10 +500,7 @@ def _group_norms(block: Block, layout: _Layout) -> None:
         scale, bias = (constant_value(v, weights) for v in norm.operands[1:])
         if g < 1 or c % g or scale is None or bias is None or scale.size != g or bias.size != g:
             continue
-        num = Numerics.of(layout.precision)  # the input as GM stores it, the result as the kernel computes it
-        stored = num.store(dtypes.from_ir(x.type.element_type).numpy)  # pyright: ignore[reportAttributeAccessIssue]
-        row = stored.itemsize + num.compute("GroupNormalization", stored).itemsize
-        if 2 * row * math.prod(shape[1:]) > layout.chip.buffers["ub"]:
+        if not whole_sample_fits(layout.chip, layout.precision, x.type, "GroupNormalization"):  # pyright: ignore[reportArgumentType]
             continue
         src = src_of(r1, norm, r2)
         consts = [make_constant(np.repeat(a.reshape(-1), c // g).astype(a.dtype), src, weights, "group_norm")
@@ -515,6 +512,16 @@ def _group_norms(block: Block, layout: _Layout) -> None:
         r2.results[0].replace_all_uses_with(gn.results[0])
         for dead in (r2, norm, r1):
             Rewriter.erase_op(dead)
+
+
+def whole_sample_fits(chip: Chip, precision: str, t: TensorType, op_type: str) -> bool:
+    """Whether a vector kernel of ``op_type`` holding whole samples of ``t`` ([1, C, H, W]
+    tiles: ``_WHOLE_SAMPLE``) fits the Unified Buffer: the input as GM stores it and the
+    result as the kernel computes it, double buffered."""
+    num = Numerics.of(precision)
+    stored = num.store(dtypes.from_ir(t.element_type).numpy)
+    row = stored.itemsize + num.compute(op_type, stored).itemsize
+    return 2 * row * math.prod(t.get_shape()[1:]) <= chip.buffers["ub"]
 
 
 def _is_constant(v: SSAValue) -> bool:
@@ -540,7 +547,7 @@ def _per_channel(shape: tuple[int, ...], out: tuple[int, ...]) -> bool:
 def _measure(module: ModuleOp, k0: Mapping[str, int], precision: str) -> dict[str, int]:
     """TransData ops left, the bytes they read and write, and the padding bytes of every
     blocked tensor, at the size of the dtype the chip stores each in."""
-    count = moved = padding = 0
+    count = moved = padding = params = params_moved = 0
     seen: set[SSAValue] = set()
     for op in module.walk():
         for v in [*op.results, *(a for r in op.regions for b in r.blocks for a in b.args)]:
@@ -551,11 +558,16 @@ def _measure(module: ModuleOp, k0: Mapping[str, int], precision: str) -> dict[st
             c0, size = blocked
             padding += storage_bytes(_shape(v), format_of(v.type), c0, size) - math.prod(_shape(v)) * size
         if isinstance(op, TransDataOp):
-            count += 1
             c0, size = _blocking(op.input, k0, precision) or (16, 2)  # an unblockable dtype: fp16's
-            for fmt in (op.src_format.data, op.dst_format.data):
-                moved += storage_bytes(_shape(op.input), fmt, c0, size)
-    return {"transdata": count, "transdata_bytes": moved, "padding_bytes": padding}
+            nbytes = sum(storage_bytes(_shape(op.input), fmt, c0, size) for fmt in (op.src_format.data, op.dst_format.data))
+            if op.per_update is not None:  # a parameter's: not per call
+                params, params_moved = params + 1, params_moved + nbytes
+            else:
+                count, moved = count + 1, moved + nbytes
+    summary = {"transdata": count, "transdata_bytes": moved, "padding_bytes": padding}
+    if params:
+        summary |= {"parameter_transdata": params, "parameter_transdata_bytes": params_moved}
+    return summary
 
 
 def _blocking(v: SSAValue, k0: Mapping[str, int], precision: str) -> tuple[int, int] | None:

@@ -111,7 +111,8 @@ class _Lowering:
         if isinstance(op, ConstantOp | WeightOp | NoneOp | func.ReturnOp | KernelOp | ViewOp):
             return
         if isinstance(op, TransDataOp):
-            attrs = {"src_format": op.src_format, "dst_format": op.dst_format}
+            attrs = {"src_format": op.src_format, "dst_format": op.dst_format,
+                     **({"per_update": op.per_update} if op.per_update is not None else {})}
             return self.replace(op, self.move_kernel(op, "TransData", attrs))
         if isinstance(op, FusedOp):
             block = op.body.block

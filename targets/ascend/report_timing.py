@@ -9,6 +9,9 @@ L2 state carried from kernel to kernel. Totals:
   vector work is not counted, as MFU conventionally does.
 - mfu: flops / (total time x the chip's peak for the dtype); the peak is reported beside it
   (`peak_tflops`, `peak_basis`: cube cores x MAC/cycle x 2 x clock).
+- parameter_conversion_us: the TransData kernels of parameters fed at run time (torch.compile
+  lifts them into graph inputs; ``TransDataOp.per_update``). They run when a parameter
+  changes (an optimizer step), not on every call, so total_us leaves them out.
 - untimed: kernels whose tensors have run-time (data-dependent) sizes, such as everything
   after a NonZero in MoE routing: their time depends on the data, so they are listed and left
   out, and the totals are a lower bound (`complete` is false).
@@ -16,7 +19,7 @@ L2 state carried from kernel to kernel. Totals:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from xdsl.dialects import func
@@ -51,8 +54,16 @@ def simulate_module(chip: Chip, module: ModuleOp, *, trace: bool = False) -> lis
             for k in kernels_of(module) if not has_runtime_sizes(k)]
 
 
-def timing_section(chip: Chip, results: list[SimResult], dtype: str = "fp16", untimed: Sequence[str] = ()) -> dict[str, Any]:
+def per_update_kernels(module: ModuleOp) -> list[str]:
+    """The kernels converting parameters, which run when a parameter changes (TransDataOp.per_update)."""
+    return [k.sym_name.data for k in kernels_of(module) if k.per_update]
+
+
+def timing_section(chip: Chip, results: list[SimResult], dtype: str = "fp16", untimed: Sequence[str] = (),
+                   per_update: Collection[str] = ()) -> dict[str, Any]:
     """report.json's `timing` (see the module docstring)."""
+    conversions = [r for r in results if r.name in per_update]
+    results = [r for r in results if r.name not in per_update]
     total_us = sum(r.time_us for r in results)
     flops = sum(r.flops for r in results)
     peak = chip.peak_flops(dtype if dtype in chip.macs_per_cycle else "fp16")
@@ -68,6 +79,8 @@ def timing_section(chip: Chip, results: list[SimResult], dtype: str = "fp16", un
         "kernels": [_kernel_row(r) for r in results],
         "complete": not untimed,
         "untimed": list(untimed),
+        **({"parameter_conversion_us": round(sum(r.time_us for r in conversions), 3),
+            "parameter_conversions": [_kernel_row(r) for r in conversions]} if conversions else {}),
     }
 
 
@@ -105,6 +118,10 @@ def timing_table(timing: dict[str, Any], limit: int = 12) -> list[str]:
     if len(rows) > limit:
         rest = sum(k["time_us"] for k in rows[limit:])
         lines.append(f"    ... {len(rows) - limit} more kernels, {rest:.1f} us")
+    conversions = timing.get("parameter_conversions", [])
+    if conversions:
+        lines.append(f"    parameter conversions: {len(conversions)} TransData kernels, {timing['parameter_conversion_us']:.1f} us "
+                     "when the parameters change (not per call)")
     if untimed:
         shown = ", ".join(untimed[:6]) + (f" and {len(untimed) - 6} more" if len(untimed) > 6 else "")
         lines.append(f"    not timed: {len(untimed)} kernels whose sizes are known only at run time ({shown})")

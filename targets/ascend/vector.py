@@ -101,6 +101,7 @@ VECTOR_OPS: dict[str, VecRow] = {
     "InstanceNormalization": VecRow("reduce", True, _fixed(2), channel=(1, 2)),
     # Groups span channels (and C0 blocks in NC1HWC0): a tile holds whole samples.
     "GroupNormalization": VecRow("reduce", True, _fixed(1), params=(1, 2)),
+    "ChannelLayerNorm": VecRow("reduce", True, _fixed(1), params=(1, 2)),
     "LRN": VecRow("reduce", True, _fixed(1)),
     # Along one axis: a tile holds that axis and everything after it (CANN: ArgMaxV2, Cumsum).
     "ArgMax": VecRow("reduce", False, _axis_first),
@@ -134,7 +135,7 @@ VIEW_OPS = frozenset("Reshape Flatten Squeeze Unsqueeze Identity".split())
 ACCUMULATING = frozenset(
     "ReduceSum ReduceMean ReduceSumSquare ReduceL1 ReduceL2 ReduceLogSumExp CumSum GlobalAveragePool "
     "AveragePool LayerNormalization RMSNormalization InstanceNormalization GroupNormalization LRN Softmax "
-    "LogSoftmax".split()
+    "LogSoftmax ChannelLayerNorm".split()
 )
 
 PRECISION_DTYPES = {

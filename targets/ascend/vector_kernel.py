@@ -206,7 +206,7 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str
                    if v in bufs or isinstance(v.owner, ConstantOp)]
             if len(ins) != len(op.operands):
                 return f"{op.ONNX_TYPE} has an operand the kernel cannot load"
-            kb.vec(op.ONNX_TYPE, ins, [bufs[x] for x in op.results], dict(op.properties))
+            kb.vec(op.onnx_key(), ins, [bufs[x] for x in op.results], dict(op.properties))
         kb.flag("V", "MTE3")
         for k, y in enumerate(yields):
             if p:
@@ -267,7 +267,7 @@ def _build_rotary_bhsd(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp
         kb.copy(args[cos], bc, "MTE2", [bi, ji], [0, 1], [1, r])
         kb.copy(args[sin], bs, "MTE2", [bi, ji], [0, 1], [1, r])
         kb.flag("MTE2", "V")
-        kb.vec(op.ONNX_TYPE, [bx, bc, bs], [by], dict(op.properties))
+        kb.vec(op.onnx_key(), [bx, bc, bs], [by], dict(op.properties))
         kb.flag("V", "MTE3")
         kb.copy(by, kb.out(0), "MTE3", [bi, hi, ji], [0, 1, 2], [1, 1, r])
     tiling = {"rows": b * h * seq, "tile_rows": r, "row_axes": 3, "tiles": items, "ub_bytes": sum(row_bytes) * r * 2}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import Region, SSAValue
 
 from graphopt import dtypes
-from graphopt.dialects.graph import ConstantOp, WeightOp
+from graphopt.dialects.graph import ConstantOp, WeightOp, mark_parameters
 from graphopt.dialects.shapes import Spec
 from graphopt.errors import GraphoptError
 from graphopt.frontends.fx.lowering import FX_TO_GRAPH, Lowering, UnsupportedOp, aten, np_dtype, source_line, spec
@@ -152,13 +152,16 @@ def lower_graph(
     args: Sequence[Any] | None = None,
     weights: dict[str, Any] | None = None,
     input_names: Sequence[str] | None = None,
+    parameters: Collection[int] = (),
 ) -> FxImported:
     """Lower ``gm`` into a graph IR module.
 
     ``args``: this call's concrete inputs (needed when the graph has symbolic shapes).
     ``weights``: placeholder name -> tensor, for placeholders that are weights (parameters,
     buffers, constants of an ExportedProgram); every other tensor placeholder is an input.
-    ``input_names``: names for the IR inputs (default: the placeholder names)."""
+    ``input_names``: names for the IR inputs (default: the placeholder names).
+    ``parameters``: placeholder positions that are the model's parameters and buffers, fed
+    at run time (aot_autograd's static inputs); their IR inputs are marked ``PARAMETER``."""
     bad = unsupported_nodes(gm)
     if bad:
         raise unsupported_error(bad[0])
@@ -198,7 +201,9 @@ def lower_graph(
             L.values[n] = _weight(L, n.target, _attr(gm, n.target))
             continue
         if n.op == "output":
-            return _finish(L, n, inputs, tensor_positions, store, histogram)
+            imported = _finish(L, n, inputs, tensor_positions, store, histogram)
+            mark_parameters(next(iter(imported.module.ops)), [k for k, p in enumerate(tensor_positions) if p in parameters])
+            return imported
         if n.op != "call_function":
             raise GraphoptError(f"fx node {n.name}: {n.op} nodes are not supported (only call_function)")
         if str(n.target) in _CHECKS:

@@ -296,15 +296,15 @@ def test_squeeze_and_excitation_keeps_nc1hwc0(target, opset):
 
 def _residual_in_two_formats():
     """SwiftFormer's block: x + layer_scale * f(x), f ending in ND (a channels-last
-    matmul), x a conv output in NC1HWC0. Fusion makes one group of the Mul and the Add;
+    softmax, which has no channels-first form; a channels-last matmul would become a 1x1
+    conv), x a conv output in NC1HWC0. Fusion makes one group of the Mul and the Add;
     ascend-layout puts a TransData between them, inside the group."""
     rng = np.random.default_rng(9)
     inits = [numpy_helper.from_array(rng.standard_normal((16, 8, 3, 3)).astype(np.float32) * 0.2, "w"),
-             numpy_helper.from_array(rng.standard_normal((16, 16)).astype(np.float32) * 0.2, "wl"),
              numpy_helper.from_array(np.full((16, 1, 1), 0.5, np.float32), "scale")]
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
              helper.make_node("Transpose", ["c"], ["t"], perm=[0, 2, 3, 1]),
-             helper.make_node("MatMul", ["t", "wl"], ["l"]),
+             helper.make_node("Softmax", ["t"], ["l"], axis=-1),
              helper.make_node("Transpose", ["l"], ["u"], perm=[0, 3, 1, 2]),
              helper.make_node("Mul", ["scale", "u"], ["m"]),
              helper.make_node("Add", ["c", "m"], ["y"])]

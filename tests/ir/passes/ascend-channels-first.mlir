@@ -1,0 +1,36 @@
+// RUN: graphopt opt %s -p ascend-channels-first | filecheck %s
+// RUN: graphopt opt %s -p 'ascend-channels-first,ascend-layout' | filecheck %s --check-prefix=LAYOUT
+
+// A ConvNeXt block's pointwise half, channels-last between two Transposes: LayerNorm over
+// C, a Linear layer, GELU, layer scale. Channels-first it is a ChannelLayerNorm, a 1x1 Conv
+// (W^T as its kernel), the GELU and a per-channel Mul, with no Transpose left, so the
+// layout keeps NC1HWC0 from the input's TransData to the return's.
+builtin.module {
+  func.func @main(%x: tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32> {
+    %s = "graph.constant"() <{value = dense<[1.0, 0.5, 2.0, 1.0]> : tensor<4xf32>}> {src = ["s"]} : () -> tensor<4xf32>
+    %b = "graph.constant"() <{value = dense<[0.0, 0.25, 0.0, -0.5]> : tensor<4xf32>}> {src = ["b"]} : () -> tensor<4xf32>
+    %w = "graph.constant"() <{value = dense<[[1.0, 0.0, 0.5, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.25, 0.0, 0.0, 1.0]]> : tensor<4x4xf32>}> {src = ["w"]} : () -> tensor<4x4xf32>
+    %g = "graph.constant"() <{value = dense<[0.5, 0.5, 1.0, 1.0]> : tensor<4xf32>}> {src = ["gamma"]} : () -> tensor<4xf32>
+    %t = "graph.transpose"(%x) <{perm = array<i64: 0, 2, 3, 1>}> {src = ["permute"]} : (tensor<1x4x2x2xf32>) -> tensor<1x2x2x4xf32>
+    %ln = "graph.layer_normalization"(%t, %s, %b) <{axis = -1 : i64, epsilon = 1.0e-06 : f32}> {src = ["ln"]} : (tensor<1x2x2x4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<1x2x2x4xf32>
+    %m = "graph.matmul"(%ln, %w) {src = ["fc"]} : (tensor<1x2x2x4xf32>, tensor<4x4xf32>) -> tensor<1x2x2x4xf32>
+    %a = "graph.gelu"(%m) {src = ["act"]} : (tensor<1x2x2x4xf32>) -> tensor<1x2x2x4xf32>
+    %l = "graph.mul"(%g, %a) {src = ["scale"]} : (tensor<4xf32>, tensor<1x2x2x4xf32>) -> tensor<1x2x2x4xf32>
+    %y = "graph.transpose"(%l) <{perm = array<i64: 0, 3, 1, 2>}> {src = ["permute_back"]} : (tensor<1x2x2x4xf32>) -> tensor<1x4x2x2xf32>
+    func.return %y : tensor<1x4x2x2xf32>
+  }
+}
+
+// CHECK-NOT: graph.transpose
+// CHECK: "graph.channel_layer_norm"(%x, {{.*}}) <{epsilon = 1.000000e-06 : f32}> {src = ["ln"]} : (tensor<1x4x2x2xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<1x4x2x2xf32>
+// CHECK: dense<{{.*}}> : tensor<4x4x1x1xf32>
+// CHECK: "graph.conv"({{.*}} <{kernel_shape = array<i64: 1, 1>}> {src = ["fc"]} : (tensor<1x4x2x2xf32>, tensor<4x4x1x1xf32>) -> tensor<1x4x2x2xf32>
+// CHECK: "graph.gelu"({{.*}} -> tensor<1x4x2x2xf32>
+// CHECK: dense<{{.*}}> : tensor<1x4x1x1xf32>
+// CHECK: "graph.mul"({{.*}} {src = ["scale"]} : (tensor<1x4x1x1xf32>, tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+// CHECK-NOT: graph.transpose
+// CHECK: func.return
+
+// LAYOUT: ascend.layout = {transdata = 2 : i64
+// LAYOUT: "graph.channel_layer_norm"({{.*}} -> tensor<1x4x2x2xf32, "NC1HWC0">
+// LAYOUT: "graph.conv"({{.*}} -> tensor<1x4x2x2xf32, "NC1HWC0">

@@ -1,0 +1,119 @@
+"""ascend-channels-first: ConvNeXt-style channels-last islands (Transpose to NHWC,
+LayerNorm over C, Linear layers, layer scale, Transpose back) run channels-first, so the
+blocked NC1HWC0 layout of the convolutions around them needs no TransData; islands with no
+channels-first form stay as they were, with a remark. Checked against the cpu target."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import graphopt
+from graphopt.semantics import get_rule
+from graphopt.semantics.nn import layer_normalization
+
+C, D = 16, 64
+
+
+def _block(shape=(2, C, 8, 8), *, flatten_linear=False, escape=False, grn=False):
+    """conv -> ConvNeXt block (depthwise conv, T, LN, Linear, Gelu, [GRN], Linear, gamma, T, residual)."""
+    n, c, h, w = shape
+    rng = np.random.default_rng(0)
+    inits = {
+        "w0": rng.standard_normal((c, 3, 1, 1)) * 0.5,
+        "wd": rng.standard_normal((c, 1, 3, 3)) * 0.3,
+        "ln_s": 1 + 0.1 * rng.standard_normal(c), "ln_b": 0.1 * rng.standard_normal(c),
+        "w1": rng.standard_normal((c, D)) / np.sqrt(c), "b1": 0.1 * rng.standard_normal(D),
+        "w2": rng.standard_normal((D, c)) / np.sqrt(D),
+        "gamma": rng.standard_normal(c) * 0.5,
+        "grn_g": rng.standard_normal((1, 1, 1, D)) * 0.1, "grn_b": rng.standard_normal((1, 1, 1, D)) * 0.1,
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "w0"], ["a"]),
+        helper.make_node("Conv", ["a", "wd"], ["dw"], group=c, pads=[1, 1, 1, 1]),
+        helper.make_node("Transpose", ["dw"], ["t"], perm=[0, 2, 3, 1]),
+        helper.make_node("LayerNormalization", ["t", "ln_s", "ln_b"], ["ln"], axis=-1, epsilon=1e-6),
+    ]
+    if flatten_linear:  # torch.export's view, addmm, view
+        inits["flat"], inits["back"] = np.array([n * h * w, c]), np.array([n, h, w, D])
+        nodes += [helper.make_node("Reshape", ["ln", "flat"], ["f"]), helper.make_node("MatMul", ["f", "w1"], ["m"]),
+                  helper.make_node("Reshape", ["m", "back"], ["m1"])]
+    else:
+        nodes += [helper.make_node("MatMul", ["ln", "w1"], ["m1"])]
+    nodes += [helper.make_node("Add", ["m1", "b1"], ["m1b"]), helper.make_node("Gelu", ["m1b"], ["g"])]
+    hidden = "g"
+    if grn:  # ConvNeXt-v2's global response normalisation, channels-last
+        inits["hw"], inits["last"] = np.array([1, 2]), np.array([-1])
+        nodes += [
+            helper.make_node("ReduceL2", ["g", "hw"], ["gx"], keepdims=1),
+            helper.make_node("ReduceMean", ["gx", "last"], ["gm"], keepdims=1),
+            helper.make_node("Div", ["gx", "gm"], ["nx"]),
+            helper.make_node("Mul", ["g", "nx"], ["gn"]),
+            helper.make_node("Mul", ["grn_g", "gn"], ["gg"]),
+            helper.make_node("Add", ["gg", "grn_b"], ["gb"]),
+            helper.make_node("Add", ["gb", "g"], ["grn"]),
+        ]
+        hidden = "grn"
+    nodes += [
+        helper.make_node("MatMul", [hidden, "w2"], ["m2"]),
+        helper.make_node("Mul", ["gamma", "m2"], ["ls"]),
+        helper.make_node("Transpose", ["ls"], ["back_t"], perm=[0, 3, 1, 2]),
+        helper.make_node("Add", ["a", "back_t"], ["y"]),
+    ]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+    if escape:  # the channels-last LayerNorm is also a result of the model
+        outputs.append(helper.make_tensor_value_info("ln", TensorProto.FLOAT, None))
+    inits_pb = [numpy_helper.from_array(np.asarray(v, np.int64 if k in ("flat", "back", "hw", "last") else np.float32), k)
+                for k, v in inits.items()]
+    graph = helper.make_graph(nodes, "convnext", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, 3, h, w])],
+                              outputs, inits_pb)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+
+
+def _compare(model, shape, chip="ascend910b", precision="must_keep_origin_dtype"):
+    x = np.random.default_rng(1).standard_normal((shape[0], 3, *shape[2:])).astype(np.float32)
+    ref = graphopt.compile(model).run({"x": x})
+    compiled = graphopt.compile(model, target=f"ascend-sim:{chip}", target_options={"precision": precision})
+    got = compiled.run({"x": x})
+    tol = 1e-4 if precision == "must_keep_origin_dtype" else 3e-2
+    for name, want in ref.items():
+        np.testing.assert_allclose(got[name], want, rtol=tol, atol=tol * float(np.abs(want).max()))
+    return compiled
+
+
+def _op_types(compiled):
+    return {op for k in compiled.report["kernels"] for op in k.get("ops", [])}
+
+
+@pytest.mark.parametrize("chip", ["ascend910b", "ascend310p"])
+@pytest.mark.parametrize("variant", ["onnx", "flatten_linear", "grn"])
+def test_island_runs_channels_first(chip, variant):
+    model = _block(flatten_linear=variant == "flatten_linear", grn=variant == "grn")
+    compiled = _compare(model, (2, C, 8, 8), chip)
+    # Only the graph input and the result change format: the island's Transposes are gone.
+    assert compiled.report["layout"]["transdata"] == 2
+    assert not [r for r in compiled.report["remarks"] if r.get("pass") == "ascend-channels-first"]
+    _compare(model, (2, C, 8, 8), chip, "force_fp16")
+
+
+def test_escaping_value_keeps_the_island():
+    compiled = _compare(_block(escape=True), (2, C, 8, 8))
+    reasons = [r["reason"] for r in compiled.report["remarks"] if r.get("pass") == "ascend-channels-first"]
+    assert reasons == ["stays channels-last: func.return reads a channels-last value"]
+
+
+def test_sample_too_large_for_ub_keeps_the_island():
+    """A whole [C, H, W] sample must fit UB for the channel LayerNorm's kernel."""
+    compiled = _compare(_block((1, C, 64, 64)), (1, C, 64, 64))
+    reasons = [r["reason"] for r in compiled.report["remarks"] if r.get("pass") == "ascend-channels-first"]
+    assert len(reasons) == 1 and "a sample does not fit UB" in reasons[0]
+    assert compiled.report["layout"]["transdata"] > 2
+
+
+def test_channel_layer_norm_is_layer_norm_of_the_transpose():
+    rng = np.random.default_rng(0)
+    x, s, b = rng.standard_normal((2, 5, 3, 4)), rng.standard_normal(5), rng.standard_normal(5)
+    got = get_rule("graphopt::ChannelLayerNorm")(x, s, b, epsilon=1e-3)
+    want = layer_normalization(x.transpose(0, 2, 3, 1), s, b, epsilon=1e-3)[0].transpose(0, 3, 1, 2)
+    np.testing.assert_array_equal(got, want)
