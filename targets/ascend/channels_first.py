@@ -24,8 +24,8 @@ those ops; it is rewritten only when every value in it ends at a Transpose back
 (perm [0, 3, 1, 2]) or in another op of the island: a value that escapes anywhere else
 (a return, an op with no channels-first form, a non-constant operand from outside) leaves
 the island as it is, with a remark. A ChannelLayerNorm's vector kernel holds whole
-samples (its tiles are [1, C, H, W]), so a LayerNormalization whose sample does not fit
-the Unified Buffer keeps its island channels-last (ConvNeXt at 224 x 224: 96 x 56 x 56).
+rows of pixels with every channel (tiles [1, C, r, W]), so only a LayerNormalization whose
+row of W pixels' channels does not fit the Unified Buffer keeps its island channels-last.
 """
 
 from __future__ import annotations
@@ -43,11 +43,12 @@ from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
+from graphopt import dtypes
 from graphopt.dialects.graph import ConstantOp, GraphOp, WeightOp, is_parameter
 from graphopt.dialects.traits import Elementwise, Movement
 from graphopt.rewrite import build, constant_value, make_constant, remarks_of, sole_user, src_of, weights_of
 from graphopt.targets.ascend.chip import Chip, pass_target
-from graphopt.targets.ascend.layout import whole_sample_fits
+from graphopt.targets.ascend.vector import Numerics
 from graphopt.weights import WeightStore
 
 TO_LAST, TO_FIRST = (0, 2, 3, 1), (0, 3, 1, 2)
@@ -181,8 +182,8 @@ class _ChannelsFirst:
         params_ok = all(_shape(v) == (c,) or (p is not None and p.shape == ()) for v, p in zip(op.operands[1:], params))
         if not params_ok or any(r.uses for r in op.results[1:]):
             return "LayerNormalization: its scale and bias must hold one value per channel"
-        if not whole_sample_fits(self.chip, self.precision, x.type, "ChannelLayerNorm"):  # pyright: ignore[reportArgumentType]
-            return f"LayerNormalization over the channels of {list(_shape(x))}: a sample does not fit UB"
+        if not channel_rows_fit(self.chip, self.precision, x.type):  # pyright: ignore[reportArgumentType]
+            return f"LayerNormalization over the channels of {list(_shape(x))}: a row of W pixels' channels does not fit UB"
         return ""
 
     def constant_like(self, v: SSAValue) -> bool:
@@ -278,6 +279,16 @@ class _ChannelsFirst:
         else:  # elementwise
             new = build(kind, [operand(v) for v in op.operands], attrs, src)
         return [*consts, new], new.results[0]
+
+
+def channel_rows_fit(chip: Chip, precision: str, t: TensorType) -> bool:
+    """Whether the ChannelLayerNorm of the channels-last ``t`` [N, H, W, C] gets a kernel tile
+    of at least one row, [1, C, 1, W] (vector_kernel._build_channel_norm): the input as GM
+    stores it and the result as the vector unit computes it, double buffered."""
+    num = Numerics.of(precision)
+    stored = num.store(dtypes.from_ir(t.element_type).numpy)
+    _, _, w, c = t.get_shape()
+    return 2 * c * w * (stored.itemsize + num.compute("ChannelLayerNorm", stored).itemsize) <= chip.buffers["ub"]
 
 
 def unflatten_linears(block: Block) -> None:

@@ -102,8 +102,9 @@ _CHANNEL_LOCAL = frozenset(
     "MaxPool AveragePool LpPool GlobalAveragePool GlobalMaxPool GlobalLpPool BatchNormalization "
     "InstanceNormalization LRN".split()
 )
-# LayoutSensitive ops that mix channels across C0 blocks but whose kernels hold whole samples
-# ([1, C, H, W] tiles), so they read every channel of a tile, padding lanes masked by origin C.
+# LayoutSensitive ops that mix channels across C0 blocks but whose kernels' tiles hold every
+# channel (GroupNormalization: whole samples [1, C, H, W]; ChannelLayerNorm: rows [1, C, r, W]),
+# padding lanes masked by origin C.
 _WHOLE_SAMPLE = frozenset({"GroupNormalization", "ChannelLayerNorm"})
 # Cube ops whose right-hand operand is a matrix the cube reads as L0B (the weight of a layer).
 _WEIGHT_OPERAND = {"MatMul": 1, "Gemm": 1, "MatMulBias": 1, "MatMulInteger": 1}

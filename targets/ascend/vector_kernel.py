@@ -163,6 +163,8 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str
 
     if _is_rotary_bhsd(g):
         return _build_rotary_bhsd(name, chip, num, g)
+    if _is_channel_norm(g):
+        return _build_channel_norm(name, chip, num, g)
     cut = _Rows(g, num)
     p = cut.row_axes()
     plans, results = cut.plans(p), cut.results(p)
@@ -271,6 +273,56 @@ def _build_rotary_bhsd(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp
         kb.flag("V", "MTE3")
         kb.copy(by, kb.out(0), "MTE3", [bi, hi, ji], [0, 1, 2], [1, 1, r])
     tiling = {"rows": b * h * seq, "tile_rows": r, "row_axes": 3, "tiles": items, "ub_bytes": sum(row_bytes) * r * 2}
+    return kb.finish(cores, tiling)
+
+
+def _is_channel_norm(g: Any) -> bool:
+    """A group that is one ChannelLayerNorm of an [N, C, H, W] value."""
+    from graphopt.targets.ascend.lower import shape
+
+    if len(g.ops) != 1 or g.ops[0].ONNX_TYPE != "ChannelLayerNorm":
+        return False
+    op = g.ops[0]
+    return len(shape(op.operands[0])) == 4 and all(v in g.args for v in op.operands)
+
+
+def _build_channel_norm(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str:
+    """ChannelLayerNorm of x [N, C, H, W]: each pixel is normalised over its C channels alone,
+    so a tile is r rows of H with every channel, [1, C, r, W] (in NC1HWC0, C1 strided blocks
+    of r x W x C0), not a whole sample: ConvNeXt's stage 1 at 224 x 224 has 96 x 56 x 56
+    per sample, which no UB holds. A work item is (n, block of r rows), split by div/mod;
+    the per-channel scale and bias are loaded whole once."""
+    from graphopt.targets.ascend.dialect import IndexAddOp
+    from graphopt.targets.ascend.lower import np_dtype, shape
+
+    op = g.ops[0]
+    x, params, y = op.operands[0], list(op.operands[1:]), op.results[0]
+    n, c, h, w = shape(x)
+    x_dt = num.store(np_dtype(x))
+    y_dt = num.compute(op.ONNX_TYPE, num.store(np_dtype(y))) if np_dtype(y).kind == "f" else np_dtype(y)
+    whole = sum(math.prod(shape(v)) * num.store(np_dtype(v)).itemsize for v in params)
+    row_bytes = [c * w * x_dt.itemsize, c * w * y_dt.itemsize]
+    r = min(_rows_per_tile(h, row_bytes, chip.buffers["ub"] - whole, chip.alignment["ub"]), h)
+    if r < 1:
+        return "a row of every channel does not fit in UB"
+    blocks = math.ceil(h / r)
+    items = n * blocks
+    cores = min(chip.vector_cores, items)
+    kb = KernelBuilder(name, "vector", g.ins, [v.type for v in g.yields])
+    args = {v: kb.arg(k) for k, v in enumerate(g.args)}
+    bx, by = kb.buffer("UB", (1, c, r, w), x_dt, 2), kb.buffer("UB", (1, c, r, w), y_dt, 2)
+    bp = [kb.buffer("UB", shape(v), num.store(np_dtype(v)), 1) for v in params]
+    for v, b in zip(params, bp, strict=True):
+        kb.copy(args[v], b, "MTE2")
+    with kb.loop(items, cores) as i:
+        ni = kb.add(IndexAddOp(i, 0, div=blocks)).results[0]
+        ji = kb.add(IndexAddOp(i, 0, mod=blocks)).results[0]
+        kb.copy(args[x], bx, "MTE2", [ni, ji], [0, 2], [1, r])
+        kb.flag("MTE2", "V")
+        kb.vec(op.onnx_key(), [bx, *bp], [by], dict(op.properties))
+        kb.flag("V", "MTE3")
+        kb.copy(by, kb.out(0), "MTE3", [ni, ji], [0, 2], [1, r])
+    tiling = {"rows": n * h, "tile_rows": r, "row_axes": 3, "tiles": items, "ub_bytes": sum(row_bytes) * r * 2 + whole}
     return kb.finish(cores, tiling)
 
 

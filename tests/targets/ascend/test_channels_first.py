@@ -103,11 +103,23 @@ def test_escaping_value_keeps_the_island():
     assert reasons == ["stays channels-last: func.return reads a channels-last value"]
 
 
-def test_sample_too_large_for_ub_keeps_the_island():
-    """A whole [C, H, W] sample must fit UB for the channel LayerNorm's kernel."""
-    compiled = _compare(_block((1, C, 64, 64)), (1, C, 64, 64))
+@pytest.mark.parametrize("precision", ["must_keep_origin_dtype", "force_fp16"])
+def test_large_samples_are_tiled_by_rows(precision):
+    """ConvNeXt-T's stage 1 at 224 x 224 holds 96 x 56 x 56 values per sample, more than UB:
+    the channel LayerNorm's tiles are rows of pixels with every channel, [1, C, r, W]."""
+    shape = (2, 96, 56, 56)
+    compiled = _compare(_block(shape), shape, precision=precision)
+    assert compiled.report["layout"]["transdata"] == 2
+    norm = next(k for k in compiled.report["kernels"] if "channel_layer_norm" in k["name"])
+    assert norm["tiling"]["tiles"] > shape[0] and norm["block_dim"] > 1
+
+
+def test_a_row_too_wide_for_ub_keeps_the_island():
+    """Even one row of pixels' channels [1, C, 1, W] must fit UB."""
+    shape = (1, 256, 2, 128)
+    compiled = _compare(_block(shape), shape)
     reasons = [r["reason"] for r in compiled.report["remarks"] if r.get("pass") == "ascend-channels-first"]
-    assert len(reasons) == 1 and "a sample does not fit UB" in reasons[0]
+    assert len(reasons) == 1 and "does not fit UB" in reasons[0]
     assert compiled.report["layout"]["transdata"] > 2
 
 
