@@ -186,178 +186,196 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
     Each stage is a one-trip ``ascend.for`` (its ops name one kv block; the timing model skips
     fully masked causal blocks stage by stage). The program order is also a correct sequential
     program (every read sees the latest write), which the functional simulator runs."""
-    t = attention_blocking(chip, num, spec)
-    bm, bn, ck = t.bm, t.bn, t.ck
-    nc = bn // ck
-    dp, dvp = _up(spec.d, 16), _up(spec.dv, 16)
-    dt, f32 = num.cube_in, np.float32
-    tq, tk = math.ceil(spec.sq / bm), math.ceil(spec.skv / bn)
-    kb = KernelBuilder(name, "cube", ins, out_types)
-    l1q = kb.buffer("L1", [bm, dp], dt, 2)
-    pc = t.panel_copies
-    l1k, l1p, l1v = kb.buffer("L1", [dp, bn], dt, pc), kb.buffer("L1", [bm, bn], dt, pc), kb.buffer("L1", [bn, dvp], dt, pc)
-    if t.ring_a:  # Q and the P chunks alternate in one L0A ping-pong pair; Q is reloaded per block
-        l0q = l0p = kb.buffer("L0A", [bm, ck], dt, 2)
-    else:
-        l0q, l0p = kb.buffer("L0A", [bm, dp], dt, 1), kb.buffer("L0A", [bm, ck], dt, t.p_copies)
-    if t.ring_b:
-        l0k = l0v = kb.buffer("L0B", [ck, ck], dt, 2)
-    else:
-        l0k, l0v = kb.buffer("L0B", [dp, ck], dt, t.kv_copies), kb.buffer("L0B", [ck, dvp], dt, t.kv_copies)
-    if t.ring_c:
-        l0s = l0o = kb.buffer("L0C", [bm, ck], f32, 2)
-    else:
-        l0s, l0o = kb.buffer("L0C", [bm, ck], f32, t.s_copies), kb.buffer("L0C", [bm, dvp], f32, 1)
-    split = chip.path("L0C", "UB") is None
-    to_l1_via_gm = chip.path("UB", "L1") is None
-    ws_s = kb.buffer("GM", [bm, bn], f32, 2) if split else None
-    ws_o = kb.buffer("GM", [bm, dvp], f32, 2) if split else None
-    # History: P_j in ws_p[j % 2] (or the L1 pair on coupled chips), alpha_j in ub_alpha[j % 2].
-    ws_p = [kb.buffer("GM", [bm, bn], dt, 2) for _ in range(2)] if to_l1_via_gm else None
-    l1ps = [l1p, kb.buffer("L1", [bm, bn], dt, pc)] if not to_l1_via_gm else [l1p, l1p]
-    ws_q = kb.buffer("GM", [bm, dp], dt, 2) if to_l1_via_gm else None
-    rc, nrc = t.rc or bm, bm // (t.rc or bm)
-    ub_s, ub_p = kb.buffer("UB", [rc, bn], f32, t.ub_copies), kb.buffer("UB", [rc, bn], dt, t.ub_copies)
-    ub_m, ub_l = kb.buffer("UB", [bm, 1], f32), kb.buffer("UB", [bm, 1], f32)
-    ub_lf = kb.buffer("UB", [bm, 1], f32)  # the finished item's sum (the next item's starts in ub_l)
-    ub_alpha = [kb.buffer("UB", [bm, 1], f32) for _ in range(2)]
-    ub_pv, ub_acc = kb.buffer("UB", [bm, dvp], f32), kb.buffer("UB", [bm, dvp], f32)
-    ub_o = kb.buffer("UB", [bm, dvp], num.storage)
-    # The scaled Q tile is staged in the output tile's UB when they agree (it is free until
-    # the q tile's finalize), which keeps the UB budget of _attention_fit.
-    same = dp == dvp and np.dtype(num.storage) == np.dtype(dt)
-    ub_q = ub_o if same else kb.buffer("UB", [bm, dp], dt)
-    ub_mask = kb.buffer("UB", [rc, bn], _np_of(kb.arg(spec.mask).type), t.ub_copies) if spec.mask is not None else None
-    def affine(i: SSAValue, by: int, mul: int = 1) -> SSAValue:
-        return kb.add(IndexAddOp(i, by, mul)).results[0] if by or mul != 1 else i
+    return _AttentionKernel(name, chip, num, ins, out_types, spec).build()
 
-    def qk(h: SSAValue, kv: SSAValue) -> None:
-        kb.copy(kb.arg(1), l1k, "MTE2", [h, kv], [0, 2], [1, bn], spec.kt_view)
+
+class _AttentionKernel:
+    """build_attention's program, one method per stage; __init__ lays out the buffers."""
+
+    def __init__(self, name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue], out_types: Sequence[Attribute],
+                 spec: AttentionSpec):
+        self.chip, self.num, self.spec = chip, num, spec
+        self.t = t = attention_blocking(chip, num, spec)
+        self.bm, self.bn, self.ck = bm, bn, ck = t.bm, t.bn, t.ck
+        self.nc = bn // ck
+        self.dp, self.dvp = dp, dvp = _up(spec.d, 16), _up(spec.dv, 16)
+        self.dt = dt = num.cube_in
+        self.tq, self.tk = math.ceil(spec.sq / bm), math.ceil(spec.skv / bn)
+        self.kb = KernelBuilder(name, "cube", ins, out_types)
+        self.split = chip.path("L0C", "UB") is None
+        self.to_l1_via_gm = chip.path("UB", "L1") is None
+        self.rc, self.nrc = t.rc or bm, bm // (t.rc or bm)
+        self._cube_buffers(t, bm, bn, ck, dp, dvp, dt)
+        self._vector_buffers(t, bm, bn, dp, dvp, dt)
+        c_heads, c_q = attention_cores(chip.cube_cores, spec.bh, self.tq)
+        self.cores, self.items = c_heads * c_q, spec.bh * self.tq
+
+    def _cube_buffers(self, t: AttentionTiles, bm: int, bn: int, ck: int, dp: int, dvp: int, dt: Any) -> None:
+        kb, f32, pc = self.kb, np.float32, t.panel_copies
+        self.l1q = kb.buffer("L1", [bm, dp], dt, 2)
+        self.l1k, self.l1p, self.l1v = kb.buffer("L1", [dp, bn], dt, pc), kb.buffer("L1", [bm, bn], dt, pc), kb.buffer("L1", [bn, dvp], dt, pc)
+        if t.ring_a:  # Q and the P chunks alternate in one L0A ping-pong pair; Q is reloaded per block
+            self.l0q = self.l0p = kb.buffer("L0A", [bm, ck], dt, 2)
+        else:
+            self.l0q, self.l0p = kb.buffer("L0A", [bm, dp], dt, 1), kb.buffer("L0A", [bm, ck], dt, t.p_copies)
+        if t.ring_b:
+            self.l0k = self.l0v = kb.buffer("L0B", [ck, ck], dt, 2)
+        else:
+            self.l0k, self.l0v = kb.buffer("L0B", [dp, ck], dt, t.kv_copies), kb.buffer("L0B", [ck, dvp], dt, t.kv_copies)
+        if t.ring_c:
+            self.l0s = self.l0o = kb.buffer("L0C", [bm, ck], f32, 2)
+        else:
+            self.l0s, self.l0o = kb.buffer("L0C", [bm, ck], f32, t.s_copies), kb.buffer("L0C", [bm, dvp], f32, 1)
+        self.ws_s = kb.buffer("GM", [bm, bn], f32, 2) if self.split else None
+        self.ws_o = kb.buffer("GM", [bm, dvp], f32, 2) if self.split else None
+        # History: P_j in ws_p[j % 2] (or the L1 pair on coupled chips), alpha_j in ub_alpha[j % 2].
+        self.ws_p = [kb.buffer("GM", [bm, bn], dt, 2) for _ in range(2)] if self.to_l1_via_gm else None
+        self.l1ps = [self.l1p, kb.buffer("L1", [bm, bn], dt, pc)] if not self.to_l1_via_gm else [self.l1p, self.l1p]
+        self.ws_q = kb.buffer("GM", [bm, dp], dt, 2) if self.to_l1_via_gm else None
+
+    def _vector_buffers(self, t: AttentionTiles, bm: int, bn: int, dp: int, dvp: int, dt: Any) -> None:
+        kb, f32, rc, num = self.kb, np.float32, self.rc, self.num
+        self.ub_s, self.ub_p = kb.buffer("UB", [rc, bn], f32, t.ub_copies), kb.buffer("UB", [rc, bn], dt, t.ub_copies)
+        self.ub_m, self.ub_l = kb.buffer("UB", [bm, 1], f32), kb.buffer("UB", [bm, 1], f32)
+        self.ub_lf = kb.buffer("UB", [bm, 1], f32)  # the finished item's sum (the next item's starts in ub_l)
+        self.ub_alpha = [kb.buffer("UB", [bm, 1], f32) for _ in range(2)]
+        self.ub_pv, self.ub_acc = kb.buffer("UB", [bm, dvp], f32), kb.buffer("UB", [bm, dvp], f32)
+        self.ub_o = kb.buffer("UB", [bm, dvp], num.storage)
+        # The scaled Q tile is staged in the output tile's UB when they agree (it is free until
+        # the q tile's finalize), which keeps the UB budget of _attention_fit.
+        same = dp == dvp and np.dtype(num.storage) == np.dtype(dt)
+        self.ub_q = self.ub_o if same else kb.buffer("UB", [bm, dp], dt)
+        mask = self.spec.mask
+        self.ub_mask = kb.buffer("UB", [rc, bn], _np_of(kb.arg(mask).type), t.ub_copies) if mask is not None else None
+
+    def affine(self, i: SSAValue, by: int, mul: int = 1) -> SSAValue:
+        return self.kb.add(IndexAddOp(i, by, mul)).results[0] if by or mul != 1 else i
+
+    def qk(self, h: SSAValue, kv: SSAValue) -> None:
+        kb, split = self.kb, self.split
+        kb.copy(kb.arg(1), self.l1k, "MTE2", [h, kv], [0, 2], [1, self.bn], self.spec.kt_view)
         kb.flag("MTE2", "MTE1")
-        if t.ring_a:
-            kb.copy(l1q, l0q, "MTE1")
-        with kb.loop(nc) as c:
-            kb.copy(l1k, l0k, "MTE1", [c], [1], [ck])
+        if self.t.ring_a:
+            kb.copy(self.l1q, self.l0q, "MTE1")
+        with kb.loop(self.nc) as c:
+            kb.copy(self.l1k, self.l0k, "MTE1", [c], [1], [self.ck])
             kb.flag("MTE1", "M")
-            kb.mmad(l0s, l0q, l0k, [])
+            kb.mmad(self.l0s, self.l0q, self.l0k, [])
             kb.flag("M", "FIX" if split else "V")
             if split:
-                assert ws_s is not None
-                kb.add(CopyOp(l0s, ws_s, "FIX", [c], [1], [ck], into=True))
+                assert self.ws_s is not None
+                kb.add(CopyOp(self.l0s, self.ws_s, "FIX", [c], [1], [self.ck], into=True))
             else:
-                kb.add(CopyOp(l0s, ub_s, "V", [c], [1], [ck], into=True))
+                kb.add(CopyOp(self.l0s, self.ub_s, "V", [c], [1], [self.ck], into=True))
         if split:
             kb.flag("FIX", "MTE2", cross_core=True)
 
-    def sm(h: SSAValue, qi: SSAValue, kv: SSAValue, e: int) -> None:
+    def sm(self, h: SSAValue, qi: SSAValue, kv: SSAValue, e: int) -> None:
         """The block's softmax, ``rc`` rows at a time (row r of chunk k is row k * rc + r)."""
-        p_dest = ws_p[e] if ws_p is not None else l1ps[e]  # coupled: UB -> L1 directly
+        kb, spec, rc, nrc, bn = self.kb, self.spec, self.rc, self.nrc, self.bn
+        p_dest = self.ws_p[e] if self.ws_p is not None else self.l1ps[e]  # coupled: UB -> L1 directly
         for k in range(nrc):
-            r = affine(qi, k, 0)  # the chunk's index, k
+            r = self.affine(qi, k, 0)  # the chunk's index, k
             rows: tuple[list[SSAValue], list[int], list[int]] = ([r], [0], [rc]) if nrc > 1 else ([], [], [])
-            if split:
-                assert ws_s is not None
-                kb.copy(ws_s, ub_s, "MTE2", *rows)
-            score_ins = [ub_s]
-            if ub_mask is not None:
-                qr = affine(qi, k, nrc)  # the chunk's rows in units of rc
-                kb.copy(kb.arg(spec.mask or 0), ub_mask, "MTE2", [h, qr, kv], [0, 1, 2], [1, rc, bn], spec.mask_view)
-                score_ins.append(ub_mask)
+            if self.split:
+                assert self.ws_s is not None
+                kb.copy(self.ws_s, self.ub_s, "MTE2", *rows)
+            score_ins = [self.ub_s]
+            if self.ub_mask is not None:
+                qr = self.affine(qi, k, nrc)  # the chunk's rows in units of rc
+                kb.copy(kb.arg(spec.mask or 0), self.ub_mask, "MTE2", [h, qr, kv], [0, 1, 2], [1, rc, bn], spec.mask_view)
+                score_ins.append(self.ub_mask)
             kb.flag("MTE2", "V")
             # Scale 1: Q is pre-scaled; what is left are the masks (causal, padding, additive).
-            attrs = {"scale": 1.0, "causal": int(spec.causal), "q_tile": bm, "kv_tile": bn, "kv_len": spec.skv, "row_tile": rc}
-            kb.vec("attn.scores", [*score_ins, r, qi, kv], [ub_s], ir_dict(attrs))
-            kb.vec("attn.online_softmax", [ub_s, ub_m, ub_l, ub_alpha[e], kv, r], [ub_m, ub_alpha[e], ub_p, ub_l])
+            attrs = {"scale": 1.0, "causal": int(spec.causal), "q_tile": self.bm, "kv_tile": bn, "kv_len": spec.skv, "row_tile": rc}
+            kb.vec("attn.scores", [*score_ins, r, qi, kv], [self.ub_s], ir_dict(attrs))
+            kb.vec("attn.online_softmax", [self.ub_s, self.ub_m, self.ub_l, self.ub_alpha[e], kv, r],
+                   [self.ub_m, self.ub_alpha[e], self.ub_p, self.ub_l])
             kb.flag("V", "MTE3")
-            kb.add(CopyOp(ub_p, p_dest, "MTE3", *rows, into=nrc > 1))
-        if ws_p is not None:
+            kb.add(CopyOp(self.ub_p, p_dest, "MTE3", *rows, into=nrc > 1))
+        if self.ws_p is not None:
             kb.flag("MTE3", "MTE2", cross_core=True)
 
-    def pv(h: SSAValue, kv: SSAValue, e: int) -> None:
+    def pv(self, h: SSAValue, kv: SSAValue, e: int) -> None:
+        kb = self.kb
         # P is fetched here, by its consumer, after the V panel (which waits for nothing):
         # MTE2 is in order, so a fetch queued behind the softmax would hold up other loads.
-        kb.copy(kb.arg(2), l1v, "MTE2", [h, kv], [0, 1], [1, bn], spec.v_view)
-        if ws_p is not None:
-            kb.copy(ws_p[e], l1ps[e], "MTE2")
+        kb.copy(kb.arg(2), self.l1v, "MTE2", [h, kv], [0, 1], [1, self.bn], self.spec.v_view)
+        if self.ws_p is not None:
+            kb.copy(self.ws_p[e], self.l1ps[e], "MTE2")
         else:
             kb.flag("MTE3", "MTE1")
         kb.flag("MTE2", "MTE1")
-        with kb.loop(nc) as c:
-            kb.copy(l1ps[e], l0p, "MTE1", [c], [1], [ck])
-            kb.copy(l1v, l0v, "MTE1", [c], [0], [ck])
+        with kb.loop(self.nc) as c:
+            kb.copy(self.l1ps[e], self.l0p, "MTE1", [c], [1], [self.ck])
+            kb.copy(self.l1v, self.l0v, "MTE1", [c], [0], [self.ck])
             kb.flag("MTE1", "M")
-            kb.mmad(l0o, l0p, l0v, [c])
-        if split:
-            assert ws_o is not None
+            kb.mmad(self.l0o, self.l0p, self.l0v, [c])
+        if self.split:
+            assert self.ws_o is not None
             kb.flag("M", "FIX")
-            kb.copy(l0o, ws_o, "FIX")
+            kb.copy(self.l0o, self.ws_o, "FIX")
             kb.flag("FIX", "MTE2", cross_core=True)
         else:
             kb.flag("M", "V")
 
-    def ac(kv: SSAValue, e_next: int, final: bool) -> None:
-        if split:
-            assert ws_o is not None
-            kb.copy(ws_o, ub_pv, "MTE2")
+    def ac(self, kv: SSAValue, e_next: int, final: bool) -> None:
+        kb = self.kb
+        if self.split:
+            assert self.ws_o is not None
+            kb.copy(self.ws_o, self.ub_pv, "MTE2")
             kb.flag("MTE2", "V")
         else:
-            kb.copy(l0o, ub_pv, "V")
-        kb.vec("attn.accumulate", [ub_acc, ub_alpha[e_next], ub_pv, kv], [ub_acc], ir_dict({"final": int(final)}))
+            kb.copy(self.l0o, self.ub_pv, "V")
+        kb.vec("attn.accumulate", [self.ub_acc, self.ub_alpha[e_next], self.ub_pv, kv], [self.ub_acc], ir_dict({"final": int(final)}))
 
-    def stage(fn: Any, *args: Any) -> None:
-        with kb.loop(1):  # one kv block's stage (see the docstring)
+    def stage(self, fn: Any, *args: Any) -> None:
+        with self.kb.loop(1):  # one kv block's stage (see build_attention)
             fn(*args)
 
-    def steady(h: SSAValue, qi: SSAValue, j: SSAValue, e: int) -> None:
+    def steady(self, h: SSAValue, qi: SSAValue, j: SSAValue, e: int) -> None:
         """Iteration j (of parity e): start block j + 2, finish block j."""
-        j2 = affine(j, 2)
-        stage(qk, h, j2)
-        stage(pv, h, j, e)
-        stage(sm, h, qi, j2, e)
-        stage(ac, j, 1 - e, False)
+        j2 = self.affine(j, 2)
+        self.stage(self.qk, h, j2)
+        self.stage(self.pv, h, j, e)
+        self.stage(self.sm, h, qi, j2, e)
+        self.stage(self.ac, j, 1 - e, False)
 
-    def scale_q(h: SSAValue, qi: SSAValue) -> None:
+    def scale_q(self, h: SSAValue, qi: SSAValue) -> None:
         """Q of one work item, scaled once on the vector side, staged for its kv loop (in GM
         on split chips, in the UB otherwise)."""
-        kb.copy(kb.arg(0), ub_q, "MTE2", [h, qi], [0, 1], [1, bm], spec.q_view)
+        kb = self.kb
+        kb.copy(kb.arg(0), self.ub_q, "MTE2", [h, qi], [0, 1], [1, self.bm], self.spec.q_view)
         kb.flag("MTE2", "V")
-        kb.vec("attn.scale_q", [ub_q], [ub_q], ir_dict({"scale": float(spec.scale)}))
+        kb.vec("attn.scale_q", [self.ub_q], [self.ub_q], ir_dict({"scale": float(self.spec.scale)}))
         kb.flag("V", "MTE3")
-        if ws_q is not None:
-            kb.copy(ub_q, ws_q, "MTE3")
+        if self.ws_q is not None:
+            kb.copy(self.ub_q, self.ws_q, "MTE3")
             kb.flag("MTE3", "MTE2", cross_core=True)
 
-    def load_q() -> None:
+    def load_q(self) -> None:
         """The staged scaled Q into L1 (and L0A) for the whole kv loop."""
-        if ws_q is not None:
-            kb.copy(ws_q, l1q, "MTE2")
+        kb = self.kb
+        if self.ws_q is not None:
+            kb.copy(self.ws_q, self.l1q, "MTE2")
             kb.flag("MTE2", "MTE1")
         else:
-            kb.copy(ub_q, l1q, "MTE3")
+            kb.copy(self.ub_q, self.l1q, "MTE3")
             kb.flag("MTE3", "MTE1")
-        if not t.ring_a:
-            kb.copy(l1q, l0q, "MTE1")
+        if not self.t.ring_a:
+            kb.copy(self.l1q, self.l0q, "MTE1")
 
-    def coords(w: SSAValue) -> tuple[SSAValue, SSAValue]:
+    def coords(self, w: SSAValue) -> tuple[SSAValue, SSAValue]:
         """(batch*head, q tile) of flat work item w."""
-        h = kb.add(IndexAddOp(w, 0, div=tq)).results[0] if tq > 1 else w
-        return h, kb.add(IndexAddOp(w, 0, mod=tq)).results[0]
+        h = self.kb.add(IndexAddOp(w, 0, div=self.tq)).results[0] if self.tq > 1 else w
+        return h, self.kb.add(IndexAddOp(w, 0, mod=self.tq)).results[0]
 
-    def transition(z: SSAValue, h: SSAValue, qi: SSAValue, nxt: SSAValue, hn: SSAValue, qn: SSAValue) -> None:
-        """The drain of this item (P.V and accumulate of its last two blocks) merged with the
-        fill of the core's next item (its Q into L1, QK^T and softmax of its blocks 0 and 1,
-        guarded: the last item has none), so the round trip of the last blocks overlaps the
-        next item's first ones. The next item's softmaxes write the running max and sum and
-        the history buffers: its block k's P and alpha go where PV(x) / AC(x) of this item
-        with the same parity read them, so SM'(k) comes after those (first ready in the
-        preferred order); the sum is kept for the finalize (ub_lf) before."""
-        epi = list(range(max(0, tk - 2), tk))
-        pro = list(range(min(2, tk)))
-        zb = {b: affine(z, b) for b in epi}
-        kn = {k: kb.add(IndexAddOp(z, k)).results[0] for k in pro}  # the next item's blocks
-        kb.vec("Identity", [ub_l], [ub_lf])
-        # Preferred order: the steady state's (QK, PV, SM, AC) with this item's last blocks
-        # and the next item's first; an op not yet allowed waits for the first later one that is.
+    def transition_order(self) -> list[tuple[str, int]]:
+        """The order of transition's stages: the steady state's (QK, PV, SM, AC) with this
+        item's last blocks and the next item's first; a stage not yet allowed waits for the
+        first later one that is."""
+        tk = self.tk
+        epi, pro = list(range(max(0, tk - 2), tk)), list(range(min(2, tk)))
         order: list[tuple[str, int]] = [("load", 0)]
         for i in range(max(len(epi), len(pro))):
             order += [(x, blk[i]) for x, blk in (("qk", pro), ("pv", epi), ("sm", pro), ("ac", epi)) if i < len(blk)]
@@ -379,63 +397,82 @@ def build_attention(name: str, chip: Chip, num: Numerics, ins: Sequence[SSAValue
             o = next(x for x in pending if ready(x))
             pending.remove(o)
             done.append(o)
-            kind, b = o
-            if kind == "pv":
-                stage(pv, h, zb[b], b % 2)
-            elif kind == "ac":
-                stage(ac, zb[b], (b + 1) % 2, b == tk - 1)
-            else:
-                with kb.loop(1, guard=nxt, below=items):  # only when the core has a next item
-                    if kind == "load":
-                        load_q()
-                    elif kind == "qk":
-                        qk(hn, kn[b])
-                    else:
-                        sm(hn, qn, kn[b], b)
+        return done
 
-    c_heads, c_q = attention_cores(chip.cube_cores, spec.bh, tq)
-    cores, items = c_heads * c_q, spec.bh * tq
-    # One flat loop over work items (head, q tile); core c takes items c, c + cores, ... Its
-    # first item's Q is scaled on entry; each item scales the next one's (w + cores) ahead,
-    # so the next item's kv loop starts without the Q load / scale / GM hand-off in front.
-    with kb.loop(items, cores) as w:
-        h, qi = coords(w)
-        nxt = affine(w, cores)
-        hn, qn = coords(nxt)
-        with kb.loop(1, guard=w, below=cores):  # the core's first item: its Q and prologue
-            scale_q(h, qi)
-            load_q()
-            with kb.loop(1) as z:  # QK^T and softmax of blocks 0 and 1
-                for b in range(min(2, tk)):
-                    zb = affine(z, b)
-                    stage(qk, h, zb)
-                    stage(sm, h, qi, zb, b)
+    def transition(self, z: SSAValue, h: SSAValue, nxt: SSAValue, hn: SSAValue, qn: SSAValue) -> None:
+        """The drain of this item (P.V and accumulate of its last two blocks) merged with the
+        fill of the core's next item (its Q into L1, QK^T and softmax of its blocks 0 and 1,
+        guarded: the last item has none), so the round trip of the last blocks overlaps the
+        next item's first ones. The next item's softmaxes write the running max and sum and
+        the history buffers: its block k's P and alpha go where PV(x) / AC(x) of this item
+        with the same parity read them, so SM'(k) comes after those (first ready in the
+        preferred order); the sum is kept for the finalize (ub_lf) before."""
+        kb, tk = self.kb, self.tk
+        zb = {b: self.affine(z, b) for b in range(max(0, tk - 2), tk)}
+        kn = {k: kb.add(IndexAddOp(z, k)).results[0] for k in range(min(2, tk))}  # the next item's blocks
+        kb.vec("Identity", [self.ub_l], [self.ub_lf])
+        for kind, b in self.transition_order():
+            if kind == "pv":
+                self.stage(self.pv, h, zb[b], b % 2)
+            elif kind == "ac":
+                self.stage(self.ac, zb[b], (b + 1) % 2, b == tk - 1)
+            else:
+                with kb.loop(1, guard=nxt, below=self.items):  # only when the core has a next item
+                    if kind == "load":
+                        self.load_q()
+                    elif kind == "qk":
+                        self.qk(hn, kn[b])
+                    else:
+                        self.sm(hn, qn, kn[b], b)
+
+    def build(self) -> KernelOp:
+        kb, tk, cores, items = self.kb, self.tk, self.cores, self.items
+        # One flat loop over work items (head, q tile); core c takes items c, c + cores, ... Its
+        # first item's Q is scaled on entry; each item scales the next one's (w + cores) ahead,
+        # so the next item's kv loop starts without the Q load / scale / GM hand-off in front.
+        with kb.loop(items, cores) as w:
+            h, qi = self.coords(w)
+            nxt = self.affine(w, cores)
+            hn, qn = self.coords(nxt)
+            with kb.loop(1, guard=w, below=cores):  # the core's first item: its Q and prologue
+                self.scale_q(h, qi)
+                self.load_q()
+                with kb.loop(1) as z:  # QK^T and softmax of blocks 0 and 1
+                    for b in range(min(2, tk)):
+                        zb = self.affine(z, b)
+                        self.stage(self.qk, h, zb)
+                        self.stage(self.sm, h, qi, zb, b)
+            self.kv_loop(h, qi, nxt, hn, qn)
+            kb.vec("attn.finalize", [self.ub_acc, self.ub_lf], [self.ub_o])
+            kb.flag("V", "MTE3")
+            kb.copy(self.ub_o, kb.out(0), "MTE3", [h, qi], [0, 1], [1, self.bm], self.spec.out_view)
+        spec = self.spec
+        tiling = {"q_tile": self.bm, "kv_tile": self.bn, "kv_chunk": self.ck, "bh": spec.bh, "sq": spec.sq, "skv": spec.skv,
+                  "d": spec.d, "causal": int(spec.causal), "dtype": DTYPE_NAME[np.dtype(self.dt)], "pipelined": 2}
+        return kb.finish(cores, tiling)
+
+    def kv_loop(self, h: SSAValue, qi: SSAValue, nxt: SSAValue, hn: SSAValue, qn: SSAValue) -> None:
+        """The steady state, unrolled by two, then the transition to the next item."""
+        kb, n = self.kb, self.tk - 2  # steady-state iterations
 
         def scale_next() -> None:  # the next item's Q, scaled ahead into its staging
-            with kb.loop(1, guard=nxt, below=items):
-                scale_q(hn, qn)
+            with kb.loop(1, guard=nxt, below=self.items):
+                self.scale_q(hn, qn)
 
-        n = tk - 2  # steady-state iterations, unrolled by two
         # The next item's Q is scaled after the first steady pair, where the vector side has
         # slack and this item's output (which shares the staging tile) has long been stored.
         peel = 1 if n // 2 >= 2 else 0
         if peel:
             with kb.loop(1) as z:
                 for e in (0, 1):
-                    steady(h, qi, affine(z, e), e)
+                    self.steady(h, qi, self.affine(z, e), e)
         scale_next()
         if n // 2 > peel:
             with kb.loop(n // 2 - peel) as p:
                 for e in (0, 1):
-                    steady(h, qi, affine(p, 2 * peel + e, 2), e)
+                    self.steady(h, qi, self.affine(p, 2 * peel + e, 2), e)
         if n > 0 and n % 2:
             with kb.loop(1) as z:
-                steady(h, qi, affine(z, n - 1), (n - 1) % 2)
+                self.steady(h, qi, self.affine(z, n - 1), (n - 1) % 2)
         with kb.loop(1) as z:
-            transition(z, h, qi, nxt, hn, qn)
-        kb.vec("attn.finalize", [ub_acc, ub_lf], [ub_o])
-        kb.flag("V", "MTE3")
-        kb.copy(ub_o, kb.out(0), "MTE3", [h, qi], [0, 1], [1, bm], spec.out_view)
-    tiling = {"q_tile": bm, "kv_tile": bn, "kv_chunk": ck, "bh": spec.bh, "sq": spec.sq, "skv": spec.skv, "d": spec.d,
-              "causal": int(spec.causal), "dtype": DTYPE_NAME[np.dtype(dt)], "pipelined": 2}
-    return kb.finish(cores, tiling)
+            self.transition(z, h, nxt, hn, qn)
