@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from graphopt.errors import GraphoptError, ValidationError
+from graphopt.version import __version__
 
-__version__ = "0.1.0"
-__all__ = ["Compiled", "GraphoptError", "ValidationError", "compile"]
+__all__ = ["Compiled", "GraphoptError", "ValidationError", "__version__", "compile"]
 
 if TYPE_CHECKING:
     from graphopt.compiler import Compiled, compile

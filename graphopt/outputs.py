@@ -28,7 +28,7 @@ _MARKER_MAX_BYTES = 16 << 20
 
 
 def _version() -> str:
-    from graphopt import __version__
+    from graphopt.version import __version__
 
     return __version__
 

@@ -257,28 +257,11 @@ def _to_torch(outs: Sequence[Any], entry: _Entry, ins: Sequence[np.ndarray], tor
     return results
 
 
-def _eager_rounded_to_half(gm: Any, args: Sequence[Any]) -> list[Any]:
-    """The graph run eagerly with its inputs, parameters and every node's float32 result
-    rounded to float16 (computed in float32): what float16 storage alone costs it, as
-    graphopt.validate.rounding_floor measures for an ONNX model."""
-    import torch
-
-    def half(t: Any) -> Any:
-        return t.to(torch.float16).to(torch.float32) if isinstance(t, torch.Tensor) and t.dtype == torch.float32 else t
-
-    class Rounded(torch.fx.Interpreter):
-        def run_node(self, n: Any) -> Any:
-            return torch.utils._pytree.tree_map(half, super().run_node(n))
-
-    with torch.no_grad():
-        out = Rounded(gm).run(*args)
-    return list(out) if isinstance(out, list | tuple) else [out]
-
-
 def _validate_against_eager(gm: Any, args: Sequence[Any], results: Sequence[Any], entry: _Entry) -> None:
     import torch
 
     from graphopt.errors import ValidationError
+    from graphopt.frontends.fx.capture import eager_rounded_to_half
     from graphopt.validate import compare_with_torch, judge_by_floor, max_finite_diff
 
     with torch.no_grad():
@@ -293,7 +276,7 @@ def _validate_against_eager(gm: Any, args: Sequence[Any], results: Sequence[Any]
         a, b = _to_numpy(ours), _to_numpy(theirs)
         entry_ = compare_with_torch(f"output {k}", a, b, entry.depth, compute)
         if not entry_["passed"] and compute is not None and np.dtype(compute) == np.float16 and theirs.dtype == torch.float32:
-            rounded = _eager_rounded_to_half(gm, args) if rounded is None else rounded
+            rounded = eager_rounded_to_half(gm, args) if rounded is None else rounded
             half = _to_numpy(rounded[k]) if isinstance(rounded[k], torch.Tensor) else None
             judge_by_floor(entry_, max_finite_diff(half, b))
         if not entry_["passed"]:

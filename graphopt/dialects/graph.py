@@ -59,6 +59,8 @@ from xdsl.utils.exceptions import VerifyException
 
 from graphopt.dialects import attrs as A
 from graphopt.dialects.attrs import AttrType
+from graphopt.dialects.shapes import check_result_types
+from graphopt.dialects.structured import verify_structured
 from graphopt.dialects.traits import Broadcasting, Cube, Elementwise, LayoutSensitive, Movement, Reduction
 from graphopt.dialects.types import OptionalType, SequenceType, StringType
 
@@ -137,8 +139,6 @@ class GraphOp(IRDLOperation):
                 raise VerifyException(f"{self.name} has no attribute {key}")
             if not A.kind_matches(value, kind):
                 raise VerifyException(f"{self.name} attribute {key} should be {kind.name}, is {value}")
-        from graphopt.dialects.shapes import check_result_types
-        from graphopt.dialects.structured import verify_structured
 
         if not verify_structured(self):  # control flow, sequences and optionals type themselves
             check_result_types(self)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from xdsl.dialects.builtin import NoneType, TensorType
 from xdsl.ir import Attribute, Operation
+from xdsl.traits import ConstantLike
 from xdsl.utils.exceptions import VerifyException
 
 from graphopt import dtypes
@@ -424,9 +425,9 @@ def infer(
 
 
 def const_value(op: Operation | None) -> np.ndarray | None:
-    from graphopt.dialects.graph import ConstantOp
-
-    return op.array() if isinstance(op, ConstantOp) else None
+    """The array of a graph.constant (by its ConstantLike trait and ``array``: this module
+    sits below the graph dialect, which imports it); None for anything else, a weight included."""
+    return op.array() if op is not None and op.has_trait(ConstantLike) and hasattr(op, "array") else None  # pyright: ignore
 
 
 def _compatible(declared: Spec, inferred: Spec) -> bool:

@@ -42,6 +42,7 @@ from graphopt.dialects.types import shape_of
 from graphopt.errors import GraphoptError
 from graphopt.frontends.legalize import LEGALIZE, Node
 from graphopt.frontends.subgraphs import emit_structured, ir_type
+from graphopt.names import ssa_hint
 from graphopt.refused import refusal
 from graphopt.semantics import get_rule
 from graphopt.semantics.onnx_attrs import attribute_value, node_attributes, rule_kwargs, schema_of
@@ -632,7 +633,7 @@ def import_model(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]] | No
             arg = imp.block.insert_arg(tensor_type(spec) if spec else ir_type(vi.type), len(imp.block.args))
         except KeyError as e:
             raise GraphoptError(f"input {vi.name}: {e}") from None
-        arg.name_hint = _hint(vi.name)
+        arg.name_hint = ssa_hint(vi.name)
         imp.values[vi.name] = arg
         if spec is not None and 0 in spec[0]:  # an empty input has one possible value (empty axes, for one)
             imp.known[vi.name] = np.zeros(spec[0], spec[1].numpy)
@@ -693,7 +694,3 @@ def _without_large_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
     return light
 
 
-def _hint(name: str) -> str | None:
-    """An SSA name hint from an ONNX name, where the printer would accept it."""
-    cleaned = "".join(c if c.isalnum() or c in "_" else "_" for c in name)
-    return cleaned if cleaned and not cleaned[0].isdigit() else None

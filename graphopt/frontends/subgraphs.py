@@ -30,6 +30,7 @@ from graphopt.dialects.structured import RegionTypes, result_types
 from graphopt.dialects.types import OptionalType, SequenceType, compatible, holds, join, shape_of, tensor
 from graphopt.errors import GraphoptError
 from graphopt.frontends.legalize import Node
+from graphopt.names import ssa_hint
 
 if TYPE_CHECKING:
     from graphopt.frontends.onnx import _Importer
@@ -225,8 +226,6 @@ def import_body(
     """Import ``graph`` into a new block with arguments of ``arg_types``; returns the
     region and the types it yields. ``known_out`` receives the compile-time values of
     the graph's outputs."""
-    from graphopt.frontends.onnx import _hint
-
     saved = (imp.block, imp.builder, imp.values, imp.known, imp.inferred, imp._none)
     block = Block(arg_types=arg_types)
     imp.block, imp.builder, imp._none = block, Builder(InsertPoint.at_end(block)), None
@@ -238,7 +237,7 @@ def import_body(
     imp.inferred = {k: v for k, v in imp.inferred.items() if k not in defined}
     try:
         for arg, vi in zip(block.args, graph.input):
-            arg.name_hint = _hint(vi.name)
+            arg.name_hint = ssa_hint(vi.name)
             imp.values[vi.name] = arg
         for tensor in graph.initializer:
             imp.values[tensor.name] = imp.constant(tensor.name, onnx.numpy_helper.to_array(tensor), tensor.name)

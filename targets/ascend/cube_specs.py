@@ -21,14 +21,14 @@ from xdsl.dialects.builtin import NoneType
 
 from graphopt.dialects import attrs as A
 from graphopt.dialects.graph import ConstantOp, GraphOp
+from graphopt.targets.ascend.group import Group, np_dtype, shape
 from graphopt.targets.ascend.lower_cube import CubeSpec, EpiStep, Ref
 from graphopt.targets.ascend.vector import VECTOR_OPS, Numerics
 from graphopt.targets.ascend.vector_kernel import format_changes
 
 
-def cube_group(g: Any, num: Numerics) -> tuple[CubeSpec, list[EpiStep], list[Ref]] | str:
+def cube_group(g: Group, num: Numerics) -> tuple[CubeSpec, list[EpiStep], list[Ref]] | str:
     """The cube kernel of group ``g`` (lower.Group), or why it cannot be one."""
-    from graphopt.targets.ascend.lower import np_dtype, shape
 
     first: GraphOp = g.ops[0]
     index = {a: k for k, a in enumerate(g.args)}
@@ -144,7 +144,6 @@ def _gemm(op: GraphOp, a: list[int], b: list[int], out: list[int], ia: int, ib: 
     if c is not None:
         if c not in index:
             return "Gemm's C is computed inside the group"
-        from graphopt.targets.ascend.lower import shape
 
         kc = index[c]
         spec.arg_views[kc] = operand_view(list(shape(c)), out, spec.out_view)

@@ -31,48 +31,23 @@ from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import Rewriter
 
-from graphopt import dtypes
 from graphopt.dialects.graph import ConstantOp, FusedOp, GraphOp, NoneOp, WeightOp, YieldOp, provenance
 from graphopt.errors import GraphoptError
 from graphopt.rewrite import remarks_of
 from graphopt.targets.ascend.builder import KernelBuilder
 from graphopt.targets.ascend.chip import Chip, pass_target
 from graphopt.targets.ascend.conv_transpose import MODEL_FLOPS
+from graphopt.targets.ascend.cube_specs import cube_group
 from graphopt.targets.ascend.dialect import BufferOp, CopyOp, ForOp, KernelOp, MoveOp, TransDataOp, ViewOp, space_of
 from graphopt.targets.ascend.formats import format_of
+from graphopt.targets.ascend.group import Group, np_dtype, shape
 from graphopt.targets.ascend.keep_dtype import KEPT, is_kept
 from graphopt.targets.ascend.lower_attention import AttentionSpec, build_attention
 from graphopt.targets.ascend.lower_cube import build_matmul
 from graphopt.targets.ascend.vector import MOVE_OPS, VECTOR_OPS, VIEW_OPS, Numerics
+from graphopt.targets.ascend.vector_kernel import build_vector
 
 CUBE_OPS = ("MatMul", "Gemm", "MatMulBias", "Conv")
-
-
-@dataclass
-class Group:
-    """What one kernel computes: ``ops`` over ``args`` (the values standing for the kernel's
-    inputs ``ins``), producing ``yields`` (standing for the results of ``root``)."""
-
-    root: Operation
-    ins: list[SSAValue]
-    args: list[SSAValue]
-    ops: list[GraphOp]
-    yields: list[SSAValue]
-
-    def consts(self, op: Operation) -> list[np.ndarray | None]:
-        return [o.owner.array() if isinstance(o.owner, ConstantOp) else None for o in op.operands]
-
-
-def shape(v: SSAValue) -> tuple[int, ...]:
-    t = v.type
-    assert isinstance(t, TensorType)
-    return tuple(t.get_shape())
-
-
-def np_dtype(v: SSAValue) -> np.dtype:
-    t = v.type
-    assert isinstance(t, TensorType)
-    return dtypes.from_ir(t.element_type).numpy
 
 
 @dataclass(frozen=True)
@@ -234,8 +209,6 @@ class _Lowering:
         return build_attention(self.name([op]), self.chip, self.num, ins, [op.results[0].type], spec), ""
 
     def cube(self, g: Group) -> tuple[Operation | None, str]:
-        from graphopt.targets.ascend.cube_specs import cube_group
-
         made = cube_group(g, self.num)
         if isinstance(made, str):
             return None, made
@@ -247,8 +220,6 @@ class _Lowering:
                             model_flops), ""
 
     def vector(self, g: Group) -> tuple[Operation | None, str]:
-        from graphopt.targets.ascend.vector_kernel import build_vector
-
         made = build_vector(self.name(g.ops), self.chip, self.num, g)
         return (made, "") if not isinstance(made, str) else (None, made)
 

@@ -21,6 +21,14 @@ from dataclasses import dataclass, replace
 
 from graphopt.errors import GraphoptError
 from graphopt.targets.ascend.chip import ACC_BYTES, DTYPE_BYTES, Chip
+from graphopt.targets.ascend.matmul_kernel import (
+    hbm_fractions,
+    l2_traffic,
+    load_cycles,
+    mmad_step_cycles,
+    simulate_matmul,
+    store_cycles,
+)
 
 # Base-dim choices (multiples of 16): powers of two keep GM bursts 512 B-aligned.
 _BASE_MN = (16, 32, 64, 128, 256)
@@ -176,14 +184,6 @@ def estimate_cycles(chip: Chip, t: MatmulTiling) -> float:
     Per core: tiles x max(cube, MTE2, MTE1) per tile + the serialized output store when L0C
     is not double buffered, + one panel load of prologue + launch.
     """
-    from graphopt.targets.ascend.matmul_kernel import (
-        hbm_fractions,
-        l2_traffic,
-        load_cycles,
-        mmad_step_cycles,
-        store_cycles,
-    )
-
     fa, fb = hbm_fractions(chip, t)
     panels = math.ceil(t.k_steps / t.step_k)
     cube = t.k_steps * mmad_step_cycles(chip, t)
@@ -210,8 +210,6 @@ def choose_tiling(
         return naive_tiling(chip, m, n, k, dtype, out_dtype, epilogue_ub)
     if strategy != "model":
         raise GraphoptError(f"unknown tiling strategy '{strategy}' (use model or naive)")
-    from graphopt.targets.ascend.matmul_kernel import simulate_matmul
-
     cands = candidate_tilings(chip, m, n, k, dtype, out_dtype, epilogue_ub)
     if not cands:
         raise GraphoptError(f"no tiling of {m}x{n}x{k} {dtype} fits chip {chip.name}")

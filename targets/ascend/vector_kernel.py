@@ -32,6 +32,7 @@ from graphopt.dialects.graph import ConstantOp
 from graphopt.targets.ascend.builder import KernelBuilder
 from graphopt.targets.ascend.chip import Chip
 from graphopt.targets.ascend.dialect import ConstOp, KernelOp
+from graphopt.targets.ascend.group import Group, np_dtype, shape
 from graphopt.targets.ascend.vector import VECTOR_OPS, Numerics, first_mixed_axis
 
 
@@ -47,8 +48,7 @@ class _Rows:
     result, every value's tile holding whole rows (its shape past those axes), or one tile
     of whole tensors when ``p`` is 0."""
 
-    def __init__(self, g: Any, num: Numerics):
-        from graphopt.targets.ascend.lower import shape
+    def __init__(self, g: Group, num: Numerics):
 
         self.g, self.num, self.shape = g, num, shape
         self.out0 = shape(g.yields[0])
@@ -126,7 +126,6 @@ class _Rows:
     def plans(self, p: int) -> dict[SSAValue, Plan]:
         """Each argument's tiling: its rows through a GM view (broadcast to the rows first
         when it broadcasts along them), or loaded whole."""
-        from graphopt.targets.ascend.lower import np_dtype
 
         shape, lead = self.shape, self.out0[:p]
         rows = math.prod(lead)
@@ -148,7 +147,6 @@ class _Rows:
 
     def results(self, p: int) -> dict[SSAValue, tuple[tuple[int, ...], np.dtype]]:
         """Each computed value's row shape and the dtype the vector unit computes it in."""
-        from graphopt.targets.ascend.lower import np_dtype
 
         out: dict[SSAValue, tuple[tuple[int, ...], np.dtype]] = {}
         for op in self.g.ops:
@@ -158,8 +156,7 @@ class _Rows:
         return out
 
 
-def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str:
-    from graphopt.targets.ascend.lower import shape
+def build_vector(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp | str:
 
     if _is_rotary_bhsd(g):
         return _build_rotary_bhsd(name, chip, num, g)
@@ -219,10 +216,9 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str
     return kb.finish(cores, tiling)
 
 
-def _is_rotary_bhsd(g: Any) -> bool:
+def _is_rotary_bhsd(g: Group) -> bool:
     """A group that is one RotaryEmbedding in its 4-D form: x [B, H, S, D], caches [B, S, D/2]
     (or [B, S, rotary_embedding_dim/2]), without position_ids."""
-    from graphopt.targets.ascend.lower import shape
 
     if len(g.ops) != 1 or g.ops[0].ONNX_TYPE != "RotaryEmbedding" or len(g.ops[0].operands) != 3:
         return False
@@ -230,7 +226,7 @@ def _is_rotary_bhsd(g: Any) -> bool:
     return len(shape(x)) == 4 and len(shape(cos)) == 3 and all(v in g.args for v in (x, cos, sin))
 
 
-def _build_rotary_bhsd(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str:
+def _build_rotary_bhsd(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp | str:
     """RotaryEmbedding on x [B, H, S, D] (transformers' q and k layout) with caches [B, S, D/2]:
     the generic tiling cannot pair a row of x (b, h, s) with its cache row (b, s), which
     skips H, so it ran as one tile (a LLaMA-7B layer's needs 100 MB of UB). Here a work
@@ -239,7 +235,6 @@ def _build_rotary_bhsd(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp
     (b, h, block) by div/mod; each head reads its cache rows again (the same bytes, mostly
     from L2)."""
     from graphopt.targets.ascend.dialect import IndexAddOp
-    from graphopt.targets.ascend.lower import np_dtype, shape
 
     op = g.ops[0]
     x, cos, sin = op.operands
@@ -276,9 +271,8 @@ def _build_rotary_bhsd(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp
     return kb.finish(cores, tiling)
 
 
-def _is_channel_norm(g: Any) -> bool:
+def _is_channel_norm(g: Group) -> bool:
     """A group that is one ChannelLayerNorm of an [N, C, H, W] value."""
-    from graphopt.targets.ascend.lower import shape
 
     if len(g.ops) != 1 or g.ops[0].ONNX_TYPE != "ChannelLayerNorm":
         return False
@@ -286,14 +280,13 @@ def _is_channel_norm(g: Any) -> bool:
     return len(shape(op.operands[0])) == 4 and all(v in g.args for v in op.operands)
 
 
-def _build_channel_norm(name: str, chip: Chip, num: Numerics, g: Any) -> KernelOp | str:
+def _build_channel_norm(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp | str:
     """ChannelLayerNorm of x [N, C, H, W]: each pixel is normalised over its C channels alone,
     so a tile is r rows of H with every channel, [1, C, r, W] (in NC1HWC0, C1 strided blocks
     of r x W x C0), not a whole sample: ConvNeXt's stage 1 at 224 x 224 has 96 x 56 x 56
     per sample, which no UB holds. A work item is (n, block of r rows), split by div/mod;
     the per-channel scale and bias are loaded whole once."""
     from graphopt.targets.ascend.dialect import IndexAddOp
-    from graphopt.targets.ascend.lower import np_dtype, shape
 
     op = g.ops[0]
     x, params, y = op.operands[0], list(op.operands[1:]), op.results[0]
@@ -333,7 +326,7 @@ def _params(ops: list[Any]) -> set[SSAValue]:
     return as_param - as_data
 
 
-def format_changes(g: Any) -> dict[SSAValue, SSAValue]:
+def format_changes(g: Group) -> dict[SSAValue, SSAValue]:
     """The TransData ops inside a fused group (ascend-layout: an op of the group that runs
     in ND beside others in NC1HWC0), each result mapped to the value it converts. A kernel
     holds tiles as logical values (each GM operand's DMA converts its storage format), so

@@ -227,7 +227,7 @@ def test_float16_validation_is_judged_by_what_float16_costs_the_graph():
     """Ten residual tanh layers lose more in float16 than the fixed tolerance allows; eager
     with every value rounded to float16 loses as much, so validate=True passes; the floor
     itself is eager rounded, not the simulator."""
-    from graphopt.torch_backend import _eager_rounded_to_half
+    from graphopt.frontends.fx.capture import eager_rounded_to_half
 
     torch.manual_seed(0)
 
@@ -249,7 +249,7 @@ def test_float16_validation_is_judged_by_what_float16_costs_the_graph():
         got = torch.compile(model, backend="graphopt", options={"target": "ascend-sim", "validate": True})(x)
         want = model(x)
         gm = torch.fx.symbolic_trace(model)
-        (rounded,) = _eager_rounded_to_half(gm, (x,))
+        (rounded,) = eager_rounded_to_half(gm, (x,))
     floor = (rounded - want).abs().max().item()
     err = (got - want).abs().max().item()
     assert 1e-3 * want.abs().max().item() < err <= 2 * floor  # beyond the fixed tolerance, within the floor

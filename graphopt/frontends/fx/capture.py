@@ -172,9 +172,7 @@ def import_torch(model: Any, example_inputs: Sequence[Any] | None = None) -> tup
     def rounded_to_half(inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """The program run eagerly with every float32 value rounded to float16: validation's
         float16 floor (graphopt.validate.judge_by_floor)."""
-        from graphopt.torch_backend import _eager_rounded_to_half
-
-        return _numpy_leaves(_eager_rounded_to_half(eager, [_from_numpy(a) for a in inputs]))
+        return _numpy_leaves(eager_rounded_to_half(eager, [_from_numpy(a) for a in inputs]))
 
     def find_overflow(inputs: Sequence[np.ndarray], narrow: np.dtype) -> dict[str, Any] | None:
         """The first node of the program, in execution order, whose float32 result holds a
@@ -196,3 +194,19 @@ def import_torch(model: Any, example_inputs: Sequence[Any] | None = None) -> tup
     reference.rounded_to_half = rounded_to_half  # type: ignore[attr-defined]
     reference.find_overflow = find_overflow  # type: ignore[attr-defined]
     return imported, reference, label
+
+
+def eager_rounded_to_half(gm: Any, args: Sequence[Any]) -> list[Any]:
+    """The graph run eagerly with its inputs, parameters and every node's float32 result
+    rounded to float16 (computed in float32): what float16 storage alone costs it, as
+    graphopt.validate.rounding_floor measures for an ONNX model."""
+    def half(t: Any) -> Any:
+        return t.to(torch.float16).to(torch.float32) if isinstance(t, torch.Tensor) and t.dtype == torch.float32 else t
+
+    class Rounded(torch.fx.Interpreter):
+        def run_node(self, n: Any) -> Any:
+            return torch.utils._pytree.tree_map(half, super().run_node(n))
+
+    with torch.no_grad():
+        out = Rounded(gm).run(*args)
+    return list(out) if isinstance(out, list | tuple) else [out]

@@ -24,6 +24,7 @@ from graphopt.dialects.shapes import Spec
 from graphopt.errors import GraphoptError
 from graphopt.frontends.fx.lowering import FX_TO_GRAPH, Lowering, UnsupportedOp, aten, np_dtype, source_line, spec
 from graphopt.frontends.fx.rows_complex import COMPLEX_ROWS, is_complex, part_dtype
+from graphopt.names import ssa_hint
 from graphopt.rewrite import INLINE_MAX
 from graphopt.weights import WeightStore
 
@@ -190,7 +191,7 @@ def lower_graph(
                 if val.dtype.is_complex:  # fed as its real pairs (to_numpy)
                     L.pairs.add(arg)
                 name = next(names, n.name)
-                arg.name_hint = _hint(name)
+                arg.name_hint = ssa_hint(name)
                 L.values[n] = arg
                 inputs.append((name, sp))
                 tensor_positions.append(position)
@@ -349,6 +350,3 @@ def _ttype(sp: Spec) -> TensorType:
     return TensorType(sp[1].ir, sp[0])
 
 
-def _hint(name: str) -> str | None:
-    cleaned = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-    return cleaned if cleaned and not cleaned[0].isdigit() else None
