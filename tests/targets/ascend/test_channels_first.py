@@ -129,3 +129,72 @@ def test_channel_layer_norm_is_layer_norm_of_the_transpose():
     got = get_rule("graphopt::ChannelLayerNorm")(x, s, b, epsilon=1e-3)
     want = layer_normalization(x.transpose(0, 2, 3, 1), s, b, epsilon=1e-3)[0].transpose(0, 3, 1, 2)
     np.testing.assert_array_equal(got, want)
+
+
+def _random_island(seed: int):
+    """conv -> Transpose to NHWC -> 2-6 random per-pixel ops (elementwise with constants that
+    broadcast from the right, LayerNorm over C, x @ W, reductions with keepdims, a residual
+    inside the island) -> Transpose back -> + the conv output when the shapes agree."""
+    rng = np.random.default_rng(seed)
+    n, c, h, w = 2, int(rng.choice([8, 16, 24])), int(rng.integers(2, 6)), int(rng.integers(2, 6))
+    inits: dict[str, np.ndarray] = {"w0": rng.standard_normal((c, 3, 1, 1)).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w0"], ["a"]), helper.make_node("Transpose", ["a"], ["v0"], perm=[0, 2, 3, 1])]
+    shape, cur, k = [n, h, w, c], "v0", 0
+    values = {"v0": list(shape)}
+
+    def const(shape_: tuple[int, ...], positive: bool = False) -> str:
+        name = f"c{len(inits)}"
+        a = rng.standard_normal(shape_).astype(np.float32)
+        inits[name] = np.abs(a) + 0.5 if positive else a
+        return name
+
+    for _ in range(int(rng.integers(2, 7))):
+        k += 1
+        out = f"v{k}"
+        kind = rng.choice(["binary", "unary", "ln", "matmul", "reduce", "residual"])
+        if kind == "binary":
+            bshape = [shape[-1]] if rng.random() < 0.5 else [1] * int(rng.integers(1, 4)) + [shape[-1]]
+            if rng.random() < 0.2:
+                bshape = []
+            op = str(rng.choice(["Add", "Mul", "Sub", "Div"]))
+            b = const(tuple(bshape), positive=op == "Div")
+            ins = [cur, b] if rng.random() < 0.5 or op == "Div" else [b, cur]  # never divide by the data
+            nodes.append(helper.make_node(op, ins, [out]))
+        elif kind == "unary":
+            nodes.append(helper.make_node(str(rng.choice(["Relu", "Sigmoid", "Tanh", "Gelu", "Abs"])), [cur], [out]))
+        elif kind == "ln":
+            s, b = const((shape[-1],)), const((shape[-1],))
+            nodes.append(helper.make_node("LayerNormalization", [cur, s, b], [out], axis=-1, epsilon=1e-5))
+        elif kind == "matmul":
+            d = int(rng.choice([8, 16, 32]))
+            nodes.append(helper.make_node("MatMul", [cur, const((shape[-1], d))], [out]))
+            shape = [*shape[:-1], d]
+        elif kind == "reduce":
+            axes = sorted(int(a) for a in rng.choice([1, 2, 3], size=int(rng.integers(1, 3)), replace=False))
+            inits[f"axes{k}"] = np.array(axes, np.int64)
+            nodes.append(helper.make_node(str(rng.choice(["ReduceMean", "ReduceMax", "ReduceSum"])), [cur, f"axes{k}"], [out], keepdims=1))
+            shape = [1 if i in axes else s for i, s in enumerate(shape)]
+        else:
+            same = [v for v, s in values.items() if s == shape and v != cur]
+            if not same:
+                k -= 1
+                continue
+            nodes.append(helper.make_node("Add", [cur, str(rng.choice(same))], [out]))
+        cur = out
+        values[out] = list(shape)
+    nodes.append(helper.make_node("Transpose", [cur], ["back"], perm=[0, 3, 1, 2]))
+    result = "back"
+    if [shape[0], shape[3], shape[1], shape[2]] == [n, c, h, w]:
+        nodes.append(helper.make_node("Add", ["a", "back"], ["y"]))
+        result = "y"
+    graph = helper.make_graph(nodes, "island", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, 3, h, w])],
+                              [helper.make_tensor_value_info(result, TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(v, name) for name, v in inits.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)]), (n, c, h, w)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_random_islands_agree_with_cpu(seed):
+    """Islands nobody wrote by hand: channels-first or left alone, the answer is the cpu target's."""
+    model, shape = _random_island(seed)
+    _compare(model, shape)
