@@ -1143,8 +1143,8 @@ def render(rows: list[dict[str, Any]], entries: list[Entry], targets: Sequence[s
                 "either chip: " + ", ".join(f"{m.removeprefix('zoo/')} {n}" for m, n in worst.items()) + "."]
         out += ["", "ConvNeXt's channels-last blocks (Transpose to NHWC, LayerNorm over C, Linear layers, "
                 "Transpose back) run channels-first in NC1HWC0 (ascend-channels-first: a ChannelLayerNorm and 1x1 "
-                "convolutions); its kernel holds whole samples, so at ImageNet sizes a block keeps its Transposes, "
-                "with a remark. torch.compile hands the backend a module's parameters as graph inputs: their "
+                "convolutions; the norm's tiles are rows of pixels with every channel); where it cannot (a value "
+                "escapes the block, a row too wide for UB) the block keeps its Transposes, with a remark. torch.compile hands the backend a module's parameters as graph inputs: their "
                 "TransData (conv weights to FRACTAL_Z) run when the parameters change, not per call, as torch_npu "
                 "keeps parameters in their storage format; the TD column counts them apart (+n param)."]
         if any(n > 2 for n in worst.values()):
