@@ -57,13 +57,25 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="register the ModulePass classes defined in a Python file")
     p.add_argument("--max-memory", type=_size_arg, metavar="SIZE",
                    help="refuse any single tensor larger than this, e.g. 8G (default: half the physical memory)")
-    t = p.add_argument_group("ascend-sim options")
-    t.add_argument("--chip", help="a chip description (.toml) instead of a bundled chip")
-    t.add_argument("--precision", help="force_fp16 (default), allow_mix_precision or must_keep_origin_dtype")
-    t.add_argument("--tiling", help="model (default: ranked by the timing model) or naive")
-    t.add_argument("--keep-dtype", metavar="FILE",
-                   help="node names or op types (one per line) to compute and store in float32 in a float16 mode")
-    t.add_argument("--trace", metavar="FILE", help="write the timing simulation as a Chrome/Perfetto trace (JSON)")
+    for target, target_options in _declared_options().items():  # each target's own, as it declares them
+        group = p.add_argument_group(f"{target} options") if target_options else None
+        for o in target_options:
+            assert group is not None
+            group.add_argument(o.flag, dest=o.name, metavar=o.metavar, help=o.help)
+
+
+def _declared_options() -> dict[str, list[Any]]:
+    """Target name -> the options it declares (``Target.options``) that no earlier target did."""
+    from graphopt.registry import all_targets
+
+    seen: set[str] = set()
+    found: dict[str, list[Any]] = {}
+    for name, get in sorted(all_targets().items()):
+        cls = get()
+        mine = [o for o in getattr(cls, "options", ()) if o.name not in seen]
+        seen |= {o.name for o in mine}
+        found[name] = mine
+    return found
 
 
 def _add_pipeline_debug(p: argparse.ArgumentParser) -> None:
@@ -202,8 +214,8 @@ def _options(args: argparse.Namespace) -> Any:
 
 
 def _target_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {"chip": args.chip, "precision": args.precision, "tiling": args.tiling, "trace": getattr(args, "trace", None),
-            "keep_dtype": args.keep_dtype}
+    """The target options given on the command line (get_target refuses one the target lacks)."""
+    return {o.name: getattr(args, o.name, None) for opts in _declared_options().values() for o in opts}
 
 
 def _print_pass_times(report: dict[str, Any]) -> None:
@@ -244,13 +256,15 @@ def _check_outputs(args: argparse.Namespace, keep: list[str]) -> None:
         outputs.check_dump_dir(args.dump_dir, label, keep)
         if args.command == "compile" and output is not None and _within(args.dump_dir, output):
             raise GraphoptError(f"{label}: inside the -o folder, which is written whole; dump elsewhere")
-    trace = getattr(args, "trace", None)
-    if trace is not None:
-        label = f"--trace {trace}"
-        outputs.check_output_file(trace, label, lambda p: p.suffix.lower() == ".json", "a .json file",
+    for o in (o for opts in _declared_options().values() for o in opts if o.writes):  # a file a target writes
+        written = getattr(args, o.name, None)
+        if written is None:
+            continue
+        label, suffix = f"{o.flag} {written}", o.writes
+        outputs.check_output_file(written, label, lambda p, suffix=suffix: p.suffix.lower() == suffix, f"a {suffix} file",
                                   [*keep, *([output] if args.command == "run" and output else [])])
-        if args.command == "compile" and output is not None and _within(trace, output):
-            raise GraphoptError(f"{label}: inside the -o folder, which is written whole; write the trace elsewhere")
+        if args.command == "compile" and output is not None and _within(written, output):
+            raise GraphoptError(f"{label}: inside the -o folder, which is written whole; write it elsewhere")
     if args.command == "run" and output is not None:
         outputs.check_output_file(output, f"-o {output}", _is_npz, "a .npz file of arrays", keep)
     if args.command == "opt" and output is not None:

@@ -169,10 +169,11 @@ def get_target(spec: str, **options: Any) -> Any:
         raise GraphoptError(f"--target {spec}: no such target (available: {', '.join(sorted(targets))})")
     cls = targets[name]()
     given = {k: v for k, v in options.items() if v is not None}
-    params = inspect.signature(cls.__init__).parameters
+    declared = {o.name for o in getattr(cls, "options", ())}
     for key in given:
-        if key not in params:
-            raise GraphoptError(f"--{key}: target {name} has no such option")
-    if variant and "variant" not in params:
+        if key not in declared:
+            raise GraphoptError(f"--{key.replace('_', '-')}: target {name} has no such option"
+                                + (f" (it takes {', '.join(sorted(declared))})" if declared else ""))
+    if variant and "variant" not in inspect.signature(cls.__init__).parameters:
         raise GraphoptError(f"--target {spec}: target {name} has no variants")
     return cls(variant, **given) if variant else cls(**given)

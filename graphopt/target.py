@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-import numpy as np
-from xdsl.dialects.builtin import ModuleOp
+if TYPE_CHECKING:  # a target class loads without them: `graphopt --help` lists targets' options
+    import numpy as np
+    from xdsl.dialects.builtin import ModuleOp
 
-from graphopt.weights import WeightStore
+    from graphopt.weights import WeightStore
 
 # The generic pipelines every target starts from (passes/ holds them).
 _CLEANUP = "remove-identity,fold-shapes,fold-constants,simplify-algebra,simplify-transpose-reshape,cse,dce"
@@ -31,11 +33,31 @@ class Executable(Protocol):
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]: ...
 
 
+@dataclass(frozen=True)
+class TargetOption:
+    """One option a target takes: the keyword of its constructor (``chip``), from which the
+    CLI makes a flag (``--chip``) and the Python APIs take ``target_options={"chip": ...}``."""
+
+    name: str
+    help: str
+    metavar: str | None = None
+    writes: str = ""  # the suffix of a file the compile writes there (".json"): the CLI checks it as an output
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
 class Target:
-    """Base of every target. Subclasses set the class attributes and implement ``build``."""
+    """Base of every target. Subclasses set the class attributes and implement ``build``.
+
+    A target module should import little at the top (numpy, xDSL and the rest inside its
+    methods): the CLI imports every target class to list their ``options``."""
 
     name: ClassVar[str]
     description: ClassVar[str]
+    # The options the constructor takes besides a variant (None = the default).
+    options: ClassVar[tuple[TargetOption, ...]] = ()
     # Passes that turn graph ops into the target's own IR; the report's fusion and pattern
     # statistics are taken just before the first of them runs.
     lowering_passes: ClassVar[frozenset[str]] = frozenset()

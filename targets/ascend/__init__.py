@@ -15,14 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from xdsl.dialects.builtin import ModuleOp
+from typing import TYPE_CHECKING, Any
 
 from graphopt.errors import GraphoptError
-from graphopt.target import Executable, Target
+from graphopt.target import Executable, Target, TargetOption
 from graphopt.targets.ascend.chip import DEFAULT_CHIP, Chip, available_chips, load_chip
-from graphopt.weights import WeightStore
+
+if TYPE_CHECKING:
+    from xdsl.dialects.builtin import ModuleOp
+
+    from graphopt.weights import WeightStore
 
 # CANN ATC's --precision_mode values that graphopt models (see sim.py for their numerics).
 PRECISION_MODES = ("force_fp16", "allow_mix_precision", "must_keep_origin_dtype")
@@ -33,6 +35,14 @@ class AscendSimTarget(Target):
     name = "ascend-sim"
     description = "Huawei Ascend (DaVinci) NPU model: layout, tiling, functional + timing simulation, AscendC emitter"
     lowering_passes = frozenset({"ascend-layout", "ascend-lower"})
+    options = (
+        TargetOption("chip", "a chip description (.toml) instead of a bundled chip"),
+        TargetOption("precision", "force_fp16 (default), allow_mix_precision or must_keep_origin_dtype"),
+        TargetOption("tiling", "model (default: ranked by the timing model) or naive"),
+        TargetOption("keep_dtype", "node names or op types (one per line) to compute and store in float32 in a "
+                     "float16 mode", metavar="FILE"),
+        TargetOption("trace", "write the timing simulation as a Chrome/Perfetto trace (JSON)", metavar="FILE", writes=".json"),
+    )
 
     def __init__(
         self,

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-from xdsl.dialects.builtin import ModuleOp
+from typing import TYPE_CHECKING, Any
 
 from graphopt.target import Executable, Target
-from graphopt.targets.cpu.kernels import cpu_kernel_gap
-from graphopt.targets.cpu.plan import ExecutionPlan, build_plan
-from graphopt.weights import WeightStore
+
+if TYPE_CHECKING:
+    from xdsl.dialects.builtin import ModuleOp
+
+    from graphopt.targets.cpu.plan import ExecutionPlan
+    from graphopt.weights import WeightStore
 
 
 class CpuTarget(Target):
@@ -18,16 +19,22 @@ class CpuTarget(Target):
     description = "numpy interpreter over a flat execution plan (the reference target)"
 
     def build(self, module: ModuleOp, weights: WeightStore, input_names: Sequence[str]) -> ExecutionPlan:
+        from graphopt.targets.cpu.plan import build_plan
+
         return build_plan(module, weights, input_names)
 
     def supports(self, op_type: str, domain: str, dtypes: Sequence[str]) -> str | None:
         """Supported when not refused and the op has a kernel (its semantic rule or a
         kernel of the target's own); every element type graphopt knows runs in numpy."""
+        from graphopt.targets.cpu.kernels import cpu_kernel_gap
+
         why = super().supports(op_type, domain, dtypes)
         if why is not None:
             return why
         return cpu_kernel_gap(op_type, domain)
 
     def report(self, executable: Executable) -> dict[str, Any]:
+        from graphopt.targets.cpu.plan import ExecutionPlan
+
         assert isinstance(executable, ExecutionPlan)
         return {"plan": {"steps": len(executable.steps), "slots": executable.n_slots, "peak_bytes": executable.peak_bytes}}

@@ -98,6 +98,8 @@ def _preload(with_torch: bool) -> None:
     import graphopt.cli
     import graphopt.validate
 
+    graphopt.cli.build_parser()  # its flags come from every target's declared options: loads the target classes
+
     # One compile without validation loads the lazily imported passes, ops and cpu target.
     # Only a warm-up: if graphopt cannot compile it, each case will say so.
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
