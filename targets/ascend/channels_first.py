@@ -95,8 +95,6 @@ class _ChannelsFirst:
         def join(parts: list[_Island]) -> _Island:
             into = parts[0]
             for part in parts[1:]:
-                if part is into:
-                    continue
                 into.entries += part.entries
                 into.members += part.members
                 into.exits += part.exits
@@ -115,7 +113,7 @@ class _ChannelsFirst:
                 found.append(isl)
                 owner[op.results[0]] = isl
                 continue
-            parts = [owner[v] for v in op.operands if v in owner]
+            parts = list({id(owner[v]): owner[v] for v in op.operands if v in owner}.values())  # each island once
             if not parts:
                 continue
             isl = join(parts)

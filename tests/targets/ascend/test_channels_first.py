@@ -198,3 +198,19 @@ def test_random_islands_agree_with_cpu(seed):
     """Islands nobody wrote by hand: channels-first or left alone, the answer is the cpu target's."""
     model, shape = _random_island(seed)
     _compare(model, shape)
+
+
+def test_an_op_joining_two_islands_twice():
+    """Sum(t1, t2, t2): an op joining two islands, one of them read twice (each island is joined once)."""
+    rng = np.random.default_rng(3)
+    inits = [numpy_helper.from_array(rng.standard_normal((C, 3, 1, 1)).astype(np.float32), "w0"),
+             numpy_helper.from_array(rng.standard_normal((C, 3, 1, 1)).astype(np.float32), "w1")]
+    nodes = [helper.make_node("Conv", ["x", "w0"], ["a"]), helper.make_node("Conv", ["x", "w1"], ["b"]),
+             helper.make_node("Transpose", ["a"], ["ta"], perm=[0, 2, 3, 1]),
+             helper.make_node("Transpose", ["b"], ["tb"], perm=[0, 2, 3, 1]),
+             helper.make_node("Sum", ["ta", "tb", "tb"], ["s"]), helper.make_node("Mul", ["s", "tb"], ["m"]),
+             helper.make_node("Transpose", ["m"], ["y"], perm=[0, 3, 1, 2])]
+    graph = helper.make_graph(nodes, "two", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    compiled = _compare(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)]), (2, C, 4, 4))
+    assert compiled.report["layout"]["transdata"] == 2
