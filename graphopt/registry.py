@@ -1,8 +1,10 @@
 """Registries of passes and targets: one dict each, lazy getters, plugins by entry point.
 
-Built-in rows are listed here so they can be grepped; third-party ones come from the
-entry-point groups ``graphopt.passes`` and ``graphopt.targets`` or, for passes, from
-``--load-pass-plugin FILE.py``. Nothing is imported until it is used.
+Built-in rows are listed here so they can be grepped: the generic passes and the built-in
+targets; a target declares its own passes and dialects (``Target.passes``,
+``Target.dialects``). Third-party ones come from the entry-point groups ``graphopt.passes``,
+``graphopt.targets`` and ``graphopt.dialects`` or, for passes, from ``--load-pass-plugin
+FILE.py``. Nothing is imported until it is used (a target class is light: see graphopt.target).
 """
 
 from __future__ import annotations
@@ -51,18 +53,17 @@ _BUILTIN_PASSES: dict[str, str] = {
     "recognize-swiglu": "graphopt.passes.recognize_swiglu:RecognizeSwiGLU",
     "merge-parallel-matmuls": "graphopt.passes.merge_parallel_matmuls:MergeParallelMatMuls",
     "fuse": "graphopt.passes.fuse:Fuse",
-    "ascend-lower": "graphopt.targets.ascend.lower:LowerToAscend",
-    "ascend-conv-transpose": "graphopt.targets.ascend.conv_transpose:ConvTransposeToConvPass",
-    "ascend-layout": "graphopt.targets.ascend.layout:AssignLayout",
-    "ascend-channels-first": "graphopt.targets.ascend.channels_first:ChannelsFirst",
 }
 
 _extra_passes: dict[str, Callable[[], Any]] = {}
 
 
 def all_passes() -> dict[str, Callable[[], Any]]:
-    """Pass name -> getter of the ModulePass class."""
+    """Pass name -> getter of the ModulePass class: the generic ones, each target's own
+    (``Target.passes``), then third parties'."""
     found: dict[str, Callable[[], Any]] = {name: _lazy(path) for name, path in _BUILTIN_PASSES.items()}
+    for name, path in _targets_rows("passes").items():
+        found.setdefault(name, _lazy(path))
     for ep in entry_points(group="graphopt.passes"):
         found.setdefault(ep.name, ep.load)
     found.update(_extra_passes)
@@ -131,16 +132,13 @@ def load_pass_plugin(path: str) -> list[str]:
 
 # -- dialects -------------------------------------------------------------------------
 # Targets' IR dialects, loaded when IR text names one (graphopt.ir.make_context).
-_BUILTIN_DIALECTS: dict[str, str] = {
-    "ascend": "graphopt.targets.ascend.dialect:Ascend",
-}
 
 
 @functools.cache  # every compile makes a context; installed entry points do not change meanwhile
 def all_dialects() -> dict[str, Callable[[], Any]]:
-    """Dialect name -> getter of the xDSL Dialect (the entry-point group ``graphopt.dialects``
-    adds a third-party target's)."""
-    found: dict[str, Callable[[], Any]] = {name: _lazy(path) for name, path in _BUILTIN_DIALECTS.items()}
+    """Dialect name -> getter of the xDSL Dialect: each target's (``Target.dialects``; the
+    entry-point group ``graphopt.dialects`` adds others)."""
+    found: dict[str, Callable[[], Any]] = {name: _lazy(path) for name, path in _targets_rows("dialects").items()}
     for ep in entry_points(group="graphopt.dialects"):
         found.setdefault(ep.name, ep.load)
     return found
@@ -158,6 +156,15 @@ def all_targets() -> dict[str, Callable[[], Any]]:
     for ep in entry_points(group="graphopt.targets"):
         found.setdefault(ep.name, ep.load)
     return found
+
+
+def _targets_rows(kind: str) -> dict[str, str]:
+    """What the targets declare of ``kind`` ("passes", "dialects"): name -> "module:attr"."""
+    rows: dict[str, str] = {}
+    for _, get in sorted(all_targets().items()):
+        for name, path in getattr(get(), kind, {}).items():
+            rows.setdefault(name, path)
+    return rows
 
 
 def get_target(spec: str, **options: Any) -> Any:

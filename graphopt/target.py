@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -58,6 +58,9 @@ class Target:
     description: ClassVar[str]
     # The options the constructor takes besides a variant (None = the default).
     options: ClassVar[tuple[TargetOption, ...]] = ()
+    # The target's own passes and IR dialects, name -> "module:attr", imported when used.
+    passes: ClassVar[Mapping[str, str]] = {}
+    dialects: ClassVar[Mapping[str, str]] = {}
     # Passes that turn graph ops into the target's own IR; the report's fusion and pattern
     # statistics are taken just before the first of them runs.
     lowering_passes: ClassVar[frozenset[str]] = frozenset()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from graphopt.errors import GraphoptError
 from graphopt.target import Executable, Target, TargetOption
@@ -35,6 +35,13 @@ class AscendSimTarget(Target):
     name = "ascend-sim"
     description = "Huawei Ascend (DaVinci) NPU model: layout, tiling, functional + timing simulation, AscendC emitter"
     lowering_passes = frozenset({"ascend-layout", "ascend-lower"})
+    passes: ClassVar[dict[str, str]] = {
+        "ascend-channels-first": "graphopt.targets.ascend.channels_first:ChannelsFirst",
+        "ascend-conv-transpose": "graphopt.targets.ascend.conv_transpose:ConvTransposeToConvPass",
+        "ascend-layout": "graphopt.targets.ascend.layout:AssignLayout",
+        "ascend-lower": "graphopt.targets.ascend.lower:LowerToAscend",
+    }
+    dialects: ClassVar[dict[str, str]] = {"ascend": "graphopt.targets.ascend.dialect:Ascend"}
     options = (
         TargetOption("chip", "a chip description (.toml) instead of a bundled chip"),
         TargetOption("precision", "force_fp16 (default), allow_mix_precision or must_keep_origin_dtype"),
