@@ -296,14 +296,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     )
     result = None
     if not args.no_validate:
-        from graphopt.validate import validate_against_onnxruntime, validate_against_torch
+        from graphopt.validate import validate
 
-        if compiled.reference is not None:  # a .pt2: torch eager is the judge
-            result = validate_against_torch(compiled, compiled.reference, inputs, seed=args.seed)
-        else:
-            assert compiled.source is not None
-            result = validate_against_onnxruntime(compiled, compiled.source, inputs, seed=args.seed)
-        compiled.report["validation"] = result
+        result = validate(compiled, inputs, seed=args.seed)  # torch eager judges a .pt2, onnxruntime the rest
     _clear_progress()
     # DOT on stdout (--emit dot without -o) keeps stdout for the DOT alone.
     info = sys.stderr if args.emit and not args.output else sys.stdout

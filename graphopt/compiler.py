@@ -388,15 +388,10 @@ def compile(
     if isinstance(model, str | os.PathLike):
         compiled.source_path = Path(model)
     if validate:
-        from graphopt.validate import check, validate_against_onnxruntime, validate_against_torch
+        from graphopt.validate import check
+        from graphopt.validate import validate as judge
 
-        if reference is not None:
-            result = validate_against_torch(compiled, reference, inputs)
-        else:
-            assert proto is not None
-            result = validate_against_onnxruntime(compiled, proto, inputs)
-        compiled.report["validation"] = result
-        check(result)
+        check(judge(compiled, inputs))
     return compiled
 
 

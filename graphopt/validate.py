@@ -270,6 +270,19 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
+def validate(compiled: Compiled, inputs: Mapping[str, Any] | None = None, seed: int = 0) -> dict[str, Any]:
+    """Compare ``compiled`` with its judge and record the result as its report's
+    ``validation``: torch eager for a model that came from torch (``compiled.reference``),
+    else onnxruntime on the ONNX model it was compiled from."""
+    if compiled.reference is not None:
+        result = validate_against_torch(compiled, compiled.reference, inputs, seed=seed)
+    else:
+        assert compiled.source is not None, "a compiled model keeps its ONNX source for validation"
+        result = validate_against_onnxruntime(compiled, compiled.source, inputs, seed=seed)
+    compiled.report["validation"] = result
+    return result
+
+
 def validate_against_onnxruntime(
     compiled: Compiled, model: onnx.ModelProto, inputs: Mapping[str, Any] | None = None, seed: int = 0
 ) -> dict[str, Any]:
