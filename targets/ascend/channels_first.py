@@ -43,12 +43,11 @@ from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
-from graphopt import dtypes
 from graphopt.dialects.graph import ConstantOp, GraphOp, WeightOp, is_parameter
 from graphopt.dialects.traits import Elementwise, Movement
 from graphopt.rewrite import build, constant_value, make_constant, remarks_of, sole_user, src_of, weights_of
 from graphopt.targets.ascend.chip import Chip, pass_target
-from graphopt.targets.ascend.vector import Numerics
+from graphopt.targets.ascend.layout import tile_fits
 from graphopt.weights import WeightStore
 
 TO_LAST, TO_FIRST = (0, 2, 3, 1), (0, 3, 1, 2)
@@ -180,7 +179,8 @@ class _ChannelsFirst:
         params_ok = all(_shape(v) == (c,) or (p is not None and p.shape == ()) for v, p in zip(op.operands[1:], params))
         if not params_ok or any(r.uses for r in op.results[1:]):
             return "LayerNormalization: its scale and bias must hold one value per channel"
-        if not channel_rows_fit(self.chip, self.precision, x.type):  # pyright: ignore[reportArgumentType]
+        _, _, w, _ = _shape(x)  # a kernel tile holds at least one row, [1, C, 1, W] (vector_kernel._build_channel_norm)
+        if not tile_fits(self.chip, self.precision, x.type, "ChannelLayerNorm", c * w):  # pyright: ignore[reportArgumentType]
             return f"LayerNormalization over the channels of {list(_shape(x))}: a row of W pixels' channels does not fit UB"
         return ""
 
@@ -277,16 +277,6 @@ class _ChannelsFirst:
         else:  # elementwise
             new = build(kind, [operand(v) for v in op.operands], attrs, src)
         return [*consts, new], new.results[0]
-
-
-def channel_rows_fit(chip: Chip, precision: str, t: TensorType) -> bool:
-    """Whether the ChannelLayerNorm of the channels-last ``t`` [N, H, W, C] gets a kernel tile
-    of at least one row, [1, C, 1, W] (vector_kernel._build_channel_norm): the input as GM
-    stores it and the result as the vector unit computes it, double buffered."""
-    num = Numerics.of(precision)
-    stored = num.store(dtypes.from_ir(t.element_type).numpy)
-    _, _, w, c = t.get_shape()
-    return 2 * c * w * (stored.itemsize + num.compute("ChannelLayerNorm", stored).itemsize) <= chip.buffers["ub"]
 
 
 def unflatten_linears(block: Block) -> None:

@@ -501,7 +501,7 @@ def _group_norms(block: Block, layout: _Layout) -> None:
         scale, bias = (constant_value(v, weights) for v in norm.operands[1:])
         if g < 1 or c % g or scale is None or bias is None or scale.size != g or bias.size != g:
             continue
-        if not whole_sample_fits(layout.chip, layout.precision, x.type, "GroupNormalization"):  # pyright: ignore[reportArgumentType]
+        if not tile_fits(layout.chip, layout.precision, x.type, "GroupNormalization", math.prod(shape[1:])):  # pyright: ignore[reportArgumentType]
             continue
         src = src_of(r1, norm, r2)
         consts = [make_constant(np.repeat(a.reshape(-1), c // g).astype(a.dtype), src, weights, "group_norm")
@@ -515,14 +515,14 @@ def _group_norms(block: Block, layout: _Layout) -> None:
             Rewriter.erase_op(dead)
 
 
-def whole_sample_fits(chip: Chip, precision: str, t: TensorType, op_type: str) -> bool:
-    """Whether a vector kernel of ``op_type`` holding whole samples of ``t`` ([1, C, H, W]
-    tiles: ``_WHOLE_SAMPLE``) fits the Unified Buffer: the input as GM stores it and the
-    result as the kernel computes it, double buffered."""
+def tile_fits(chip: Chip, precision: str, t: TensorType, op_type: str, elements: int) -> bool:
+    """Whether the smallest tile of a vector kernel of ``op_type`` over ``t``, ``elements``
+    values (a whole sample for GroupNormalization, a row of pixels' channels for
+    ChannelLayerNorm), fits the Unified Buffer: the input as GM stores it and the result as
+    the kernel computes it, double buffered."""
     num = Numerics.of(precision)
     stored = num.store(dtypes.from_ir(t.element_type).numpy)
-    row = stored.itemsize + num.compute(op_type, stored).itemsize
-    return 2 * row * math.prod(t.get_shape()[1:]) <= chip.buffers["ub"]
+    return 2 * elements * (stored.itemsize + num.compute(op_type, stored).itemsize) <= chip.buffers["ub"]
 
 
 def _is_constant(v: SSAValue) -> bool:
