@@ -18,33 +18,12 @@ ONNX's Attention requires.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from xdsl.dialects.builtin import TensorType
+from xdsl.ir import SSAValue
 
-from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, TensorType
-from xdsl.ir import Operation, SSAValue
-from xdsl.passes import ModulePass
-from xdsl.pattern_rewriter import (
-    GreedyRewritePatternApplier,
-    PatternRewriter,
-    PatternRewriteWalker,
-    RewritePattern,
-)
-
-from graphopt.dialects.graph import GraphOp
 from graphopt.passes.simplify_transpose_reshape import MovementChainToTranspose, TransposeOfTranspose
-from graphopt.rewrite import (
-    build,
-    discard,
-    other_operand,
-    producer,
-    scalar_value,
-    sole_user,
-    src_of,
-    weights_of,
-    with_scalar,
-)
-from graphopt.weights import WeightStore
+from graphopt.patterns import Const, Match, OneOf, Op, Pattern, PatternPass, Var
+from graphopt.rewrite import build, src_of
 
 _HEADS_PERM = [0, 2, 1, 3]
 
@@ -53,136 +32,76 @@ def _rank(v: SSAValue) -> int:
     return len(v.type.get_shape()) if isinstance(v.type, TensorType) else -1
 
 
-def _peel_scale(v: SSAValue, weights: WeightStore | None) -> tuple[SSAValue, float, list[GraphOp]]:
-    """v = x * c (c a scalar constant) -> (x, c, [mul]); else (v, 1, [])."""
-    op = producer(v, "Mul")
-    m = with_scalar(op, "Mul", weights)
-    if op is not None and m and op.results[0].has_one_use():
-        return m[0], m[1], [op]
-    return v, 1.0, []
+def _rank4(name: str) -> Var:
+    return Var(name, where=lambda m: _rank(m[name]) == 4)
 
 
-@dataclass
-class AttentionCore(RewritePattern):
-    weights: WeightStore | None
-
-    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if not isinstance(op, GraphOp) or op.ONNX_TYPE != "Softmax" or _rank(op.operands[0]) != 4:
-            return
-        if op.onnx_attrs().get("axis", -1) not in (-1, 3):
-            return
-        probs, guard = _nan_guarded(op.results[0], self.weights)
-        out = sole_user(probs, "MatMul")
-        if out is None or out.operands[0] != probs:
-            return
-        scores, mask, ops = op.operands[0], None, [op, out, *guard]
-        add = producer(scores, "Add")
-        if add is not None:
-            for cand in add.operands:
-                if _scaled_qk(cand, self.weights) is not None:
-                    scores, mask = cand, other_operand(add, cand)
-                    ops.append(add)
-                    break
-        found = _scaled_qk(scores, self.weights)
-        if found is None:
-            return
-        qk, scale, scale_ops = found
-        if mask is not None and not _mask_fits(mask, qk.results[0]):
-            return
-        q, cq, q_ops = _peel_scale(qk.operands[0], self.weights)
-        kt, ck, k_ops = _peel_scale(qk.operands[1], self.weights)
-        if any(_rank(v) != 4 for v in (q, kt, out.operands[1])):
-            return  # a MatMul broadcasting a lower-rank operand (V of rank 2): not Attention's [B, H, S, D]
-        ops += [qk, *scale_ops, *q_ops, *k_ops]
-        k = build("Transpose", [kt], {"perm": [0, 1, 3, 2]}, src_of(qk))
-        operands = [q, k.results[0], out.operands[1]] + ([mask] if mask is not None else [])
-        attn = build("Attention", operands, {"scale": scale * cq * ck}, src_of(*ops))
-        if attn.results[0].type != out.results[0].type:
-            discard(attn, k)
-            return
-        rewriter.replace(out, [k, attn], [attn.results[0]])
+def _scaled(name: str, c: str) -> OneOf:
+    """v * c with c a scalar (only v's user), else v."""
+    return OneOf(Op("Mul", _rank4(name), Const(name=c), one_use=True), _rank4(name))
 
 
-def _mask_fits(mask: SSAValue, scores: SSAValue) -> bool:
+def _mask_fits(m: Match) -> bool:
     """Attention's attn_mask must end in [q_seq or 1, kv_seq]: a shorter last axis would
     be padded (as masked), not broadcast."""
-    if not isinstance(mask.type, TensorType) or not isinstance(scores.type, TensorType):
+    mask, scores = m["mask"].type, m["qk"].type
+    if not isinstance(mask, TensorType) or not isinstance(scores, TensorType):
         return False
-    m, s = mask.type.get_shape(), scores.type.get_shape()
-    return 2 <= len(m) <= len(s) and m[-1] == s[-1] and m[-2] in (1, s[-2])
+    ms, s = mask.get_shape(), scores.get_shape()
+    return 2 <= len(ms) <= len(s) and ms[-1] == s[-1] and ms[-2] in (1, s[-2])
 
 
-def _nan_guarded(p: SSAValue, weights: WeightStore | None) -> tuple[SSAValue, list[GraphOp]]:
-    """Follow Where(IsNaN(p), 0, p), which exporters add so that a fully masked row gives
-    zeros instead of NaN (as ONNX's Attention specifies); returns (value, ops)."""
-    isnan = next((u.operation for u in p.uses if isinstance(u.operation, GraphOp) and u.operation.ONNX_TYPE == "IsNaN"), None)
-    if isnan is None:
-        return p, []
-    where = sole_user(isnan.results[0], "Where")
-    if where is None or where.operands[2] != p or scalar_value(where.operands[1], weights) != 0.0:
-        return p, []
-    if {u.operation for u in p.uses} != {isnan, where}:
-        return p, []
-    return where.results[0], [isnan, where]
+qk = Op("MatMul", _scaled("q", "cq"), _scaled("kt", "ck"), name="qk")
+scaled_qk = OneOf(Op("Mul", qk, Const(name="c")), Op("Div", qk, Const(name="inv_c")), qk)
+scores = OneOf(Op("Add", scaled_qk, Var("mask"), where=_mask_fits), scaled_qk)
 
 
-def _scaled_qk(v: SSAValue, weights: WeightStore | None) -> tuple[GraphOp, float, list[GraphOp]] | None:
-    """v = MatMul(q, kT) [* c | / c] -> (matmul, scale, [scale op])."""
-    op = producer(v)
-    mul, div = with_scalar(op, "Mul", weights), with_scalar(op, "Div", weights)
-    scale, inner, ops = 1.0, v, []
-    if op is not None and (mul or div):
-        inner, c = mul or div  # type: ignore[misc]
-        scale, ops = (c if mul else 1.0 / c), [op]
-    qk = producer(inner, "MatMul")
-    if qk is None or _rank(qk.operands[0]) != 4 or _rank(qk.operands[1]) != 4:
-        return None
-    return qk, scale, ops
+def _softmax(one_use: bool) -> Op:
+    return Op("Softmax", scores, name="p", attrs={"axis": lambda a: a in (None, -1, 3)}, one_use=one_use)
 
 
-def _split_heads(v: SSAValue) -> tuple[SSAValue, int] | None:
-    """v = Transpose(Reshape(x [B,S,H*D] -> [B,S,H,D]), [0,2,1,3]) -> (x, H)."""
-    t = producer(v, "Transpose")
-    if t is None or t.onnx_attrs().get("perm") != _HEADS_PERM:
-        return None
-    r = producer(t.operands[0], "Reshape")
-    if r is None or _rank(r.operands[0]) != 3:
-        return None
-    heads = r.results[0].type.get_shape()[2]  # type: ignore[union-attr]
-    return r.operands[0], heads
+def _only_nan_guard(m: Match) -> bool:
+    return len({u.operation for u in m["p"].uses}) == 2  # the IsNaN and the Where
 
 
-@dataclass
-class AttentionHeads(RewritePattern):
-    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if not isinstance(op, GraphOp) or op.ONNX_TYPE != "Attention" or _rank(op.operands[0]) != 4:
-            return
-        if len(op.results) != 1 or len(op.operands) > 4:
-            return
-        split = [_split_heads(v) for v in op.operands[:3]]
-        t = sole_user(op.results[0], "Transpose")
-        r = sole_user(t.results[0], "Reshape") if t is not None and t.onnx_attrs().get("perm") == _HEADS_PERM else None
-        if any(s is None for s in split) or r is None or _rank(r.results[0]) != 3:
-            return
-        (xq, hq), (xk, hk), (xv, _) = split  # type: ignore[misc]
-        attrs = {**op.onnx_attrs(), "q_num_heads": hq, "kv_num_heads": hk}
-        operands = [xq, xk, xv, *op.operands[3:]]
-        attn = build("Attention", operands, attrs, src_of(op, t, r))  # type: ignore[arg-type]
-        if attn.results[0].type != r.results[0].type:
-            discard(attn)
-            return
-        rewriter.replace(r, attn)
+# p, or Where(IsNaN(p), 0, p) when p has no other user; the result feeds only the second MatMul
+probs = OneOf(Op("Where", Op("IsNaN", _softmax(False), one_use=True), Const(0.0, rel=0.0), _softmax(False),
+                 one_use=True, where=_only_nan_guard), _softmax(True))
 
 
-@dataclass(frozen=True)
-class RecognizeAttention(ModulePass):
+def _attention(m: Match):
+    c = m.consts["c"] if "c" in m.consts else 1.0 / m.consts.get("inv_c", 1.0)
+    scale = c * m.consts.get("cq", 1.0) * m.consts.get("ck", 1.0)
+    k = build("Transpose", [m["kt"]], {"perm": [0, 1, 3, 2]}, src_of(m.op("qk")))
+    mask = [m["mask"]] if m.get("mask") is not None else []
+    return [k, build("Attention", [m["q"], k.results[0], m["v"], *mask], {"scale": scale}, m.src)]
+
+
+ATTENTION_CORE = Pattern("attention-core", Op("MatMul", probs, _rank4("v")), _attention)
+
+
+def _heads(v: str) -> Op:
+    """Transpose(Reshape(x [B,S,H*D] -> [B,S,H,D]), [0,2,1,3]); binds x as ``v``."""
+    flat = Var(v, where=lambda m: _rank(m[v]) == 3)
+    return Op("Transpose", Op("Reshape", flat, Var(), name=f"{v}_split"), attrs={"perm": _HEADS_PERM})
+
+
+def _merged_heads(m: Match):
+    attrs = {**m.op("attn").onnx_attrs(),
+             "q_num_heads": m["xq_split"].type.get_shape()[2], "kv_num_heads": m["xk_split"].type.get_shape()[2]}
+    return build("Attention", [m["xq"], m["xk"], m["xv"], *m.rest["mask"]], attrs, m.src)
+
+
+attn4 = Op("Attention", _heads("xq"), _heads("xk"), _heads("xv"), name="attn", rest="mask", one_use=True,
+           where=lambda m: len(m.op("attn").results) == 1 and len(m.rest["mask"]) <= 1)
+ATTENTION_HEADS = Pattern("attention-heads",
+                          Op("Reshape", Op("Transpose", attn4, attrs={"perm": _HEADS_PERM}, one_use=True), Var(),
+                             where=lambda m: _rank(m.ops[0].results[0]) == 3),
+                          _merged_heads)
+
+
+class RecognizeAttention(PatternPass):
     """Rewrite MatMul-scale-mask-Softmax-MatMul (and its multi-head plumbing) into graph.attention."""
 
     name = "recognize-attention"
-
-    def apply(self, ctx: Context, op: ModuleOp) -> None:
-        core = GreedyRewritePatternApplier(
-            [AttentionCore(weights_of(ctx)), TransposeOfTranspose(), MovementChainToTranspose()]
-        )
-        PatternRewriteWalker(core).rewrite_module(op)
-        PatternRewriteWalker(AttentionHeads()).rewrite_module(op)
+    phases = ((ATTENTION_CORE, TransposeOfTranspose(), MovementChainToTranspose()), (ATTENTION_HEADS,))

@@ -1,22 +1,20 @@
-"""Shared matching for the normalization recognizers (layer norm, RMS norm)."""
+"""The pieces the normalization recognizers (layer norm, RMS norm) share, as patterns."""
 
 from __future__ import annotations
 
 import numpy as np
 from xdsl.dialects.builtin import TensorType
 from xdsl.ir import Operation, SSAValue
-from xdsl.pattern_rewriter import PatternRewriter
 
 from graphopt import dtypes
 from graphopt.dialects.graph import GraphOp
-from graphopt.rewrite import constant_value, make_constant, producer, sole_user, with_scalar
+from graphopt.patterns import Const, Match, Matcher, OneOf, Op, Tensor
+from graphopt.rewrite import build, constant_value, make_constant
 from graphopt.weights import WeightStore
 
 
 def trailing_axes(mean: GraphOp, weights: WeightStore | None) -> int | None:
-    """The first axis of a keepdims ReduceMean over the trailing axes [k, ..., rank-1]."""
-    if mean.ONNX_TYPE != "ReduceMean" or mean.onnx_attrs().get("keepdims", 1) != 1 or len(mean.operands) < 2:
-        return None
+    """The first axis of a ReduceMean over the trailing axes [k, ..., rank-1]."""
     axes = constant_value(mean.operands[1], weights)
     t = mean.operands[0].type
     if axes is None or not isinstance(t, TensorType) or axes.size == 0:
@@ -26,83 +24,47 @@ def trailing_axes(mean: GraphOp, weights: WeightStore | None) -> int | None:
     return norm[0] if norm == list(range(norm[0], rank)) else None
 
 
-def square_of(v: SSAValue, weights: WeightStore | None) -> SSAValue | None:
-    """x for x * x or Pow(x, 2)."""
-    p = with_scalar(producer(v), "Pow", weights)
-    if p and p[1] == 2.0:
-        return p[0]
-    m = producer(v, "Mul")
-    return m.operands[0] if m is not None and m.operands[0] == m.operands[1] else None
+def mean(v: Matcher, name: str, one_use: bool = False) -> Op:
+    """A keepdims ReduceMean of v over trailing axes."""
+    return Op("ReduceMean", v, Tensor(), name=name, attrs={"keepdims": lambda k: k in (None, 1)}, one_use=one_use,
+              where=lambda m: trailing_axes(m.op(name), m.weights) is not None)
 
 
-def inv_std(mean_sq: GraphOp, weights: WeightStore | None) -> tuple[float, GraphOp, list[GraphOp]] | None:
-    """From mean(sq) follow Add(eps) -> Sqrt; returns (eps, sqrt op, ops)."""
-    add = sole_user(mean_sq.results[0], "Add")
-    eps = with_scalar(add, "Add", weights)
-    if add is None or not eps or eps[0] != mean_sq.results[0]:
-        return None
-    sqrt = sole_user(add.results[0], "Sqrt")
-    if sqrt is None:
-        return None
-    return eps[1], sqrt, [add, sqrt]
+def square(v: Matcher) -> Matcher:
+    return OneOf(Op("Pow", v, Const(2.0, rel=0.0)), Op("Mul", v, v))
 
 
-def divided_by(x: SSAValue, sqrt: GraphOp) -> tuple[GraphOp, list[GraphOp]] | None:
-    """The op computing x / sqrt(...), as Div(x, s) or Mul(x, Reciprocal(s)), with the
-    ops between sqrt and it."""
-    s = sqrt.results[0]
-    div = sole_user(s, "Div")
-    if div is not None and div.operands[0] == x and div.operands[1] == s:
-        return div, []
-    rec = sole_user(s, "Reciprocal")
-    mul = sole_user(rec.results[0], "Mul") if rec is not None else None
-    if rec is not None and mul is not None and x in mul.operands:
-        return mul, [rec]
-    return None
+def normalized(x: Matcher, mean_square: Matcher, one_use: bool) -> Matcher:
+    """x / sqrt(mean_square + eps), or x * Reciprocal(sqrt(...))."""
+    sqrt = Op("Sqrt", Op("Add", mean_square, Const(name="eps"), one_use=True), one_use=True)
+    return OneOf(Op("Div", x, sqrt, one_use=one_use),
+                 Op("Mul", x, Op("Reciprocal", sqrt, one_use=True), one_use=one_use))
 
 
-def affine(
-    y: GraphOp, normalized_shape: list[int], weights: WeightStore | None, with_bias: bool = True
-) -> tuple[GraphOp, SSAValue | None, SSAValue | None]:
-    """Follow an optional Mul(gamma) then (if ``with_bias``) Add(beta) whose constants span
-    the normalized axes; returns (last op, gamma, beta)."""
+def affine(x: Matcher, mean_square: Matcher, with_bias: bool) -> Matcher:
+    """The normalized value, times a constant gamma, plus (if ``with_bias``) a constant beta."""
+    def scaled(one_use: bool) -> Op:
+        return Op("Mul", normalized(x, mean_square, one_use=True), Tensor("gamma"), one_use=one_use)
 
-    def fits(v: SSAValue) -> bool:
-        t = v.type
-        if not isinstance(t, TensorType) or constant_value(v, weights) is None:
-            return False
-        shape = list(t.get_shape())
-        return shape == normalized_shape[len(normalized_shape) - len(shape):] and len(shape) <= len(normalized_shape)
-
-    last, gamma, beta = y, None, None
-    mul = sole_user(last.results[0], "Mul")
-    if mul is not None:
-        g = mul.operands[1] if mul.operands[0] == last.results[0] else mul.operands[0]
-        if fits(g) and mul.results[0].type == last.results[0].type:
-            last, gamma = mul, g
-    add = sole_user(last.results[0], "Add")
-    if add is not None and gamma is not None and with_bias:
-        b = add.operands[1] if add.operands[0] == last.results[0] else add.operands[0]
-        if fits(b) and add.results[0].type == last.results[0].type:
-            last, beta = add, b
-    return last, gamma, beta
+    forms = [scaled(False), normalized(x, mean_square, one_use=False)]
+    return OneOf(Op("Add", scaled(True), Tensor("beta")), *forms) if with_bias else OneOf(*forms)
 
 
-def erase_dead(ops: list[GraphOp], rewriter: PatternRewriter) -> None:
-    """Erase the matched ops that the replacement left without users, last first, so the
-    walker does not match the leftover chain again."""
-    for op in reversed(ops):
-        if op.parent is not None and not any(r.uses for r in op.results):
-            rewriter.erase(op)
-
-
-def scale_or_ones(
-    scale: SSAValue | None, x: SSAValue, shape: list[int], src: list[str], weights: WeightStore | None
-) -> tuple[SSAValue, list[Operation]]:
-    """The norm's scale input: the matched one, or a constant of ones (new ops to insert)."""
-    if scale is not None:
-        return scale, []
+def build_norm(onnx_type: str, m: Match, x: SSAValue, axis: int) -> list[Operation] | None:
+    """``onnx_type``(x, gamma or ones[, beta]) {axis, epsilon}, if gamma and beta span the
+    normalized axes (broadcasting from their end)."""
     t = x.type
     assert isinstance(t, TensorType)
-    ones = make_constant(np.ones(shape, dtypes.from_ir(t.element_type).numpy), src, weights, "norm.ones")
-    return ones.results[0], [ones]
+    norm_shape = list(t.get_shape()[axis:])
+    gamma, beta = m.get("gamma"), m.get("beta")
+    for v in (gamma, beta):
+        shape = list(v.type.get_shape()) if v is not None and isinstance(v.type, TensorType) else None
+        if v is not None and (shape is None or len(shape) > len(norm_shape) or shape != norm_shape[len(norm_shape) - len(shape):]):
+            return None
+    made: list[Operation] = []
+    if gamma is None:
+        ones = np.ones(norm_shape, dtypes.from_ir(t.element_type).numpy)
+        made.append(make_constant(ones, m.src, m.weights, "norm.ones"))
+        gamma = made[-1].results[0]
+    operands = [x, gamma] + ([beta] if beta is not None else [])
+    return [*made, build(onnx_type, operands, {"axis": axis, "epsilon": m.const("eps")}, m.src)]

@@ -19,18 +19,13 @@ Anything else is declined.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
-from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.dialects.builtin import TensorType
 from xdsl.ir import Operation, SSAValue
-from xdsl.passes import ModulePass
-from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
 
-from graphopt.dialects.graph import ConstantOp, GraphOp
-from graphopt.rewrite import build, constant_value, discard, make_constant, other_operand, producer, src_of, weights_of
-from graphopt.weights import WeightStore
+from graphopt.dialects.graph import ConstantOp
+from graphopt.patterns import Match, Op, Pattern, PatternPass, Tensor, Var
+from graphopt.rewrite import build, constant_value, make_constant
 
 
 def _shape(v: SSAValue) -> list[int] | None:
@@ -40,49 +35,39 @@ def _shape(v: SSAValue) -> list[int] | None:
     return shape if all(d >= 0 for d in shape) else None
 
 
-def _half_slice(v: SSAValue, weights: WeightStore | None) -> tuple[SSAValue, range] | None:
-    """v = Slice(x, start, end, axes=[last], steps=[1]) -> (x, the indices of x's last axis kept)."""
-    op = producer(v, "Slice")
-    if op is None or op.ONNX_DOMAIN or not v.has_one_use() or len(op.operands) < 3:
+def _half(name: str) -> Op:
+    """Slice(x, start, end, axes=[last], steps=[1]) of x (bound as "x"), read by one op; the
+    indices of x's last axis it keeps are checked by ``_halves``."""
+    return Op("Slice", Var("x"), Tensor(), Tensor(), name=name, rest=name, one_use=True)
+
+
+def _kept(m: Match, name: str) -> range | None:
+    """The indices of x's last axis a matched Slice keeps."""
+    op, shape = m.op(name), _shape(m["x"])
+    vals = [constant_value(o, m.weights) for o in op.operands[1:]]
+    if shape is None or any(c is None or c.size != 1 for c in vals):
         return None
-    x = op.operands[0]
-    shape = _shape(x)
-    if shape is None:
-        return None
+    start, end, *rest = (int(c.reshape(-1)[0]) for c in vals)  # type: ignore[union-attr]
+    axis, step = (rest + [0, 1][len(rest):])[:2]
     rank = len(shape)
-    vals = [constant_value(o, weights) for o in op.operands[1:]]
-    if any(c is None or c.size != 1 for c in vals):
-        return None
-    start, end = int(vals[0].reshape(-1)[0]), int(vals[1].reshape(-1)[0])  # type: ignore[union-attr]
-    axis = int(vals[2].reshape(-1)[0]) if len(vals) > 2 else 0  # type: ignore[union-attr]
-    step = int(vals[3].reshape(-1)[0]) if len(vals) > 3 else 1  # type: ignore[union-attr]
-    if step != 1 or axis % rank != rank - 1 or not -rank <= axis < rank:
+    if step != 1 or not -rank <= axis < rank or axis % rank != rank - 1:
         return None
     # ONNX clamps start/end (negative ones counting from the end) as Python slicing does for step 1.
-    return x, range(shape[-1])[start:end]
+    return range(shape[-1])[start:end]
 
 
-def _rotate_half(v: SSAValue, weights: WeightStore | None) -> tuple[SSAValue, list[GraphOp]] | None:
-    """v = Concat(Neg(x[..., D/2:]), x[..., :D/2], axis=-1) -> (x, ops)."""
-    cat = producer(v, "Concat")
-    if cat is None or cat.ONNX_DOMAIN or len(cat.operands) != 2 or not v.has_one_use():
-        return None
-    neg = producer(cat.operands[0], "Neg")
-    if neg is None or neg.ONNX_DOMAIN or not neg.results[0].has_one_use():
-        return None
-    second, first = _half_slice(neg.operands[0], weights), _half_slice(cat.operands[1], weights)
-    if second is None or first is None or second[0] != first[0]:
-        return None
-    x = first[0]
-    shape = _shape(x)
-    assert shape is not None
+def _halves(m: Match) -> bool:
+    """The Concat joins -x[..., D/2:] and x[..., :D/2] along the last axis."""
+    shape, cat = _shape(m["x"]), m.op("cat")
+    if shape is None or shape[-1] % 2 or cat.onnx_attrs().get("axis") % len(shape) != len(shape) - 1:
+        return False
     d = shape[-1]
-    if cat.onnx_attrs().get("axis") % len(shape) != len(shape) - 1 or d % 2:
-        return None
-    if first[1] != range(0, d // 2) or second[1] != range(d // 2, d):
-        return None
-    slices = [producer(neg.operands[0]), producer(cat.operands[1])]
-    return x, [cat, neg, *(s for s in slices if s is not None)]
+    return _kept(m, "second") == range(d // 2, d) and _kept(m, "first") == range(0, d // 2)
+
+
+# x * cos + Concat(Neg(x[..., D/2:]), x[..., :D/2]) * sin, each product read only by the Add
+rotated = Op("Concat", Op("Neg", _half("second"), one_use=True), _half("first"), name="cat", one_use=True, where=_halves)
+ROTARY_PATTERN = Op("Add", Op("Mul", Var("x"), Tensor("cos"), one_use=True), Op("Mul", rotated, Tensor("sin"), one_use=True))
 
 
 def _cache(table: np.ndarray, shape: list[int], seq_axis: int, head_axis: int | None) -> np.ndarray | None:
@@ -106,93 +91,41 @@ def _cache(table: np.ndarray, shape: list[int], seq_axis: int, head_axis: int | 
     return np.ascontiguousarray(full[..., :h])
 
 
-@dataclass
-class RotateHalf(RewritePattern):
-    weights: WeightStore | None
-    # (cos, sin, layout, x's shape) -> the cache ops made for them: Q and K share them.
-    made: dict[tuple[SSAValue, SSAValue, str, tuple[int, ...]], tuple[Operation, Operation]] = field(
-        default_factory=dict
-    )
+def _caches(m: Match, cos_c: np.ndarray, sin_c: np.ndarray, key: tuple) -> tuple[list[Operation], list[SSAValue]]:
+    """The cos and sin cache constants, made once per (tables, layout, shape): Q and K share them."""
+    root = m.ops[0]
+    prev = m.memo.get(key)
+    if prev is not None and prev[1].parent_block() is root.parent_block() and prev[1].is_before_in_block(root):
+        return [], [prev[0].results[0], prev[1].results[0]]
+    made = (make_constant(cos_c, m.src, m.weights, "rotary.cos"), make_constant(sin_c, m.src, m.weights, "rotary.sin"))
+    m.memo[key] = made
+    return list(made), [made[0].results[0], made[1].results[0]]
 
-    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if not isinstance(op, GraphOp) or op.ONNX_TYPE != "Add" or op.ONNX_DOMAIN or len(op.operands) != 2:
-            return
-        for rot_term in op.operands:
-            found = self._match(op, rot_term)
-            if found is not None:
-                self._rewrite(op, rewriter, *found)
-                return
 
-    def _match(self, add: GraphOp, rot_term: SSAValue):
-        x_term = other_operand(add, rot_term)
-        mul_r, mul_x = producer(rot_term, "Mul"), producer(x_term, "Mul")
-        if mul_r is None or mul_x is None or mul_r is mul_x or mul_r.ONNX_DOMAIN or mul_x.ONNX_DOMAIN:
-            return None
-        if not rot_term.has_one_use() or not x_term.has_one_use():
-            return None
-        for rot in mul_r.operands:
-            found = _rotate_half(rot, self.weights)
-            if found is None:
-                continue
-            x, rot_ops = found
-            if x not in mul_x.operands:
-                continue
-            sin_v, cos_v = other_operand(mul_r, rot), other_operand(mul_x, x)
-            if x.type != add.results[0].type or x.type != rot.type:
-                return None
-            return x, cos_v, sin_v, [mul_x, *rot_ops, mul_r, add]
+def _rotary(m: Match) -> list[Operation] | None:
+    x, shape, src = m["x"], _shape(m["x"]), m.src
+    if shape is None or len(shape) not in (3, 4):
         return None
-
-    def _rewrite(
-        self, add: GraphOp, rewriter: PatternRewriter, x: SSAValue, cos_v: SSAValue, sin_v: SSAValue, ops: list[GraphOp]
-    ) -> None:
-        shape = _shape(x)
-        cos, sin = constant_value(cos_v, self.weights), constant_value(sin_v, self.weights)
-        if shape is None or cos is None or sin is None or len(shape) not in (3, 4) or shape[-1] % 2:
-            return
-        src = src_of(*ops)
-        attempts: list[tuple[int, int | None, str]] = (
-            [(2, 1, "bhsd"), (1, 2, "bshd")] if len(shape) == 4 else [(1, None, "bsd")]
-        )
-        for seq_axis, head_axis, layout in attempts:
-            cos_c, sin_c = _cache(cos, shape, seq_axis, head_axis), _cache(sin, shape, seq_axis, head_axis)
-            if cos_c is None or sin_c is None:
-                continue
-            key = (cos_v, sin_v, layout, tuple(shape))
-            prev = self.made.get(key)
-            if prev is not None and prev[1].parent_block() is add.parent_block() and prev[1].is_before_in_block(add):
-                cache_ops: list[Operation] = []
-                c_op, s_op = prev
-            else:
-                c_op = make_constant(cos_c, src, self.weights, "rotary.cos")
-                s_op = make_constant(sin_c, src, self.weights, "rotary.sin")
-                cache_ops = [c_op, s_op]
-                self.made[key] = (c_op, s_op)
-            caches = [c_op.results[0], s_op.results[0]]
-            new: list[Operation]
-            if layout != "bshd":
-                attrs = {"num_heads": 1} if layout == "bsd" else {}
-                new = [*cache_ops, build("RotaryEmbedding", [x, *caches], attrs, src)]
-            else:
-                b, s, heads = shape[0], shape[1], shape[2]
-                flat_shape = ConstantOp(np.asarray([b, s, heads * shape[3]], np.int64), src)
-                flat = build("Reshape", [x, flat_shape.results[0]], {}, src)
-                rope = build("RotaryEmbedding", [flat.results[0], *caches], {"num_heads": heads}, src)
-                back_shape = ConstantOp(np.asarray(shape, np.int64), src)
-                back = build("Reshape", [rope.results[0], back_shape.results[0]], {}, src)
-                new = [*cache_ops, flat_shape, flat, rope, back_shape, back]
-            if new[-1].results[0].type != add.results[0].type:
-                discard(*reversed(new))  # users first
-                return
-            rewriter.replace(add, new, [new[-1].results[0]])
-            return
+    cos, sin = m.array("cos"), m.array("sin")
+    attempts: list[tuple[int, int | None, str]] = [(2, 1, "bhsd"), (1, 2, "bshd")] if len(shape) == 4 else [(1, None, "bsd")]
+    for seq_axis, head_axis, layout in attempts:
+        cos_c, sin_c = _cache(cos, shape, seq_axis, head_axis), _cache(sin, shape, seq_axis, head_axis)
+        if cos_c is None or sin_c is None:
+            continue
+        new, caches = _caches(m, cos_c, sin_c, (m["cos"], m["sin"], layout, tuple(shape)))
+        if layout != "bshd":
+            return [*new, build("RotaryEmbedding", [x, *caches], {"num_heads": 1} if layout == "bsd" else {}, src)]
+        b, s, heads = shape[0], shape[1], shape[2]
+        flat_shape = ConstantOp(np.asarray([b, s, heads * shape[3]], np.int64), src)
+        flat = build("Reshape", [x, flat_shape.results[0]], {}, src)
+        rope = build("RotaryEmbedding", [flat.results[0], *caches], {"num_heads": heads}, src)
+        back_shape = ConstantOp(np.asarray(shape, np.int64), src)
+        return [*new, flat_shape, flat, rope, back_shape, build("Reshape", [rope.results[0], back_shape.results[0]], {}, src)]
+    return None
 
 
-@dataclass(frozen=True)
-class RecognizeRotary(ModulePass):
+class RecognizeRotary(PatternPass):
     """Rewrite the rotate-half rotary embedding into graph.rotary_embedding."""
 
     name = "recognize-rotary"
-
-    def apply(self, ctx: Context, op: ModuleOp) -> None:
-        PatternRewriteWalker(RotateHalf(weights_of(ctx))).rewrite_module(op)
+    phases = ((Pattern("rotate-half", ROTARY_PATTERN, _rotary),),)

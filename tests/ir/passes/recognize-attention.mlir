@@ -69,7 +69,7 @@ builtin.module {
 
 // CHECK-LABEL: func.func @core
 // CHECK:       %[[K:.*]] = "graph.transpose"(%kt) <{perm = array<i64: 0, 1, 3, 2>}> {src = ["qk"]} : (tensor<1x2x8x4xf32>) -> tensor<1x2x4x8xf32>
-// CHECK-NEXT:  %[[A:.*]] = "graph.attention"(%q, %[[K]], %v, %mask) <{scale = 2.500000e-01 : f32}> {src = ["softmax", "pv", "mask", "qk", "scale"]} : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x1x1x4xf32>) -> tensor<1x2x4x8xf32>
+// CHECK-NEXT:  %[[A:.*]] = "graph.attention"(%q, %[[K]], %v, %mask) <{scale = 2.500000e-01 : f32}> {src = ["qk", "scale", "mask", "softmax", "pv"]} : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x1x1x4xf32>) -> tensor<1x2x4x8xf32>
 // CHECK-NOT:   "graph.softmax"
 // CHECK:       func.return %[[A]]
 

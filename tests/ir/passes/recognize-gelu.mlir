@@ -79,9 +79,9 @@ builtin.module {
 
 // CHECK-LABEL: func.func @erf
 // CHECK-NOT:   "graph.erf"
-// CHECK-DAG:   %[[A:.*]] = "graph.gelu"(%x) {src = ["a_erf", "a_add", "a_mul"]} : (tensor<2x8xf32>) -> tensor<2x8xf32>
-// CHECK-DAG:   %[[B:.*]] = "graph.gelu"(%x) {src = ["b_erf", "b_add", "b_mul", "b_half"]}
-// CHECK-DAG:   %[[C:.*]] = "graph.gelu"(%x) {src = ["c_erf", "c_add", "c_half", "c_mul"]}
+// CHECK-DAG:   %[[A:.*]] = "graph.gelu"(%x) {src = ["a_half", "a_div", "a_erf", "a_add", "a_mul"]} : (tensor<2x8xf32>) -> tensor<2x8xf32>
+// CHECK-DAG:   %[[B:.*]] = "graph.gelu"(%x) {src = ["b_scale", "b_erf", "b_add", "b_mul", "b_half"]}
+// CHECK-DAG:   %[[C:.*]] = "graph.gelu"(%x) {src = ["c_div", "c_erf", "c_add", "c_half", "c_mul"]}
 // CHECK-NOT:   "graph.erf"
 // CHECK:       func.return %[[A]], %[[B]], %[[C]]
 

@@ -61,7 +61,7 @@ builtin.module {
 // One layer norm per matched chain: the pass must not match again on the dead remains
 // of a chain it has already rewritten (a shorter chain each time: without beta, without gamma).
 // CHECK-LABEL: func.func @affine
-// CHECK:       %[[LN:.*]] = "graph.layer_normalization"(%x, %gamma, %beta) <{axis = 2 : i64, epsilon = {{9.99999974E-6|1.000000e-05}} : f32}> {src = ["mean", "sub", "sq", "var", "add_eps", "sqrt", "div", "beta"]} : (tensor<2x4x8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<2x4x8xf32>
+// CHECK:       %[[LN:.*]] = "graph.layer_normalization"(%x, %gamma, %beta) <{axis = 2 : i64, epsilon = {{9.99999974E-6|1.000000e-05}} : f32}> {src = ["mean", "sub", "sq", "var", "add_eps", "sqrt", "div", "gamma", "beta"]} : (tensor<2x4x8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<2x4x8xf32>
 // CHECK-NOT:   "graph.layer_normalization"
 // CHECK:       func.return %[[LN]]
 

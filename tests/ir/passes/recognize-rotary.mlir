@@ -43,7 +43,7 @@ builtin.module {
 // CHECK-LABEL: func.func @main
 // CHECK-DAG:   %[[COS:.*]] = "graph.constant"() <{value = dense<{{\[\[}}[1.000000e+00, 5.000000e-01], [2.500000e-01, 7.500000e-01]]]> : tensor<1x2x2xf32>}>
 // CHECK-DAG:   %[[SIN:.*]] = "graph.constant"() <{value = dense<{{\[\[}}[0.000000e+00, 5.000000e-01], [5.000000e-01, 2.500000e-01]]]> : tensor<1x2x2xf32>}>
-// CHECK:       %[[Y:.*]] = "graph.rotary_embedding"(%x, %[[COS]], %[[SIN]]) {src = ["xcos", "cat", "neg", "x2", "x1", "rsin", "add"]} : (tensor<1x2x2x4xf32>, tensor<1x2x2xf32>, tensor<1x2x2xf32>) -> tensor<1x2x2x4xf32>
+// CHECK:       %[[Y:.*]] = "graph.rotary_embedding"(%x, %[[COS]], %[[SIN]]) {src = ["x2", "neg", "x1", "cat", "rsin", "xcos", "add"]} : (tensor<1x2x2x4xf32>, tensor<1x2x2xf32>, tensor<1x2x2xf32>) -> tensor<1x2x2x4xf32>
 // CHECK-NOT:   "graph.slice"
 // CHECK:       func.return %[[Y]]
 

@@ -30,8 +30,8 @@ builtin.module {
 }
 
 // CHECK-LABEL: func.func @main
-// CHECK-DAG:   %[[Y:.*]] = "graph.swiglu"(%a, %b) {src = ["silu", "sig", "gate"]} : (tensor<2x16xf32>, tensor<2x16xf32>) -> tensor<2x16xf32>
-// CHECK-DAG:   %[[Y2:.*]] = "graph.swiglu"(%a, %b) {src = ["silu2", "sig2", "gate2"]}
+// CHECK-DAG:   %[[Y:.*]] = "graph.swiglu"(%a, %b) {src = ["sig", "silu", "gate"]} : (tensor<2x16xf32>, tensor<2x16xf32>) -> tensor<2x16xf32>
+// CHECK-DAG:   %[[Y2:.*]] = "graph.swiglu"(%a, %b) {src = ["sig2", "silu2", "gate2"]}
 // CHECK-DAG:   %[[Y3:.*]] = "graph.swiglu"(%a, %b) <{alpha = 1.500000e+00 : f32}> {src = ["swish", "gate3"]}
 // CHECK:       func.return %[[Y]], %[[Y2]], %[[Y3]]
 
