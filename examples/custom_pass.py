@@ -1,9 +1,11 @@
 """06 - A custom pass: recognize SiLU, from the command line and from Python.
 
-The pass lives in examples/silu_pass.py (one RewritePattern). This script builds a small
-MLP whose activations are written as x * sigmoid(x), then:
+The pass lives in examples/silu_pass.py (one pattern of graphopt.patterns), and as text in
+examples/silu.patterns. This script builds a small MLP whose activations are written as
+x * sigmoid(x), then:
 1. runs `graphopt passes --load-pass-plugin examples/silu_pass.py` and finds the pass listed;
-2. compiles with `graphopt compile --load-pass-plugin ... -p "recognize-silu,fuse"`;
+2. compiles with `graphopt compile --load-pass-plugin ... -p "recognize-silu,fuse"`, and
+   with `--load-patterns examples/silu.patterns -p "recognize-silu-text,fuse"`;
 3. does the same from Python with graphopt.registry.register_pass and checks that the
    SiLUs were recognized, fused into the matmul kernels, and that outputs still match.
 
@@ -28,9 +30,10 @@ sys.path.insert(0, HERE)
 from silu_pass import RecognizeSiLU  # noqa: E402
 
 import graphopt  # noqa: E402
-from graphopt.registry import pattern_pass, register_pass  # noqa: E402
+from graphopt.registry import register_pass  # noqa: E402
 
 PLUGIN = os.path.join(HERE, "silu_pass.py")
+PATTERNS = os.path.join(HERE, "silu.patterns")
 
 
 def silu_mlp() -> onnx.ModelProto:
@@ -69,14 +72,18 @@ def main() -> int:
         graphopt_cli("compile", path, "--load-pass-plugin", PLUGIN, "-p", "recognize-silu,dce,fold-matmul-add,fuse", "-o", out)
         report = json.load(open(os.path.join(out, "report.json")))
         print(f"CLI: ops {report['ops']['final']}, fusion {report['fusion']['by_kind']}")
+        out_text = os.path.join(tmp, "out_text")
+        graphopt_cli("compile", path, "--load-patterns", PATTERNS, "-p", "recognize-silu-text,fold-matmul-add,fuse", "-o", out_text)
+        from_text = json.load(open(os.path.join(out_text, "report.json")))["ops"]["final"]
+        print(f"CLI, patterns file: ops {from_text}")
 
-    register_pass(pattern_pass(RecognizeSiLU))
+    register_pass(RecognizeSiLU)
     compiled = graphopt.compile(silu_mlp(), pipeline="recognize-silu,dce,fold-matmul-add,fuse", validate=True)
     inner = [op.name for op in compiled.module.walk()]
     swish = inner.count("graph.swish")
     print(f"Python: {swish} SiLUs recognized; final ops {compiled.report['ops']['final']}; "
           f"validation {'passed' if compiled.report['validation']['passed'] else 'FAILED'}")
-    if swish != 2 or report["ops"]["final"].get("graph.fused") != 2:
+    if swish != 2 or report["ops"]["final"].get("graph.fused") != 2 or from_text != report["ops"]["final"]:
         print("expected 2 SiLUs, each fused into its matmul's kernel")
         return 1
     return 0

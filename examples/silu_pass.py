@@ -2,35 +2,26 @@
 
 Load it from the command line:
 
-    graphopt compile model.onnx --load-pass-plugin examples/silu_pass.py -p "recognize-silu,dce,fuse"
+    graphopt compile model.onnx --load-pass-plugin examples/silu_pass.py -p "recognize-silu,fuse"
 
-or from Python (see examples/custom_pass.py). The whole plugin is one rewrite pattern:
-graphopt wraps a RewritePattern that has a ``name`` into a pass of that name.
+or from Python (see examples/custom_pass.py). The same rule written as text, which loads
+without running code, is examples/silu.patterns (`--load-patterns`).
 """
 
 from __future__ import annotations
 
-from xdsl.ir import Operation
-from xdsl.pattern_rewriter import PatternRewriter, RewritePattern
+from graphopt.patterns import Op, Pattern, PatternPass, Var
+from graphopt.rewrite import build
 
-from graphopt.dialects.graph import GraphOp
-from graphopt.rewrite import build, other_operand, producer, src_of
+x = Var("x")  # a name bound twice must bind the same value: Mul(x, Sigmoid(x)), either operand order
+
+# build() infers the new op's result type from its shape rule; m.src carries the
+# provenance of the matched ops (the Mul and the Sigmoid), which are erased once unused.
+SILU = Pattern("silu", Op("Mul", x, Op("Sigmoid", x)), lambda m: build("Swish", [m["x"]], {}, m.src))
 
 
-class RecognizeSiLU(RewritePattern):
+class RecognizeSiLU(PatternPass):
     """Rewrite x * sigmoid(x) into graph.swish (SiLU), which the fuser treats as elementwise."""
 
     name = "recognize-silu"
-
-    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        # Match Mul(x, Sigmoid(x)) with the operands in either order.
-        if not isinstance(op, GraphOp) or op.ONNX_TYPE != "Mul" or op.ONNX_DOMAIN:
-            return
-        for x in op.operands:
-            sig = producer(other_operand(op, x), "Sigmoid")
-            if sig is None or sig.operands[0] != x or op.results[0].type != x.type:
-                continue
-            # build() infers the new op's result type from its shape rule; src_of()
-            # carries the provenance of both ops it replaces.
-            rewriter.replace(op, build("Swish", [x], {}, src_of(sig, op)))
-            return
+    phases = ((SILU,),)

@@ -45,6 +45,22 @@ def _input_arg(text: str) -> tuple[str, str]:
     return name, path
 
 
+def _add_plugin_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--load-pass-plugin", action="append", default=[], metavar="FILE.py",
+                   help="register the ModulePass classes defined in a Python file (runs its code)")
+    p.add_argument("--load-patterns", action="append", default=[], metavar="FILE",
+                   help="register the pass a patterns file defines (text: no code runs; see docs/writing-passes.md)")
+
+
+def _load_plugins(args: argparse.Namespace) -> None:
+    from graphopt.registry import load_pass_plugin, load_patterns
+
+    for path in args.load_pass_plugin:
+        load_pass_plugin(path)
+    for path in args.load_patterns:
+        load_patterns(path)
+
+
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="an .onnx file, or a torch.export .pt2 file")
     p.add_argument("-t", "--target", default="cpu", help="target to compile for (see `graphopt targets`); default cpu")
@@ -53,8 +69,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-O", dest="opt_level", type=int, default=2, choices=range(4), metavar="LEVEL",
                    help="optimisation level 0-3 (default 2)")
     p.add_argument("-p", "--pipeline", help="pass pipeline in MLIR syntax, e.g. 'canonicalize,cse'")
-    p.add_argument("--load-pass-plugin", action="append", default=[], metavar="FILE.py",
-                   help="register the ModulePass classes defined in a Python file")
+    _add_plugin_options(p)
     p.add_argument("--max-memory", type=_size_arg, metavar="SIZE",
                    help="refuse any single tensor larger than this, e.g. 8G (default: half the physical memory)")
     for target, target_options in _declared_options().items():  # each target's own, as it declares them
@@ -127,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("-p", "--pipeline", default="", help="pass pipeline in MLIR syntax")
     o.add_argument("-o", "--output", type=Path, help="write the IR here instead of stdout")
     o.add_argument("--emit", choices=["mlir", "dot"], default="mlir", help="print IR (default) or Graphviz DOT")
-    o.add_argument("--load-pass-plugin", action="append", default=[], metavar="FILE.py")
+    _add_plugin_options(o)
     _add_pipeline_debug(o)
 
     k = sub.add_parser("check", help="list the model's ops, opsets and dtypes and whether each target supports them")
@@ -137,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("targets", help="list the targets")
     pl = sub.add_parser("passes", help="list the passes")
-    pl.add_argument("--load-pass-plugin", action="append", default=[], metavar="FILE.py")
+    _add_plugin_options(pl)
     return parser
 
 
@@ -279,12 +294,10 @@ def _within(path: str | Path, folder: str | Path) -> bool:
 def cmd_compile(args: argparse.Namespace) -> int:
     import graphopt
     from graphopt import limits
-    from graphopt.registry import load_pass_plugin
     from graphopt.validate import check, summary_lines
 
     _check_outputs(args, [args.model, *(path for _, path in args.input)])
-    for path in args.load_pass_plugin:
-        load_pass_plugin(path)
+    _load_plugins(args)
     limits.set_max_memory(args.max_memory)  # for the inputs, the import and validation
     inputs = _load_inputs(args.input) if args.input else None
     shapes = dict(args.shape)
@@ -346,12 +359,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     import graphopt
     from graphopt import limits
-    from graphopt.registry import load_pass_plugin
 
     keep = [args.model, *(path for _, path in args.input)]
     _check_outputs(args, keep)
-    for path in args.load_pass_plugin:
-        load_pass_plugin(path)
+    _load_plugins(args)
     limits.set_max_memory(args.max_memory)  # for the inputs, the import and the run
     inputs = _load_inputs(args.input)
     shapes = dict(args.shape)
@@ -390,13 +401,11 @@ def cmd_opt(args: argparse.Namespace) -> int:
         print_module,
         read_text,
     )
-    from graphopt.registry import load_pass_plugin
     from graphopt.weights import WeightStore
 
     keep = [] if args.file == "-" else [args.file]
     _check_outputs(args, keep)
-    for path in args.load_pass_plugin:
-        load_pass_plugin(path)
+    _load_plugins(args)
     if args.file == "-":
         source = "<stdin>"
         text = decode_text(sys.stdin.buffer.read(TEXT_MAX_BYTES + 1), source)
@@ -464,10 +473,9 @@ def cmd_targets(args: argparse.Namespace) -> int:
 
 
 def cmd_passes(args: argparse.Namespace) -> int:
-    from graphopt.registry import all_passes, load_pass_plugin
+    from graphopt.registry import all_passes
 
-    for path in args.load_pass_plugin:
-        load_pass_plugin(path)
+    _load_plugins(args)
     for name, get in sorted(all_passes().items()):
         doc = (get().__doc__ or "").strip().splitlines()
         print(f"{name:<28} {doc[0] if doc else ''}")

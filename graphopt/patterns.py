@@ -9,7 +9,8 @@ the producers of its operands:
 - ``Op(type, *operands)`` matches a graph op of that ONNX type (or types, ``"Div|Mul"``)
   whose operands match in order; Add, Mul, Max, Min, And, Or, Xor and Equal also match
   with their two operands swapped. ``rest=`` accepts (and names) further operands,
-  ``attrs=`` checks attributes (a value, or a predicate on the value, None when absent),
+  ``attrs=`` checks attributes (a value, or a predicate on the value; an attribute not
+  set reads as ONNX's default, None if it has none),
   ``one_use=True`` requires the op's result to have no other user.
 - ``Var(name)`` matches any value. A name bound twice must bind the same value, so
   ``Op("Mul", x, x)`` is a square; an ``Op`` with a name binds its result the same way.
@@ -20,13 +21,15 @@ the producers of its operands:
   Pattern) is a predicate on the match so far.
 
 Matching backtracks over operand orders and alternatives until the pattern's ``where`` and
-its ``rewrite`` accept. ``rewrite(m)`` returns the new ops (or None to decline); the last
-one's results replace the root's, which must keep their types, and matched ops left
-without users are erased. ``m.src`` is the provenance of every matched op.
+its ``rewrite`` accept. ``rewrite(m)`` returns the new ops, or an existing value, or None
+to decline. The new ops' last results (or the value) replace the root's and must keep
+their types; matched ops left without users are erased. ``m.src`` is the provenance of
+every matched op.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -195,7 +198,7 @@ class Op(Matcher):
         n = len(self.operands)
         if len(op.operands) < n or (len(op.operands) > n and self.rest is None):
             return
-        if self.attrs and not self._attrs_match(op.onnx_attrs()):
+        if self.attrs and not self._attrs_match(op):
             return
         m = m.fork()
         if not m.bind(self.name, value):
@@ -212,12 +215,34 @@ class Op(Matcher):
         for order in orders:
             yield from _match_all(self.operands, order, m)
 
-    def _attrs_match(self, attrs: dict[str, Any]) -> bool:
+    def _attrs_match(self, op: GraphOp) -> bool:
+        attrs = op.onnx_attrs()
         for key, want in self.attrs.items():
-            got = attrs.get(key)
-            if not (want(got) if callable(want) else got == want):
+            got = attrs[key] if key in attrs else schema_default(op.ONNX_TYPE, key)
+            if callable(want):
+                if not want(got):
+                    return False
+            elif isinstance(want, float) and isinstance(got, float):
+                if not math.isclose(got, want, rel_tol=1e-6):
+                    return False
+            elif got != want:
                 return False
         return True
+
+
+@functools.cache
+def schema_default(onnx_type: str, key: str) -> Any:
+    """The default ONNX gives attribute ``key`` of ``onnx_type`` (None if it has none)."""
+    import onnx
+
+    try:
+        attr = onnx.defs.get_schema(onnx_type).attributes.get(key)
+    except onnx.defs.SchemaError:
+        return None
+    if attr is None or not attr.default_value.name:
+        return None
+    value = onnx.helper.get_attribute_value(attr.default_value)
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _match_all(matchers: Sequence[Matcher], values: Sequence[SSAValue], m: Match) -> Iterator[Match]:
@@ -228,7 +253,7 @@ def _match_all(matchers: Sequence[Matcher], values: Sequence[SSAValue], m: Match
         yield from _match_all(matchers[1:], values[1:], found)
 
 
-Rewrite = Callable[[Match], "Operation | Sequence[Operation] | None"]
+Rewrite = Callable[[Match], "Operation | Sequence[Operation] | SSAValue | None"]
 
 
 @dataclass
@@ -249,6 +274,12 @@ class Pattern:
             made = self.rewrite(m)
             if made is None:
                 continue
+            if isinstance(made, SSAValue):  # an existing value replaces the root
+                if len(op.results) != 1 or made.type != op.results[0].type:
+                    continue
+                rewriter.replace_op(op, [], [made])
+                _erase_dead([o for o in m.ops if o is not op], rewriter)
+                return True
             new = [made] if isinstance(made, Operation) else list(made)
             if [r.type for r in new[-1].results] != [r.type for r in op.results]:
                 discard(*reversed(new))  # users first
@@ -304,6 +335,6 @@ class PatternPass(ModulePass):
 
 def patterns_pass(name: str, patterns: Sequence[Pattern], doc: str = "") -> type[PatternPass]:
     """A PatternPass class named ``name`` applying ``patterns`` (e.g. a loaded patterns file)."""
-    cls = type(name.title().replace("-", "") + "Pass", (PatternPass,), {"name": name, "phases": (tuple(patterns),),
+    cls = type(name.title().replace("-", "") + "Pass", (PatternPass,), {"name": name, "phases": (tuple(patterns),), "__module__": __name__,
                                                                           "__doc__": doc or f"Apply the patterns of {name}."})
     return dataclass(frozen=True)(cls)

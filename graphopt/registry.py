@@ -130,6 +130,13 @@ def load_pass_plugin(path: str) -> list[str]:
     return names
 
 
+def load_patterns(path: str) -> str:
+    """Register the pass a patterns file defines (graphopt.pattern_file: text, no code runs)."""
+    from graphopt.pattern_file import load_patterns as load
+
+    return register_pass(load(path)).name
+
+
 # -- dialects -------------------------------------------------------------------------
 # Targets' IR dialects, loaded when IR text names one (graphopt.ir.make_context).
 

@@ -57,7 +57,7 @@ scores = OneOf(Op("Add", scaled_qk, Var("mask"), where=_mask_fits), scaled_qk)
 
 
 def _softmax(one_use: bool) -> Op:
-    return Op("Softmax", scores, name="p", attrs={"axis": lambda a: a in (None, -1, 3)}, one_use=one_use)
+    return Op("Softmax", scores, name="p", attrs={"axis": lambda a: a in (-1, 3)}, one_use=one_use)
 
 
 def _only_nan_guard(m: Match) -> bool:

@@ -26,7 +26,7 @@ def trailing_axes(mean: GraphOp, weights: WeightStore | None) -> int | None:
 
 def mean(v: Matcher, name: str, one_use: bool = False) -> Op:
     """A keepdims ReduceMean of v over trailing axes."""
-    return Op("ReduceMean", v, Tensor(), name=name, attrs={"keepdims": lambda k: k in (None, 1)}, one_use=one_use,
+    return Op("ReduceMean", v, Tensor(), name=name, attrs={"keepdims": 1}, one_use=one_use,
               where=lambda m: trailing_axes(m.op(name), m.weights) is not None)
 
 
