@@ -23,7 +23,7 @@ the producers of its operands:
 Matching backtracks over operand orders and alternatives until the pattern's ``where`` and
 its ``rewrite`` accept. ``rewrite(m)`` returns the new ops, or an existing value, or None
 to decline. The new ops' last results (or the value) replace the root's and must keep
-their types; matched ops left without users are erased. ``m.src`` is the provenance of
+their types (root results beyond them must be unused); matched ops left without users are erased. ``m.src`` is the provenance of
 every matched op.
 """
 
@@ -48,7 +48,7 @@ from xdsl.pattern_rewriter import (
 )
 
 from graphopt.dialects.graph import GraphOp
-from graphopt.rewrite import constant_value, discard, scalar_value, src_of, weights_of
+from graphopt.rewrite import constant_value, discard, remarks_of, scalar_value, src_of, weights_of
 from graphopt.weights import WeightStore
 
 COMMUTATIVE = frozenset({"Add", "Mul", "Max", "Min", "And", "Or", "Xor", "Equal"})
@@ -64,6 +64,7 @@ class Match:
 
     weights: WeightStore | None
     memo: dict[Any, Any]  # shared by every match of one pass run (e.g. constants made once)
+    remarks: list[dict[str, Any]]  # why a rewrite was declined where a user may expect it (report.json)
     values: dict[str, SSAValue] = field(default_factory=dict)
     ops_by_name: dict[str, GraphOp] = field(default_factory=dict)
     consts: dict[str, float] = field(default_factory=dict)
@@ -71,7 +72,7 @@ class Match:
     ops: list[GraphOp] = field(default_factory=list)
 
     def fork(self) -> Match:
-        return Match(self.weights, self.memo, dict(self.values), dict(self.ops_by_name), dict(self.consts),
+        return Match(self.weights, self.memo, self.remarks, dict(self.values), dict(self.ops_by_name), dict(self.consts),
                      dict(self.rest), list(self.ops))
 
     def __getitem__(self, name: str) -> SSAValue:
@@ -265,10 +266,10 @@ class Pattern:
     rewrite: Rewrite
     where: Where | None = None
 
-    def apply(self, op: Operation, rewriter: PatternRewriter, weights: WeightStore | None, memo: dict) -> bool:
+    def apply(self, op: Operation, rewriter: PatternRewriter, start: Match) -> bool:
         if not isinstance(op, GraphOp) or not op.results:
             return False
-        for m in self.root.match(op.results[0], Match(weights, memo)):
+        for m in self.root.match(op.results[0], start):
             if self.where is not None and not self.where(m):
                 continue
             made = self.rewrite(m)
@@ -281,10 +282,13 @@ class Pattern:
                 _erase_dead([o for o in m.ops if o is not op], rewriter)
                 return True
             new = [made] if isinstance(made, Operation) else list(made)
-            if [r.type for r in new[-1].results] != [r.type for r in op.results]:
+            results: list[SSAValue | None] = list(new[-1].results)
+            unused = op.results[len(results):]  # e.g. a BatchNormalization's training outputs
+            if [r.type for r in new[-1].results] != [r.type for r in op.results[:len(results)]] or any(
+                    r.uses for r in unused):
                 discard(*reversed(new))  # users first
                 continue
-            rewriter.replace_op(op, new, list(new[-1].results))
+            rewriter.replace_op(op, new, results + [None] * len(unused))
             _erase_dead([o for o in m.ops if o is not op], rewriter)
             return True
         return False
@@ -305,12 +309,11 @@ def _erase_dead(ops: list[GraphOp], rewriter: PatternRewriter) -> None:
 @dataclass
 class _Applier(RewritePattern):
     patterns: Sequence[Pattern]
-    weights: WeightStore | None
-    memo: dict[Any, Any]
+    start: Match  # what every match starts from: the weights, the pass run's memo and remarks
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
         for pattern in self.patterns:
-            if pattern.apply(op, rewriter, self.weights, self.memo):
+            if pattern.apply(op, rewriter, self.start):
                 return
 
 
@@ -325,11 +328,11 @@ class PatternPass(ModulePass):
     walk_reverse: ClassVar[bool] = False
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        weights, memo = weights_of(ctx), {}
+        start = Match(weights_of(ctx), {}, remarks_of(ctx))
         for phase in self.phases:
             ours = [p for p in phase if isinstance(p, Pattern)]
             theirs = [p for p in phase if not isinstance(p, Pattern)]
-            applier = GreedyRewritePatternApplier([_Applier(ours, weights, memo), *theirs])
+            applier = GreedyRewritePatternApplier([_Applier(ours, start), *theirs])
             PatternRewriteWalker(applier, walk_reverse=self.walk_reverse).rewrite_module(op)
 
 
