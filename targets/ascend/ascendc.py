@@ -54,6 +54,7 @@ from graphopt.targets.ascend.dialect import (
     space_of,
 )
 from graphopt.targets.ascend.formats import c0_for, format_of, storage_shape
+from graphopt.targets.ascend.interpret import KernelInterpretation, rule
 
 _CTYPES = {"f16": "half", "f32": "float", "bf16": "bfloat16_t", "i8": "int8_t", "ui8": "uint8_t",
            "i16": "int16_t", "i32": "int32_t", "i64": "int64_t", "i1": "uint8_t"}
@@ -132,7 +133,7 @@ class _Group:
     params: list[str] = field(default_factory=list)
 
 
-class _KernelWriter:
+class _KernelWriter(KernelInterpretation):
     """Renders one ``ascend.kernel`` (see the module docstring for the steps)."""
 
     def __init__(self, kernel: KernelOp, chip: Chip, precision: str) -> None:
@@ -220,9 +221,9 @@ class _KernelWriter:
                 var = f"i{depth}"
                 self.loops[op.index] = self.names[op.index] = var
                 trip = f"TRIP{depth}" if f"TRIP{depth}" not in self.constexpr else f"TRIP{depth}_{len(self.constexpr)}"
-                self.constexpr[trip] = op.trip.value.data
+                self.constexpr[trip] = op.trip_count
                 self.trips[op.index] = trip
-                cores = op.cores.value.data
+                cores = op.core_count
                 start, step = ("GetBlockIdx()", "GetBlockNum()") if cores > 1 else ("0", "1")
                 inc = f"{var} += {step}" if cores > 1 else f"{var}++"
                 guarded = op.below is not None
@@ -271,7 +272,7 @@ class _KernelWriter:
             if b.position in ("VECCALC", "GM"):
                 head.append(f"LocalTensor<{t}> {b.local} = {b.queue}.Get<{t}>();")
                 continue
-            if v in self.accumulators and v in writes:  # held across the K loop: see _statement
+            if v in self.accumulators and v in writes:  # held across the K loop: see _mmad
                 continue
             decl = "" if v in self.accumulators else f"LocalTensor<{t}> "  # accumulators are members
             if v in written_before:  # an earlier stage enqueued it
@@ -282,36 +283,37 @@ class _KernelWriter:
                 tail.append(f"{b.queue}.EnQue({b.local});")
             elif v not in read_later:
                 tail.append(f"{b.queue}.FreeTensor({b.local});")
-        body = head + [s for op in g.ops for s in self._statement(op)] + tail
+        body = head + [s for op in g.ops for s in self.apply(op)] + tail  # each op's statements: its rule
         return [f"    __aicore__ inline void {g.method}({params})", "    {", *(f"        {line}" for line in body), "    }"]
 
-    def _statement(self, op: Operation) -> list[str]:
-        if isinstance(op, CopyOp):
-            return self._copy(op)
-        if isinstance(op, MmadOp):
-            a, b, c = (self.buffers[v] for v in (op.lhs, op.rhs, op.acc))
-            init = " && ".join(f"{self.names.get(v, 'k')} == 0" for v in op.init_when) or "true"
-            m, n, kk = (self._dim(key, v, i) for key, v, i in (("base_m", op.acc, 0), ("base_n", op.acc, 1), ("base_k", op.lhs, 1)))
-            last = " && ".join(f"{self.names[v]} == {self.trips[v]} - 1" for v in op.init_when if v in self.names) or "true"
-            t = _ctype(c.op.result.type)
-            return [f"if ({init}) {{  // the first K step: a fresh accumulator, overwritten by Mmad",
-                    f"    {c.local} = {c.queue}.AllocTensor<{t}>();",
-                    "}",
-                    f"MmadParams mmadParams({m}, {n}, {kk});",
-                    f"mmadParams.cmatrixInitVal = ({init});",
-                    f"Mmad({c.local}, {a.local}, {b.local}, mmadParams);",
-                    f"if ({last}) {{  // the last K step: hand the accumulator to CopyOut",
-                    f"    {c.queue}.EnQue({c.local});",
-                    "}"]
-        if isinstance(op, VecOp):
-            return self._vector(op)
-        if isinstance(op, MoveOp):
-            ins = ", ".join(self._ref(v) for v in op.ins)
-            outs = ", ".join(self._ref(v) for v in op.outs)
-            return [f"// {op.op.data}: strided DataCopy through UB (MTE2 in, MTE3 out), values unchanged",
-                    f"DataCopyPad({outs}, {ins}, copyParams);"]
+    def unknown(self, op: Operation) -> list[str]:
         return []
 
+    @rule(MmadOp)
+    def _mmad(self, op: MmadOp) -> list[str]:
+        a, b, c = (self.buffers[v] for v in (op.lhs, op.rhs, op.acc))
+        init = " && ".join(f"{self.names.get(v, 'k')} == 0" for v in op.init_when) or "true"
+        m, n, kk = (self._dim(key, v, i) for key, v, i in (("base_m", op.acc, 0), ("base_n", op.acc, 1), ("base_k", op.lhs, 1)))
+        last = " && ".join(f"{self.names[v]} == {self.trips[v]} - 1" for v in op.init_when if v in self.names) or "true"
+        t = _ctype(c.op.result.type)
+        return [f"if ({init}) {{  // the first K step: a fresh accumulator, overwritten by Mmad",
+                f"    {c.local} = {c.queue}.AllocTensor<{t}>();",
+                "}",
+                f"MmadParams mmadParams({m}, {n}, {kk});",
+                f"mmadParams.cmatrixInitVal = ({init});",
+                f"Mmad({c.local}, {a.local}, {b.local}, mmadParams);",
+                f"if ({last}) {{  // the last K step: hand the accumulator to CopyOut",
+                f"    {c.queue}.EnQue({c.local});",
+                "}"]
+
+    @rule(MoveOp)
+    def _move(self, op: MoveOp) -> list[str]:
+        ins = ", ".join(self._ref(v) for v in op.ins)
+        outs = ", ".join(self._ref(v) for v in op.outs)
+        return [f"// {op.op.data}: strided DataCopy through UB (MTE2 in, MTE3 out), values unchanged",
+                f"DataCopyPad({outs}, {ins}, copyParams);"]
+
+    @rule(CopyOp)
     def _copy(self, op: CopyOp) -> list[str]:
         src, dst, pipe = op.source, op.dest, op.pipe.data
         s_space, d_space = space_of(src.type), space_of(dst.type)
@@ -350,6 +352,7 @@ class _KernelWriter:
             return [f"DataCopy({b.local}, {a.local}[{at}], {b.tile});  // {pipe}: a block of {s_space} -> {d_space}"]
         return [f"DataCopy({b.local}, {a.local}, {b.tile});  // {pipe}: {s_space} -> {d_space}"]
 
+    @rule(VecOp)
     def _vector(self, op: VecOp) -> list[str]:
         name = op.op.data
         outs = [self._ref(v) for v in op.outs]

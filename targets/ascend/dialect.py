@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -231,6 +231,29 @@ class ForOp(IRDLOperation):
     @property
     def index(self) -> BlockArgument:
         return self.body.block.args[0]
+
+    @property
+    def trip_count(self) -> int:
+        return self.trip.value.data
+
+    @property
+    def core_count(self) -> int:
+        return self.cores.value.data
+
+    def runs(self, value_of: Callable[[SSAValue], int]) -> bool:
+        """Whether the loop runs, given how to read an index operand: a guarded loop runs
+        when its guard index is below ``below``; any other always."""
+        return self.below is None or value_of(self.guard[0]) < self.below.value.data
+
+    def core_order(self) -> list[int]:
+        """Every iteration, core by core (iteration i on core i mod cores): the order in
+        which a core's iterations may hand state on to its next one."""
+        trip, cores = self.trip_count, self.core_count
+        return [i for c in range(cores) for i in range(c, trip, cores)]
+
+    def on_core(self, first: int) -> range:
+        """The iterations of the core whose first iteration is ``first``."""
+        return range(first, self.trip_count, self.core_count)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ from graphopt.targets.ascend.dialect import (
     VecOp,
     space_of,
 )
+from graphopt.targets.ascend.interpret import KernelInterpretation, rule
 from graphopt.targets.ascend.timing import Instr, Program, copy_cycles, mmad_cycles, vector_cycles
 from graphopt.targets.ascend.vector import GATHERS
 
@@ -141,7 +142,7 @@ def _parallel_loops(block: Block) -> list[ForOp]:
     """The parallel loops of a kernel, outermost first."""
     out: list[ForOp] = []
     for op in block.walk():
-        if isinstance(op, ForOp) and op.cores.value.data > 1:
+        if isinstance(op, ForOp) and op.core_count > 1:
             out.append(op)
     return out
 
@@ -150,7 +151,7 @@ def _core_groups(loops: list[ForOp], block_dim: int, work: Any = None) -> list[t
     """[(coordinate of each parallel loop, replicas)]: one representative per distinct work.
     ``work`` (coordinates -> a number), when given, also tells cores apart (causal attention:
     cores with the same item count skip different kv blocks)."""
-    radix = [loop.cores.value.data for loop in loops]
+    radix = [loop.core_count for loop in loops]
     groups: dict[tuple[Any, ...], tuple[dict[ForOp, int], int]] = {}
     for core in range(max(1, min(block_dim, math.prod(radix) if radix else 1))):
         coords, rest = {}, core
@@ -158,7 +159,7 @@ def _core_groups(loops: list[ForOp], block_dim: int, work: Any = None) -> list[t
             coords[loop], rest = rest % r, rest // r
         sig = []
         for loop, c in coords.items():
-            trip, r = loop.trip.value.data, loop.cores.value.data
+            trip, r = loop.trip_count, loop.core_count
             count = len(range(c, trip, r))
             sig.append((count, count > 0 and (trip - 1) % r == c))
         key = (*sig, work(coords)) if work is not None else tuple(sig)
@@ -207,8 +208,9 @@ class _MmadStatic:
     operands: tuple[int, int, int]  # id()s of lhs, rhs, acc
 
 
-class _Walk:
-    """Unroll one kernel for one representative core into instructions (module docstring)."""
+class _Walk(KernelInterpretation):
+    """Unroll one kernel for one representative core into instructions (module docstring);
+    ops without a rule (buffers, constants, syncs) cost nothing themselves."""
 
     def __init__(self, chip: Chip, kernel: KernelOp, coords: dict[ForOp, int], core: int,
                  hbm_fraction: dict[int, float], out: list[Instr], names: bool = True,
@@ -275,20 +277,9 @@ class _Walk:
                 self.nbuf[id(op.result)] = op.buffers.value.data
         self.block(self.k.body.block)
 
-    def block(self, block: Block) -> None:
-        for op in block.ops:
-            if isinstance(op, ForOp):
-                self.loop(op)
-            elif isinstance(op, CopyOp):
-                self.copy(op)
-            elif isinstance(op, MmadOp):
-                self.mmad(op)
-            elif isinstance(op, VecOp):
-                self.vec(op)
-            elif isinstance(op, MoveOp):
-                self.move(op)
-            elif isinstance(op, IndexAddOp):
-                self.env[op.result] = self.ival(op.result)
+    @rule(IndexAddOp)
+    def index_add(self, op: IndexAddOp) -> None:
+        self.env[op.result] = self.ival(op.result)
 
     def ival(self, v: SSAValue) -> int:
         """The value of an index operand: a loop index, or an affine function of one (index_add)."""
@@ -297,12 +288,11 @@ class _Walk:
             return owner.apply(self.ival(owner.index))
         return self.env.get(v, 0)
 
+    @rule(ForOp)
     def loop(self, op: ForOp) -> None:
-        trip, cores = op.trip.value.data, op.cores.value.data
-        if op.below is not None and self.ival(op.guard[0]) >= op.below.value.data:
+        if not op.runs(self.ival):
             return  # a guarded loop (a core's first or last work item only)
-        its = range(self.coords.get(op, 0), trip, cores) if cores > 1 else range(trip)
-        for i in its:
+        for i in op.on_core(self.coords.get(op, 0)):
             self.env[op.index] = i
             if self.causal and self._masked(op.body.block):
                 continue
@@ -387,6 +377,7 @@ class _Walk:
             )
         return st
 
+    @rule(CopyOp)
     def copy(self, op: CopyOp) -> None:
         st = self._copy_static(op)
         core = self.aiv if st.on_aiv else self.aic
@@ -419,6 +410,7 @@ class _Walk:
         into_later_block = st.into and any(self.ival(i) != 0 for i in st.index)
         self.emit(Instr(st.pipe, cyc, (), name, core, st.src_space, st.dst_space, nbytes), (st.source,), (st.dest,), into_later_block)
 
+    @rule(MmadOp)
     def mmad(self, op: MmadOp) -> None:
         st = self.static.get(op)
         if st is None:
@@ -434,6 +426,7 @@ class _Walk:
         self.emit(Instr("M", st.cycles, (), name, self.aic, flops=st.flops), (lhs, rhs, acc) if accumulate else (lhs, rhs),
                   (acc,), accumulate)
 
+    @rule(VecOp)
     def vec(self, op: VecOp) -> None:
         bufs = [v for v in [*op.ins, *op.outs] if isinstance(v.type, MemRefType)]
         big = max(bufs, key=lambda v: tensor_bytes(v))
@@ -451,6 +444,7 @@ class _Walk:
         name = f"{self.k.sym_name.data} {op.op.data}{self._tag(op)}" if self.names else ""
         self.emit(Instr("V", cyc, (), name, core), [id(v) for v in op.ins], [id(v) for v in op.outs])
 
+    @rule(MoveOp)
     def move(self, op: MoveOp) -> None:
         """A data-movement kernel: its bytes in (MTE2) and out (MTE3), tiled through UB."""
         moved_out = sum(tensor_bytes(v) for v in op.outs if isinstance(v.type, TensorType))
@@ -573,7 +567,7 @@ def _causal_work(kernel: KernelOp, loops: list[ForOp]) -> Any:
     bm, bn = int(t["q_tile"]), int(t["kv_tile"])
     tq, tk = -(-int(t["sq"]) // bm), -(-int(t["skv"]) // bn)
     loop = loops[0]
-    trip, cores = loop.trip.value.data, loop.cores.value.data
+    trip, cores = loop.trip_count, loop.core_count
 
     def work(coords: dict[ForOp, int]) -> int:
         return sum(min(tk, ((w % tq + 1) * bm - 1) // bn + 1) for w in range(coords[loop], trip, cores))
@@ -629,7 +623,7 @@ def _reads_of(kernel: KernelOp, op: CopyOp) -> float:
     trips = 1
     parent = op.parent_op()
     while isinstance(parent, ForOp):
-        trips *= parent.trip.value.data
+        trips *= parent.trip_count
         parent = parent.parent_op()
     shape = op.view_spec.logical_shape(op.source.type.get_shape())  # pyright: ignore[reportAttributeAccessIssue]
     tile = list(shape)

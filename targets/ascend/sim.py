@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import DictionaryAttr, MemRefType, ModuleOp, TensorType
-from xdsl.ir import Attribute, Block, SSAValue
+from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from graphopt import dtypes
 from graphopt.dialects import attrs as A
@@ -54,6 +54,7 @@ from graphopt.targets.ascend.dialect import (
     VecOp,
     ViewOp,
 )
+from graphopt.targets.ascend.interpret import KernelInterpretation, rule
 from graphopt.targets.ascend.keep_dtype import is_kept
 from graphopt.targets.cpu.kernels import kernel_for
 from graphopt.weights import WeightStore
@@ -231,7 +232,7 @@ def _iterations(block: Block) -> int:
     total = 0
     for op in block.ops:
         if isinstance(op, ForOp):
-            total += op.trip.value.data * (1 + _iterations(op.body.block))
+            total += op.trip_count * (1 + _iterations(op.body.block))
     return total
 
 
@@ -257,7 +258,7 @@ def im2col(x: np.ndarray, spec: DictionaryAttr) -> np.ndarray:
     return cols.reshape(g, n * ho * wo, c // g * kh * kw)
 
 
-class _KernelRun:
+class _KernelRun(KernelInterpretation):
     """One execution of a cube or vector kernel body (see the module docstring)."""
 
     def __init__(self, kernel: KernelOp, ins: list[Any], tile: bool):
@@ -277,38 +278,43 @@ class _KernelRun:
             self.env[arg] = view.unapply(self.views[key], self.env[arg].shape)
         return [self.env[a] for a in self.k.out_args]
 
-    def block(self, block: Block) -> None:
-        for op in block.ops:
-            if isinstance(op, ForOp):
-                # A guarded loop runs when its guard index is below the bound (whole mode: every
-                # index is 0, so it runs).
-                if self.tile and op.below is not None and self.env[op.guard[0]] >= op.below.value.data:
-                    continue
-                # A parallel loop runs core by core (iteration i on core i mod cores), so a
-                # core's iterations may hand state on to its next one (a prefetched Q tile).
-                trip, cores = op.trip.value.data, op.cores.value.data
-                its = [i for c in range(cores) for i in range(c, trip, cores)] if self.tile else [0]
-                for i in its:
-                    self.env[op.index] = i
-                    self.block(op.body.block)
-            elif isinstance(op, CopyOp):
-                self.copy(op)
-            elif isinstance(op, MmadOp):
-                prod = np.matmul(self.env[op.lhs].astype(np.float32), self.env[op.rhs].astype(np.float32))
-                init = all(self.env[i] == 0 for i in op.init_when)
-                self.env[op.acc] = prod if init else self.env[op.acc] + prod
-            elif isinstance(op, VecOp):
-                self.vec(op)
-            elif isinstance(op, BufferOp):
-                t = op.result.type
-                self.env[op.result] = np.zeros(t.get_shape(), _np(t)) if self.tile else None  # pyright: ignore
-            elif isinstance(op, ConstOp):
-                self.env[op.result] = A.dense_to_numpy(op.value)
-            elif isinstance(op, IndexAddOp):
-                # Whole mode runs each loop once on whole tensors: every index is 0, shifted ones too.
-                self.env[op.result] = op.apply(self.env[op.index]) if self.tile else 0
-            elif not isinstance(op, SyncOp):
-                raise GraphoptError(f"ascend-sim: cannot interpret {op.name} in kernel {self.k.sym_name.data}")
+    def unknown(self, op: Operation) -> None:
+        raise GraphoptError(f"ascend-sim: cannot interpret {op.name} in kernel {self.k.sym_name.data}")
+
+    @rule(ForOp)
+    def loop(self, op: ForOp) -> None:
+        # Whole mode runs every loop once, on whole tensors (every index is 0, so a guarded
+        # loop runs too). Tiled, a parallel loop runs core by core, so a core's iterations
+        # may hand state on to its next one (a prefetched Q tile).
+        if self.tile and not op.runs(self.env.__getitem__):
+            return
+        for i in op.core_order() if self.tile else [0]:
+            self.env[op.index] = i
+            self.block(op.body.block)
+
+    @rule(MmadOp)
+    def mmad(self, op: MmadOp) -> None:
+        prod = np.matmul(self.env[op.lhs].astype(np.float32), self.env[op.rhs].astype(np.float32))
+        init = all(self.env[i] == 0 for i in op.init_when)
+        self.env[op.acc] = prod if init else self.env[op.acc] + prod
+
+    @rule(BufferOp)
+    def buffer(self, op: BufferOp) -> None:
+        t = op.result.type
+        self.env[op.result] = np.zeros(t.get_shape(), _np(t)) if self.tile else None  # pyright: ignore
+
+    @rule(ConstOp)
+    def const(self, op: ConstOp) -> None:
+        self.env[op.result] = A.dense_to_numpy(op.value)
+
+    @rule(IndexAddOp)
+    def index_add(self, op: IndexAddOp) -> None:
+        # Whole mode runs each loop once on whole tensors: every index is 0, shifted ones too.
+        self.env[op.result] = op.apply(self.env[op.index]) if self.tile else 0
+
+    @rule(SyncOp)
+    def sync(self, op: SyncOp) -> None:
+        pass  # one thread runs the stages in order: nothing to wait for
 
     def _gm_view(self, v: SSAValue, op: CopyOp) -> tuple[tuple[Any, ...], np.ndarray]:
         key = (v, op.view, op.im2col)
@@ -328,6 +334,7 @@ class _KernelRun:
             sl[d] = slice(0, 1) if shape[d] == 1 else slice(self.env[i] * t, (self.env[i] + 1) * t)
         return tuple(sl)
 
+    @rule(CopyOp)
     def copy(self, op: CopyOp) -> None:
         src, dst = op.source, op.dest
         if isinstance(src.type, TensorType):
@@ -365,6 +372,7 @@ class _KernelRun:
             tile = np.pad(tile, [(0, max(b - a, 0)) for a, b in zip(tile.shape, shape)])
         self.env[dst] = tile
 
+    @rule(VecOp)
     def vec(self, op: VecOp) -> None:
         ins = [self.env[v] for v in op.ins]
         outs = list(op.outs)
