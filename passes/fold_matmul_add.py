@@ -7,7 +7,7 @@
 
 so the bias is the matmul's epilogue on every target. Needs the MatMul's result to have
 no other user, and the Add's result the MatMul's shape (a bias that broadcasts the product
-to a larger shape is no epilogue: the replacement would change the type, so it is not made).
+to a larger shape is no epilogue).
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ def _bias_like(m: Match) -> bool:
 
 MATMUL_ADD = Pattern(
     "matmul-add",
-    Op("Add", Op("MatMul", Var("x"), Var("w"), one_use=True), Var("b", where=_bias_like)),
+    Op("Add", Op("MatMul", Var("x"), Var("w"), name="mm", one_use=True), Var("b", where=_bias_like), name="y"),
     lambda m: build("graphopt::MatMulBias", [m["x"], m["w"], m["b"]], {}, m.src),
+    where=lambda m: m["y"].type == m["mm"].type,  # the Add does not broadcast the product up
 )
 
 

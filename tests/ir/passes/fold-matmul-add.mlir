@@ -10,8 +10,9 @@ builtin.module {
     func.return %y, %y2 : tensor<2x4x16xf32>, tensor<2x4x16xf32>
   }
   // Declined: the matmul has another user; the addend is a full tensor, not a bias;
-  // the addend broadcasts along another axis ([M, 1]); the addend widens the result.
-  func.func @keep(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>, %full: tensor<4x16xf32>, %col: tensor<4x1xf32>, %wide: tensor<3x1x16xf32>) -> (tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<3x4x16xf32>) {
+  // the addend broadcasts along another axis ([M, 1]); the addend widens the result; a
+  // [1, N] bias raises a vector's product [N] to rank 2 (found by fuzz seed 1287).
+  func.func @keep(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>, %full: tensor<4x16xf32>, %col: tensor<4x1xf32>, %wide: tensor<3x1x16xf32>, %v: tensor<8xf32>, %b2: tensor<1x16xf32>) -> (tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<3x4x16xf32>, tensor<1x16xf32>) {
     %b = "graph.constant"() <{value = dense<1.0> : tensor<16xf32>}> : () -> tensor<16xf32>
     %m1 = "graph.matmul"(%x, %w) {src = ["shared"]} : (tensor<4x8xf32>, tensor<8x16xf32>) -> tensor<4x16xf32>
     %y1 = "graph.add"(%m1, %b) {src = ["add_shared"]} : (tensor<4x16xf32>, tensor<16xf32>) -> tensor<4x16xf32>
@@ -21,7 +22,9 @@ builtin.module {
     %y3 = "graph.add"(%m3, %col) {src = ["add_col"]} : (tensor<4x16xf32>, tensor<4x1xf32>) -> tensor<4x16xf32>
     %m4 = "graph.matmul"(%x, %w) {src = ["mm_wide"]} : (tensor<4x8xf32>, tensor<8x16xf32>) -> tensor<4x16xf32>
     %y4 = "graph.add"(%m4, %wide) {src = ["add_wide"]} : (tensor<4x16xf32>, tensor<3x1x16xf32>) -> tensor<3x4x16xf32>
-    func.return %m1, %y1, %y2, %y3, %y4 : tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<3x4x16xf32>
+    %m5 = "graph.matmul"(%v, %w) {src = ["mm_vec"]} : (tensor<8xf32>, tensor<8x16xf32>) -> tensor<16xf32>
+    %y5 = "graph.add"(%m5, %b2) {src = ["add_rank_up"]} : (tensor<16xf32>, tensor<1x16xf32>) -> tensor<1x16xf32>
+    func.return %m1, %y1, %y2, %y3, %y4, %y5 : tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<3x4x16xf32>, tensor<1x16xf32>
   }
 }
 
@@ -36,3 +39,4 @@ builtin.module {
 // CHECK:       "graph.add"({{.*}}) {src = ["add_full"]}
 // CHECK:       "graph.add"({{.*}}) {src = ["add_col"]}
 // CHECK:       "graph.add"({{.*}}) {src = ["add_wide"]}
+// CHECK:       "graph.add"({{.*}}) {src = ["add_rank_up"]}
