@@ -20,28 +20,31 @@ The walk needs no data, so it runs at compile time. For each kernel:
   double buffering overlaps exactly as far as the kernel allows. Pipes are in order.
 - **Costs** come from the chip file: copies by bytes and path (`timing.copy_cycles`: fixed DMA
   cost, path width, 512 B alignment, HBM share), mmad by fractal steps and dtype
-  (`timing.mmad_cycles`), vector ops by bytes and op class (`VEC_RECIPES`).
-- **L2.** A cube matmul's A and B re-reads miss or hit L2 as `matmul_kernel.l2_traffic` says;
-  other GM inputs come from HBM once per kernel unless `L2State` holds them (the tensors most
-  recently written or read, LRU, up to the chip's L2 size); workspaces stay in L2.
+  (`timing.mmad_cycles`), vector ops by bytes and op class (`vector_recipes.py`).
+- **L2** (`l2.py`). A cube matmul's A and B re-reads miss or hit L2 as
+  `matmul_kernel.l2_traffic` says; other GM inputs come from HBM once per kernel unless
+  `L2State` holds them (the tensors most recently written or read, LRU, up to the chip's L2
+  size); workspaces stay in L2.
 - **Causal attention** skips kv blocks that are fully masked (key index > every query index of
   the q tile), as flash-attention kernels do; the diagonal blocks pay one more vector pass.
-- **AI CPU** kernels: their ops' work at `aicpu.flops_per_s` [EST], plus moving inputs and
-  outputs between device memory and the AI CPU at `aicpu.gbps` [EST], plus a launch.
+- **AI CPU** kernels (`aicpu_timing.py`): their ops' work at `aicpu.flops_per_s` [EST], plus
+  moving inputs and outputs between device memory and the AI CPU at `aicpu.gbps` [EST], plus
+  a launch.
 """
 
 from __future__ import annotations
 
 import math
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from xdsl.dialects.builtin import MemRefType, TensorType
 from xdsl.ir import Block, Operation, SSAValue
 
-from graphopt.targets.ascend.chip import DTYPE_BYTES, Chip, CopyPath
+from graphopt.targets.ascend.aicpu_timing import aicpu_program
+from graphopt.targets.ascend.chip import Chip, CopyPath
 from graphopt.targets.ascend.dialect import (
     BufferOp,
     CopyOp,
@@ -54,84 +57,18 @@ from graphopt.targets.ascend.dialect import (
     space_of,
 )
 from graphopt.targets.ascend.interpret import KernelInterpretation, rule
+from graphopt.targets.ascend.kernel_facts import elem_bytes, model_flops, tensor_bytes, tiling_of
+from graphopt.targets.ascend.l2 import L2State, hbm_fractions
 from graphopt.targets.ascend.timing import Instr, Program, copy_cycles, mmad_cycles, vector_cycles
 from graphopt.targets.ascend.vector import GATHERS
+from graphopt.targets.ascend.vector_recipes import online_softmax_recipe, op_class, recipe_of
 
-# Vector ops as passes over their tile: (op class, passes). Op classes are the chip file's
-# [vector.bytes_per_cycle] rows; "exp" picks exp_fp16 or exp_fp32 by the tile's dtype.
-VEC_RECIPES: dict[str, tuple[tuple[str, float], ...]] = {
-    "RMSNormalization": (("elementwise", 3), ("reduce", 1)),
-    "LayerNormalization": (("elementwise", 4), ("reduce", 2)),
-    # over C of NC1HWC0: the C1 blocks summed lane-wise, then each C0 block (BlockReduceSum)
-    "graphopt::ChannelLayerNorm": (("elementwise", 4), ("reduce", 2)),
-    "SimplifiedLayerNormalization": (("elementwise", 3), ("reduce", 1)),
-    "Softmax": (("reduce", 2), ("elementwise", 1), ("exp", 1), ("div", 1)),
-    "LogSoftmax": (("reduce", 2), ("elementwise", 2), ("exp", 1)),
-    "Exp": (("exp", 1),),
-    "Sigmoid": (("exp", 1), ("elementwise", 1), ("div", 1)),
-    "Swish": (("exp", 1), ("elementwise", 2), ("div", 1)),
-    "SwiGLU": (("exp", 1), ("elementwise", 3), ("div", 1)),
-    "Gelu": (("exp", 1), ("elementwise", 4), ("div", 1)),
-    "Tanh": (("exp", 1), ("elementwise", 2), ("div", 1)),
-    "Erf": (("exp", 1), ("elementwise", 4)),
-    "Div": (("div", 1),),
-    "Reciprocal": (("div", 1),),
-    "Sqrt": (("div", 1),),
-    "Cast": (("cast", 1),),
-    "attn.scale_q": (("elementwise", 1), ("cast", 1)),
-    "attn.scores": (("elementwise", 1),),  # the worst case; per block see _Walk._scores_recipe
-    "attn.online_softmax": (("reduce", 2), ("elementwise", 1), ("exp", 1), ("cast", 1)),  # see _online_softmax_recipe
-    "attn.rescale": (("elementwise", 2),),
-    "attn.accumulate": (("elementwise", 2),),
-    "attn.finalize": (("div", 1), ("cast", 1)),
-}
-_REDUCE_PREFIX = ("Reduce", "ArgM", "GlobalAveragePool", "GlobalMaxPool", "AveragePool", "MaxPool")
 # Pipes that run on the vector side of a cube kernel on split chips.
 _AIV_PIPES = ("V", "MTE3")
 
 
-@dataclass
-class L2State:
-    """Which GM tensors L2 holds across kernels: LRU by tensor, up to the chip's L2 bytes."""
-
-    capacity: int
-    held: OrderedDict[int, int] = field(default_factory=OrderedDict)
-
-    def resident(self, value: SSAValue) -> bool:
-        return id(value) in self.held
-
-    def touch(self, value: SSAValue, nbytes: int) -> None:
-        """`value` was just read or written: most recently used, evicting the oldest."""
-        if nbytes > self.capacity:
-            self.held.pop(id(value), None)
-            return
-        self.held[id(value)] = nbytes
-        self.held.move_to_end(id(value))
-        while sum(self.held.values()) > self.capacity:
-            self.held.popitem(last=False)
-
-
-def tensor_bytes(v: SSAValue) -> int:
-    t = v.type
-    if not isinstance(t, TensorType | MemRefType):
-        return 0
-    return math.prod(t.get_shape()) * elem_bytes(v)
-
-
-def elem_bytes(v: SSAValue) -> int:
-    el = v.type.element_type  # pyright: ignore[reportAttributeAccessIssue]
-    return max(1, getattr(el, "bitwidth", 32) // 8)
-
-
 def _dtype_name(v: SSAValue) -> str:
     return "fp32" if elem_bytes(v) == 4 else "fp16" if elem_bytes(v) == 2 else "int8"
-
-
-def _tiling(k: KernelOp) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, v in k.tiling.data.items():
-        out[key] = v.value.data if hasattr(v, "value") else getattr(v, "data", None)  # pyright: ignore
-    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -219,7 +156,7 @@ class _Walk(KernelInterpretation):
         self.static = static if static is not None else {}  # per op: _CopyStatic / _MmadStatic, shared by the walks of a kernel
         self.names = names  # instruction names (kernel, operation, tile indices): only traces show them
         self.kind = kernel.kind.data
-        self.tiling = _tiling(kernel)
+        self.tiling = tiling_of(kernel)
         self.aic, self.aiv = core, core + 1
         self.split = chip.split and self.kind == "cube"
         self.aiv_share = max(1, chip.vector_cores // chip.cube_cores) if self.split else 1
@@ -436,10 +373,10 @@ class _Walk(KernelInterpretation):
         if op.op.data == "attn.scores":
             recipe = self._scores_recipe(op)
         elif op.op.data == "attn.online_softmax":
-            recipe = _online_softmax_recipe(int(self.tiling.get("kv_tile", 1)))
+            recipe = online_softmax_recipe(int(self.tiling.get("kv_tile", 1)))
         else:
-            recipe = list(_recipe(op.op.data))
-        cyc = sum(passes * vector_cycles(self.chip, _op_class(cls, out), nbytes) for cls, passes in recipe)
+            recipe = list(recipe_of(op.op.data))
+        cyc = sum(passes * vector_cycles(self.chip, op_class(cls, out), nbytes) for cls, passes in recipe)
         core = self.aiv if self.split else self.aic
         name = f"{self.k.sym_name.data} {op.op.data}{self._tag(op)}" if self.names else ""
         self.emit(Instr("V", cyc, (), name, core), [id(v) for v in op.ins], [id(v) for v in op.outs])
@@ -480,35 +417,6 @@ class _Walk(KernelInterpretation):
         return f" [{','.join(str(i) for i in reversed(idx))}]" if idx else ""
 
 
-def _recipe(op: str) -> tuple[tuple[str, float], ...]:
-    if op in VEC_RECIPES:
-        return VEC_RECIPES[op]
-    if op.startswith(_REDUCE_PREFIX):
-        return (("reduce", 1),)
-    return (("elementwise", 1),)
-
-
-def _row_reduce(n: int) -> list[tuple[str, float]]:
-    """A row reduction (max or sum) over rows of ``n`` fp32 values, as AscendC kernels do it
-    for wide rows: pairwise vmax/vadd of the row's halves down to one 256 B repeat (64 values)
-    per row, then one whole-row reduce of what is left. As passes over the tile's bytes: the
-    halving levels write n/2 + n/4 + ... + 64 values per row, the final reduce reads 64."""
-    if n <= 64:
-        return [("reduce", 1.0)]
-    return [("elementwise", (n - 64) / n), ("reduce", 64 / n)]
-
-
-def _online_softmax_recipe(kv_tile: int) -> list[tuple[str, float]]:
-    """attn.online_softmax on a q x kv_tile block: row max, S - max, exp, row sum, cast of P."""
-    return [*_row_reduce(kv_tile), ("elementwise", 1), ("exp", 1), *_row_reduce(kv_tile), ("cast", 1)]
-
-
-def _op_class(cls: str, out: SSAValue) -> str:
-    if cls == "exp":
-        return "exp_fp32" if elem_bytes(out) == 4 else "exp_fp16"
-    return cls
-
-
 # ---------------------------------------------------------------------------------------
 # Whole kernels
 
@@ -519,7 +427,7 @@ def kernel_program(chip: Chip, kernel: KernelOp, l2: L2State | None = None, *, n
     if kernel.kind.data == "aicpu":
         return aicpu_program(chip, kernel, l2)
     block = kernel.body.block
-    fractions, hbm_in = _hbm_fractions(chip, kernel, l2)
+    fractions, hbm_in = hbm_fractions(chip, kernel, l2)
     instrs: list[Instr] = []
     replicas: dict[int, int] = {}
     loops = _parallel_loops(block)
@@ -543,7 +451,7 @@ def kernel_program(chip: Chip, kernel: KernelOp, l2: L2State | None = None, *, n
             l2.touch(v, tensor_bytes(v))
         for r in kernel.outputs:
             l2.touch(r, tensor_bytes(r))
-    flops = _model_flops(kernel)
+    flops = model_flops(kernel)
     return Program(
         name=kernel.sym_name.data,
         kind=kernel.kind.data,
@@ -552,7 +460,7 @@ def kernel_program(chip: Chip, kernel: KernelOp, l2: L2State | None = None, *, n
         cores_launched=block_dim * (1 + share if split and any(i.core % 2 for i in instrs) else 1),
         replicas=replicas,
         flops=flops,
-        dtype=str(_tiling(kernel).get("dtype", "fp16")),
+        dtype=str(tiling_of(kernel).get("dtype", "fp16")),
         hbm_bytes=hbm_in + out_bytes,
         l2_bytes=max(gm_reads + gm_writes, hbm_in + out_bytes),
     )
@@ -561,7 +469,7 @@ def kernel_program(chip: Chip, kernel: KernelOp, l2: L2State | None = None, *, n
 def _causal_work(kernel: KernelOp, loops: list[ForOp]) -> Any:
     """For causal attention (one parallel loop over (batch*head, q tile) work items), a core's
     work: the kv blocks its items do not skip. None for every other kernel."""
-    t = _tiling(kernel)
+    t = tiling_of(kernel)
     if not int(t.get("causal", 0)) or "q_tile" not in t or len(loops) != 1:
         return None
     bm, bn = int(t["q_tile"]), int(t["kv_tile"])
@@ -575,114 +483,4 @@ def _causal_work(kernel: KernelOp, loops: list[ForOp]) -> Any:
     return work
 
 
-def _hbm_fractions(chip: Chip, kernel: KernelOp, l2: L2State | None) -> tuple[dict[int, float], float]:
-    """Per copy op, the fraction of its GM bytes that miss L2; and the kernel's HBM read bytes."""
-    from graphopt.targets.ascend.matmul_kernel import l2_traffic
-
-    fractions: dict[int, float] = {}
-    hbm_in = 0.0
-    t = _matmul_tiling(kernel)
-    gm_copies = [op for op in kernel.body.block.walk() if isinstance(op, CopyOp | MoveOp)]
-    args = list(kernel.body.block.args)
-    handled: set[int] = set()
-    if t is not None:
-        a_reads, b_reads, a_miss, b_miss = l2_traffic(chip, t)
-        l1_loads = [op for op in gm_copies if isinstance(op, CopyOp) and space_of(op.dest.type) == "L1"
-                    and isinstance(op.source.type, TensorType)][:2]
-        for op, (reads, miss) in zip(l1_loads, ((a_reads, a_miss), (b_reads, b_miss))):
-            held = l2 is not None and l2.resident(kernel.inputs[args.index(op.source)]) if op.source in args else False
-            fractions[id(op)] = 0.0 if held else miss / max(reads, 1.0)
-            hbm_in += 0.0 if held else miss
-            handled.add(id(op.source))
-    for op in gm_copies:
-        srcs = [op.source] if isinstance(op, CopyOp) else list(op.ins)
-        for src in srcs:
-            if id(op) in fractions or src not in args or args.index(src) >= len(kernel.inputs):
-                continue
-            outer = kernel.inputs[args.index(src)]
-            held = l2 is not None and l2.resident(outer)
-            if id(src) not in handled:
-                hbm_in += 0.0 if held else tensor_bytes(outer)
-                handled.add(id(src))
-            # Re-reads of one tensor inside a kernel hit L2 when it fits; the first touch misses.
-            fractions[id(op)] = 0.0 if held else (1.0 if isinstance(op, MoveOp) else _first_touch(chip, kernel, op, outer))
-    return fractions, hbm_in
-
-
-def _first_touch(chip: Chip, kernel: KernelOp, op: CopyOp, outer: SSAValue) -> float:
-    """Fraction of a copy's reads that come from HBM: unique bytes / bytes read, when they fit L2."""
-    reads = _reads_of(kernel, op)
-    size = tensor_bytes(outer)
-    if size > chip.l2_bytes:
-        return 1.0
-    return min(1.0, size / max(reads, 1))
-
-
-def _reads_of(kernel: KernelOp, op: CopyOp) -> float:
-    """Bytes `op` reads over the whole kernel: its tile times the trips of the loops around it."""
-    trips = 1
-    parent = op.parent_op()
-    while isinstance(parent, ForOp):
-        trips *= parent.trip_count
-        parent = parent.parent_op()
-    shape = op.view_spec.logical_shape(op.source.type.get_shape())  # pyright: ignore[reportAttributeAccessIssue]
-    tile = list(shape)
-    for d, t in zip(op.dims.get_values(), op.tile.get_values()):
-        if int(d) < len(tile):
-            tile[int(d)] = min(tile[int(d)], int(t))
-    return trips * math.prod(tile) * elem_bytes(op.source)
-
-
-def _matmul_tiling(kernel: KernelOp) -> Any:
-    """The MatmulTiling of a cube matmul kernel (from its tiling constants), else None."""
-    from graphopt.targets.ascend.tiling import MatmulTiling
-
-    t = _tiling(kernel)
-    if "base_m" not in t:
-        return None
-    return MatmulTiling(int(t["m"]), int(t["n"]), int(t["k"]), int(t["grid_m"]), int(t["grid_n"]), int(t["base_m"]),
-                        int(t["base_n"]), int(t["base_k"]), int(t["step_k"]), str(t.get("dtype", "fp16")), "fp16",
-                        l0c_buffers=int(t.get("l0c_buffers", 1)))
-
-
-def _model_flops(kernel: KernelOp) -> float:
-    """The model's FLOPs of a kernel: 2MNK per matmul batch; attention 4 Sq Skv D per head
-    (half when causal: the masked half is not the model's work)."""
-    t = _tiling(kernel)
-    if "model_flops" in t:  # the cube does more than the model asks (conv_transpose.py)
-        return float(t["model_flops"])
-    if "base_m" in t:
-        return 2.0 * int(t.get("batch", 1)) * int(t["m"]) * int(t["n"]) * int(t["k"])
-    if "q_tile" in t:
-        f = 2.0 * int(t["bh"]) * int(t["sq"]) * int(t["skv"]) * int(t["d"]) * 2
-        return f * (0.5 if int(t.get("causal", 0)) else 1.0)
-    return 0.0
-
-
-def aicpu_program(chip: Chip, kernel: KernelOp, l2: L2State | None = None) -> Program:
-    """An AI CPU kernel: inputs to the AI CPU, its work at the AI CPU rate, outputs back.
-
-    Work is one operation per output element of each op (a lower bound for TopK/NonZero-like
-    ops) at `aicpu.flops_per_s` [EST]; transfers at `aicpu.gbps` [EST], with a DMA fixed cost."""
-    ins = sum(tensor_bytes(v) for v in kernel.inputs)
-    outs = sum(tensor_bytes(r) for r in kernel.outputs)
-    work = 0.0
-    for op in kernel.body.block.ops:
-        for r in op.results:
-            if isinstance(r.type, TensorType):
-                work += math.prod(r.type.get_shape()) + sum(math.prod(o.type.get_shape()) for o in op.operands if isinstance(o.type, TensorType))
-    cyc_per_byte = chip.clock_ghz / chip.aicpu_gbps
-    compute = work / chip.aicpu_ops_per_s * chip.clock_ghz * 1e9
-    n = kernel.sym_name.data
-    instrs = [
-        Instr("MTE2", chip.dma_fixed_cycles + ins * cyc_per_byte, (), f"{n} aicpu in", 0, "GM", "AICPU", ins),
-        Instr("S", compute, (0,), f"{n} aicpu compute", 0),
-        Instr("MTE3", chip.dma_fixed_cycles + outs * cyc_per_byte, (1,), f"{n} aicpu out", 0, "AICPU", "GM", outs),
-    ]
-    if l2 is not None:
-        for r in kernel.outputs:
-            l2.touch(r, tensor_bytes(r))
-    return Program(n, "aicpu", instrs, 1, {0: 1}, 0.0, hbm_bytes=ins + outs, l2_bytes=ins + outs)
-
-
-__all__ = ["DTYPE_BYTES", "L2State", "aicpu_program", "kernel_program"]
+__all__ = ["kernel_program"]

@@ -27,7 +27,8 @@ from xdsl.dialects.builtin import MemRefType, ModuleOp, TensorType
 
 from graphopt.targets.ascend.chip import Chip
 from graphopt.targets.ascend.dialect import KernelOp
-from graphopt.targets.ascend.kernel_timing import L2State, kernel_program
+from graphopt.targets.ascend.kernel_timing import kernel_program
+from graphopt.targets.ascend.l2 import L2State
 from graphopt.targets.ascend.timing import SimResult, simulate
 
 
