@@ -45,6 +45,8 @@ from xdsl.irdl import (
     AttrSizedRegionSegments,
     IRDLOperation,
     irdl_op_definition,
+    operand_def,
+    opt_operand_def,
     opt_prop_def,
     opt_region_def,
     prop_def,
@@ -160,15 +162,20 @@ def _traits_for(onnx_type: str) -> list[OpTrait]:
     return traits
 
 
-def _make_op(key: str) -> type[GraphOp]:
+def _make_op(key: str, operands: dict[str, Any] | None = None) -> type[GraphOp]:
+    """The op class of ONNX op ``key``: its operands ``operands`` (IRDL operand defs by
+    name; by default one variadic ``inputs``), variadic results, and the schema's attributes
+    as optional properties."""
     from graphopt.dialects.onnx_ops import OPS
 
     domain, _, onnx_type = key.rpartition("::")
     since, max_inputs, max_outputs, table_kinds, required, _ = OPS[key]
-    kinds = {name: AttrType(kind) for name, kind in table_kinds.items()}
+    # An old opset's attribute that a later one made an input (Reshape's shape, Squeeze's
+    # axes: the frontend's legalize moves it there) is not the typed op's attribute.
+    kinds = {name: AttrType(kind) for name, kind in table_kinds.items() if name not in (operands or {})}
     fields: dict[str, Any] = {
         "name": op_name(onnx_type, domain),
-        "inputs": var_operand_def(),
+        **(operands or {"inputs": var_operand_def()}),
         "outputs": var_result_def(),
         "traits": traits_def(*_traits_for(onnx_type)),
         "__doc__": f"ONNX {onnx_type} (opset {since}).",
@@ -233,6 +240,43 @@ class _OpTable(Mapping[str, type[GraphOp]]):
 
 ONNX_OPS = _OpTable()
 """Op classes by ONNX op type (``"Conv"``, or ``"ai.onnx.ml::Scaler"``)."""
+
+
+# ---------------------------------------------------------------------------------------
+# Typed core ops: the ops passes and targets name, with their operands named after the ONNX
+# schema's inputs (lower case), so code can read ``conv.w`` for ``conv.operands[1]`` and a
+# rewrite can dispatch on the class (``isinstance(op, Conv)``, xDSL's
+# ``@op_type_rewrite_pattern`` on ``op: Conv``). The arity is checked by IRDL. Their IR text is
+# every graph op's; every other ONNX op is generated on first use with variadic operands.
+
+
+def _core(onnx_type: str, *names: str) -> type[GraphOp]:
+    """The typed op ``onnx_type`` with operands ``names`` in order (``"b?"``: optional, last)."""
+    operands = {n.rstrip("?"): opt_operand_def() if n.endswith("?") else operand_def() for n in names}
+    cls = _make_op(onnx_type, operands)
+    ONNX_OPS.add(onnx_type, cls)
+    return cls
+
+
+MatMul = _core("MatMul", "a", "b")
+Gemm = _core("Gemm", "a", "b", "c?")
+Conv = _core("Conv", "x", "w", "b?")
+ConvTranspose = _core("ConvTranspose", "x", "w", "b?")
+Add, Sub, Mul, Div, Pow = (_core(t, "a", "b") for t in ("Add", "Sub", "Mul", "Div", "Pow"))
+Where = _core("Where", "condition", "x", "y")
+Relu, Sigmoid, Tanh, Erf, Exp, Sqrt, Neg, Reciprocal, Gelu = (
+    _core(t, "x") for t in ("Relu", "Sigmoid", "Tanh", "Erf", "Exp", "Sqrt", "Neg", "Reciprocal", "Gelu"))
+Softmax, LogSoftmax, Cast, Flatten = (_core(t, "input") for t in ("Softmax", "LogSoftmax", "Cast", "Flatten"))
+Transpose = _core("Transpose", "data")
+Reshape = _core("Reshape", "data", "shape")
+Expand = _core("Expand", "input", "shape")
+Gather = _core("Gather", "data", "indices")
+Squeeze, Unsqueeze = (_core(t, "data", "axes?") for t in ("Squeeze", "Unsqueeze"))
+ReduceMean, ReduceSum, ReduceMax = (_core(t, "data", "axes?") for t in ("ReduceMean", "ReduceSum", "ReduceMax"))
+LayerNormalization = _core("LayerNormalization", "x", "scale", "b?")
+RMSNormalization = _core("RMSNormalization", "x", "scale")
+BatchNormalization = _core("BatchNormalization", "x", "scale", "b", "input_mean", "input_var")
+MaxPool, AveragePool, GlobalAveragePool = (_core(t, "x") for t in ("MaxPool", "AveragePool", "GlobalAveragePool"))
 
 
 # ---------------------------------------------------------------------------------------
