@@ -6,7 +6,8 @@ the producers of its operands:
     x = Var("x")
     silu = Pattern("silu", Op("Mul", x, Op("Sigmoid", x)), lambda m: build("Swish", [m["x"]], {}, m.src))
 
-- ``Op(type, *operands)`` matches a graph op of that ONNX type (or types, ``"Div|Mul"``)
+- ``Op(type, *operands)`` matches a graph op of that ONNX type (or types, ``"Div|Mul"``; or
+  a typed op class, ``Op(Conv, ...)``)
   whose operands match in order; Add, Mul, Max, Min, And, Or, Xor and Equal also match
   with their two operands swapped. ``rest=`` accepts (and names) further operands,
   ``attrs=`` checks attributes (a value, or a predicate on the value; an attribute not
@@ -184,9 +185,10 @@ class OneOf(Matcher):
 
 
 class Op(Matcher):
-    def __init__(self, types: str, *operands: Matcher, name: str | None = None, rest: str | None = None,
-                 attrs: dict[str, Any] | None = None, one_use: bool = False, where: Where | None = None):
-        self.types = frozenset(types.split("|"))
+    def __init__(self, types: str | type[GraphOp], *operands: Matcher, name: str | None = None,
+                 rest: str | None = None, attrs: dict[str, Any] | None = None, one_use: bool = False,
+                 where: Where | None = None):
+        self.types = frozenset(types.split("|") if isinstance(types, str) else [types.ONNX_TYPE])
         self.operands, self.name, self.rest, self.attrs = operands, name, rest, attrs or {}
         self.one_use, self.where = one_use, where
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphopt.dialects.graph import GraphOp
+from graphopt.dialects.graph import BatchNormalization, Conv
 from graphopt.patterns import Match, Op, Pattern, PatternPass, Var
 from graphopt.rewrite import build, constant_value, make_constant, src_of
 from graphopt.weights import WeightStore
@@ -25,33 +25,33 @@ def _fold(m: Match):
     if why:
         m.remarks.append({"ops": src_of(conv, bn), "reason": why})
         return None
-    w = constant_value(conv.operands[1], m.weights)
-    consts = [constant_value(v, m.weights) for v in bn.operands[1:5]]
+    w = constant_value(conv.w, m.weights)
+    consts = [constant_value(v, m.weights) for v in (bn.scale, bn.b, bn.input_mean, bn.input_var)]
     assert w is not None and all(c is not None for c in consts)
     scale, shift, mean, var = (np.asarray(c, np.float64) for c in consts)  # type: ignore[arg-type]
     s = scale / np.sqrt(var + bn.onnx_attrs().get("epsilon", 1e-5))
-    b = constant_value(conv.operands[2], m.weights) if len(conv.operands) > 2 else None
+    b = constant_value(conv.b, m.weights) if conv.b is not None else None
     bias = np.zeros_like(s) if b is None else np.asarray(b, np.float64)
     new_w = (w.astype(np.float64) * s.reshape(-1, *([1] * (w.ndim - 1)))).astype(w.dtype)
     new_b = ((bias - mean) * s + shift).astype(w.dtype)
     w_op = make_constant(new_w, m.src, m.weights, "conv_bn.w")
     b_op = make_constant(new_b, m.src, m.weights, "conv_bn.b")
-    return [w_op, b_op, build("Conv", [conv.operands[0], w_op.results[0], b_op.results[0]], conv.onnx_attrs(), m.src)]
+    return [w_op, b_op, build("Conv", [conv.x, w_op.results[0], b_op.results[0]], conv.onnx_attrs(), m.src)]
 
 
-def _why_not(bn: GraphOp, conv: GraphOp, weights: WeightStore | None) -> str | None:
+def _why_not(bn: BatchNormalization, conv: Conv, weights: WeightStore | None) -> str | None:
     if not conv.results[0].has_one_use():
         return "not folded: the Conv's output has other users"
     if bn.onnx_attrs().get("training_mode", 0) or any(r.uses for r in bn.results[1:]):
         return "not folded: BatchNormalization is in training mode"
-    operands = [conv.operands[1], *(conv.operands[2:3]), *bn.operands[1:5]]
+    operands = [conv.w, *([conv.b] if conv.b is not None else []), bn.scale, bn.b, bn.input_mean, bn.input_var]
     if any(constant_value(v, weights) is None for v in operands):
         return "not folded: the Conv weights or the BatchNormalization statistics are not constants"
     return None
 
 
 # Matched loosely, so that a near miss leaves a remark saying why it was not folded.
-CONV_BN = Pattern("conv-bn", Op("BatchNormalization", Op("Conv", Var(), Var(), name="conv", rest="b"), Var(), Var(), Var(),
+CONV_BN = Pattern("conv-bn", Op(BatchNormalization, Op(Conv, Var(), Var(), name="conv", rest="b"), Var(), Var(), Var(),
                                 Var(), name="bn"), _fold)
 
 

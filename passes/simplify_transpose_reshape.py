@@ -25,9 +25,10 @@ from xdsl.pattern_rewriter import (
     PatternRewriter,
     PatternRewriteWalker,
     RewritePattern,
+    op_type_rewrite_pattern,
 )
 
-from graphopt.dialects.graph import ConstantOp, GraphOp
+from graphopt.dialects.graph import ConstantOp, GraphOp, Transpose
 from graphopt.dialects.types import shape_of  # unknown dims as -1
 from graphopt.rewrite import build, producer, src_of
 
@@ -35,17 +36,16 @@ _RESHAPES = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze"})
 
 
 class TransposeOfTranspose(RewritePattern):
-    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if not isinstance(op, GraphOp) or op.ONNX_TYPE != "Transpose":
-            return
-        inner = producer(op.operands[0], "Transpose")
-        if inner is None:
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: Transpose, rewriter: PatternRewriter) -> None:
+        inner = op.data.owner
+        if not isinstance(inner, Transpose):
             return
         rank = len(op.results[0].type.get_shape())  # type: ignore[union-attr]
         p = inner.onnx_attrs().get("perm", list(range(rank))[::-1])
         q = op.onnx_attrs().get("perm", list(range(rank))[::-1])
         composed = [p[i] for i in q]
-        x = inner.operands[0]
+        x = inner.data
         if composed == list(range(rank)):
             rewriter.replace(op, [], [x])
             return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphopt.semantics import rule
-from graphopt.semantics.nn import layer_normalization
+from graphopt.semantics.norm import layer_normalization
 
 
 @rule("graphopt::MatMulBias")

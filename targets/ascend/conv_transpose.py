@@ -30,9 +30,9 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, NoneType, TensorType
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
-from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
+from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern, op_type_rewrite_pattern
 
-from graphopt.dialects.graph import GraphOp, provenance
+from graphopt.dialects.graph import ConvTranspose, provenance
 from graphopt.rewrite import build, constant_value, make_constant, remarks_of, weights_of
 from graphopt.weights import WeightStore
 
@@ -46,17 +46,16 @@ class ConvTransposeToConv(RewritePattern):
     weights: WeightStore | None
     remarks: list[dict[str, object]]
 
-    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if not isinstance(op, GraphOp) or op.ONNX_TYPE != "ConvTranspose":
-            return
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: ConvTranspose, rewriter: PatternRewriter) -> None:
         why = self._why_not(op)
         if why:
             self.remarks.append({"pass": "ascend-conv-transpose", "ops": provenance(op), "reason": why})
             return
-        x, src = op.operands[0], provenance(op)
-        w_type = op.operands[1].type
+        x, src = op.x, provenance(op)
+        w_type = op.w.type
         assert isinstance(x.type, TensorType) and isinstance(w_type, TensorType)
-        w = constant_value(op.operands[1], self.weights)
+        w = constant_value(op.w, self.weights)
         at = op.onnx_attrs()
         g = int(at.get("group", 1))
         s = [int(v) for v in at.get("strides") or [1, 1]]
@@ -100,14 +99,14 @@ class ConvTransposeToConv(RewritePattern):
             wk = kernel.results[0]
         else:  # weights fed at run time (torch.compile's parameters): data movement kernels
             end = np.iinfo(np.int64).min
-            wk = add("Slice", [op.operands[1], ints([-1, -1]), ints([end, end]), ints([2, 3]), ints([-1, -1])])
+            wk = add("Slice", [op.w, ints([-1, -1]), ints([end, end]), ints([2, 3]), ints([-1, -1])])
             if g == 1:
                 wk = add("Transpose", [wk], {"perm": [1, 0, 2, 3]})
             else:
                 wk = add("Reshape", [wk, ints([g, cig, cog, *k])])
                 wk = add("Transpose", [wk], {"perm": [0, 2, 1, 3, 4]})
                 wk = add("Reshape", [wk, ints([g * cog, cig, *k])])
-        bias = [op.operands[2]] if len(op.operands) > 2 and not isinstance(op.operands[2].type, NoneType) else []
+        bias = [op.b] if op.b is not None and not isinstance(op.b.type, NoneType) else []
         y = add("Conv", [z, wk, *bias], {"group": g, "dilations": d, "kernel_shape": k})
         # The model's work is the transposed convolution's, not the zeros': MFU counts that.
         new[-1].attributes[MODEL_FLOPS] = IntegerAttr(2 * n * c * h * wd * cog * k[0] * k[1], 64)
@@ -117,14 +116,14 @@ class ConvTransposeToConv(RewritePattern):
             return
         rewriter.replace(op, new, [y])
 
-    def _why_not(self, op: GraphOp) -> str | None:
-        x = op.operands[0].type
+    def _why_not(self, op: ConvTranspose) -> str | None:
+        x = op.x.type
         if not isinstance(x, TensorType) or len(x.get_shape()) != 4 or -1 in x.get_shape():
             return "ConvTranspose stays on the AI CPU: only a 2-D one of static shape becomes a Conv"
         at = op.onnx_attrs()
         if at.get("auto_pad", "NOTSET") != "NOTSET" or at.get("output_shape") is not None:
             return "ConvTranspose stays on the AI CPU: auto_pad and output_shape are not rewritten"
-        w = op.operands[1].type
+        w = op.w.type
         if not isinstance(w, TensorType) or len(w.get_shape()) != 4 or -1 in w.get_shape():
             return "ConvTranspose stays on the AI CPU: its weights are not a 4-D tensor of static shape"
         return None

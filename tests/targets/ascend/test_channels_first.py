@@ -11,7 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import graphopt
 from graphopt.semantics import get_rule
-from graphopt.semantics.nn import layer_normalization
+from graphopt.semantics.norm import layer_normalization
 
 C, D = 16, 64
 
