@@ -220,7 +220,7 @@ class _OpTable(Mapping[str, type[GraphOp]]):
             if key not in self._keys:
                 raise KeyError(key)
             with self._lock:  # one class per op, even when two threads ask first
-                cls = self._classes.get(key) or _make_op(key)
+                cls = self._classes.get(key) or _make_op(key, _operand_defs(key))
                 self._classes[key] = cls
         return cls
 
@@ -247,36 +247,35 @@ ONNX_OPS = _OpTable()
 # schema's inputs (lower case), so code can read ``conv.w`` for ``conv.operands[1]`` and a
 # rewrite can dispatch on the class (``isinstance(op, Conv)``, xDSL's
 # ``@op_type_rewrite_pattern`` on ``op: Conv``). The arity is checked by IRDL. Their IR text is
-# every graph op's; every other ONNX op is generated on first use with variadic operands.
+# every graph op's. Like every op class they are defined on first use (``from
+# graphopt.dialects.graph import Conv`` defines Conv); every other ONNX op has variadic operands.
+
+CORE_OPERANDS: dict[str, tuple[str, ...]] = {  # "b?": optional, and last
+    "MatMul": ("a", "b"),
+    "Gemm": ("a", "b", "c?"),
+    "Conv": ("x", "w", "b?"),
+    "ConvTranspose": ("x", "w", "b?"),
+    **{t: ("a", "b") for t in ("Add", "Sub", "Mul", "Div", "Pow")},
+    "Where": ("condition", "x", "y"),
+    **{t: ("x",) for t in ("Relu", "Sigmoid", "Tanh", "Erf", "Exp", "Sqrt", "Neg", "Reciprocal", "Gelu", "MaxPool",
+                           "AveragePool", "GlobalAveragePool")},
+    **{t: ("input",) for t in ("Softmax", "LogSoftmax", "Cast", "Flatten")},
+    "Transpose": ("data",),
+    "Reshape": ("data", "shape"),
+    "Expand": ("input", "shape"),
+    "Gather": ("data", "indices"),
+    **{t: ("data", "axes?") for t in ("Squeeze", "Unsqueeze", "ReduceMean", "ReduceSum", "ReduceMax")},
+    "LayerNormalization": ("x", "scale", "b?"),
+    "RMSNormalization": ("x", "scale"),
+    "BatchNormalization": ("x", "scale", "b", "input_mean", "input_var"),
+}
 
 
-def _core(onnx_type: str, *names: str) -> type[GraphOp]:
-    """The typed op ``onnx_type`` with operands ``names`` in order (``"b?"``: optional, last)."""
-    operands = {n.rstrip("?"): opt_operand_def() if n.endswith("?") else operand_def() for n in names}
-    cls = _make_op(onnx_type, operands)
-    ONNX_OPS.add(onnx_type, cls)
-    return cls
-
-
-MatMul = _core("MatMul", "a", "b")
-Gemm = _core("Gemm", "a", "b", "c?")
-Conv = _core("Conv", "x", "w", "b?")
-ConvTranspose = _core("ConvTranspose", "x", "w", "b?")
-Add, Sub, Mul, Div, Pow = (_core(t, "a", "b") for t in ("Add", "Sub", "Mul", "Div", "Pow"))
-Where = _core("Where", "condition", "x", "y")
-Relu, Sigmoid, Tanh, Erf, Exp, Sqrt, Neg, Reciprocal, Gelu = (
-    _core(t, "x") for t in ("Relu", "Sigmoid", "Tanh", "Erf", "Exp", "Sqrt", "Neg", "Reciprocal", "Gelu"))
-Softmax, LogSoftmax, Cast, Flatten = (_core(t, "input") for t in ("Softmax", "LogSoftmax", "Cast", "Flatten"))
-Transpose = _core("Transpose", "data")
-Reshape = _core("Reshape", "data", "shape")
-Expand = _core("Expand", "input", "shape")
-Gather = _core("Gather", "data", "indices")
-Squeeze, Unsqueeze = (_core(t, "data", "axes?") for t in ("Squeeze", "Unsqueeze"))
-ReduceMean, ReduceSum, ReduceMax = (_core(t, "data", "axes?") for t in ("ReduceMean", "ReduceSum", "ReduceMax"))
-LayerNormalization = _core("LayerNormalization", "x", "scale", "b?")
-RMSNormalization = _core("RMSNormalization", "x", "scale")
-BatchNormalization = _core("BatchNormalization", "x", "scale", "b", "input_mean", "input_var")
-MaxPool, AveragePool, GlobalAveragePool = (_core(t, "x") for t in ("MaxPool", "AveragePool", "GlobalAveragePool"))
+def _operand_defs(key: str) -> dict[str, Any] | None:
+    names = CORE_OPERANDS.get(key)
+    if names is None:
+        return None
+    return {n.rstrip("?"): opt_operand_def() if n.endswith("?") else operand_def() for n in names}
 
 
 # ---------------------------------------------------------------------------------------
@@ -497,7 +496,10 @@ def is_none(value: SSAValue) -> bool:
 
 
 def __getattr__(name: str) -> Any:
-    """``Graph``: the dialect with every op, for the parser; defined on first use."""
+    """``Graph``: the dialect with every op, for the parser; a typed core op's class
+    (``Conv``); each defined on first use."""
+    if name in CORE_OPERANDS:
+        return ONNX_OPS[name]
     if name == "Graph":
         dialect = Dialect("graph", [*ONNX_OPS.values(), WeightOp, ConstantOp, NoneOp, YieldOp, FusedOp],
                           [StringType, SequenceType, OptionalType])
