@@ -4,12 +4,14 @@ row without a prediction says why (the slow GEMM and attention families run in t
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 spec = importlib.util.spec_from_file_location("ascend_calibration", ROOT / "benchmarks" / "ascend_calibration.py")
 assert spec is not None and spec.loader is not None
 cal = importlib.util.module_from_spec(spec)
+sys.modules.setdefault("ascend_calibration", cal)  # its dataclass looks its module up
 spec.loader.exec_module(cal)
 
 
