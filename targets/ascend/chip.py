@@ -33,7 +33,7 @@ DEFAULT_CHIP = "ascend910b"
 DTYPE_BYTES: dict[str, int] = {"fp16": 2, "bf16": 2, "int8": 1, "fp32": 4, "int32": 4}
 # The cube accumulates in 32 bits (fp32 for float inputs, int32 for int8) [OFF].
 ACC_BYTES = 4
-VECTOR_OP_CLASSES = ("elementwise", "exp_fp32", "exp_fp16", "div", "reduce", "cast")
+VECTOR_OP_CLASSES = ("elementwise", "tensor_scalar", "exp_fp32", "exp_fp16", "div", "reduce", "cast")
 PIPES = ("S", "MTE1", "MTE2", "MTE3", "M", "FIX", "V")
 
 # Scalar fields: dotted TOML key -> (attribute name, type). All are required.
@@ -46,7 +46,8 @@ _SCALARS: dict[str, tuple[str, type]] = {
     "cube.mmad_overhead_cycles": ("mmad_overhead_cycles", float),
     "cube.mmad_efficiency": ("mmad_efficiency", float),
     "vector.repeat_bytes": ("vector_repeat_bytes", int),
-    "vector.single_repeat_cycles": ("vector_single_repeat_cycles", float),
+    "vector.instr_fixed_cycles": ("vector_instr_fixed_cycles", float),
+    "vector.max_repeats": ("vector_max_repeats", int),
     "dma.fixed_cycles": ("dma_fixed_cycles", float),
     "dma.full_bw_bytes": ("dma_full_bw_bytes", int),
     "dma.misaligned_efficiency": ("dma_misaligned_efficiency", float),
@@ -107,7 +108,8 @@ class Chip:
     mmad_overhead_cycles: float
     mmad_efficiency: float
     vector_repeat_bytes: int
-    vector_single_repeat_cycles: float
+    vector_instr_fixed_cycles: float
+    vector_max_repeats: int
     vector_bytes_per_cycle: Mapping[str, float]
     copy_paths: Mapping[str, CopyPath]
     dma_fixed_cycles: float

@@ -18,6 +18,7 @@ VEC_RECIPES: dict[str, tuple[tuple[str, float], ...]] = {
     "Softmax": (("reduce", 2), ("elementwise", 1), ("exp", 1), ("div", 1)),
     "LogSoftmax": (("reduce", 2), ("elementwise", 2), ("exp", 1)),
     "Exp": (("exp", 1),),
+    "Relu": (("tensor_scalar", 1),),  # vrelu, like vmaxs / vmuls: one repeat per cycle
     "Sigmoid": (("exp", 1), ("elementwise", 1), ("div", 1)),
     "Swish": (("exp", 1), ("elementwise", 2), ("div", 1)),
     "SwiGLU": (("exp", 1), ("elementwise", 3), ("div", 1)),
