@@ -20,12 +20,15 @@ named after the file.
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 from pathlib import Path
 from typing import Any
 
 from graphopt.errors import GraphoptError
 
+MAX_BYTES = 1 << 20  # a patterns file is a page of rules, not data
+MAX_NESTING = 64  # ops inside ops in one rule: far beyond any real pattern, well within Python's stack
 _TOKEN = re.compile(r"\s*(?:(->)|([A-Za-z_][A-Za-z0-9_.|]*)|(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|(\"[^\"]*\")|(\S))")
 
 
@@ -177,6 +180,9 @@ def parse_patterns(text: str, path: str = "<patterns>") -> tuple[str | None, str
         rule, colon, body = line.partition(":")
         if not colon or not re.fullmatch(r"[A-Za-z0-9_-]+", rule.strip()):
             raise GraphoptError(f"{where}: write a rule as `name: Source(...) -> Target(...)`")
+        depth = max(itertools.accumulate((c == "(") - (c == ")") for c in body), default=0)
+        if depth > MAX_NESTING:
+            raise GraphoptError(f"{where}: the rule nests too deeply ({depth} levels; at most {MAX_NESTING})")
         r = _Reader(body, where)
         source = _term(r, source=True)
         r.take("->")
@@ -201,6 +207,9 @@ def load_patterns(path: str) -> type:
     p = Path(path)
     if not p.is_file():
         raise GraphoptError(f"--load-patterns {path}: no such file")
+    if p.stat().st_size > MAX_BYTES:
+        raise GraphoptError(f"--load-patterns {path}: {p.stat().st_size} bytes is too large for a patterns file "
+                            f"(at most {MAX_BYTES})")
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:

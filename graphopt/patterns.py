@@ -6,12 +6,11 @@ the producers of its operands:
     x = Var("x")
     silu = Pattern("silu", Op("Mul", x, Op("Sigmoid", x)), lambda m: build("Swish", [m["x"]], {}, m.src))
 
-- ``Op(type, *operands)`` matches a graph op of that ONNX type (or types, ``"Div|Mul"``; or
-  a typed op class, ``Op(Conv, ...)``)
-  whose operands match in order; Add, Mul, Max, Min, And, Or, Xor and Equal also match
-  with their two operands swapped. ``rest=`` accepts (and names) further operands,
-  ``attrs=`` checks attributes (a value, or a predicate on the value; an attribute not
-  set reads as ONNX's default, None if it has none),
+- ``Op(type, *operands)`` matches a graph op of that ONNX type (or types, ``"Div|Mul"``, or
+  a typed op class, ``Op(Conv, ...)``) whose operands match in order; Add, Mul, Max, Min,
+  And, Or, Xor and Equal also match with their two operands swapped. ``rest=`` accepts
+  (and names) further operands; ``attrs=`` checks attributes (a value, or a predicate on
+  the value; an attribute not set reads as ONNX's default, None if it has none);
   ``one_use=True`` requires the op's result to have no other user.
 - ``Var(name)`` matches any value. A name bound twice must bind the same value, so
   ``Op("Mul", x, x)`` is a square; an ``Op`` with a name binds its result the same way.
@@ -24,13 +23,12 @@ the producers of its operands:
 Matching backtracks over operand orders and alternatives until the pattern's ``where`` and
 its ``rewrite`` accept. ``rewrite(m)`` returns the new ops, or an existing value, or None
 to decline. The new ops' last results (or the value) replace the root's and must keep
-their types (root results beyond them must be unused); matched ops left without users are erased. ``m.src`` is the provenance of
-every matched op.
+their types (root results beyond them must be unused); matched ops left without users are
+erased. ``m.src`` is the provenance of every matched op.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -233,19 +231,12 @@ class Op(Matcher):
         return True
 
 
-@functools.cache
 def schema_default(onnx_type: str, key: str) -> Any:
-    """The default ONNX gives attribute ``key`` of ``onnx_type`` (None if it has none)."""
-    import onnx
+    """The default the newest ONNX schema gives attribute ``key`` (None if it has none)."""
+    from graphopt.dialects.onnx_ops import OPS
 
-    try:
-        attr = onnx.defs.get_schema(onnx_type).attributes.get(key)
-    except onnx.defs.SchemaError:
-        return None
-    if attr is None or not attr.default_value.name:
-        return None
-    value = onnx.helper.get_attribute_value(attr.default_value)
-    return value.decode() if isinstance(value, bytes) else value
+    row = OPS.get(onnx_type)
+    return row[5].get(key) if row is not None else None
 
 
 def _match_all(matchers: Sequence[Matcher], values: Sequence[SSAValue], m: Match) -> Iterator[Match]:

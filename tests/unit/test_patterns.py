@@ -163,6 +163,7 @@ def test_a_patterns_file_matches_attributes_and_numbers():
     ("bad: Mul(x, y) -> Add(x, y) extra", "unexpected text"),
     ("bad: Mul(x, y) -> Div|Mul(x, y)", "build one op type"),
     ("# nothing", "no rules"),
+    ("deep: " + "Neg(" * 5000 + "x" + ")" * 5000 + " -> x", "nests too deeply"),
 ])
 def test_patterns_file_errors_name_the_line(text, says):
     with pytest.raises(GraphoptError, match=r"f\.patterns") as e:
