@@ -193,6 +193,21 @@ CASES: list[Case] = [
     arg_case("args-passes-plugin-missing", "passes", "--load-pass-plugin", "nothere.py", names=("nothere.py",)),
     arg_case("args-plugin-valid", *COMPILE, "--load-pass-plugin", "ok.py", "-p", "hostile-nothing", exit=0,
              prepare=_file("ok.py", PLUGIN_OK)),
+    # patterns files: text, never run; every defect is one line naming the file and line
+    arg_case("args-patterns-missing", *COMPILE, "--load-patterns", "nothere.patterns", names=("nothere.patterns",)),
+    arg_case("args-patterns-is-folder", *COMPILE, "--load-patterns", "pat", names=("pat",), prepare=_dir("pat")),
+    arg_case("args-patterns-not-utf8", *COMPILE, "--load-patterns", "bin.patterns", names=("bin.patterns",),
+             prepare=_file("bin.patterns", b"r: Neg(\xff) -> x\n")),
+    arg_case("args-patterns-python", *COMPILE, "--load-patterns", "evil.patterns", names=("evil.patterns:1",),
+             prepare=_file("evil.patterns", "r: __import__('os').system('touch pwned') -> x\n")),
+    arg_case("args-patterns-unknown-op", *COMPILE, "--load-patterns", "u.patterns", names=("u.patterns:2", "Frob"),
+             prepare=_file("u.patterns", "# one rule\nr: Frob(x) -> x\n")),
+    arg_case("args-patterns-deep", *COMPILE, "--load-patterns", "d.patterns", names=("d.patterns:1",),
+             prepare=_file("d.patterns", "r: " + "Neg(" * 100000 + "x" + ")" * 100000 + " -> x\n")),
+    arg_case("args-patterns-huge", *COMPILE, "--load-patterns", "h.patterns", names=("h.patterns",),
+             prepare=_file("h.patterns", "# " + "x" * (2 << 20) + "\n")),
+    arg_case("args-patterns-valid", *COMPILE, "--load-patterns", "ok.patterns", "-p", "ok", exit=0,
+             prepare=_file("ok.patterns", "nn: Neg(Neg(x)) -> x\n")),
 ]
 
 
