@@ -6,8 +6,9 @@ the producers of its operands:
     x = Var("x")
     silu = Pattern("silu", Op("Mul", x, Op("Sigmoid", x)), lambda m: build("Swish", [m["x"]], {}, m.src))
 
-- ``Op(type, *operands)`` matches a graph op of that ONNX type (or types, ``"Div|Mul"``, or
-  a typed op class, ``Op(Conv, ...)``) whose operands match in order; Add, Mul, Max, Min,
+- ``Op(type, *operands)`` matches a graph op of that ONNX type (or types, ``"Div|Mul"``; a
+  typed op class, ``Op(Conv, ...)``; or any op with a trait, ``Op(Elementwise, x)``) whose
+  operands match in order; Add, Mul, Max, Min,
   And, Or, Xor and Equal also match with their two operands swapped. ``rest=`` accepts
   (and names) further operands; ``attrs=`` checks attributes (a value, or a predicate on
   the value; an attribute not set reads as ONNX's default, None if it has none);
@@ -37,7 +38,7 @@ from typing import Any, ClassVar
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import Operation, OpTrait, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
@@ -183,16 +184,20 @@ class OneOf(Matcher):
 
 
 class Op(Matcher):
-    def __init__(self, types: str | type[GraphOp], *operands: Matcher, name: str | None = None,
+    def __init__(self, types: str | type[GraphOp] | type[OpTrait], *operands: Matcher, name: str | None = None,
                  rest: str | None = None, attrs: dict[str, Any] | None = None, one_use: bool = False,
                  where: Where | None = None):
-        self.types = frozenset(types.split("|") if isinstance(types, str) else [types.ONNX_TYPE])
+        self.trait = types if isinstance(types, type) and issubclass(types, OpTrait) else None
+        self.types = None if self.trait is not None else frozenset(
+            types.split("|") if isinstance(types, str) else [types.ONNX_TYPE])  # type: ignore[union-attr]
         self.operands, self.name, self.rest, self.attrs = operands, name, rest, attrs or {}
         self.one_use, self.where = one_use, where
 
     def _match(self, value: SSAValue, m: Match) -> Iterator[Match]:
         op = value.owner
-        if not isinstance(op, GraphOp) or op.ONNX_TYPE not in self.types or op.ONNX_DOMAIN:
+        if not isinstance(op, GraphOp) or op.ONNX_DOMAIN:
+            return
+        if not (op.has_trait(self.trait) if self.trait is not None else op.ONNX_TYPE in (self.types or ())):
             return
         if value is not op.results[0] or (self.one_use and not value.has_one_use()):
             return

@@ -100,6 +100,17 @@ def test_attributes_read_onnx_defaults_when_unset():
         assert ("graph.neg" in run(body, p)) == matches
 
 
+def test_ops_match_by_trait_and_by_typed_class():
+    from graphopt.dialects.graph import Sigmoid
+    from graphopt.dialects.traits import Elementwise, Reduction
+
+    body = "\n".join([SIG_X, f'%r = "graph.exp"(%s) : ({T}) -> {T}'])
+    for root, matches in ((Op(Elementwise, Op(Elementwise, x)), True), (Op(Elementwise, Op(Sigmoid, x)), True),
+                          (Op(Reduction, Op(Elementwise, x)), False), (Op("Exp", Op("Relu", x)), False)):
+        out = run(body, Pattern("t", root, lambda m: build("Neg", [m["x"]], {}, m.src)))
+        assert ("graph.neg" in out) == matches, root
+
+
 def test_a_replacement_of_another_type_is_discarded():
     body = mul("%x", "%z")
     p = Pattern("t", Op("Mul", x, Var("y")), lambda m: build("ReduceSum", [m["x"]], {"keepdims": 0}, m.src))
