@@ -38,7 +38,7 @@ def _shape(v: SSAValue) -> list[int] | None:
 def _half(name: str) -> Op:
     """Slice(x, start, end, axes=[last], steps=[1]) of x (bound as "x"), read by one op; the
     indices of x's last axis it keeps are checked by ``_halves``."""
-    return Op("Slice", Var("x"), Tensor(), Tensor(), name=name, rest=name, one_use=True)
+    return Op("Slice", Var("x"), Tensor(), Tensor(), name=name, rest=f"{name}_axes_steps", one_use=True)
 
 
 def _kept(m: Match, name: str) -> range | None:
@@ -47,8 +47,10 @@ def _kept(m: Match, name: str) -> range | None:
     vals = [constant_value(o, m.weights) for o in op.operands[1:]]
     if shape is None or any(c is None or c.size != 1 for c in vals):
         return None
-    start, end, *rest = (int(c.reshape(-1)[0]) for c in vals)  # type: ignore[union-attr]
-    axis, step = (rest + [0, 1][len(rest):])[:2]
+    ints = [int(c.reshape(-1)[0]) for c in vals]  # type: ignore[union-attr]
+    start, end = ints[0], ints[1]
+    axis = ints[2] if len(ints) > 2 else 0
+    step = ints[3] if len(ints) > 3 else 1
     rank = len(shape)
     if step != 1 or not -rank <= axis < rank or axis % rank != rank - 1:
         return None
