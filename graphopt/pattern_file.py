@@ -13,8 +13,7 @@ value wherever it recurs; ``_`` matches anything; a number matches a constant wh
 elements all equal it (to 1e-3 relative). TARGET builds ops from the names SOURCE bound,
 with attributes as given; or it is a name, whose value replaces the root. A replacement
 must keep the root's type, or the rule does not apply there. The optional ``pass`` line
-names the pass (default: the file's stem) and documents it; without it the pass is
-named after the file.
+names the pass and documents it; without it the pass is named after the file's stem.
 """
 
 from __future__ import annotations
@@ -58,7 +57,10 @@ class _Reader:
 def _value(r: _Reader) -> Any:
     kind, text = r.take()
     if kind in ("number", "string"):
-        return ast.literal_eval(text)
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError) as e:  # e.g. an integer of more digits than Python converts
+            raise r.error(f"not a usable value ({e})") from None
     if text == "[":
         items = []
         while r.peek()[1] != "]":
@@ -118,7 +120,23 @@ def _term(r: _Reader, source: bool) -> tuple[Any, ...]:
         if r.peek()[1] != ")":
             r.take(",")
     r.take(")")
+    for t in text.split("|"):
+        _check_arity(r.where, t, len(operands))
     return ("op", text, operands, attrs)
+
+
+def _check_arity(where: str, onnx_type: str, n: int) -> None:
+    from graphopt.dialects.graph import CORE_OPERANDS, ONNX_OPS
+
+    names = CORE_OPERANDS.get(onnx_type)
+    if names is not None:
+        required = [x for x in names if not x.endswith("?")]
+        if not len(required) <= n <= len(names):
+            count = f"{len(required)}" if len(required) == len(names) else f"{len(required)}-{len(names)}"
+            raise GraphoptError(f"{where}: {onnx_type} takes {count} operand{'' if count == '1' else 's'} "
+                                f"({', '.join(names)}), not {n}")
+    elif n > ONNX_OPS[onnx_type].MAX_INPUTS:
+        raise GraphoptError(f"{where}: {onnx_type} takes at most {ONNX_OPS[onnx_type].MAX_INPUTS} operands, not {n}")
 
 
 def _matcher(term: tuple[Any, ...]) -> Any:
@@ -180,7 +198,7 @@ def parse_patterns(text: str, path: str = "<patterns>") -> tuple[str | None, str
         rule, colon, body = line.partition(":")
         if not colon or not re.fullmatch(r"[A-Za-z0-9_-]+", rule.strip()):
             raise GraphoptError(f"{where}: write a rule as `name: Source(...) -> Target(...)`")
-        depth = max(itertools.accumulate((c == "(") - (c == ")") for c in body), default=0)
+        depth = max(itertools.accumulate((c in "([") - (c in ")]") for c in body), default=0)
         if depth > MAX_NESTING:
             raise GraphoptError(f"{where}: the rule nests too deeply ({depth} levels; at most {MAX_NESTING})")
         r = _Reader(body, where)

@@ -46,8 +46,10 @@ from xdsl.pattern_rewriter import (
     PatternRewriteWalker,
     RewritePattern,
 )
+from xdsl.utils.exceptions import VerifyException
 
 from graphopt.dialects.graph import GraphOp
+from graphopt.errors import GraphoptError
 from graphopt.rewrite import constant_value, discard, remarks_of, scalar_value, src_of, weights_of
 from graphopt.weights import WeightStore
 
@@ -283,13 +285,24 @@ class Pattern:
             results: list[SSAValue | None] = list(new[-1].results)
             unused = op.results[len(results):]  # e.g. a BatchNormalization's training outputs
             if [r.type for r in new[-1].results] != [r.type for r in op.results[:len(results)]] or any(
-                    r.uses for r in unused):
+                    r.uses for r in unused) or not _verifies(new):
                 discard(*reversed(new))  # users first
                 continue
             rewriter.replace_op(op, new, results + [None] * len(unused))
             _erase_dead([o for o in m.ops if o is not op], rewriter)
             return True
         return False
+
+
+def _verifies(ops: Sequence[Operation]) -> bool:
+    """Whether the ops a rewrite built are valid IR (a rule may build an op its shape rule
+    accepts but its definition does not, e.g. a two-operand op with one)."""
+    try:
+        for o in ops:
+            o.verify()
+    except VerifyException:
+        return False
+    return True
 
 
 def _erase_dead(ops: list[GraphOp], rewriter: PatternRewriter) -> None:
@@ -308,10 +321,17 @@ def _erase_dead(ops: list[GraphOp], rewriter: PatternRewriter) -> None:
 class _Applier(RewritePattern):
     patterns: Sequence[Pattern]
     start: Match  # what every match starts from: the weights, the pass run's memo and remarks
+    pass_name: str
+    budget: int  # rewrites allowed in one run: a rule that rebuilds what it matches never ends
+    done: int = 0
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
         for pattern in self.patterns:
             if pattern.apply(op, rewriter, self.start):
+                self.done += 1
+                if self.done > self.budget:
+                    raise GraphoptError(f"pass {self.pass_name}: pattern '{pattern.name}' keeps rewriting ({self.done} "
+                                        "rewrites); a rule whose result it matches again never ends")
                 return
 
 
@@ -327,10 +347,11 @@ class PatternPass(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         start = Match(weights_of(ctx), {}, remarks_of(ctx))
+        budget = 10_000 + 50 * sum(1 for _ in op.walk())
         for phase in self.phases:
             ours = [p for p in phase if isinstance(p, Pattern)]
             theirs = [p for p in phase if not isinstance(p, Pattern)]
-            applier = GreedyRewritePatternApplier([_Applier(ours, start), *theirs])
+            applier = GreedyRewritePatternApplier([_Applier(ours, start, self.name, budget), *theirs])
             PatternRewriteWalker(applier, walk_reverse=self.walk_reverse).rewrite_module(op)
 
 

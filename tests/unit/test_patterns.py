@@ -175,12 +175,23 @@ def test_a_patterns_file_matches_attributes_and_numbers():
     ("bad: Mul(x, y) -> Div|Mul(x, y)", "build one op type"),
     ("# nothing", "no rules"),
     ("deep: " + "Neg(" * 5000 + "x" + ")" * 5000 + " -> x", "nests too deeply"),
+    ("deep: Transpose(x, perm=" + "[" * 5000 + "]" * 5000 + ") -> x", "nests too deeply"),
+    ("big: Softmax(x, axis=" + "9" * 5000 + ") -> x", "not a usable value"),
+    ("arity: Neg(x) -> Add(x)", "Add takes 2 operands (a, b), not 1"),
+    ("arity: Neg(x) -> Gemm(x)", "Gemm takes 2-3 operands (a, b, c?), not 1"),
+    ("arity: Relu(x, y) -> x", "Relu takes 1 operand (x), not 2"),
 ])
 def test_patterns_file_errors_name_the_line(text, says):
     with pytest.raises(GraphoptError, match=r"f\.patterns") as e:
         parse_patterns("# header\n" + text, "f.patterns")
     assert says in str(e.value)
     assert "f.patterns:2" in str(e.value) or says == "no rules"
+
+
+def test_a_rule_that_never_ends_is_stopped():
+    _, _, rules = parse_patterns("loop: Neg(x) -> Neg(Neg(x))")
+    with pytest.raises(GraphoptError, match="keeps rewriting"):
+        run(f'%r = "graph.neg"(%x) : ({T}) -> {T}', *rules)
 
 
 def test_cli_refuses_a_bad_patterns_file_with_exit_2(tmp_path):
