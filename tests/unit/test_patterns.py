@@ -199,3 +199,36 @@ def test_cli_refuses_a_bad_patterns_file_with_exit_2(tmp_path):
     bad.write_text("r: Mul(x, Nope(x)) -> x\n")
     proc = cli("passes", "--load-patterns", bad)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "bad.patterns:1: Nope" in proc.stderr
+
+
+def _random_term(rng, depth: int, source: bool) -> str:
+    unary = ["Neg", "Exp", "Sigmoid", "Relu", "Log", "Sqrt", "Abs", "Softmax", "Transpose", "Swish", "Gelu", "Identity"]
+    binary = ["Add", "Mul", "Sub", "Div", "Pow", "Max"]
+    r = rng.random()
+    if depth > 3 or r < 0.3:
+        return rng.choice(["x", "y"] + (["_", "1.0", "0.5"] if source else []))
+    if r < 0.65:
+        return f"{rng.choice(unary)}({_random_term(rng, depth + 1, source)})"
+    return f"{rng.choice(binary)}({_random_term(rng, depth + 1, source)}, {_random_term(rng, depth + 1, source)})"
+
+
+def test_random_rules_load_or_refuse_and_apply_or_stop():
+    """Random rules: each is refused when it loads, or applies (or is stopped) on a graph; none crashes."""
+    import random
+
+    rng = random.Random(11)
+    body = "\n".join([SIG_X, mul("%x", "%s", out="%t", src="t"), f'%e = "graph.exp"(%t) : ({T}) -> {T}',
+                      f'%n = "graph.neg"(%e) : ({T}) -> {T}', mul("%n", "%z")])
+    applied = 0
+    for _ in range(80):
+        head = rng.choice(["Neg", "Exp", "Mul", "Add"])
+        rule = f"r: {head}({_random_term(rng, 1, True)}, {_random_term(rng, 1, True)}) -> {_random_term(rng, 1, False)}"
+        if head in ("Neg", "Exp"):
+            rule = f"r: {head}({_random_term(rng, 1, True)}) -> {_random_term(rng, 1, False)}"
+        try:
+            _, _, rules = parse_patterns(rule)
+            run(body, *rules)
+            applied += 1
+        except GraphoptError:
+            pass
+    assert applied > 5
