@@ -31,6 +31,7 @@ erased. ``m.src`` is the provenance of every matched op.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -110,14 +111,18 @@ class Match:
         visit(self.ops[0])
         return src_of(*order)
 
-    def bind(self, name: str | None, value: SSAValue) -> bool:
-        if name is None:
-            return True
-        bound = self.values.setdefault(name, value)
-        return bound == value
+    def bound(self, name: str | None, value: SSAValue) -> Match | None:
+        """A copy of this match with ``name`` bound to ``value``; None if the name is bound
+        to another value already."""
+        if name is not None and self.values.get(name, value) != value:
+            return None
+        found = self.fork()
+        if name is not None:
+            found.values[name] = value
+        return found
 
 
-class Matcher:
+class Matcher(ABC):
     name: str | None
     where: Where | None
 
@@ -126,8 +131,14 @@ class Matcher:
             if self.where is None or self.where(found):
                 yield found
 
+    @abstractmethod
     def _match(self, value: SSAValue, m: Match) -> Iterator[Match]:
-        raise NotImplementedError
+        """The matches of ``value`` extending ``m`` (before ``where``)."""
+
+    def root_types(self) -> frozenset[str] | None:
+        """The ONNX op types a value this matches can come from (None: any), so that a
+        pattern is not tried at ops it cannot match."""
+        return None
 
 
 @dataclass
@@ -136,9 +147,9 @@ class Var(Matcher):
     where: Where | None = None
 
     def _match(self, value: SSAValue, m: Match) -> Iterator[Match]:
-        m = m.fork()
-        if m.bind(self.name, value):
-            yield m
+        found = m.bound(self.name, value)
+        if found is not None:
+            yield found
 
 
 @dataclass
@@ -154,11 +165,11 @@ class Const(Matcher):
         c = scalar_value(value, m.weights)
         if c is None or (self.value is not None and not math.isclose(c, self.value, rel_tol=self.rel, abs_tol=0.0)):
             return
-        m = m.fork()
-        if m.bind(self.name, value):
+        found = m.bound(self.name, value)
+        if found is not None:
             if self.name is not None:
-                m.consts[self.name] = c
-            yield m
+                found.consts[self.name] = c
+            yield found
 
 
 @dataclass
@@ -171,9 +182,9 @@ class Tensor(Matcher):
     def _match(self, value: SSAValue, m: Match) -> Iterator[Match]:
         if constant_value(value, m.weights) is None:
             return
-        m = m.fork()
-        if m.bind(self.name, value):
-            yield m
+        found = m.bound(self.name, value)
+        if found is not None:
+            yield found
 
 
 class OneOf(Matcher):
@@ -183,6 +194,10 @@ class OneOf(Matcher):
     def _match(self, value: SSAValue, m: Match) -> Iterator[Match]:
         for alt in self.alternatives:
             yield from alt.match(value, m)
+
+    def root_types(self) -> frozenset[str] | None:
+        types = [alt.root_types() for alt in self.alternatives]
+        return None if any(t is None for t in types) else frozenset().union(*types)  # type: ignore[arg-type]
 
 
 class Op(Matcher):
@@ -208,9 +223,10 @@ class Op(Matcher):
             return
         if self.attrs and not self._attrs_match(op):
             return
-        m = m.fork()
-        if not m.bind(self.name, value):
+        found = m.bound(self.name, value)
+        if found is None:
             return
+        m = found
         if self.name is not None:
             m.ops_by_name[self.name] = op
         if self.rest is not None:
@@ -222,6 +238,9 @@ class Op(Matcher):
             orders.append(orders[0][::-1])
         for order in orders:
             yield from _match_all(self.operands, order, m)
+
+    def root_types(self) -> frozenset[str] | None:
+        return self.types
 
     def _attrs_match(self, op: GraphOp) -> bool:
         attrs = op.onnx_attrs()
@@ -266,8 +285,11 @@ class Pattern:
     rewrite: Rewrite
     where: Where | None = None
 
+    def __post_init__(self) -> None:
+        self._types = self.root.root_types()
+
     def apply(self, op: Operation, rewriter: PatternRewriter, start: Match) -> bool:
-        if not isinstance(op, GraphOp) or not op.results:
+        if not isinstance(op, GraphOp) or not op.results or (self._types is not None and op.ONNX_TYPE not in self._types):
             return False
         for m in self.root.match(op.results[0], start):
             if self.where is not None and not self.where(m):
@@ -275,20 +297,16 @@ class Pattern:
             made = self.rewrite(m)
             if made is None:
                 continue
-            if isinstance(made, SSAValue):  # an existing value replaces the root
-                if len(op.results) != 1 or made.type != op.results[0].type:
-                    continue
-                rewriter.replace_op(op, [], [made])
-                _erase_dead([o for o in m.ops if o is not op], rewriter)
-                return True
-            new = [made] if isinstance(made, Operation) else list(made)
-            results: list[SSAValue | None] = list(new[-1].results)
+            # The replacement: new ops whose last one's results stand for the root's, or an
+            # existing value (then the root must have that one result).
+            new = [] if isinstance(made, SSAValue) else [made] if isinstance(made, Operation) else list(made)
+            results: list[SSAValue] = [made] if isinstance(made, SSAValue) else list(new[-1].results)
             unused = op.results[len(results):]  # e.g. a BatchNormalization's training outputs
-            if [r.type for r in new[-1].results] != [r.type for r in op.results[:len(results)]] or any(
+            if (not new and unused) or [r.type for r in results] != [r.type for r in op.results[:len(results)]] or any(
                     r.uses for r in unused) or not _verifies(new):
                 discard(*reversed(new))  # users first
                 continue
-            rewriter.replace_op(op, new, results + [None] * len(unused))
+            rewriter.replace_op(op, new, [*results, *[None] * len(unused)])
             _erase_dead([o for o in m.ops if o is not op], rewriter)
             return True
         return False

@@ -88,6 +88,18 @@ def save(model: onnx.ModelProto, path: Path) -> Path:
 
 # -- CLI ---------------------------------------------------------------------------------
 
+def cli_in_process(capsys, *argv) -> tuple[int, str, str]:
+    """``graphopt ARGV`` in this process (so monkeypatches apply): (exit code, stdout, stderr)."""
+    from graphopt.cli import main
+
+    try:
+        rc = main([str(a) for a in argv])
+    except SystemExit as e:
+        rc = e.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
 def cli(*args: str | os.PathLike[str], cwd: Path | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "GRAPHOPT_DEBUG"}
     return subprocess.run(

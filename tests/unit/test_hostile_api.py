@@ -10,14 +10,13 @@ import tracemalloc
 import numpy as np
 import onnx
 import pytest
-from gp_models import _model, assert_no_output_folder, save, two_output_model, vi
+from gp_models import _model, assert_no_output_folder, cli_in_process, save, two_output_model, vi
 from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
 
 import graphopt
 from graphopt import GraphoptError, ValidationError, dtypes
-from graphopt.cli import main
 from graphopt.errors import escape
 from graphopt.validate import random_array, validate_against_torch
 
@@ -25,12 +24,7 @@ from graphopt.validate import random_array, validate_against_torch
 def _run_cli(capsys, monkeypatch, *argv) -> tuple[int, str, str]:
     """``graphopt ARGV`` in this process: (exit code, stdout, stderr)."""
     monkeypatch.delenv("GRAPHOPT_DEBUG", raising=False)
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
+    return cli_in_process(capsys, *argv)
 
 
 def _one_line(rc, err, code=2) -> str:

@@ -7,10 +7,10 @@ import json
 from typing import Any, ClassVar
 
 import pytest
+from gp_models import cli_in_process
 from onnx import TensorProto, helper
 
 from graphopt import registry
-from graphopt.cli import main
 from graphopt.errors import GraphoptError
 from graphopt.target import TargetOption
 from graphopt.targets.cpu import CpuTarget
@@ -40,28 +40,19 @@ def model_file(tmp_path):
     return path
 
 
-def _cli(capsys, *argv) -> tuple[int, str, str]:
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
 def test_an_option_the_target_lacks_is_refused(capsys, model_file, tmp_path):
-    rc, _, err = _cli(capsys, "compile", model_file, "-t", "cpu", "--chip", "ascend310p", "-o", tmp_path / "out")
+    rc, _, err = cli_in_process(capsys, "compile", model_file, "-t", "cpu", "--chip", "ascend310p", "-o", tmp_path / "out")
     assert rc == 2 and err.strip() == "graphopt: error: --chip: target cpu has no such option", err
     with pytest.raises(GraphoptError, match=r"--colour: target ascend-sim has no such option \(it takes chip, keep_dtype"):
         registry.get_target("ascend-sim", keep_dtype=None, colour="red")
 
 
-def test_a_new_target_gets_its_flags_without_touching_the_cli(capsys, monkeypatch, model_file, tmp_path):
+def test_a_new_target_gets_its_flags_without_touching_thecli_in_process(capsys, monkeypatch, model_file, tmp_path):
     targets = {**registry.all_targets(), "toy": lambda: _ToyTarget}
     monkeypatch.setattr(registry, "all_targets", lambda: targets)
-    rc, out, _ = _cli(capsys, "compile", "--help")
+    rc, out, _ = cli_in_process(capsys, "compile", "--help")
     assert rc == 0 and "toy options:" in out and "--speed N" in out and "ascend-sim options:" in out
-    rc, _, err = _cli(capsys, "compile", model_file, "-t", "toy", "--speed", "3", "--no-validate", "-o", tmp_path / "out")
+    rc, _, err = cli_in_process(capsys, "compile", model_file, "-t", "toy", "--speed", "3", "--no-validate", "-o", tmp_path / "out")
     assert rc == 0, err
     assert json.loads((tmp_path / "out" / "report.json").read_text())["speed"] == "3"
     y = registry.get_target("toy", speed="5")
