@@ -45,6 +45,7 @@ _SCALARS: dict[str, tuple[str, type]] = {
     "cube.fractal_n": ("fractal_n", int),
     "cube.mmad_overhead_cycles": ("mmad_overhead_cycles", float),
     "cube.mmad_efficiency": ("mmad_efficiency", float),
+    "cube.load_data_fixed_cycles": ("load_data_fixed_cycles", float),
     "vector.repeat_bytes": ("vector_repeat_bytes", int),
     "vector.instr_fixed_cycles": ("vector_instr_fixed_cycles", float),
     "vector.max_repeats": ("vector_max_repeats", int),
@@ -113,6 +114,7 @@ class Chip:
     vector_bytes_per_cycle: Mapping[str, float]
     copy_paths: Mapping[str, CopyPath]
     dma_fixed_cycles: float
+    load_data_fixed_cycles: float
     dma_full_bw_bytes: int
     dma_misaligned_efficiency: float
     dma_same_address_efficiency: float

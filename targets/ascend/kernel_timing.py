@@ -84,6 +84,16 @@ def _parallel_loops(block: Block) -> list[ForOp]:
     return out
 
 
+def _enclosing_parallel(op: Operation) -> tuple[ForOp, ...]:
+    loops = []
+    parent = op.parent_op()
+    while isinstance(parent, ForOp):
+        if parent.core_count > 1:
+            loops.append(parent)
+        parent = parent.parent_op()
+    return tuple(loops)
+
+
 def _core_groups(loops: list[ForOp], block_dim: int, work: Any = None) -> list[tuple[dict[ForOp, int], int]]:
     """[(coordinate of each parallel loop, replicas)]: one representative per distinct work.
     ``work`` (coordinates -> a number), when given, also tells cores apart (causal attention:
@@ -128,6 +138,7 @@ class _CopyStatic:
     buf_bytes: int
     buf_elem: int
     moved: int  # buffer-to-buffer copies: bytes moved
+    parallel: tuple[ForOp, ...]  # the enclosing loops spread over cores
     path: CopyPath
     frac: float  # HBM-miss fraction of its GM reads
     burst_div: int  # 0: no tiling (one contiguous run)
@@ -307,6 +318,7 @@ class _Walk(KernelInterpretation):
                 buf_bytes=tensor_bytes(buf), buf_elem=elem_bytes(buf),
                 # A copy `into` a block of a wider buffer moves its whole source (one L0C chunk).
                 moved=tensor_bytes(op.source if op.into is not None else op.dest),
+                parallel=_enclosing_parallel(op),
                 path=path,
                 frac=self.hbm_fraction.get(id(op), 0.0) if src_space == "GM" else 0.0,
                 burst_div=max(1, math.prod(tiles[:-1]) or 1) if tiles else 0,
@@ -338,8 +350,13 @@ class _Walk(KernelInterpretation):
             nbytes //= self.aiv_share  # this AIV's share of the tile's rows
         # The contiguous GM run: the tile's innermost extent when tiled, else the whole transfer.
         burst = max(1, nbytes // st.burst_div) if st.burst_div else None
-        # HBM is shared by the launched cores of this copy's kind (the AICs, or all the AIVs).
+        # HBM is shared by the cores of this copy's kind (the AICs, or all the AIVs) that have
+        # work in this round: all launched ones but in a last, partial round of a loop.
         active = self.k.block_dim.value.data * (self.aiv_share if st.on_aiv else 1)
+        for loop in st.parallel:
+            cores, trip = loop.core_count, loop.trip_count
+            first = self.env.get(loop.index, 0) // cores * cores
+            active = active * min(cores, trip - first) / cores
         cyc = copy_cycles(self.chip, st.path, nbytes, active_cores=active, hbm_fraction=st.frac, burst_bytes=burst)
         name = f"{self.k.sym_name.data} {st.pipe} {st.src_space}->{st.dst_space}{self._tag(op)}" if self.names else ""
         # A copy `into` one block of a buffer fills the slot its first block started: the

@@ -1,5 +1,6 @@
 """L2 in the timing model: which GM tensors L2 holds across kernels (``L2State``), and per
-copy of a kernel the fraction of its GM bytes that miss L2 and come from HBM."""
+copy of a kernel the fraction of its GM bytes that miss L2 and come from HBM (a tiled
+matmul's panel re-reads: ``matmul_kernel.l2_traffic``)."""
 
 from __future__ import annotations
 

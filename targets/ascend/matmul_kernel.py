@@ -16,9 +16,9 @@ read its L0 slot; an mmad waits for both extracts, and the first mmad of a tile 
 store that drained its L0C buffer (with one L0C buffer the cube idles during the store); a
 store waits for the tile's last mmad.
 
-L2 model (`hbm_fractions`): the first touch of A and B comes from HBM; a re-read hits L2 when
-everything the whole chip touches between two uses of the panel fits in L2, and misses
-otherwise (cyclic reuse larger than an LRU cache thrashes). C is written back to HBM once.
+L2 model (`hbm_fractions`, `matmul_traffic`): the first touch of A and B comes from HBM;
+a re-read hits L2 when an LRU of L2's capacity, run over the kernel's tile order, still holds
+the panel (cyclic reuse larger than an LRU cache thrashes). C is written back to HBM once.
 Edge tiles are padded to fractals on the cube; copies move the real bytes.
 """
 
@@ -41,20 +41,48 @@ def hbm_fractions(chip: Chip, t: MatmulTiling) -> tuple[float, float]:
     return a_miss / a_reads, b_miss / b_reads
 
 
-def l2_traffic(chip: Chip, t: MatmulTiling) -> tuple[float, float, float, float]:
-    """(A bytes read, B bytes read, A bytes from HBM, B bytes from HBM) over all cores."""
+# Tile orders: "grid" is graphopt's cube kernel (its parallel loops hand tile row i to core
+# i mod grid_m and column j to core j mod grid_n, rows outer: the chip works on a grid_m x
+# grid_n block of C tiles at a time and sweeps N before moving down, a swizzle of width
+# grid_m); "linear" hands consecutive row-major tiles to consecutive cores (catlass/aclnn
+# without a swizzle: the chip sweeps one row of tiles at a time, a swizzle of width 1).
+ORDERS = ("grid", "linear")
+
+
+def matmul_traffic(capacity: int, t: MatmulTiling, order: str = "grid") -> tuple[float, float, float, float]:
+    """(A bytes read, B bytes read, A bytes from HBM, B bytes from HBM) of a tiled matmul.
+
+    Each C tile reads its A row panel [base_m, K] and B column panel [K, base_n] and writes
+    itself; the cores work through the tiles in rounds, as ``order`` says. L2 is an LRU of
+    ``capacity`` bytes with C's writes allocating in it, so a re-read hits exactly when the
+    distinct bytes touched since the panel's last use fit (a cyclic sweep larger than an LRU
+    thrashes: every re-read misses). Both orders sweep a strip of ``width`` tile rows across
+    N: an A panel is re-read in the next round (a short distance), a B panel one strip
+    later, after all of B, the strip's A panels and its C tiles. Cores of one round start
+    together, so a panel several of them read in a round comes from HBM once.
+    """
+    if order not in ORDERS:
+        raise ValueError(f"unknown tile order {order!r} (known: {', '.join(ORDERS)})")
     s, o = DTYPE_BYTES[t.dtype], DTYPE_BYTES[t.out_dtype]
     a_unique, b_unique = t.m * t.k * s, t.k * t.n * s
-    a_reads, b_reads = a_unique * t.tiles_n, b_unique * t.tiles_m
-    c_tile = t.base_m * t.base_n * o
-    # Between two uses of an A panel (consecutive j), every core loads one A and one B panel.
-    a_distance = (t.grid_m * t.base_m + t.grid_n * t.base_n) * t.k * s + t.block_dim * c_tile
-    # Between two uses of a B panel (consecutive i), the chip sweeps every core's B columns.
-    b_cols = min(t.n, t.grid_n * t.core_tiles_n * t.base_n)
-    b_distance = (t.grid_m * t.base_m + b_cols) * t.k * s + t.block_dim * t.core_tiles_n * c_tile
-    a_miss = a_unique if a_distance <= chip.l2_bytes else a_reads
-    b_miss = b_unique if b_distance <= chip.l2_bytes else b_reads
-    return a_reads, b_reads, a_miss, b_miss
+    a_reads, b_reads = float(a_unique * t.tiles_n), float(b_unique * t.tiles_m)
+    a_panel, b_panel, c_tile = t.base_m * t.k * s, t.k * t.base_n * s, t.base_m * t.base_n * o
+    if order == "grid":
+        width, cols = t.grid_m, t.grid_n  # tile rows per strip, tile columns per round
+    else:
+        width, cols = 1, min(t.block_dim, t.tiles_n)
+    strips = math.ceil(t.tiles_m / width)
+    rounds_per_strip = math.ceil(t.tiles_n / cols)
+    a_distance = width * a_panel + cols * b_panel + width * cols * c_tile
+    b_distance = min(b_unique, t.tiles_n * b_panel) + width * a_panel + width * t.tiles_n * c_tile
+    a_miss = a_unique if a_distance <= capacity else min(a_reads, a_unique * rounds_per_strip)
+    b_miss = b_unique if b_distance <= capacity or strips == 1 else b_unique * strips
+    return a_reads, b_reads, float(a_miss), float(b_miss)
+
+
+def l2_traffic(chip: Chip, t: MatmulTiling) -> tuple[float, float, float, float]:
+    """``matmul_traffic`` of graphopt's own kernel (tile order "grid") on this chip's L2."""
+    return matmul_traffic(chip.l2_bytes, t)
 
 
 def mmad_step_cycles(chip: Chip, t: MatmulTiling) -> float:
@@ -88,9 +116,12 @@ def matmul_program(chip: Chip, t: MatmulTiling) -> Program:
     instrs: list[Instr] = []
     replicas: dict[int, int] = {}
     fa, fb = hbm_fractions(chip, t)
+    # Cores with work at each tile step (HBM is shared by those, not by idle ones).
+    tiles_of = [len(rows) * len(cols) for (rows, cols), count in signatures.items() for _ in range(count)]
+    active = [sum(1 for n in tiles_of if n > step) for step in range(max(tiles_of, default=0))]
     for core_id, ((rows, cols), count) in enumerate(signatures.items()):
         replicas[core_id] = count
-        _emit_core(chip, t, core_id, rows, cols, fa, fb, instrs)
+        _emit_core(chip, t, core_id, rows, cols, fa, fb, active, instrs)
     a_reads, b_reads, a_miss, b_miss = l2_traffic(chip, t)
     c_bytes = t.m * t.n * DTYPE_BYTES[t.out_dtype]
     return Program(
@@ -111,7 +142,8 @@ def simulate_matmul(chip: Chip, t: MatmulTiling, *, trace: bool = False) -> SimR
 
 
 def _emit_core(
-    chip: Chip, t: MatmulTiling, core: int, rows: tuple[int, ...], cols: tuple[int, ...], fa: float, fb: float, out: list[Instr]
+    chip: Chip, t: MatmulTiling, core: int, rows: tuple[int, ...], cols: tuple[int, ...], fa: float, fb: float,
+    active: list[int], out: list[Instr]
 ) -> None:
     s, o = DTYPE_BYTES[t.dtype], DTYPE_BYTES[t.out_dtype]
     gm_l1, l1_l0a, l1_l0b = chip.copy_paths["GM_L1"], chip.copy_paths["L1_L0A"], chip.copy_paths["L1_L0B"]
@@ -141,8 +173,8 @@ def _emit_core(
                     pk = min(panel_k, t.k - kk * t.base_k)
                     slot = panel % t.l1_buffers
                     a_bytes, b_bytes = tm * pk * s, pk * tn * s
-                    a_cyc = copy_cycles(chip, gm_l1, a_bytes, active_cores=t.block_dim, hbm_fraction=fa, burst_bytes=pk * s)
-                    b_cyc = copy_cycles(chip, gm_l1, b_bytes, active_cores=t.block_dim, hbm_fraction=fb, burst_bytes=tn * s)
+                    a_cyc = copy_cycles(chip, gm_l1, a_bytes, active_cores=active[tile], hbm_fraction=fa, burst_bytes=pk * s)
+                    b_cyc = copy_cycles(chip, gm_l1, b_bytes, active_cores=active[tile], hbm_fraction=fb, burst_bytes=tn * s)
                     deps = after(l1_release[slot])
                     load_a = add(Instr("MTE2", a_cyc, deps, f"{tag} load A k{kk}", core, "GM", "L1", a_bytes))
                     load_b = add(Instr("MTE2", b_cyc, deps, f"{tag} load B k{kk}", core, "GM", "L1", b_bytes))
@@ -151,8 +183,8 @@ def _emit_core(
                 # L1 holds fractal-padded NZ tiles; MTE1 moves whole fractals.
                 a_l0 = _pad(tm, m0) * _pad(kb, k0) * s
                 b_l0 = _pad(kb, k0) * _pad(tn, n0) * s
-                ext_a = add(Instr("MTE1", a_l0 / l1_l0a.bytes_per_cycle, after(load_a, l0_release[l0]), f"{tag} extract A k{kk}", core, "L1", "L0A", a_l0))
-                ext_b = add(Instr("MTE1", b_l0 / l1_l0b.bytes_per_cycle, after(load_b, l0_release[l0]), f"{tag} extract B k{kk}", core, "L1", "L0B", b_l0))
+                ext_a = add(Instr("MTE1", copy_cycles(chip, l1_l0a, a_l0), after(load_a, l0_release[l0]), f"{tag} extract A k{kk}", core, "L1", "L0A", a_l0))
+                ext_b = add(Instr("MTE1", copy_cycles(chip, l1_l0b, b_l0), after(load_b, l0_release[l0]), f"{tag} extract B k{kk}", core, "L1", "L0B", b_l0))
                 if (kk + 1) % t.step_k == 0 or kk == t.k_steps - 1:
                     l1_release[(panel - 1) % t.l1_buffers] = ext_b
                 drain = l0c_release[tile % t.l0c_buffers] if kk == 0 else None
@@ -164,12 +196,12 @@ def _emit_core(
             nbytes = tm * tn * o
             first = out_paths[0]
             first_deps = after(last_mmad, ub_release[tile % 2] if len(out_paths) > 1 else None)
-            cyc = copy_cycles(chip, first, nbytes, active_cores=t.block_dim, burst_bytes=tn * o)
+            cyc = copy_cycles(chip, first, nbytes, active_cores=active[tile], burst_bytes=tn * o)
             store = add(Instr(first.pipe, cyc, first_deps, f"{tag} store", core, first.src, first.dst, nbytes))
             l0c_release[tile % t.l0c_buffers] = store
             if len(out_paths) > 1:  # coupled chip: UB -> GM on MTE3
                 nxt = out_paths[1]
-                cyc = copy_cycles(chip, nxt, nbytes, active_cores=t.block_dim, burst_bytes=tn * o)
+                cyc = copy_cycles(chip, nxt, nbytes, active_cores=active[tile], burst_bytes=tn * o)
                 ub_release[tile % 2] = add(Instr(nxt.pipe, cyc, (store,), f"{tag} copy out", core, nxt.src, nxt.dst, nbytes))
             tile += 1
 

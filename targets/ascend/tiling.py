@@ -29,6 +29,7 @@ from graphopt.targets.ascend.matmul_kernel import (
     simulate_matmul,
     store_cycles,
 )
+from graphopt.targets.ascend.timing import copy_cycles
 
 # Base-dim choices (multiples of 16): powers of two keep GM bursts 512 B-aligned.
 _BASE_MN = (16, 32, 64, 128, 256)
@@ -188,7 +189,9 @@ def estimate_cycles(chip: Chip, t: MatmulTiling) -> float:
     panels = math.ceil(t.k_steps / t.step_k)
     cube = t.k_steps * mmad_step_cycles(chip, t)
     mte2 = panels * (load_cycles(chip, t, "A", fa) + load_cycles(chip, t, "B", fb))
-    mte1 = t.k_steps * t.base_k * (t.base_m / chip.copy_paths["L1_L0A"].bytes_per_cycle + t.base_n / chip.copy_paths["L1_L0B"].bytes_per_cycle) * DTYPE_BYTES[t.dtype]
+    s = DTYPE_BYTES[t.dtype]
+    mte1 = t.k_steps * sum(copy_cycles(chip, chip.copy_paths[p], t.base_k * rows * s)
+                           for p, rows in (("L1_L0A", t.base_m), ("L1_L0B", t.base_n)))
     store = store_cycles(chip, t)
     per_tile = max(cube, mte2, mte1) + (store if t.l0c_buffers == 1 else 0.0)
     tiles = t.core_tiles_m * t.core_tiles_n

@@ -114,11 +114,12 @@ def copy_cycles(
       GM run (`burst_bytes`) is not a multiple of the best GM alignment (512 B);
     - `hbm_fraction` of the bytes miss L2 and stream at this core's share of HBM
       (HBM bandwidth / active cores: misses of SPMD cores cluster, since they start together).
-    On-chip paths (L1->L0A, ...) have no fixed cost beyond the width.
+    On-chip paths cost their width, plus for an MTE1 LoadData (L1->L0A/L0B) the
+    instruction's fixed part.
     """
     touches_gm = "GM" in (path.src, path.dst)
     if not touches_gm:
-        return nbytes / path.bytes_per_cycle
+        return (chip.load_data_fixed_cycles if path.pipe == "MTE1" else 0.0) + nbytes / path.bytes_per_cycle
     width = path.bytes_per_cycle
     if burst_bytes is not None and burst_bytes % chip.alignment["gm_best"] != 0:
         width *= chip.dma_misaligned_efficiency

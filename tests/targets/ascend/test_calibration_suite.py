@@ -31,3 +31,5 @@ def test_fast_families_build_every_row():
 def test_error_is_relative_to_the_measurement():
     assert cal.Row("x", "c", "us", 200.0, 150.0, "s").error_pct == -25.0
     assert cal.Row("x", "c", "us", 200.0, None, "s", "why").error_pct is None
+    # busy and hit ratios are compared in points
+    assert cal.Row("x", "c", "busy %", 68.1, 66.9, "s").error_pct == 66.9 - 68.1

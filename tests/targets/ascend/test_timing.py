@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from graphopt.targets.ascend.chip import DTYPE_BYTES, load_chip
-from graphopt.targets.ascend.matmul_kernel import simulate_matmul
-from graphopt.targets.ascend.tiling import choose_tiling
+from graphopt.targets.ascend.matmul_kernel import matmul_traffic, simulate_matmul
+from graphopt.targets.ascend.tiling import MatmulTiling, choose_tiling
 from graphopt.targets.ascend.timing import Instr, Program, simulate
 
 
@@ -90,3 +90,26 @@ def test_calibration_within_5_points(size: int) -> None:
     predicted_pct = 100 * 2 * size**3 / (row.predicted * 1e-6) / (cal.PEAK_TF * 1e12)
     assert abs(predicted_pct - CALIBRATION[size]) <= 5.0
     assert abs(100 * 2 * size**3 / (row.measured * 1e-6) / (cal.PEAK_TF * 1e12) - CALIBRATION[size]) < 0.2
+
+
+def test_l2_panel_rereads_follow_the_tile_order() -> None:
+    """matmul_traffic: an LRU of L2's capacity over the kernel's tile order. Everything that
+    fits comes from HBM once; past L2, a row-by-row order (aclnn without a swizzle) re-reads
+    all of B from HBM for every tile row, while graphopt's grid order re-reads it once per
+    strip of grid_m rows, and a panel several cores share in a round misses once."""
+    chip = load_chip("ascend910b")
+    two = DTYPE_BYTES["fp16"]
+    small = MatmulTiling(4096, 4096, 8192, grid_m=3, grid_n=8, base_m=128, base_n=256, base_k=64, step_k=4, out_dtype="fp16")
+    a_reads, b_reads, a_miss, b_miss = matmul_traffic(chip.l2_bytes, small, "linear")
+    assert (a_miss, b_miss) == (4096 * 8192 * two, 8192 * 4096 * two)
+    assert matmul_traffic(chip.l2_bytes, small, "grid") == (a_reads, b_reads, a_miss, b_miss)
+    big = MatmulTiling(16384, 16384, 8192, grid_m=8, grid_n=3, base_m=128, base_n=256, base_k=64, step_k=4, out_dtype="fp16")
+    b_unique = 8192 * 16384 * two  # 256 MB: more than L2
+    assert b_unique > chip.l2_bytes
+    _, b_reads, a_miss, b_miss = matmul_traffic(chip.l2_bytes, big, "linear")
+    assert b_miss == b_reads == b_unique * big.tiles_m and a_miss == 16384 * 8192 * two
+    _, _, a_miss, b_miss = matmul_traffic(chip.l2_bytes, big, "grid")
+    assert b_miss == b_unique * (big.tiles_m // big.grid_m) and a_miss == 16384 * 8192 * two
+    # with a small enough L2 even the A panels of a round no longer survive to the next one
+    _, _, a_miss, _ = matmul_traffic(8 << 20, big, "grid")
+    assert a_miss > 16384 * 8192 * two
