@@ -242,11 +242,12 @@ def main(argv: list[str] | None = None) -> int:
             if mine:
                 worst = max(mine, key=lambda r: abs(r.error_pct or 0.0))
                 mean = statistics.fmean(abs(r.error_pct or 0.0) for r in mine)
-                print(f"{label:<11} {len(mine):>5} {mean:>12.1f}% {worst.error_pct:>+7.1f}%  {worst.case}"
+                pct = "p" if all(r.unit.endswith(" %") for r in mine) else "%"  # ratios: points
+                print(f"{label:<11} {len(mine):>5} {mean:>12.1f}{pct} {worst.error_pct:>+7.1f}{pct}  {worst.case}"
                       + (f"; unmodelled: {len(missing)}" if missing and not fitted else ""))
             elif not fitted and missing:
                 print(f"{label:<11} {0:>5} {'-':>13} {'-':>8}  unmodelled: {len(missing)}")
-    print("rows without (fit) are out of sample: no constant of the chip file was chosen against them")
+    print("rows without (fit) are out of sample: no constant of the chip file was chosen against them; p: points")
     return 0
 
 
