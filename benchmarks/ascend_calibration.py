@@ -131,7 +131,8 @@ def gemm_rows(chip: Chip) -> list[Row]:
         a_reads, b_reads, a_miss, b_miss = matmul_traffic(chip.l2_bytes, t, order)
         hit = 100.0 * (1.0 - (a_miss + b_miss) / max(a_reads + b_reads, 1.0))
         rows.append(Row("gemm-l2", f"L2 hit N={n} {how}", "hit %", meas, hit, "pto-dsl matmul guide [OFF]",
-                        f"graphopt's order: {t.base_m}x{t.base_n} tiles, strips of {t.grid_m} rows" if how == "swizzle"
+                        f"graphopt's order: {t.base_m}x{t.base_n} tiles, strips of "
+                        + (f"{t.grid_n} columns" if t.order == "cols" else f"{t.grid_m} rows") if how == "swizzle"
                         else "aclnn's order: row-major 128x256 tiles to consecutive cores"))
     # catlass split-K example: 2048 x 4096 x 4000 (M x N x K), msprof kernel time.
     kernel, _ = _matmul_us(2048, 4096, 4000)

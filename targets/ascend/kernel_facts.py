@@ -40,7 +40,7 @@ def matmul_tiling_of(kernel: KernelOp) -> Any:
         return None
     return MatmulTiling(int(t["m"]), int(t["n"]), int(t["k"]), int(t["grid_m"]), int(t["grid_n"]), int(t["base_m"]),
                         int(t["base_n"]), int(t["base_k"]), int(t["step_k"]), str(t.get("dtype", "fp16")), "fp16",
-                        l0c_buffers=int(t.get("l0c_buffers", 1)))
+                        l0c_buffers=int(t.get("l0c_buffers", 1)), order=str(t.get("order", "rows")))
 
 
 def model_flops(kernel: KernelOp) -> float:

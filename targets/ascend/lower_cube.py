@@ -7,6 +7,7 @@ matrix of its input, one batch per group). The program, per core (DaVinci GEMM, 
 AscendC's Matmul API and the pto-isa GEMM kernel do it):
 
     for b, for mi (grid_m cores), for ni (grid_n cores):      C tiles base_m x base_n
+                                              (columns outer: ni, then mi)
       for ko:   MTE2 GM->L1 A panel [base_m, step_k*base_k], B panel   (L1 double buffered)
         for ki: MTE1 L1->L0A, L1->L0B; M mmad into L0C (init on the first K step)
       no epilogue:  FIX L0C->GM (coupled chips: V L0C->UB, MTE3 UB->GM)
@@ -17,7 +18,8 @@ AscendC's Matmul API and the pto-isa GEMM kernel do it):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +29,7 @@ from xdsl.ir import Attribute, SSAValue
 from graphopt.targets.ascend.builder import KernelBuilder
 from graphopt.targets.ascend.chip import Chip
 from graphopt.targets.ascend.dialect import ConstOp, KernelOp
-from graphopt.targets.ascend.tiling import choose_tiling
+from graphopt.targets.ascend.tiling import MatmulTiling, choose_tiling
 from graphopt.targets.ascend.vector import Numerics
 
 # An epilogue operand: ("acc",) the cube result, ("arg", k) kernel input k (with its view in
@@ -91,7 +93,7 @@ def build_matmul(
     l0b = kb.buffer("L0B", [bk, bn], dt, t.l0_buffers)
     l0c = kb.buffer("L0C", [bm, bn], np.float32, t.l0c_buffers)
     panels = math.ceil(t.k_steps / sk)
-    with kb.loop(spec.batch) as b, kb.loop(t.tiles_m, t.grid_m) as mi, kb.loop(t.tiles_n, t.grid_n) as ni:
+    with kb.loop(spec.batch) as b, _tile_loops(kb, t) as (mi, ni):
         with kb.loop(panels) as ko:
             kb.copy(kb.arg(spec.a), l1a, "MTE2", [b, mi, ko], [0, 1, 2], [1, bm, bk * sk], spec.a_view, spec.a_im2col)
             kb.copy(kb.arg(spec.b), l1b, "MTE2", [b, ko, ni], [0, 1, 2], [1, bk * sk, bn], spec.b_view)
@@ -112,7 +114,7 @@ def build_matmul(
     tiling = {
         "base_m": bm, "base_n": bn, "base_k": bk, "step_k": sk, "grid_m": t.grid_m, "grid_n": t.grid_n,
         "batch": spec.batch, "m": spec.m, "n": spec.n, "k": spec.k, "dtype": DTYPE_NAME[np.dtype(dt)],
-        "l0c_buffers": t.l0c_buffers, "strategy": strategy,
+        "l0c_buffers": t.l0c_buffers, "strategy": strategy, "order": t.order,
     }
     if model_flops is not None:
         tiling["model_flops"] = model_flops
@@ -128,6 +130,18 @@ def _epilogue_ub(kb_args: Sequence[SSAValue], num: Numerics, spec: CubeSpec, ste
     for k in dict.fromkeys(r[1] for s in steps for r in s.ins if r[0] == "arg"):
         need += 2 * _np_of(kb_args[k].type).itemsize
     return need + sum(2 * np.dtype(s.dtype).itemsize for s in steps)
+
+
+@contextmanager
+def _tile_loops(kb: KernelBuilder, t: MatmulTiling) -> Iterator[tuple[SSAValue, SSAValue]]:
+    """The two parallel loops over C tiles, rows outer or columns outer as the tiling says
+    (which operand a strip of tiles re-reads from L2: ``matmul_kernel.matmul_traffic``)."""
+    if t.order == "cols":
+        with kb.loop(t.tiles_n, t.grid_n) as ni, kb.loop(t.tiles_m, t.grid_m) as mi:
+            yield mi, ni
+    else:
+        with kb.loop(t.tiles_m, t.grid_m) as mi, kb.loop(t.tiles_n, t.grid_n) as ni:
+            yield mi, ni
 
 
 def _store_acc(kb: KernelBuilder, chip: Chip, num: Numerics, l0c: SSAValue, out: SSAValue, view: dict[str, Any],

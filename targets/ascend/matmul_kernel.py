@@ -42,10 +42,11 @@ def hbm_fractions(chip: Chip, t: MatmulTiling) -> tuple[float, float]:
 
 
 # Tile orders: "grid" is graphopt's cube kernel (its parallel loops hand tile row i to core
-# i mod grid_m and column j to core j mod grid_n, rows outer: the chip works on a grid_m x
-# grid_n block of C tiles at a time and sweeps N before moving down, a swizzle of width
-# grid_m); "linear" hands consecutive row-major tiles to consecutive cores (catlass/aclnn
-# without a swizzle: the chip sweeps one row of tiles at a time, a swizzle of width 1).
+# i mod grid_m and column j to core j mod grid_n: the chip works on a grid_m x grid_n block of
+# C tiles at a time; with rows outer (MatmulTiling.order) it sweeps N before moving down, a
+# swizzle of width grid_m, with columns outer it sweeps M); "linear" hands consecutive
+# row-major tiles to consecutive cores (catlass/aclnn without a swizzle: the chip sweeps one
+# row of tiles at a time, a swizzle of width 1).
 ORDERS = ("grid", "linear")
 
 
@@ -56,9 +57,10 @@ def matmul_traffic(capacity: int, t: MatmulTiling, order: str = "grid") -> tuple
     itself; the cores work through the tiles in rounds, as ``order`` says. L2 is an LRU of
     ``capacity`` bytes with C's writes allocating in it, so a re-read hits exactly when the
     distinct bytes touched since the panel's last use fit (a cyclic sweep larger than an LRU
-    thrashes: every re-read misses). Both orders sweep a strip of ``width`` tile rows across
-    N: an A panel is re-read in the next round (a short distance), a B panel one strip
-    later, after all of B, the strip's A panels and its C tiles. Cores of one round start
+    thrashes: every re-read misses). Every order sweeps strips: with rows outer, a strip of
+    ``width`` tile rows across N, so an A panel is re-read in the next round (a short
+    distance) and a B panel one strip later, after all of B, the strip's A panels and its C
+    tiles; with columns outer the same with A and B swapped. Cores of one round start
     together, so a panel several of them read in a round comes from HBM once.
     """
     if order not in ORDERS:
@@ -67,17 +69,29 @@ def matmul_traffic(capacity: int, t: MatmulTiling, order: str = "grid") -> tuple
     a_unique, b_unique = t.m * t.k * s, t.k * t.n * s
     a_reads, b_reads = float(a_unique * t.tiles_n), float(b_unique * t.tiles_m)
     a_panel, b_panel, c_tile = t.base_m * t.k * s, t.k * t.base_n * s, t.base_m * t.base_n * o
-    if order == "grid":
-        width, cols = t.grid_m, t.grid_n  # tile rows per strip, tile columns per round
-    else:
+    if order == "linear":
         width, cols = 1, min(t.block_dim, t.tiles_n)
-    strips = math.ceil(t.tiles_m / width)
-    rounds_per_strip = math.ceil(t.tiles_n / cols)
-    a_distance = width * a_panel + cols * b_panel + width * cols * c_tile
-    b_distance = min(b_unique, t.tiles_n * b_panel) + width * a_panel + width * t.tiles_n * c_tile
-    a_miss = a_unique if a_distance <= capacity else min(a_reads, a_unique * rounds_per_strip)
-    b_miss = b_unique if b_distance <= capacity or strips == 1 else b_unique * strips
-    return a_reads, b_reads, float(a_miss), float(b_miss)
+    elif t.order == "cols":  # the same sweep with the roles of A and B swapped
+        b_miss, a_miss = _strip_misses(capacity, t.tiles_n, t.tiles_m, t.grid_n, t.grid_m, b_panel, a_panel, b_unique, a_unique, c_tile)
+        return a_reads, b_reads, a_miss, b_miss
+    else:
+        width, cols = t.grid_m, t.grid_n
+    a_miss, b_miss = _strip_misses(capacity, t.tiles_m, t.tiles_n, width, cols, a_panel, b_panel, a_unique, b_unique, c_tile)
+    return a_reads, b_reads, a_miss, b_miss
+
+
+def _strip_misses(capacity: int, lines: int, across: int, width: int, cols: int, near_panel: int, far_panel: int,
+                  near_unique: int, far_unique: int, c_tile: int) -> tuple[float, float]:
+    """HBM bytes of a sweep: strips of ``width`` of the ``lines`` tile lines, each swept across
+    ``across`` tiles ``cols`` at a time. The strip's own ("near") panels are re-read round
+    after round, the crossing ("far") ones once a strip."""
+    strips = math.ceil(lines / width)
+    rounds_per_strip = math.ceil(across / cols)
+    near_distance = width * near_panel + cols * far_panel + width * cols * c_tile
+    far_distance = min(far_unique, across * far_panel) + width * near_panel + width * across * c_tile
+    near_miss = near_unique if near_distance <= capacity else min(near_unique * across, near_unique * rounds_per_strip)
+    far_miss = far_unique if far_distance <= capacity or strips == 1 else far_unique * strips
+    return float(near_miss), float(far_miss)
 
 
 def l2_traffic(chip: Chip, t: MatmulTiling) -> tuple[float, float, float, float]:
@@ -163,8 +177,11 @@ def _emit_core(
     def after(*deps: int | None) -> tuple[int, ...]:
         return tuple(d for d in deps if d is not None)
 
-    for i, tm in enumerate(rows):
-        for j, tn in enumerate(cols):
+    pairs = [(i, j) for i in range(len(rows)) for j in range(len(cols))]
+    if t.order == "cols":
+        pairs = [(i, j) for j in range(len(cols)) for i in range(len(rows))]
+    for i, j in pairs:
+            tm, tn = rows[i], cols[j]
             tag = f"tile({i},{j})"
             load_a = load_b = last_mmad = -1
             for kk in range(t.k_steps):

@@ -55,6 +55,10 @@ class MatmulTiling:
     l0_buffers: int = 2
     l0c_buffers: int = 1
     epilogue_ub: int = 0  # UB bytes per C element the vector epilogue needs, all buffering included
+    # Which loop is outer: "rows" works on strips of grid_m tile rows and sweeps N (B panels
+    # re-read once per strip), "cols" on strips of grid_n tile columns sweeping M (A panels
+    # re-read once per strip). It only matters when the operands outgrow L2.
+    order: str = "rows"
 
     @property
     def block_dim(self) -> int:
@@ -100,7 +104,7 @@ class MatmulTiling:
     def describe(self) -> str:
         return (
             f"grid {self.grid_m}x{self.grid_n} (blockDim {self.block_dim}), base {self.base_m}x{self.base_n}x{self.base_k}, "
-            f"stepK {self.step_k}, L0C x{self.l0c_buffers}"
+            f"stepK {self.step_k}, L0C x{self.l0c_buffers}" + (", columns outer" if self.order == "cols" else "")
         )
 
 
@@ -176,6 +180,10 @@ def candidate_tilings(
                             out.append(t2)
                         elif fits(chip, t):
                             out.append(t)
+    # Past L2, which operand a strip re-reads matters: try both loop orders.
+    s, o = DTYPE_BYTES[dtype], DTYPE_BYTES[out_dtype]
+    if (m * k + k * n) * s + m * n * o > chip.l2_bytes:
+        out += [replace(t, order="cols") for t in out]
     return out
 
 
@@ -220,7 +228,7 @@ def choose_tiling(
     # traffic between panel reuses (the most square), so the simulated few differ in substance.
     best: dict[tuple[int, ...], MatmulTiling] = {}
     for t in cands:
-        key = (t.core_tiles_m, t.core_tiles_n, t.block_dim, t.base_m, t.base_n, t.base_k, t.step_k, t.l0c_buffers)
+        key = (t.core_tiles_m, t.core_tiles_n, t.block_dim, t.base_m, t.base_n, t.base_k, t.step_k, t.l0c_buffers, t.order)
         if key not in best or _reuse_distance(t) < _reuse_distance(best[key]):
             best[key] = t
     # Ties (MTE2-bound candidates) go to fewer, larger mmads: less per-instruction overhead.
