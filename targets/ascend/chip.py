@@ -84,6 +84,7 @@ class CopyPath:
     pipe: str
     bytes_per_cycle: float
     sustained_bytes_per_cycle: float
+    fixed_cycles: float = 0.0  # per DMA instruction on a GM path: the path's own, else dma.fixed_cycles
 
 
 # eq=False: chips are cached per file, so identity is equality, and the dict fields stay unhashed.
@@ -225,6 +226,13 @@ class _Reader:
             node = node[part]
         return node
 
+    def has(self, key: str) -> bool:
+        try:
+            self.raw(key)
+        except GraphoptError:
+            return False
+        return True
+
     def text(self, key: str) -> str:
         value = self.raw(key)
         if not isinstance(value, str):
@@ -267,7 +275,10 @@ class _Reader:
             width = self.number(f"{key}.bytes_per_cycle")
             sustained = self.number(f"{key}.sustained_bytes_per_cycle")
             src, dst = self.text(f"{key}.from"), self.text(f"{key}.to")
-            paths[name] = CopyPath(name, src, dst, pipe, width, min(width, sustained))
+            touches_gm = "GM" in (src, dst)
+            fixed = self.number(f"{key}.fixed_cycles") if touches_gm and self.has(f"{key}.fixed_cycles") else (
+                self.number("dma.fixed_cycles") if touches_gm else 0.0)
+            paths[name] = CopyPath(name, src, dst, pipe, width, min(width, sustained), fixed)
         for name in _NEEDED_PATHS:
             if name not in paths:
                 raise self.fail(f"missing field 'copy.{name}' (a cube kernel needs this path)")

@@ -107,7 +107,8 @@ def copy_cycles(
 ) -> float:
     """Engine occupancy of one DMA: fixed cost + streaming time.
 
-    - fixed cost `dma.fixed_cycles` per instruction, occupying the engine (in-order queues do
+    - a fixed cost per instruction (the path's `fixed_cycles`, else `dma.fixed_cycles`),
+      occupying the engine (in-order queues do
       not start the next DMA before this one completes; this is also why >=16 KB transfers
       are needed for full bandwidth [OFF]);
     - L2-hit bytes stream at the path width, x `misaligned_efficiency` when the contiguous
@@ -125,7 +126,7 @@ def copy_cycles(
         width *= chip.dma_misaligned_efficiency
     hbm_share = chip.bytes_per_cycle(chip.hbm_gbps) / max(1, active_cores)
     stream = nbytes * ((1.0 - hbm_fraction) / width + hbm_fraction / min(width, hbm_share))
-    return chip.dma_fixed_cycles + stream
+    return path.fixed_cycles + stream
 
 
 def mmad_cycles(chip: Chip, m: int, n: int, k: int, dtype: str) -> float:
