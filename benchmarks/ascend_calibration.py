@@ -115,6 +115,26 @@ def square_rows(chip: Chip) -> list[Row]:
     return rows
 
 
+# L2 hit rates (assumed M = N, K = 8192: the guide's 256 MB operand is 16384 x 8192 fp16).
+L2_HIT_CASES = ((4096, 97.9, "no swizzle"), (16384, 30.9, "no swizzle"), (16384, 93.7, "swizzle"))
+
+
+def l2_hit_row(chip: Chip, n: int, measured: float, how: str) -> Row:
+    """Without a swizzle, aclnn hands consecutive row-major 128 x 256 tiles to consecutive
+    cores (tile order "linear"); with one, the tiles of a strip share panels: graphopt's own
+    kernel order ("grid", a swizzle of width grid_m or grid_n) with the tiling the pass chooses."""
+    if how == "swizzle":
+        t, order = choose_tiling(chip, n, n, 8192), "grid"
+    else:
+        t, order = MatmulTiling(n, n, 8192, grid_m=1, grid_n=24, base_m=128, base_n=256, base_k=64, step_k=4), "linear"
+    a_reads, b_reads, a_miss, b_miss = matmul_traffic(chip.l2_bytes, t, order)
+    hit = 100.0 * (1.0 - (a_miss + b_miss) / max(a_reads + b_reads, 1.0))
+    strips = f"{t.grid_n} columns" if t.order == "cols" else f"{t.grid_m} rows"
+    return Row("gemm-l2", f"L2 hit N={n} {how}", "hit %", measured, hit, "pto-dsl matmul guide [OFF]",
+               f"graphopt's order: {t.base_m}x{t.base_n} tiles, strips of {strips}" if how == "swizzle"
+               else "aclnn's order: row-major 128x256 tiles to consecutive cores")
+
+
 def gemm_rows(chip: Chip) -> list[Row]:
     rows = square_rows(chip)
     # aclnnMatmul sweep, N = K = 8192, torch events (launch included); TF read off a plot.
@@ -123,21 +143,7 @@ def gemm_rows(chip: Chip) -> list[Row]:
         _, total = _matmul_us(m, 8192, 8192)
         rows.append(Row("gemm", f"M-sweep M={m}", "TF", tf, 2 * m * 8192 * 8192 / total / 1e6,
                         "pto-dsl matmul guide [OFF], plot +-3 TF"))
-    # L2 hit rates (assumed M = N, K = 8192: the guide's 256 MB operand is 16384 x 8192 fp16).
-    # Without a swizzle, aclnn hands consecutive row-major 128 x 256 tiles to consecutive cores
-    # (tile order "linear"); with one, the rows of a strip share B panels: graphopt's own
-    # kernel order ("grid", a swizzle of width grid_m) with the tiling the pass chooses.
-    for n, meas, how in ((4096, 97.9, "no swizzle"), (16384, 30.9, "no swizzle"), (16384, 93.7, "swizzle")):
-        if how == "swizzle":
-            t, order = choose_tiling(chip, n, n, 8192), "grid"
-        else:
-            t, order = MatmulTiling(n, n, 8192, grid_m=1, grid_n=24, base_m=128, base_n=256, base_k=64, step_k=4), "linear"
-        a_reads, b_reads, a_miss, b_miss = matmul_traffic(chip.l2_bytes, t, order)
-        hit = 100.0 * (1.0 - (a_miss + b_miss) / max(a_reads + b_reads, 1.0))
-        rows.append(Row("gemm-l2", f"L2 hit N={n} {how}", "hit %", meas, hit, "pto-dsl matmul guide [OFF]",
-                        f"graphopt's order: {t.base_m}x{t.base_n} tiles, strips of "
-                        + (f"{t.grid_n} columns" if t.order == "cols" else f"{t.grid_m} rows") if how == "swizzle"
-                        else "aclnn's order: row-major 128x256 tiles to consecutive cores"))
+    rows += [l2_hit_row(chip, n, meas, how) for n, meas, how in L2_HIT_CASES]
     # catlass split-K example: 2048 x 4096 x 4000 (M x N x K), msprof kernel time.
     kernel, _ = _matmul_us(2048, 4096, 4000)
     rows.append(Row("gemm", "catlass 2048x4096x4000 basic", "us", 445.0, kernel, "catlass 34_single_core_splitk [OFF]"))
