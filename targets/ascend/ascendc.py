@@ -5,7 +5,8 @@ samples knows (reference/ascend.md section 4.1):
     class KernelK1Relu {
         Init     GlobalTensor::SetGlobalBuffer per GM argument, pipe.InitBuffer per queue
                  (BUFFER_NUM = 2 where the lowering double-buffered: ping-pong)
-        Process  the kernel's loop nest over tiles (outer loops strided over GetBlockIdx())
+        Process  the kernel's loop nest over tiles (each parallel loop strided from its own
+                 coordinate of GetBlockIdx())
         CopyIn   AllocTensor, DataCopy GM -> VECIN/A1/B1, EnQue
         Compute  DeQue, vector intrinsics (Add, Exp, ReduceSum ...) or LoadData + Mmad, EnQue
         CopyOut  DeQue, DataCopy to GM (Fixpipe from CO1), FreeTensor
@@ -55,6 +56,7 @@ from graphopt.targets.ascend.dialect import (
 )
 from graphopt.targets.ascend.formats import c0_for, format_of, storage_shape
 from graphopt.targets.ascend.interpret import KernelInterpretation, rule
+from graphopt.targets.ascend.kernel_facts import parallel_loops
 
 _CTYPES = {"f16": "half", "f32": "float", "bf16": "bfloat16_t", "i8": "int8_t", "ui8": "uint8_t",
            "i16": "int16_t", "i32": "int32_t", "i64": "int64_t", "i1": "uint8_t"}
@@ -152,6 +154,7 @@ class _KernelWriter(KernelInterpretation):
         self.buffers: dict[SSAValue, _Buffer] = {}
         self.groups: list[_Group] = []
         self.constexpr: dict[str, int] = {}
+        self.parallel = parallel_loops(kernel)
         self._name_buffers()
 
     # -- step 1: names ------------------------------------------------------------------
@@ -186,6 +189,16 @@ class _KernelWriter(KernelInterpretation):
         return {"L0A": "A2", "L0B": "B2", "L0C": "CO1"}.get(space, "GM")
 
     # -- step 2: stages -----------------------------------------------------------------
+    def _core_coordinate(self, op: ForOp) -> tuple[str, str]:
+        """(first iteration, stride) of a parallel loop on this block: its coordinate in the
+        block index (``kernel_facts.parallel_loops``), one per GetBlockIdx() when it is the
+        only parallel loop."""
+        if len(self.parallel) == 1:
+            return "GetBlockIdx()", "GetBlockNum()"
+        stride = math.prod(loop.core_count for loop in self.parallel[: self.parallel.index(op)])
+        block = "GetBlockIdx()" if stride == 1 else f"GetBlockIdx() / {stride}"
+        return f"{block} % {op.core_count}", str(op.core_count)
+
     def _stage(self, op: Operation) -> str | None:
         if isinstance(op, CopyOp):
             return _STAGE_OF_PIPE.get(op.pipe.data, "Compute")
@@ -224,7 +237,7 @@ class _KernelWriter(KernelInterpretation):
                 self.constexpr[trip] = op.trip_count
                 self.trips[op.index] = trip
                 cores = op.core_count
-                start, step = ("GetBlockIdx()", "GetBlockNum()") if cores > 1 else ("0", "1")
+                start, step = self._core_coordinate(op) if cores > 1 else ("0", "1")
                 inc = f"{var} += {step}" if cores > 1 else f"{var}++"
                 guarded = op.below is not None
                 if guarded:

@@ -9,7 +9,7 @@ from typing import Any
 from xdsl.dialects.builtin import MemRefType, TensorType
 from xdsl.ir import SSAValue
 
-from graphopt.targets.ascend.dialect import KernelOp
+from graphopt.targets.ascend.dialect import ForOp, KernelOp
 
 
 def tensor_bytes(v: SSAValue) -> int:
@@ -22,6 +22,13 @@ def tensor_bytes(v: SSAValue) -> int:
 def elem_bytes(v: SSAValue) -> int:
     el = v.type.element_type  # pyright: ignore[reportAttributeAccessIssue]
     return max(1, getattr(el, "bitwidth", 32) // 8)
+
+
+def parallel_loops(kernel: KernelOp) -> list[ForOp]:
+    """The loops of a kernel spread over cores, outermost first. Block index b runs
+    coordinate (b / stride) mod cores of each, the stride the product of the cores of the
+    loops before it (the first loop varies fastest)."""
+    return [op for op in kernel.body.block.walk() if isinstance(op, ForOp) and op.core_count > 1]
 
 
 def tiling_of(k: KernelOp) -> dict[str, Any]:
@@ -40,7 +47,8 @@ def matmul_tiling_of(kernel: KernelOp) -> Any:
         return None
     return MatmulTiling(int(t["m"]), int(t["n"]), int(t["k"]), int(t["grid_m"]), int(t["grid_n"]), int(t["base_m"]),
                         int(t["base_n"]), int(t["base_k"]), int(t["step_k"]), str(t.get("dtype", "fp16")), "fp16",
-                        l0c_buffers=int(t.get("l0c_buffers", 1)), order=str(t.get("order", "rows")))
+                        l0c_buffers=int(t.get("l0c_buffers", 1)), order=str(t.get("order", "rows")),
+                        batch=int(t.get("batch", 1)), grid_b=int(t.get("grid_b", 1)))
 
 
 def model_flops(kernel: KernelOp) -> float:

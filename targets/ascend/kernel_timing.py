@@ -57,7 +57,7 @@ from graphopt.targets.ascend.dialect import (
     space_of,
 )
 from graphopt.targets.ascend.interpret import KernelInterpretation, rule
-from graphopt.targets.ascend.kernel_facts import elem_bytes, model_flops, tensor_bytes, tiling_of
+from graphopt.targets.ascend.kernel_facts import elem_bytes, model_flops, parallel_loops, tensor_bytes, tiling_of
 from graphopt.targets.ascend.l2 import L2State, hbm_fractions
 from graphopt.targets.ascend.timing import Instr, Program, copy_cycles, mmad_cycles, vector_cycles
 from graphopt.targets.ascend.vector import GATHERS
@@ -73,15 +73,6 @@ def _dtype_name(v: SSAValue) -> str:
 
 # ---------------------------------------------------------------------------------------
 # Cores
-
-
-def _parallel_loops(block: Block) -> list[ForOp]:
-    """The parallel loops of a kernel, outermost first."""
-    out: list[ForOp] = []
-    for op in block.walk():
-        if isinstance(op, ForOp) and op.core_count > 1:
-            out.append(op)
-    return out
 
 
 def _enclosing_parallel(op: Operation) -> tuple[ForOp, ...]:
@@ -443,11 +434,10 @@ def kernel_program(chip: Chip, kernel: KernelOp, l2: L2State | None = None, *, n
     each instruction for a trace (formatting them is a large part of the walk)."""
     if kernel.kind.data == "aicpu":
         return aicpu_program(chip, kernel, l2)
-    block = kernel.body.block
     fractions, hbm_in = hbm_fractions(chip, kernel, l2)
     instrs: list[Instr] = []
     replicas: dict[int, int] = {}
-    loops = _parallel_loops(block)
+    loops = parallel_loops(kernel)
     block_dim = kernel.block_dim.value.data
     split = chip.split and kernel.kind.data == "cube"
     share = max(1, chip.vector_cores // chip.cube_cores) if split else 1

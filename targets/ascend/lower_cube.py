@@ -6,8 +6,8 @@ A matmul kernel computes, per batch b, C[b] = A[b] @ B[b] on views of its GM ope
 matrix of its input, one batch per group). The program, per core (DaVinci GEMM, as
 AscendC's Matmul API and the pto-isa GEMM kernel do it):
 
-    for b, for mi (grid_m cores), for ni (grid_n cores):      C tiles base_m x base_n
-                                              (columns outer: ni, then mi)
+    for b (grid_b core groups), for mi (grid_m cores), for ni (grid_n cores):  C tiles
+                                       base_m x base_n (columns outer: ni, then mi)
       for ko:   MTE2 GM->L1 A panel [base_m, step_k*base_k], B panel   (L1 double buffered)
         for ki: MTE1 L1->L0A, L1->L0B; M mmad into L0C (init on the first K step)
       no epilogue:  FIX L0C->GM (coupled chips: V L0C->UB, MTE3 UB->GM)
@@ -84,7 +84,8 @@ def build_matmul(
     dt = num.cube_in
     plain = not steps and all(r == ("acc",) for r in results)
     ub = 0 if plain and chip.path("L0C", "GM") is not None else _epilogue_ub(kb_args=ins, num=num, spec=spec, steps=steps, plain=plain)
-    t = choose_tiling(chip, spec.m, spec.n, spec.k, DTYPE_NAME[np.dtype(dt)], "fp32", strategy, epilogue_ub=ub)
+    t = choose_tiling(chip, spec.m, spec.n, spec.k, DTYPE_NAME[np.dtype(dt)], "fp32", strategy, epilogue_ub=ub,
+                      batch=spec.batch)
     bm, bn, bk, sk = t.base_m, t.base_n, t.base_k, t.step_k
     kb = KernelBuilder(name, "cube", ins, out_types)
     l1a = kb.buffer("L1", [bm, bk * sk], dt, t.l1_buffers)
@@ -93,7 +94,7 @@ def build_matmul(
     l0b = kb.buffer("L0B", [bk, bn], dt, t.l0_buffers)
     l0c = kb.buffer("L0C", [bm, bn], np.float32, t.l0c_buffers)
     panels = math.ceil(t.k_steps / sk)
-    with kb.loop(spec.batch) as b, _tile_loops(kb, t) as (mi, ni):
+    with kb.loop(spec.batch, t.grid_b) as b, _tile_loops(kb, t) as (mi, ni):
         with kb.loop(panels) as ko:
             kb.copy(kb.arg(spec.a), l1a, "MTE2", [b, mi, ko], [0, 1, 2], [1, bm, bk * sk], spec.a_view, spec.a_im2col)
             kb.copy(kb.arg(spec.b), l1b, "MTE2", [b, ko, ni], [0, 1, 2], [1, bk * sk, bn], spec.b_view)
@@ -112,7 +113,7 @@ def build_matmul(
             ub = _acc_to_ub(kb, chip, num, l0c, [bm, bn])
             _epilogue(kb, spec, steps, results, ub, where, [bm, bn], out_types)
     tiling = {
-        "base_m": bm, "base_n": bn, "base_k": bk, "step_k": sk, "grid_m": t.grid_m, "grid_n": t.grid_n,
+        "base_m": bm, "base_n": bn, "base_k": bk, "step_k": sk, "grid_m": t.grid_m, "grid_n": t.grid_n, "grid_b": t.grid_b,
         "batch": spec.batch, "m": spec.m, "n": spec.n, "k": spec.k, "dtype": DTYPE_NAME[np.dtype(dt)],
         "l0c_buffers": t.l0c_buffers, "strategy": strategy, "order": t.order,
     }

@@ -3,12 +3,13 @@
 The generated instruction stream is the standard double-buffered DaVinci GEMM (the structure
 of the pto-isa a2a3 GEMM kernel and of AscendC's Matmul API), per core, tile by tile:
 
-    for each C tile (i outer, j inner) of this core:
+    for each matmul of the batch this core's group runs (batch b on group b mod grid_b):
+      for each C tile (i outer, j inner; columns outer: j, then i) of this core:
         for each base-K step:
-            every step_k steps: MTE2  GM->L1  A panel, B panel      (L1 double buffered)
-            MTE1  L1->L0A A tile; MTE1  L1->L0B B tile              (L0 double buffered)
+            every step_k steps: MTE2  GM->L1  A panel, B panel    (L1 double buffered)
+            MTE1  L1->L0A A tile; MTE1  L1->L0B B tile            (L0 double buffered)
             M     mmad into L0C (accumulate over K)
-        FIX   L0C->GM store of the tile   (coupled chips: V L0C->UB, then MTE3 UB->GM)
+        FIX   L0C->GM store of the tile  (coupled chips: V L0C->UB, then MTE3 UB->GM)
 
 Dependencies (the SetFlag/WaitFlag pairs): a panel load waits until the extracts that read
 its L1 slot two panels ago are done; an extract waits for its panel and for the mmad that last
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from graphopt.targets.ascend.chip import DTYPE_BYTES, Chip
@@ -65,6 +67,9 @@ def matmul_traffic(capacity: int, t: MatmulTiling, order: str = "grid") -> tuple
     """
     if order not in ORDERS:
         raise ValueError(f"unknown tile order {order!r} (known: {', '.join(ORDERS)})")
+    if t.batch > 1:  # the matmuls of a batch: grid_b at a time, sharing L2
+        one = matmul_traffic(capacity // t.grid_b, replace(t, batch=1, grid_b=1), order)
+        return tuple(t.batch * x for x in one)  # type: ignore[return-value]
     s, o = DTYPE_BYTES[t.dtype], DTYPE_BYTES[t.out_dtype]
     a_unique, b_unique = t.m * t.k * s, t.k * t.n * s
     a_reads, b_reads = float(a_unique * t.tiles_n), float(b_unique * t.tiles_m)
@@ -120,24 +125,26 @@ def store_cycles(chip: Chip, t: MatmulTiling) -> float:
 
 def matmul_program(chip: Chip, t: MatmulTiling) -> Program:
     """The instruction stream of every distinct core of the tiled matmul (see module docstring)."""
-    signatures: Counter[tuple[tuple[int, ...], tuple[int, ...]]] = Counter()
+    signatures: Counter[tuple[int, tuple[int, ...], tuple[int, ...]]] = Counter()
     for core in range(t.block_dim):
-        r, q = core % t.grid_m, core // t.grid_m
+        group, tile_core = divmod(core, t.grid_m * t.grid_n)
+        r, q = tile_core % t.grid_m, tile_core // t.grid_m
         rows = _sizes(t.m, t.base_m, r * t.core_tiles_m, t.core_tiles_m)
         cols = _sizes(t.n, t.base_n, q * t.core_tiles_n, t.core_tiles_n)
-        if rows and cols:
-            signatures[(rows, cols)] += 1
+        batches = len(range(group, t.batch, t.grid_b))
+        if rows and cols and batches:
+            signatures[(batches, rows, cols)] += 1
     instrs: list[Instr] = []
     replicas: dict[int, int] = {}
     fa, fb = hbm_fractions(chip, t)
     # Cores with work at each tile step (HBM is shared by those, not by idle ones).
-    tiles_of = [len(rows) * len(cols) for (rows, cols), count in signatures.items() for _ in range(count)]
+    tiles_of = [b * len(rows) * len(cols) for (b, rows, cols), count in signatures.items() for _ in range(count)]
     active = [sum(1 for n in tiles_of if n > step) for step in range(max(tiles_of, default=0))]
-    for core_id, ((rows, cols), count) in enumerate(signatures.items()):
+    for core_id, ((batches, rows, cols), count) in enumerate(signatures.items()):
         replicas[core_id] = count
-        _emit_core(chip, t, core_id, rows, cols, fa, fb, active, instrs)
+        _emit_core(chip, t, core_id, batches, rows, cols, fa, fb, active, instrs)
     a_reads, b_reads, a_miss, b_miss = l2_traffic(chip, t)
-    c_bytes = t.m * t.n * DTYPE_BYTES[t.out_dtype]
+    c_bytes = t.batch * t.m * t.n * DTYPE_BYTES[t.out_dtype]
     return Program(
         name=f"matmul_{t.m}x{t.n}x{t.k}",
         kind="cube",
@@ -156,8 +163,8 @@ def simulate_matmul(chip: Chip, t: MatmulTiling, *, trace: bool = False) -> SimR
 
 
 def _emit_core(
-    chip: Chip, t: MatmulTiling, core: int, rows: tuple[int, ...], cols: tuple[int, ...], fa: float, fb: float,
-    active: list[int], out: list[Instr]
+    chip: Chip, t: MatmulTiling, core: int, batches: int, rows: tuple[int, ...], cols: tuple[int, ...], fa: float,
+    fb: float, active: list[int], out: list[Instr]
 ) -> None:
     s, o = DTYPE_BYTES[t.dtype], DTYPE_BYTES[t.out_dtype]
     gm_l1, l1_l0a, l1_l0b = chip.copy_paths["GM_L1"], chip.copy_paths["L1_L0A"], chip.copy_paths["L1_L0B"]
@@ -180,7 +187,7 @@ def _emit_core(
     pairs = [(i, j) for i in range(len(rows)) for j in range(len(cols))]
     if t.order == "cols":
         pairs = [(i, j) for j in range(len(cols)) for i in range(len(rows))]
-    for i, j in pairs:
+    for i, j in pairs * batches:
             tm, tn = rows[i], cols[j]
             tag = f"tile({i},{j})"
             load_a = load_b = last_mmad = -1

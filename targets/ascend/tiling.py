@@ -59,10 +59,19 @@ class MatmulTiling:
     # re-read once per strip), "cols" on strips of grid_n tile columns sweeping M (A panels
     # re-read once per strip). It only matters when the operands outgrow L2.
     order: str = "rows"
+    # Independent matmuls of one kernel (a batched MatMul, a grouped convolution's groups):
+    # batch b runs on the cores of group b mod grid_b, each group tiling its matmul grid_m x grid_n.
+    batch: int = 1
+    grid_b: int = 1
 
     @property
     def block_dim(self) -> int:
-        return self.grid_m * self.grid_n
+        return self.grid_b * self.grid_m * self.grid_n
+
+    @property
+    def core_batches(self) -> int:
+        """Matmuls of the batch per core group, the busiest group's."""
+        return math.ceil(self.batch / self.grid_b)
 
     @property
     def tiles_m(self) -> int:
@@ -86,7 +95,7 @@ class MatmulTiling:
         return math.ceil(self.tiles_n / self.grid_n)
 
     def flops(self) -> float:
-        return 2.0 * self.m * self.n * self.k
+        return 2.0 * self.batch * self.m * self.n * self.k
 
     def footprint(self) -> dict[str, int]:
         """Bytes each on-chip buffer holds, all buffering included."""
@@ -105,6 +114,7 @@ class MatmulTiling:
         return (
             f"grid {self.grid_m}x{self.grid_n} (blockDim {self.block_dim}), base {self.base_m}x{self.base_n}x{self.base_k}, "
             f"stepK {self.step_k}, L0C x{self.l0c_buffers}" + (", columns outer" if self.order == "cols" else "")
+            + (f", batch {self.batch} over {self.grid_b} core groups" if self.batch > 1 else "")
         )
 
 
@@ -117,7 +127,7 @@ def check_tiling(chip: Chip, t: MatmulTiling) -> None:
         raise GraphoptError(f"tiling {t.describe()}: base tiles must be multiples of the fractal {m0}x{k0}x{n0}")
     if t.block_dim > chip.cube_cores:
         raise GraphoptError(f"tiling {t.describe()}: blockDim {t.block_dim} exceeds the {chip.cube_cores} cube cores")
-    if t.grid_m > t.tiles_m or t.grid_n > t.tiles_n:
+    if t.grid_m > t.tiles_m or t.grid_n > t.tiles_n or t.grid_b > t.batch:
         raise GraphoptError(f"tiling {t.describe()}: more cores than tiles along an axis")
     uses_ub = chip.path("L0C", "GM") is None or t.epilogue_ub > 0
     for buf, need in t.footprint().items():
@@ -157,9 +167,11 @@ def naive_tiling(
 
 
 def candidate_tilings(
-    chip: Chip, m: int, n: int, k: int, dtype: str = "fp16", out_dtype: str = "fp32", epilogue_ub: int = 0
+    chip: Chip, m: int, n: int, k: int, dtype: str = "fp16", out_dtype: str = "fp32", epilogue_ub: int = 0,
+    batch: int = 1,
 ) -> list[MatmulTiling]:
-    """Every legal tiling from the base-dim, stepK and core-grid choices (L0C ping-pong when it fits)."""
+    """Every legal tiling from the base-dim, stepK and core-grid choices (L0C ping-pong when it
+    fits); a batch takes the cores a grid leaves over."""
     k0 = chip.k0[dtype]
     base_ks = sorted({k0 * f for f in (1, 2, 4, 8, 16) if k0 * f <= max(k0, _round_up(k, k0))})
     out: list[MatmulTiling] = []
@@ -174,7 +186,9 @@ def candidate_tilings(
                     if (sk - 1) * bk >= k:
                         continue
                     for grid_m, grid_n in _grids(chip.cube_cores, math.ceil(m / bm), math.ceil(n / bn)):
-                        t = MatmulTiling(m, n, k, grid_m, grid_n, bm, bn, bk, sk, dtype, out_dtype, epilogue_ub=epilogue_ub)
+                        grid_b = min(batch, chip.cube_cores // (grid_m * grid_n))
+                        t = MatmulTiling(m, n, k, grid_m, grid_n, bm, bn, bk, sk, dtype, out_dtype, epilogue_ub=epilogue_ub,
+                                         batch=batch, grid_b=grid_b)
                         t2 = replace(t, l0c_buffers=2)
                         if fits(chip, t2):
                             out.append(t2)
@@ -182,7 +196,7 @@ def candidate_tilings(
                             out.append(t)
     # Past L2, which operand a strip re-reads matters: try both loop orders.
     s, o = DTYPE_BYTES[dtype], DTYPE_BYTES[out_dtype]
-    if (m * k + k * n) * s + m * n * o > chip.l2_bytes:
+    if batch * ((m * k + k * n) * s + m * n * o) > chip.l2_bytes:
         out += [replace(t, order="cols") for t in out]
     return out
 
@@ -202,10 +216,10 @@ def estimate_cycles(chip: Chip, t: MatmulTiling) -> float:
                            for p, rows in (("L1_L0A", t.base_m), ("L1_L0B", t.base_n)))
     store = store_cycles(chip, t)
     per_tile = max(cube, mte2, mte1) + (store if t.l0c_buffers == 1 else 0.0)
-    tiles = t.core_tiles_m * t.core_tiles_n
+    tiles = t.core_batches * t.core_tiles_m * t.core_tiles_n
     prologue = mte2 / panels + store
     a_reads, b_reads, a_miss, b_miss = l2_traffic(chip, t)
-    c_bytes = t.m * t.n * DTYPE_BYTES[t.out_dtype]
+    c_bytes = t.batch * t.m * t.n * DTYPE_BYTES[t.out_dtype]
     hbm_floor = (a_miss + b_miss + c_bytes) / chip.bytes_per_cycle(chip.hbm_gbps)
     l2_floor = (a_reads + b_reads + c_bytes) / chip.bytes_per_cycle(chip.l2_gbps)
     return chip.launch_cycles(t.block_dim) + max(tiles * per_tile + prologue, hbm_floor, l2_floor)
@@ -213,22 +227,23 @@ def estimate_cycles(chip: Chip, t: MatmulTiling) -> float:
 
 def choose_tiling(
     chip: Chip, m: int, n: int, k: int, dtype: str = "fp16", out_dtype: str = "fp32", strategy: str = "model",
-    epilogue_ub: int = 0,
+    epilogue_ub: int = 0, batch: int = 1,
 ) -> MatmulTiling:
     """The tiling to use: `naive`, or the timing model's best among the legal candidates.
     `epilogue_ub`: UB bytes per C element the kernel's vector epilogue holds (0: none)."""
     if strategy == "naive":
-        return naive_tiling(chip, m, n, k, dtype, out_dtype, epilogue_ub)
+        return replace(naive_tiling(chip, m, n, k, dtype, out_dtype, epilogue_ub), batch=batch)
     if strategy != "model":
         raise GraphoptError(f"unknown tiling strategy '{strategy}' (use model or naive)")
-    cands = candidate_tilings(chip, m, n, k, dtype, out_dtype, epilogue_ub)
+    cands = candidate_tilings(chip, m, n, k, dtype, out_dtype, epilogue_ub, batch)
     if not cands:
         raise GraphoptError(f"no tiling of {m}x{n}x{k} {dtype} fits chip {chip.name}")
     # Grids with the same per-core work look alike per core; keep the one with the least L2
     # traffic between panel reuses (the most square), so the simulated few differ in substance.
     best: dict[tuple[int, ...], MatmulTiling] = {}
     for t in cands:
-        key = (t.core_tiles_m, t.core_tiles_n, t.block_dim, t.base_m, t.base_n, t.base_k, t.step_k, t.l0c_buffers, t.order)
+        key = (t.core_batches, t.core_tiles_m, t.core_tiles_n, t.block_dim, t.base_m, t.base_n, t.base_k, t.step_k,
+               t.l0c_buffers, t.order)
         if key not in best or _reuse_distance(t) < _reuse_distance(best[key]):
             best[key] = t
     # Ties (MTE2-bound candidates) go to fewer, larger mmads: less per-instruction overhead.

@@ -87,3 +87,23 @@ def test_attention_kernel_emits_shifted_block_indices() -> None:
     # softmax fetches its row chunk of the S workspace.
     assert not re.search(r"\[i \* ", src)
     assert re.search(r"DataCopy\(\w+Local, wsLocal\[j\d+_\d+ \* \d+\], \w+\);  // MTE2: a block of GM -> UB", src)
+
+
+def test_several_parallel_loops_split_the_block_index() -> None:
+    """A batched matmul spreads the batch, M tiles and N tiles over the cores: each parallel
+    loop starts at its own coordinate of GetBlockIdx() (the first loop varying fastest, as
+    the timing model and the simulator count cores), not at GetBlockIdx() itself."""
+    from onnx import TensorProto, helper
+
+    import graphopt
+
+    vi = {n: helper.make_tensor_value_info(n, TensorProto.FLOAT16, [32, 128, 128]) for n in "aby"}
+    g = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["y"])], "g", [vi["a"], vi["b"]], [vi["y"]])
+    c = graphopt.compile(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), "ascend-sim", validate=False)
+    (kernel,) = kernels_of(c.module)
+    t = c.report["kernels"][0]["tiling"]
+    cores = [n for n in (t["grid_b"], t["grid_m"], t["grid_n"]) if n > 1]
+    assert len(cores) >= 2
+    src = emit_kernel(kernel, load_chip("ascend910b"))
+    assert f"= GetBlockIdx() % {cores[0]};" in src and f"= GetBlockIdx() / {cores[0]} % {cores[1]};" in src
+    assert "GetBlockNum()" not in src

@@ -104,3 +104,36 @@ def test_either_loop_order_computes_the_matmul(order: str, monkeypatch: pytest.M
     xa, xb = rng.standard_normal((200, 96), np.float32), rng.standard_normal((96, 300), np.float32)
     got = c.run({"a": xa, "b": xb})["y"]
     np.testing.assert_allclose(got, xa @ xb, rtol=1e-4, atol=1e-4)
+
+
+def test_a_batch_spreads_over_the_cores_a_grid_leaves() -> None:
+    """32 matmuls of one 128 x 128 tile each: the grid alone would use one or two cores;
+    the batch takes the rest (grid_b groups), and the kernel is that much faster."""
+    from dataclasses import replace
+
+    from graphopt.targets.ascend.matmul_kernel import simulate_matmul
+
+    chip = load_chip("ascend910b")
+    t = choose_tiling(chip, 128, 128, 128, batch=32)
+    assert t.grid_b > 1 and t.block_dim <= chip.cube_cores and t.flops() == 32 * 2 * 128**3
+    serial = replace(t, grid_b=1)
+    assert simulate_matmul(chip, t).cycles < simulate_matmul(chip, serial).cycles / 2  # launch included
+    with pytest.raises(GraphoptError, match="more cores than tiles"):
+        check_tiling(chip, replace(t, batch=8, grid_b=12))
+
+
+def test_batched_matmul_over_core_groups_computes_every_batch() -> None:
+    import numpy as np
+    from onnx import TensorProto, helper
+
+    import graphopt
+
+    shapes = {"a": [5, 200, 96], "b": [5, 96, 300], "y": [5, 200, 300]}
+    vi = {n: helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in shapes.items()}
+    g = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["y"])], "g", [vi["a"], vi["b"]], [vi["y"]])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    c = graphopt.compile(model, "ascend-sim", target_options={"precision": "must_keep_origin_dtype"}, validate=False)
+    assert c.report["kernels"][0]["tiling"]["grid_b"] > 1
+    rng = np.random.default_rng(1)
+    xa, xb = rng.standard_normal(shapes["a"], np.float32), rng.standard_normal(shapes["b"], np.float32)
+    np.testing.assert_allclose(c.run({"a": xa, "b": xb})["y"], xa @ xb, rtol=1e-4, atol=1e-4)
