@@ -113,6 +113,8 @@ class Chip:
     vector_instr_fixed_cycles: float
     vector_max_repeats: int
     vector_bytes_per_cycle: Mapping[str, float]
+    # per op class, the fixed cycles of one instruction ([vector.fixed_cycles], else vector.instr_fixed_cycles)
+    vector_fixed_cycles: Mapping[str, float]
     copy_paths: Mapping[str, CopyPath]
     dma_fixed_cycles: float
     load_data_fixed_cycles: float
@@ -300,6 +302,8 @@ class _Reader:
         if "fp16" not in macs:
             raise self.fail("missing field 'cube.macs_per_cycle.fp16'")
         vector = {op: self.number(f"vector.bytes_per_cycle.{op}") for op in VECTOR_OP_CLASSES}
+        vector_fixed = {op: self.number(f"vector.fixed_cycles.{op}") if self.has(f"vector.fixed_cycles.{op}")
+                        else self.number("vector.instr_fixed_cycles") for op in VECTOR_OP_CLASSES}
         chip = Chip(
             name=self.text("chip.name"),
             description=self.text("chip.description"),
@@ -312,6 +316,7 @@ class _Reader:
             k0=k0,
             macs_per_cycle=macs,
             vector_bytes_per_cycle=vector,
+            vector_fixed_cycles=vector_fixed,
             copy_paths=self.copy_paths(),
             sources=dict(self.sources),
             **scalars,

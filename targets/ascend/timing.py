@@ -139,11 +139,11 @@ def mmad_cycles(chip: Chip, m: int, n: int, k: int, dtype: str) -> float:
 
 def vector_cycles(chip: Chip, op_class: str, nbytes: float) -> float:
     """Vector time of one pass over ``nbytes``: the bytes at the op class's sustained rate, plus
-    each instruction's fixed cost; an instruction covers at most ``max_repeats`` repeats of
+    each instruction's fixed cost (by op class); an instruction covers at most ``max_repeats`` repeats of
     ``repeat_bytes`` (pto-isa's measured cycles = slope x repeats + fixed)."""
     repeats = max(1, math.ceil(nbytes / chip.vector_repeat_bytes))
     instructions = math.ceil(repeats / chip.vector_max_repeats)
-    return instructions * chip.vector_instr_fixed_cycles + nbytes / chip.vector_bytes_per_cycle[op_class]
+    return instructions * chip.vector_fixed_cycles[op_class] + nbytes / chip.vector_bytes_per_cycle[op_class]
 
 
 def simulate(chip: Chip, program: Program, *, trace: bool = False) -> SimResult:

@@ -18,6 +18,7 @@ VEC_RECIPES: dict[str, tuple[tuple[str, float], ...]] = {
     "Softmax": (("reduce", 2), ("elementwise", 1), ("exp", 1), ("div", 1)),
     "LogSoftmax": (("reduce", 2), ("elementwise", 2), ("exp", 1)),
     "Exp": (("exp", 1),),
+    "Log": (("exp", 1),),  # pto-isa: TLOG 2.00 cycles/repeat + 33, as TEXP 2.00 + 31
     "Relu": (("tensor_scalar", 1),),  # vrelu, like vmaxs / vmuls: one repeat per cycle
     "Sigmoid": (("exp", 1), ("elementwise", 1), ("div", 1)),
     "Swish": (("exp", 1), ("elementwise", 2), ("div", 1)),

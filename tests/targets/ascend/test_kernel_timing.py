@@ -90,12 +90,13 @@ def test_causal_attention_simulates_each_distinct_core() -> None:
     # Cores with the same number of work items skip different kv blocks when causal: the
     # cores simulated must include the one with the most blocks left, and count every core once.
     from graphopt.targets.ascend.dialect import KernelOp
-    from graphopt.targets.ascend.kernel_timing import _parallel_loops, _Walk, kernel_program
+    from graphopt.targets.ascend.kernel_facts import parallel_loops
+    from graphopt.targets.ascend.kernel_timing import _Walk, kernel_program
 
     c = graphopt.compile(_causal_heads(4096, 2), "ascend-sim")  # 64 items: 24 cores take 2 or 3
     kernel = next(op for op in c.module.walk() if isinstance(op, KernelOp))
     chip = load_chip("ascend910b")
-    (loop,) = _parallel_loops(kernel.body.block)
+    (loop,) = parallel_loops(kernel)
     per_core = []
     for core in range(kernel.block_dim.value.data):
         out: list = []
