@@ -302,6 +302,9 @@ class _Reader:
         if "fp16" not in macs:
             raise self.fail("missing field 'cube.macs_per_cycle.fp16'")
         vector = {op: self.number(f"vector.bytes_per_cycle.{op}") for op in VECTOR_OP_CLASSES}
+        for op in self.table("vector.fixed_cycles") if self.has("vector.fixed_cycles") else ():
+            if op not in VECTOR_OP_CLASSES:
+                raise self.fail(f"field 'vector.fixed_cycles.{op}': unknown op class (known: {', '.join(VECTOR_OP_CLASSES)})")
         vector_fixed = {op: self.number(f"vector.fixed_cycles.{op}") if self.has(f"vector.fixed_cycles.{op}")
                         else self.number("vector.instr_fixed_cycles") for op in VECTOR_OP_CLASSES}
         chip = Chip(

@@ -60,6 +60,8 @@ def _write(tmp_path: Path, edit: tuple[str, str]) -> Path:
         (("fixed_cycles = { value = 720,", "fixed_cycles = { value = -1,"), "dma.fixed_cycles"),
         (("[copy.GM_L1]", "[copy.GM_L1_renamed]"), "copy.GM_L1"),
         (("fp32 = { value = 8, src", "fp64 = { value = 8, src"), "cube.k0.fp32"),
+        (("exp_fp32 = { value = 31,", "exp_fp3 = { value = 31,"), "vector.fixed_cycles.exp_fp3"),
+        (("fixed_cycles = { value = 1180,", "fixed_cycles = { value = -5,"), "copy.L0C_GM.fixed_cycles"),
     ],
 )
 def test_malformed_chip_one_line_error(tmp_path: Path, edit: tuple[str, str], field: str) -> None:
