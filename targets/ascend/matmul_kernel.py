@@ -123,8 +123,9 @@ def store_cycles(chip: Chip, t: MatmulTiling) -> float:
     return copy_cycles(chip, first, nbytes, active_cores=t.block_dim, burst_bytes=t.base_n * DTYPE_BYTES[t.out_dtype])
 
 
-def matmul_program(chip: Chip, t: MatmulTiling) -> Program:
-    """The instruction stream of every distinct core of the tiled matmul (see module docstring)."""
+def matmul_program(chip: Chip, t: MatmulTiling, max_tiles: int | None = None) -> Program:
+    """The instruction stream of every distinct core of the tiled matmul (see module
+    docstring); with ``max_tiles``, each core's first ``max_tiles`` tiles only."""
     signatures: Counter[tuple[int, tuple[int, ...], tuple[int, ...]]] = Counter()
     for core in range(t.block_dim):
         group, tile_core = divmod(core, t.grid_m * t.grid_n)
@@ -138,11 +139,12 @@ def matmul_program(chip: Chip, t: MatmulTiling) -> Program:
     replicas: dict[int, int] = {}
     fa, fb = hbm_fractions(chip, t)
     # Cores with work at each tile step (HBM is shared by those, not by idle ones).
-    tiles_of = [b * len(rows) * len(cols) for (b, rows, cols), count in signatures.items() for _ in range(count)]
+    tiles_of = [min(b * len(rows) * len(cols), max_tiles or b * len(rows) * len(cols))
+                for (b, rows, cols), count in signatures.items() for _ in range(count)]
     active = [sum(1 for n in tiles_of if n > step) for step in range(max(tiles_of, default=0))]
     for core_id, ((batches, rows, cols), count) in enumerate(signatures.items()):
         replicas[core_id] = count
-        _emit_core(chip, t, core_id, batches, rows, cols, fa, fb, active, instrs)
+        _emit_core(chip, t, core_id, batches, rows, cols, fa, fb, active, instrs, max_tiles)
     a_reads, b_reads, a_miss, b_miss = l2_traffic(chip, t)
     c_bytes = t.batch * t.m * t.n * DTYPE_BYTES[t.out_dtype]
     return Program(
@@ -162,9 +164,28 @@ def simulate_matmul(chip: Chip, t: MatmulTiling, *, trace: bool = False) -> SimR
     return simulate(chip, matmul_program(chip, t), trace=trace)
 
 
+def estimate_by_prefix(chip: Chip, t: MatmulTiling, tiles: int = 8) -> float:
+    """Kernel cycles from simulating each core's first ``tiles`` and ``tiles // 2`` tiles
+    and extending the difference to all its tiles (every tile of a core costs the same in
+    steady state: its copies' L2 fractions are the kernel's), then the kernel's HBM and L2
+    floors. The tiler ranks its few finalists by this; simulating every tile of a large
+    matmul took seconds per candidate."""
+    total = t.core_batches * t.core_tiles_m * t.core_tiles_n
+    if total <= tiles:
+        return simulate_matmul(chip, t).cycles
+    full, half = (simulate(chip, matmul_program(chip, t, n)) for n in (tiles, tiles // 2))
+    per_tile = (full.core_cycles - half.core_cycles) / (tiles - tiles // 2)
+    core = full.core_cycles + (total - tiles) * per_tile
+    a_reads, b_reads, a_miss, b_miss = l2_traffic(chip, t)
+    c_bytes = t.batch * t.m * t.n * DTYPE_BYTES[t.out_dtype]
+    floors = ((a_miss + b_miss + c_bytes) / chip.bytes_per_cycle(chip.hbm_gbps),
+              (a_reads + b_reads + c_bytes) / chip.bytes_per_cycle(chip.l2_gbps))
+    return full.launch_cycles + max(core, *floors)
+
+
 def _emit_core(
     chip: Chip, t: MatmulTiling, core: int, batches: int, rows: tuple[int, ...], cols: tuple[int, ...], fa: float,
-    fb: float, active: list[int], out: list[Instr]
+    fb: float, active: list[int], out: list[Instr], max_tiles: int | None = None
 ) -> None:
     s, o = DTYPE_BYTES[t.dtype], DTYPE_BYTES[t.out_dtype]
     gm_l1, l1_l0a, l1_l0b = chip.copy_paths["GM_L1"], chip.copy_paths["L1_L0A"], chip.copy_paths["L1_L0B"]
@@ -187,7 +208,7 @@ def _emit_core(
     pairs = [(i, j) for i in range(len(rows)) for j in range(len(cols))]
     if t.order == "cols":
         pairs = [(i, j) for j in range(len(cols)) for i in range(len(rows))]
-    for i, j in pairs * batches:
+    for i, j in (pairs * batches)[:max_tiles]:
             tm, tn = rows[i], cols[j]
             tag = f"tile({i},{j})"
             load_a = load_b = last_mmad = -1

@@ -22,11 +22,11 @@ from dataclasses import dataclass, replace
 from graphopt.errors import GraphoptError
 from graphopt.targets.ascend.chip import ACC_BYTES, DTYPE_BYTES, Chip
 from graphopt.targets.ascend.matmul_kernel import (
+    estimate_by_prefix,
     hbm_fractions,
     l2_traffic,
     load_cycles,
     mmad_step_cycles,
-    simulate_matmul,
     store_cycles,
 )
 from graphopt.targets.ascend.timing import copy_cycles
@@ -248,7 +248,7 @@ def choose_tiling(
             best[key] = t
     # Ties (MTE2-bound candidates) go to fewer, larger mmads: less per-instruction overhead.
     ranked = sorted(best.values(), key=lambda t: (estimate_cycles(chip, t), t.k_steps))
-    return min(ranked[:_SIMULATED], key=lambda t: simulate_matmul(chip, t).cycles)
+    return min(ranked[:_SIMULATED], key=lambda t: estimate_by_prefix(chip, t))
 
 
 def _reuse_distance(t: MatmulTiling) -> int:
