@@ -36,4 +36,4 @@ def aicpu_program(chip: Chip, kernel: KernelOp, l2: L2State | None = None) -> Pr
     if l2 is not None:
         for r in kernel.outputs:
             l2.touch(r, tensor_bytes(r))
-    return Program(n, "aicpu", instrs, 1, {0: 1}, 0.0, hbm_bytes=ins + outs, l2_bytes=ins + outs)
+    return Program(n, "aicpu", instrs, 1, {0: 1}, 0.0, hbm_bytes=ins + outs, hbm_write_bytes=outs, l2_bytes=ins + outs)

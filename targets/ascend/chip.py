@@ -58,6 +58,7 @@ _SCALARS: dict[str, tuple[str, type]] = {
     "memory.l2_gbps": ("l2_gbps", float),
     "memory.hbm_bytes": ("hbm_bytes", int),
     "memory.hbm_gbps": ("hbm_gbps", float),
+    "memory.hbm_write_cost": ("hbm_write_cost", float),
     "launch.base_us": ("launch_base_us", float),
     "launch.per_core_us": ("launch_per_core_us", float),
     "launch.scalar_issue_cycles": ("scalar_issue_cycles", float),
@@ -126,6 +127,7 @@ class Chip:
     l2_gbps: float
     hbm_bytes: int
     hbm_gbps: float
+    hbm_write_cost: float
     launch_base_us: float
     launch_per_core_us: float
     scalar_issue_cycles: float

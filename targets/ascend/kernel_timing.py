@@ -469,6 +469,7 @@ def kernel_program(chip: Chip, kernel: KernelOp, l2: L2State | None = None, *, n
         flops=flops,
         dtype=str(tiling_of(kernel).get("dtype", "fp16")),
         hbm_bytes=hbm_in + out_bytes,
+        hbm_write_bytes=out_bytes,
         l2_bytes=max(gm_reads + gm_writes, hbm_in + out_bytes),
     )
 

@@ -31,7 +31,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from graphopt.targets.ascend.chip import DTYPE_BYTES, Chip
-from graphopt.targets.ascend.timing import Instr, Program, SimResult, copy_cycles, mmad_cycles, simulate
+from graphopt.targets.ascend.timing import Instr, Program, SimResult, copy_cycles, hbm_cycles, mmad_cycles, simulate
 
 if TYPE_CHECKING:
     from graphopt.targets.ascend.tiling import MatmulTiling
@@ -156,6 +156,7 @@ def matmul_program(chip: Chip, t: MatmulTiling, max_tiles: int | None = None) ->
         flops=t.flops(),
         dtype=t.dtype,
         hbm_bytes=a_miss + b_miss + c_bytes,
+        hbm_write_bytes=c_bytes,
         l2_bytes=a_reads + b_reads + c_bytes,
     )
 
@@ -178,7 +179,7 @@ def estimate_by_prefix(chip: Chip, t: MatmulTiling, tiles: int = 8) -> float:
     core = full.core_cycles + (total - tiles) * per_tile
     a_reads, b_reads, a_miss, b_miss = l2_traffic(chip, t)
     c_bytes = t.batch * t.m * t.n * DTYPE_BYTES[t.out_dtype]
-    floors = ((a_miss + b_miss + c_bytes) / chip.bytes_per_cycle(chip.hbm_gbps),
+    floors = (hbm_cycles(chip, a_miss + b_miss, c_bytes),
               (a_reads + b_reads + c_bytes) / chip.bytes_per_cycle(chip.l2_gbps))
     return full.launch_cycles + max(core, *floors)
 

@@ -29,7 +29,7 @@ from graphopt.targets.ascend.matmul_kernel import (
     mmad_step_cycles,
     store_cycles,
 )
-from graphopt.targets.ascend.timing import copy_cycles
+from graphopt.targets.ascend.timing import copy_cycles, hbm_cycles
 
 # Base-dim choices (multiples of 16): powers of two keep GM bursts 512 B-aligned.
 _BASE_MN = (16, 32, 64, 128, 256)
@@ -220,7 +220,7 @@ def estimate_cycles(chip: Chip, t: MatmulTiling) -> float:
     prologue = mte2 / panels + store
     a_reads, b_reads, a_miss, b_miss = l2_traffic(chip, t)
     c_bytes = t.batch * t.m * t.n * DTYPE_BYTES[t.out_dtype]
-    hbm_floor = (a_miss + b_miss + c_bytes) / chip.bytes_per_cycle(chip.hbm_gbps)
+    hbm_floor = hbm_cycles(chip, a_miss + b_miss, c_bytes)
     l2_floor = (a_reads + b_reads + c_bytes) / chip.bytes_per_cycle(chip.l2_gbps)
     return chip.launch_cycles(t.block_dim) + max(tiles * per_tile + prologue, hbm_floor, l2_floor)
 

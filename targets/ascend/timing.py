@@ -62,6 +62,7 @@ class Program:
     flops: float  # useful (unpadded) FLOPs of the whole kernel
     dtype: str = "fp16"
     hbm_bytes: float = 0.0  # whole kernel, all cores: bytes that must cross HBM
+    hbm_write_bytes: float = 0.0  # the part of hbm_bytes that is written
     l2_bytes: float = 0.0  # whole kernel, all cores: GM traffic through L2
 
 
@@ -127,6 +128,13 @@ def copy_cycles(
     hbm_share = chip.bytes_per_cycle(chip.hbm_gbps) / max(1, active_cores)
     stream = nbytes * ((1.0 - hbm_fraction) / width + hbm_fraction / min(width, hbm_share))
     return path.fixed_cycles + stream
+
+
+def hbm_cycles(chip: Chip, read_bytes: float, write_bytes: float) -> float:
+    """The least time HBM needs to move a kernel's bytes: at the chip's bandwidth, a written
+    byte costing `memory.hbm_write_cost` read bytes (streaming read + write sustains less
+    than reads alone)."""
+    return (read_bytes + chip.hbm_write_cost * write_bytes) / chip.bytes_per_cycle(chip.hbm_gbps)
 
 
 def mmad_cycles(chip: Chip, m: int, n: int, k: int, dtype: str) -> float:
@@ -195,7 +203,7 @@ def _summarise(
     critical = max(core_end, key=lambda c: core_end[c]) if core_end else 0
     core_cycles = core_end.get(critical, 0.0)
     floors = {
-        "HBM": program.hbm_bytes / chip.bytes_per_cycle(chip.hbm_gbps),
+        "HBM": hbm_cycles(chip, program.hbm_bytes - program.hbm_write_bytes, program.hbm_write_bytes),
         "L2": program.l2_bytes / chip.bytes_per_cycle(chip.l2_gbps),
     }
     launch = chip.launch_cycles(program.cores_launched)
