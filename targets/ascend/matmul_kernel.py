@@ -210,46 +210,46 @@ def _emit_core(
     if t.order == "cols":
         pairs = [(i, j) for j in range(len(cols)) for i in range(len(rows))]
     for i, j in (pairs * batches)[:max_tiles]:
-            tm, tn = rows[i], cols[j]
-            tag = f"tile({i},{j})"
-            load_a = load_b = last_mmad = -1
-            for kk in range(t.k_steps):
-                kb = min(t.base_k, t.k - kk * t.base_k)
-                if kk % t.step_k == 0:
-                    pk = min(panel_k, t.k - kk * t.base_k)
-                    slot = panel % t.l1_buffers
-                    a_bytes, b_bytes = tm * pk * s, pk * tn * s
-                    a_cyc = copy_cycles(chip, gm_l1, a_bytes, active_cores=active[tile], hbm_fraction=fa, burst_bytes=pk * s)
-                    b_cyc = copy_cycles(chip, gm_l1, b_bytes, active_cores=active[tile], hbm_fraction=fb, burst_bytes=tn * s)
-                    deps = after(l1_release[slot])
-                    load_a = add(Instr("MTE2", a_cyc, deps, f"{tag} load A k{kk}", core, "GM", "L1", a_bytes))
-                    load_b = add(Instr("MTE2", b_cyc, deps, f"{tag} load B k{kk}", core, "GM", "L1", b_bytes))
-                    panel += 1
-                l0 = step % t.l0_buffers
-                # L1 holds fractal-padded NZ tiles; MTE1 moves whole fractals.
-                a_l0 = _pad(tm, m0) * _pad(kb, k0) * s
-                b_l0 = _pad(kb, k0) * _pad(tn, n0) * s
-                ext_a = add(Instr("MTE1", copy_cycles(chip, l1_l0a, a_l0), after(load_a, l0_release[l0]), f"{tag} extract A k{kk}", core, "L1", "L0A", a_l0))
-                ext_b = add(Instr("MTE1", copy_cycles(chip, l1_l0b, b_l0), after(load_b, l0_release[l0]), f"{tag} extract B k{kk}", core, "L1", "L0B", b_l0))
-                if (kk + 1) % t.step_k == 0 or kk == t.k_steps - 1:
-                    l1_release[(panel - 1) % t.l1_buffers] = ext_b
-                drain = l0c_release[tile % t.l0c_buffers] if kk == 0 else None
-                last_mmad = add(
-                    Instr("M", mmad_cycles(chip, tm, tn, kb, t.dtype), after(ext_a, ext_b, drain), f"{tag} mmad k{kk}", core, flops=2.0 * tm * tn * kb)
-                )
-                l0_release[l0] = last_mmad
-                step += 1
-            nbytes = tm * tn * o
-            first = out_paths[0]
-            first_deps = after(last_mmad, ub_release[tile % 2] if len(out_paths) > 1 else None)
-            cyc = copy_cycles(chip, first, nbytes, active_cores=active[tile], burst_bytes=tn * o)
-            store = add(Instr(first.pipe, cyc, first_deps, f"{tag} store", core, first.src, first.dst, nbytes))
-            l0c_release[tile % t.l0c_buffers] = store
-            if len(out_paths) > 1:  # coupled chip: UB -> GM on MTE3
-                nxt = out_paths[1]
-                cyc = copy_cycles(chip, nxt, nbytes, active_cores=active[tile], burst_bytes=tn * o)
-                ub_release[tile % 2] = add(Instr(nxt.pipe, cyc, (store,), f"{tag} copy out", core, nxt.src, nxt.dst, nbytes))
-            tile += 1
+        tm, tn = rows[i], cols[j]
+        tag = f"tile({i},{j})"
+        load_a = load_b = last_mmad = -1
+        for kk in range(t.k_steps):
+            kb = min(t.base_k, t.k - kk * t.base_k)
+            if kk % t.step_k == 0:
+                pk = min(panel_k, t.k - kk * t.base_k)
+                slot = panel % t.l1_buffers
+                a_bytes, b_bytes = tm * pk * s, pk * tn * s
+                a_cyc = copy_cycles(chip, gm_l1, a_bytes, active_cores=active[tile], hbm_fraction=fa, burst_bytes=pk * s)
+                b_cyc = copy_cycles(chip, gm_l1, b_bytes, active_cores=active[tile], hbm_fraction=fb, burst_bytes=tn * s)
+                deps = after(l1_release[slot])
+                load_a = add(Instr("MTE2", a_cyc, deps, f"{tag} load A k{kk}", core, "GM", "L1", a_bytes))
+                load_b = add(Instr("MTE2", b_cyc, deps, f"{tag} load B k{kk}", core, "GM", "L1", b_bytes))
+                panel += 1
+            l0 = step % t.l0_buffers
+            # L1 holds fractal-padded NZ tiles; MTE1 moves whole fractals.
+            a_l0 = _pad(tm, m0) * _pad(kb, k0) * s
+            b_l0 = _pad(kb, k0) * _pad(tn, n0) * s
+            ext_a = add(Instr("MTE1", copy_cycles(chip, l1_l0a, a_l0), after(load_a, l0_release[l0]), f"{tag} extract A k{kk}", core, "L1", "L0A", a_l0))
+            ext_b = add(Instr("MTE1", copy_cycles(chip, l1_l0b, b_l0), after(load_b, l0_release[l0]), f"{tag} extract B k{kk}", core, "L1", "L0B", b_l0))
+            if (kk + 1) % t.step_k == 0 or kk == t.k_steps - 1:
+                l1_release[(panel - 1) % t.l1_buffers] = ext_b
+            drain = l0c_release[tile % t.l0c_buffers] if kk == 0 else None
+            last_mmad = add(
+                Instr("M", mmad_cycles(chip, tm, tn, kb, t.dtype), after(ext_a, ext_b, drain), f"{tag} mmad k{kk}", core, flops=2.0 * tm * tn * kb)
+            )
+            l0_release[l0] = last_mmad
+            step += 1
+        nbytes = tm * tn * o
+        first = out_paths[0]
+        first_deps = after(last_mmad, ub_release[tile % 2] if len(out_paths) > 1 else None)
+        cyc = copy_cycles(chip, first, nbytes, active_cores=active[tile], burst_bytes=tn * o)
+        store = add(Instr(first.pipe, cyc, first_deps, f"{tag} store", core, first.src, first.dst, nbytes))
+        l0c_release[tile % t.l0c_buffers] = store
+        if len(out_paths) > 1:  # coupled chip: UB -> GM on MTE3
+            nxt = out_paths[1]
+            cyc = copy_cycles(chip, nxt, nbytes, active_cores=active[tile], burst_bytes=tn * o)
+            ub_release[tile % 2] = add(Instr(nxt.pipe, cyc, (store,), f"{tag} copy out", core, nxt.src, nxt.dst, nbytes))
+        tile += 1
 
 
 def _sizes(total: int, base: int, first_tile: int, count: int) -> tuple[int, ...]:
