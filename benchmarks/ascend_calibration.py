@@ -6,14 +6,14 @@ functions) and printed beside the published figure, with the error. A summary gi
 and worst absolute error per family (GEMM, attention, vector, DMA, fixed costs); a case the
 model has nothing for is listed as unmodelled, not skipped.
 
-The chip file's cube and GM->L1 constants were calibrated on the three square GEMMs (their
-times and pipe busy ratios, MTE1's LoadData fixed part on its busy ratio), its vector
-instruction fixed cost on TADD (per class on TEXP, TDIV, TCVT) and its tensor-scalar rate on
-TMAXS/TMULS/TRELU, HBM's write cost on the streaming rows, the GM->UB
-and L0C->GM per-DMA fixed costs on those paths' measured curves: those rows are named in FITTED and the summary reports them apart,
-as fit residuals; every other row is out of sample (nothing was fitted to it). A change that
-fits a constant to more rows must add them to FITTED, so that the figure the summary calls
-out-of-sample stays one.
+The chip file's constants chosen against rows of the page: the cube and GM->L1 constants
+on the three square GEMMs (their times and pipe busy ratios; MTE1's LoadData fixed part on
+its busy ratio), the vector instruction fixed cost on TADD (per class on TEXP, TDIV, TCVT),
+the tensor-scalar rate on TMAXS/TMULS/TRELU, HBM's write cost on the streaming rows, the
+GM->UB and L0C->GM per-DMA fixed costs on those paths' measured curves. Those rows are
+named in FITTED and the summary reports them apart, as fit residuals; every other row is
+out of sample (nothing was fitted to it). A change that fits a constant to more rows must
+add them to FITTED, so that the figure the summary calls out-of-sample stays one.
 
     .venv/bin/python benchmarks/ascend_calibration.py            # the whole table (~1 min)
     .venv/bin/python benchmarks/ascend_calibration.py --family gemm
@@ -37,9 +37,10 @@ from graphopt.targets.ascend.timing import copy_cycles, vector_cycles
 
 CHIP = "ascend910b"
 PEAK_TF = 353.9  # the reference page normalises every % of peak to this
-# Case names a constant of the chip file was chosen against: the square GEMMs (cube and
-# GM->L1 constants; the MTE1 busy ratios: cube.load_data_fixed_cycles), the per-core DMA
-# curves of GM->UB and L0C->GM (their paths' fixed_cycles), TEXP/TDIV/TCVT ([vector.fixed_cycles]), TADD (vector.instr_fixed_cycles), TMAXS/TMULS/TRELU (the tensor_scalar rate).
+# Case names a constant of the chip file was chosen against (see the module docstring):
+# the square GEMMs (cube and GM->L1 constants; MTE1 busy: cube.load_data_fixed_cycles), TADD
+# (vector.instr_fixed_cycles), TEXP/TDIV/TCVT ([vector.fixed_cycles]), TMAXS/TMULS/TRELU
+# (the tensor_scalar rate).
 FITTED: set[str] = {f"square {n}{pipe}" for n in (1536, 3072, 6144) for pipe in ("", " M busy", " MTE1 busy", " MTE2 busy",
                                                                                     " FIX busy")}
 FITTED |= {f"{name} x{r} repeats" for name in ("TADD", "TMAXS", "TMULS", "TRELU", "TEXP", "TDIV", "TCVT") for r in (1, 64)}
