@@ -31,7 +31,16 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from graphopt.targets.ascend.chip import DTYPE_BYTES, Chip
-from graphopt.targets.ascend.timing import Instr, Program, SimResult, copy_cycles, hbm_cycles, mmad_cycles, simulate
+from graphopt.targets.ascend.timing import (
+    Instr,
+    Program,
+    SimResult,
+    copy_cycles,
+    hbm_cycles,
+    l2_cycles,
+    mmad_cycles,
+    simulate,
+)
 
 if TYPE_CHECKING:
     from graphopt.targets.ascend.tiling import MatmulTiling
@@ -139,14 +148,14 @@ def matmul_program(chip: Chip, t: MatmulTiling, max_tiles: int | None = None) ->
     replicas: dict[int, int] = {}
     fa, fb = hbm_fractions(chip, t)
     # Cores with work at each tile step (HBM is shared by those, not by idle ones).
-    tiles_of = [min(b * len(rows) * len(cols), max_tiles or b * len(rows) * len(cols))
-                for (b, rows, cols), count in signatures.items() for _ in range(count)]
+    tiles_of = [b * len(rows) * len(cols) for (b, rows, cols), count in signatures.items() for _ in range(count)]
+    if max_tiles is not None:
+        tiles_of = [min(n, max_tiles) for n in tiles_of]
     active = [sum(1 for n in tiles_of if n > step) for step in range(max(tiles_of, default=0))]
     for core_id, ((batches, rows, cols), count) in enumerate(signatures.items()):
         replicas[core_id] = count
         _emit_core(chip, t, core_id, batches, rows, cols, fa, fb, active, instrs, max_tiles)
-    a_reads, b_reads, a_miss, b_miss = l2_traffic(chip, t)
-    c_bytes = t.batch * t.m * t.n * DTYPE_BYTES[t.out_dtype]
+    hbm_read, c_bytes, l2_bytes = _memory_bytes(chip, t)
     return Program(
         name=f"matmul_{t.m}x{t.n}x{t.k}",
         kind="cube",
@@ -155,10 +164,24 @@ def matmul_program(chip: Chip, t: MatmulTiling, max_tiles: int | None = None) ->
         replicas=replicas,
         flops=t.flops(),
         dtype=t.dtype,
-        hbm_bytes=a_miss + b_miss + c_bytes,
+        hbm_bytes=hbm_read + c_bytes,
         hbm_write_bytes=c_bytes,
-        l2_bytes=a_reads + b_reads + c_bytes,
+        l2_bytes=l2_bytes,
     )
+
+
+def _memory_bytes(chip: Chip, t: MatmulTiling) -> tuple[float, float, float]:
+    """(HBM bytes read, HBM bytes written, L2 bytes) of the whole kernel: A and B panel
+    misses, C written once, every panel read and C through L2."""
+    a_reads, b_reads, a_miss, b_miss = l2_traffic(chip, t)
+    c_bytes = t.batch * t.m * t.n * DTYPE_BYTES[t.out_dtype]
+    return a_miss + b_miss, c_bytes, a_reads + b_reads + c_bytes
+
+
+def memory_floors(chip: Chip, t: MatmulTiling) -> tuple[float, float]:
+    """The kernel's HBM and L2 floors in cycles (as ``timing.simulate`` takes them)."""
+    hbm_read, hbm_write, l2_bytes = _memory_bytes(chip, t)
+    return hbm_cycles(chip, hbm_read, hbm_write), l2_cycles(chip, l2_bytes)
 
 
 def simulate_matmul(chip: Chip, t: MatmulTiling, *, trace: bool = False) -> SimResult:
@@ -177,11 +200,7 @@ def estimate_by_prefix(chip: Chip, t: MatmulTiling, tiles: int = 8) -> float:
     full, half = (simulate(chip, matmul_program(chip, t, n)) for n in (tiles, tiles // 2))
     per_tile = (full.core_cycles - half.core_cycles) / (tiles - tiles // 2)
     core = full.core_cycles + (total - tiles) * per_tile
-    a_reads, b_reads, a_miss, b_miss = l2_traffic(chip, t)
-    c_bytes = t.batch * t.m * t.n * DTYPE_BYTES[t.out_dtype]
-    floors = (hbm_cycles(chip, a_miss + b_miss, c_bytes),
-              (a_reads + b_reads + c_bytes) / chip.bytes_per_cycle(chip.l2_gbps))
-    return full.launch_cycles + max(core, *floors)
+    return full.launch_cycles + max(core, *memory_floors(chip, t))
 
 
 def _emit_core(

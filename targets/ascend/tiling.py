@@ -24,12 +24,12 @@ from graphopt.targets.ascend.chip import ACC_BYTES, DTYPE_BYTES, Chip
 from graphopt.targets.ascend.matmul_kernel import (
     estimate_by_prefix,
     hbm_fractions,
-    l2_traffic,
     load_cycles,
+    memory_floors,
     mmad_step_cycles,
     store_cycles,
 )
-from graphopt.targets.ascend.timing import copy_cycles, hbm_cycles
+from graphopt.targets.ascend.timing import copy_cycles
 
 # Base-dim choices (multiples of 16): powers of two keep GM bursts 512 B-aligned.
 _BASE_MN = (16, 32, 64, 128, 256)
@@ -218,11 +218,7 @@ def estimate_cycles(chip: Chip, t: MatmulTiling) -> float:
     per_tile = max(cube, mte2, mte1) + (store if t.l0c_buffers == 1 else 0.0)
     tiles = t.core_batches * t.core_tiles_m * t.core_tiles_n
     prologue = mte2 / panels + store
-    a_reads, b_reads, a_miss, b_miss = l2_traffic(chip, t)
-    c_bytes = t.batch * t.m * t.n * DTYPE_BYTES[t.out_dtype]
-    hbm_floor = hbm_cycles(chip, a_miss + b_miss, c_bytes)
-    l2_floor = (a_reads + b_reads + c_bytes) / chip.bytes_per_cycle(chip.l2_gbps)
-    return chip.launch_cycles(t.block_dim) + max(tiles * per_tile + prologue, hbm_floor, l2_floor)
+    return chip.launch_cycles(t.block_dim) + max(tiles * per_tile + prologue, *memory_floors(chip, t))
 
 
 def choose_tiling(

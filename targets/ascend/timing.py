@@ -137,6 +137,11 @@ def hbm_cycles(chip: Chip, read_bytes: float, write_bytes: float) -> float:
     return (read_bytes + chip.hbm_write_cost * write_bytes) / chip.bytes_per_cycle(chip.hbm_gbps)
 
 
+def l2_cycles(chip: Chip, nbytes: float) -> float:
+    """The least time L2 needs to move a kernel's GM traffic."""
+    return nbytes / chip.bytes_per_cycle(chip.l2_gbps)
+
+
 def mmad_cycles(chip: Chip, m: int, n: int, k: int, dtype: str) -> float:
     """Cube time of one mmad: fractal-padded MACs at the dtype's rate, at the measured sustained
     efficiency, plus a fixed per-instruction overhead [OFF data msKPP]."""
@@ -204,7 +209,7 @@ def _summarise(
     core_cycles = core_end.get(critical, 0.0)
     floors = {
         "HBM": hbm_cycles(chip, program.hbm_bytes - program.hbm_write_bytes, program.hbm_write_bytes),
-        "L2": program.l2_bytes / chip.bytes_per_cycle(chip.l2_gbps),
+        "L2": l2_cycles(chip, program.l2_bytes),
     }
     launch = chip.launch_cycles(program.cores_launched)
     body = max(core_cycles, *floors.values())
