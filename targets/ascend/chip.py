@@ -237,6 +237,10 @@ class _Reader:
             return False
         return True
 
+    def number_or(self, key: str, fallback: str) -> Any:
+        """The number at ``key`` if the file has it, else the one at ``fallback``."""
+        return self.number(key if self.has(key) else fallback)
+
     def text(self, key: str) -> str:
         value = self.raw(key)
         if not isinstance(value, str):
@@ -280,8 +284,7 @@ class _Reader:
             sustained = self.number(f"{key}.sustained_bytes_per_cycle")
             src, dst = self.text(f"{key}.from"), self.text(f"{key}.to")
             touches_gm = "GM" in (src, dst)
-            fixed = self.number(f"{key}.fixed_cycles") if touches_gm and self.has(f"{key}.fixed_cycles") else (
-                self.number("dma.fixed_cycles") if touches_gm else 0.0)
+            fixed = self.number_or(f"{key}.fixed_cycles", "dma.fixed_cycles") if touches_gm else 0.0
             paths[name] = CopyPath(name, src, dst, pipe, width, min(width, sustained), fixed)
         for name in _NEEDED_PATHS:
             if name not in paths:
@@ -307,8 +310,8 @@ class _Reader:
         for op in self.table("vector.fixed_cycles") if self.has("vector.fixed_cycles") else ():
             if op not in VECTOR_OP_CLASSES:
                 raise self.fail(f"field 'vector.fixed_cycles.{op}': unknown op class (known: {', '.join(VECTOR_OP_CLASSES)})")
-        vector_fixed = {op: self.number(f"vector.fixed_cycles.{op}") if self.has(f"vector.fixed_cycles.{op}")
-                        else self.number("vector.instr_fixed_cycles") for op in VECTOR_OP_CLASSES}
+        vector_fixed = {op: self.number_or(f"vector.fixed_cycles.{op}", "vector.instr_fixed_cycles")
+                        for op in VECTOR_OP_CLASSES}
         chip = Chip(
             name=self.text("chip.name"),
             description=self.text("chip.description"),
