@@ -137,6 +137,36 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--input", action="append", type=_input_arg, default=[], metavar="NAME=file.npy")
     r.add_argument("-o", "--output", type=Path, help="write the outputs to this .npz file")
 
+    m = sub.add_parser("compare", help="compare every intermediate value of the compiled model with the "
+                       "reference (cpu -O0, float32), node by node; name the first out of tolerance")
+    _add_model_options(m)
+    m.add_argument("--input", action="append", type=_input_arg, default=[], metavar="NAME=file.npy",
+                   help="compare on these inputs instead of seeded random ones")
+    m.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    m.add_argument("--json", action="store_true", help='print {"first_bad", "rows": [...]} as JSON')
+
+    b = sub.add_parser("bisect", help="find the first pass, and the rewrite in it, after which the model's answer "
+                       "leaves tolerance; write a reproducer folder")
+    _add_model_options(b)
+    b.add_argument("--input", action="append", type=_input_arg, default=[], metavar="NAME=file.npy",
+                   help="run on these inputs instead of seeded random ones")
+    b.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    b.add_argument("-o", "--output", type=Path, default=None,
+                   help="the reproducer folder (default: MODEL's name + .bisect, in the current folder)")
+    b.add_argument("--json", action="store_true", help='print {"pass", "pattern", "nodes", "reproducer"} as JSON')
+
+    a = sub.add_parser("precision", help="find a small set of nodes to keep in float32 so a float16 compile "
+                       "validates; write it as a --keep-dtype file")
+    _add_model_options(a)
+    a.add_argument("--input", action="append", type=_input_arg, default=[], metavar="NAME=file.npy",
+                   help="validate on these inputs instead of seeded random ones")
+    a.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    a.add_argument("--rtol", type=float, help="relative tolerance instead of validation's own (give --atol too)")
+    a.add_argument("--atol", type=float, help="absolute tolerance instead of validation's own (give --rtol too)")
+    a.add_argument("-o", "--output", type=Path, help="write the keep set here (.txt; one node per line), for --keep-dtype")
+    a.add_argument("--json", action="store_true",
+                   help='print {"keep", "time_us", "time_us_all_fp16", "time_us_all_fp32"} as JSON')
+
     o = sub.add_parser("opt", help="run passes over IR text and print the result")
     o.add_argument("file", help="an .mlir file, or - for stdin")
     o.add_argument("-p", "--pipeline", default="", help="pass pipeline in MLIR syntax")
@@ -264,7 +294,7 @@ def _check_outputs(args: argparse.Namespace, keep: list[str]) -> None:
     from graphopt import outputs
 
     output = getattr(args, "output", None)
-    if args.command == "compile" and output is not None:
+    if args.command in ("compile", "bisect") and output is not None:
         outputs.check_output_folder(output, f"-o {output}", keep)
     if getattr(args, "dump_dir", None) is not None:
         label = f"--dump-dir {args.dump_dir}"
@@ -388,6 +418,139 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Exit 0 when every value is within tolerance, 1 when one is not."""
+    import json
+
+    from graphopt import limits
+    from graphopt.compare import compare_model, table_lines, verdict_lines
+
+    _check_outputs(args, [args.model])
+    _load_plugins(args)
+    limits.set_max_memory(args.max_memory)
+    inputs = _load_inputs(args.input) if args.input else None
+    shapes = dict(args.shape)
+    for name, arr in (inputs or {}).items():
+        shapes.setdefault(name, arr.shape)
+    result = compare_model(args.model, args.target, target_options=_target_options(args), opt_level=args.opt_level,
+                           pipeline=args.pipeline, shapes=shapes, inputs=inputs, seed=args.seed)
+    _clear_progress()
+    if args.json:
+        rows = [{k: r[k] for k in ("node", "op", "kernel", "shape", "dtype", "max_abs_err", "max_rel_err", "cosine",
+                                   "tolerance", "ok", "nonfinite")} for r in result["rows"]]
+        print(json.dumps({"first_bad": result["first_bad"], "overflow": result["overflow"],
+                          "reference_check": result["reference_check"], "rows": rows}, default=_json_number))
+    else:
+        print(f"compare {escape(str(args.model))} on {result['target']} against the reference (cpu -O0, "
+              f"checked against {result['reference_check']['judge']}: "
+              f"{'passed' if result['reference_check']['passed'] else 'FAILED'})")
+        for line in table_lines(result):
+            print(escape(line))
+        for line in verdict_lines(result):
+            print(escape(line))
+    return 0 if result["first_bad"] is None else 1
+
+
+def cmd_bisect(args: argparse.Namespace) -> int:
+    """Exit 0 when no pass changes the answer beyond tolerance, 1 when one does."""
+    import json
+
+    from graphopt import limits
+    from graphopt.bisect import bisect_model
+
+    if args.output is None:
+        args.output = Path(Path(args.model).name.rsplit(".", 1)[0] + ".bisect")
+    _check_outputs(args, [args.model, *(path for _, path in args.input)])
+    _load_plugins(args)
+    limits.set_max_memory(args.max_memory)
+    inputs = _load_inputs(args.input) if args.input else None
+    shapes = dict(args.shape)
+    for name, arr in (inputs or {}).items():
+        shapes.setdefault(name, arr.shape)
+    result = bisect_model(args.model, args.target, target_options=_target_options(args), opt_level=args.opt_level,
+                          pipeline=args.pipeline, shapes=shapes, inputs=inputs, seed=args.seed, output=args.output,
+                          plugins=args.load_pass_plugin)
+    _clear_progress()
+    if args.json:
+        print(json.dumps({k: result[k] for k in ("pass", "pattern", "nodes", "reproducer")}))
+    elif result["pass"] is None:
+        print(f"every pass keeps the answer within tolerance ({len(result['passes'])} checked)")
+    else:
+        for p in result["passes"]:
+            verdict = "ok" if p["passed"] else "LEAVES TOLERANCE" + (f" ({p['output']}: max abs err {p['max_abs_err']:.3g})"
+                                                                    if p.get("max_abs_err") is not None else
+                                                                    f" ({p.get('error', 'does not run')})")
+            rewrites = "" if p["rewrites"] is None else f"  {p['rewrites']} rewrites"
+            print(escape(f"{p['pass']:<40} {verdict}{rewrites}"))
+        print(escape(f"first bad pass: {result['pass']}"))
+        if result["pattern"]:
+            print(escape(f"first bad rewrite: {result['rewrite']} of {result['rewrites']}, pattern {result['pattern']}, "
+                         f"nodes {', '.join(result['nodes'])}"))
+        elif result.get("target_passes"):
+            print("every graph-level pass keeps the answer: the target's own passes change it (see graphopt compare)")
+        if result["reproducer"]:
+            print(escape(f"wrote {result['reproducer']}/ (before.mlir, after.mlir, README.txt"
+                         + (", subgraph.onnx)" if result.get("subgraph_nodes") else ")")))
+    return 0 if result["pass"] is None else 1
+
+
+def cmd_precision(args: argparse.Namespace) -> int:
+    """Exit 0 with a keep set that validates, 1 when none was found."""
+    import json
+
+    from graphopt import limits
+    from graphopt import outputs as out_files
+    from graphopt.precision import advise
+
+    keep_files = [args.model, *(path for _, path in args.input)]
+    _check_outputs(args, keep_files)
+    if (args.rtol is None) != (args.atol is None):
+        raise GraphoptError("--rtol and --atol go together: give both, or neither for validation's own tolerance")
+    if args.output is not None:
+        out_files.check_output_file(args.output, f"-o {args.output}", _is_text_file, "a .txt file", keep_files)
+    _load_plugins(args)
+    limits.set_max_memory(args.max_memory)
+    inputs = _load_inputs(args.input) if args.input else None
+    shapes = dict(args.shape)
+    for name, arr in (inputs or {}).items():
+        shapes.setdefault(name, arr.shape)
+    tol = (args.rtol, args.atol) if args.rtol is not None else None
+    result = advise(args.model, args.target, target_options=_target_options(args), opt_level=args.opt_level,
+                    shapes=shapes, inputs=inputs, seed=args.seed, tol=tol)
+    _clear_progress()
+    if args.output is not None and result["passed"]:
+        text = "".join(f"{name}\n" for name in result["keep"])
+        out_files.write_output_file(args.output, f"-o {args.output}", lambda f: f.write(text.encode()))
+    if args.json:
+        print(json.dumps({k: result[k] for k in ("keep", "passed", "nodes", "time_us", "time_us_all_fp16", "time_us_all_fp32")}))
+    else:
+        fp16, fp32, ours = result["time_us_all_fp16"], result["time_us_all_fp32"], result["time_us"]
+        if not result["passed"]:
+            print(escape(f"no keep set found that validates (tried {result['trials']}); the last tried: "
+                         f"{', '.join(result['keep']) or 'none'}; see graphopt compare"))
+        elif not result["keep"]:
+            print("the model validates in float16 as it is: nothing to keep")
+        else:
+            print(escape(f"keep {len(result['keep'])} of {result['nodes']} nodes in float32: {', '.join(result['keep'])}"))
+        if ours is not None:
+            print(f"simulated time: {ours:.1f} us with this set; all float16 {fp16:.1f} us, all float32 {fp32:.1f} us")
+        if args.output is not None and result["passed"]:
+            print(escape(f"wrote {args.output}: compile with --keep-dtype {args.output}"))
+    return 0 if result["passed"] else 1
+
+
+def _is_text_file(path: Path) -> bool:
+    return path.suffix.lower() == ".txt"
+
+
+def _json_number(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(type(o).__name__)
+
+
 def cmd_opt(args: argparse.Namespace) -> int:
     from graphopt import limits
     from graphopt.compiler import parse_pipeline, run_pipeline, verify
@@ -485,6 +648,9 @@ def cmd_passes(args: argparse.Namespace) -> int:
 COMMANDS = {
     "compile": cmd_compile,
     "run": cmd_run,
+    "compare": cmd_compare,
+    "bisect": cmd_bisect,
+    "precision": cmd_precision,
     "opt": cmd_opt,
     "check": cmd_check,
     "targets": cmd_targets,

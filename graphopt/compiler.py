@@ -22,7 +22,7 @@ from xdsl.utils.exceptions import ArgSpecParseError, VerifyException
 from graphopt import limits
 from graphopt.errors import GraphoptError
 from graphopt.ir import CompileContext, make_context, print_module
-from graphopt.target import Executable, Target
+from graphopt.target import Executable, Observer, Target
 from graphopt.weights import WeightStore
 
 if TYPE_CHECKING:
@@ -61,8 +61,10 @@ class Compiled:
     # the model file compiled, which save() never writes over
     source_path: Path | None = None
 
-    def run(self, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray],
+            observe: Observer | None = None) -> dict[str, np.ndarray]:
         """Run on a dict name -> array (or arrays in input order); outputs in graph order.
+        ``observe`` sees every value a top-level op produces (Executable.run).
 
         An output that is a weight or constant of the model (or a view of one) is read-only:
         every run shares it."""
@@ -84,7 +86,7 @@ class Compiled:
                                 f"({needs}); not a {type(inputs).__name__}")
         types = _input_types(self)
         ordered = [_checked_input(n, v, spec, t) for n, v, spec, t in zip(self.input_names, ordered, self.input_specs, types)]
-        outputs = self.executable.run(ordered)
+        outputs = self.executable.run(ordered, observe) if observe is not None else self.executable.run(ordered)
         return dict(zip(self.output_names, outputs, strict=True))
 
     @property

@@ -342,11 +342,13 @@ class _Applier(RewritePattern):
     pass_name: str
     budget: int  # rewrites allowed in one run: a rule that rebuilds what it matches never ends
     done: int = 0
+    last_pattern: str = ""  # the pattern of the latest rewrite (graphopt bisect names it)
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
         for pattern in self.patterns:
             if pattern.apply(op, rewriter, self.start):
                 self.done += 1
+                self.last_pattern = pattern.name
                 if self.done > self.budget:
                     raise GraphoptError(f"pass {self.pass_name}: pattern '{pattern.name}' keeps rewriting ({self.done} "
                                         "rewrites); a rule whose result it matches again never ends")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 if TYPE_CHECKING:  # a target class loads without them: `graphopt --help` lists targets' options
     import numpy as np
     from xdsl.dialects.builtin import ModuleOp
+    from xdsl.ir import SSAValue
 
     from graphopt.weights import WeightStore
 
@@ -29,8 +30,14 @@ GENERIC_PIPELINES = {
 }
 
 
+# Called with each value a top-level op of the compiled function produced, in execution
+# order, as the logical array the model's types describe (storage formats converted back):
+# what `graphopt compare` lines up against its reference.
+Observer = Callable[["SSAValue", Any], None]
+
+
 class Executable(Protocol):
-    def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]: ...
+    def run(self, inputs: Sequence[np.ndarray], observe: Observer | None = None) -> list[np.ndarray]: ...
 
 
 @dataclass(frozen=True)

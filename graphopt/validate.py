@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp, TensorType
-from xdsl.ir import Attribute
+from xdsl.ir import Attribute, Operation
 
 from graphopt import limits
 from graphopt.errors import GraphoptError, ValidationError, escape
@@ -128,6 +128,13 @@ def compiled_inputs(compiled: Compiled, seed: int = 0) -> dict[str, Any]:
 
 
 def reduction_depth(module: ModuleOp) -> int:
+    """The longest sum any op of ``module`` computes: what widens the tolerance."""
+    return max((op_reduction_depth(op) for op in module.walk()), default=1)
+
+
+def op_reduction_depth(op: Operation) -> int:
+    """How many terms one result element of ``op`` sums: a matmul's K, a convolution's
+    C/group x kernel size, a reduction's reduced count; 1 for anything else."""
     from graphopt.dialects.graph import GraphOp
     from graphopt.dialects.traits import Cube, Reduction
 
@@ -135,22 +142,20 @@ def reduction_depth(module: ModuleOp) -> int:
         t = v.type
         return math.prod(t.get_shape()) if isinstance(t, TensorType) else 1
 
-    depth = 1
-    for op in module.walk():
-        if not isinstance(op, GraphOp) or not op.operands or not op.results:
-            continue
-        if op.has_trait(Cube) and len(op.operands) >= 2:
-            w = op.operands[1].type
-            assert isinstance(w, TensorType)
-            shape = w.get_shape()
-            if op.ONNX_TYPE in ("Conv", "ConvInteger", "QLinearConv") and shape:
-                depth = max(depth, math.prod(shape) // max(shape[0], 1))
-            elif op.operands[0].type and isinstance(op.operands[0].type, TensorType):
-                a = op.operands[0].type.get_shape()
-                depth = max(depth, a[-1] if a else 1)
-        elif op.has_trait(Reduction):
-            depth = max(depth, numel(op.operands[0]) // max(numel(op.results[0]), 1))
-    return depth
+    if not isinstance(op, GraphOp) or not op.operands or not op.results:
+        return 1
+    if op.has_trait(Cube) and len(op.operands) >= 2:
+        w = op.operands[1].type
+        assert isinstance(w, TensorType)
+        shape = w.get_shape()
+        if op.ONNX_TYPE in ("Conv", "ConvInteger", "QLinearConv") and shape:
+            return max(1, math.prod(shape) // max(shape[0], 1))
+        if op.operands[0].type and isinstance(op.operands[0].type, TensorType):
+            a = op.operands[0].type.get_shape()
+            return max(1, a[-1] if a else 1)
+    elif op.has_trait(Reduction):
+        return max(1, numel(op.operands[0]) // max(numel(op.results[0]), 1))
+    return 1
 
 
 def tolerance(dtype: np.dtype, depth: int, compute_dtype: np.dtype | None = None) -> tuple[float, float]:

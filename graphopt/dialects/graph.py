@@ -40,7 +40,7 @@ from xdsl.dialects.builtin import (
     TensorType,
     UnitAttr,
 )
-from xdsl.ir import Attribute, Block, BlockArgument, Dialect, Operation, SSAValue
+from xdsl.ir import Attribute, Block, BlockArgument, Dialect, Operation, OpResult, SSAValue
 from xdsl.irdl import (
     AttrSizedRegionSegments,
     IRDLOperation,
@@ -489,6 +489,39 @@ def provenance(op: Operation) -> list[str]:
     """The source node names an op came from (empty if unknown)."""
     attr = op.attributes.get("src")
     return [s.data for s in attr.data] if isinstance(attr, ArrayAttr) else []  # pyright: ignore
+
+
+RESULT_SRC = "result_src"  # a lowered kernel's result_sources, kept from the op it replaced
+
+
+def result_sources(op: Operation) -> list[tuple[str, int] | None]:
+    """For each result of ``op``, the source node and output index whose value it holds:
+    the last node of its provenance (rewrites order it producers first, so that is the
+    root) for a plain op; for a graph.fused, what the op yielding it holds; for a target's
+    kernel, what its lowering recorded (``RESULT_SRC``, "k:node" strings; "" unknown).
+    None where nothing says. A node decomposed into several ops gives its intermediate
+    values its own name too: the caller tells them apart (compare.node_values)."""
+    attr = op.attributes.get(RESULT_SRC)
+    if isinstance(attr, ArrayAttr):
+        out: list[tuple[str, int] | None] = []
+        for s in attr.data:
+            k, _, name = s.data.partition(":")  # pyright: ignore
+            out.append((name, int(k)) if name else None)
+        return out
+    if isinstance(op, FusedOp):
+        last = op.body.block.last_op
+        assert isinstance(last, YieldOp)
+        found: list[tuple[str, int] | None] = []
+        for v in last.values:
+            owner = v.owner
+            found.append(result_sources(owner)[v.index] if isinstance(owner, Operation) and isinstance(v, OpResult) else None)
+        return found
+    src = provenance(op)
+    return [(src[-1], k) if src else None for k in range(len(op.results))]
+
+
+def result_sources_attr(sources: Sequence[tuple[str, int] | None]) -> dict[str, Attribute]:
+    return {RESULT_SRC: ArrayAttr([StringAttr(f"{s[1]}:{s[0]}" if s else "") for s in sources])}
 
 
 def is_none(value: SSAValue) -> bool:

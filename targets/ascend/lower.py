@@ -31,7 +31,18 @@ from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import Rewriter
 
-from graphopt.dialects.graph import ConstantOp, FusedOp, GraphOp, NoneOp, WeightOp, YieldOp, provenance
+from graphopt.dialects.graph import (
+    ConstantOp,
+    FusedOp,
+    GraphOp,
+    NoneOp,
+    WeightOp,
+    YieldOp,
+    provenance,
+    provenance_attr,
+    result_sources,
+    result_sources_attr,
+)
 from graphopt.errors import GraphoptError
 from graphopt.rewrite import remarks_of
 from graphopt.targets.ascend.builder import KernelBuilder
@@ -166,6 +177,10 @@ class _Lowering:
         return f"k{self.count - 1}_" + "_".join(parts)
 
     def replace(self, op: Operation, new: Operation) -> None:
+        if isinstance(new, KernelOp):  # what each result holds, for `graphopt compare`
+            # (a format change holds the value it reads, which its producer names already)
+            sources = [None] * len(op.results) if isinstance(op, TransDataOp) else result_sources(op)
+            new.attributes.update({**provenance_attr(provenance(op)), **result_sources_attr(sources)})
         Rewriter.insert_op(new, _before(op))
         for old, res in zip(op.results, new.results):
             old.replace_all_uses_with(res)

@@ -38,6 +38,7 @@ from graphopt.dialects.graph import ONNX_OPS, ConstantOp, GraphOp, NoneOp, Weigh
 from graphopt.dialects.types import OptionalType, SequenceType
 from graphopt.errors import GraphoptError
 from graphopt.semantics.onnx_attrs import rule_kwargs
+from graphopt.target import Observer
 from graphopt.targets.ascend import formats, vector
 from graphopt.targets.ascend.chip import Chip
 from graphopt.targets.ascend.dialect import (
@@ -145,7 +146,7 @@ class AscendExecutable:
             return stored
         return formats.from_format(stored, fmt, t.get_shape(), self._c0(t))
 
-    def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def run(self, inputs: Sequence[np.ndarray], observe: Observer | None = None) -> list[np.ndarray]:
         block = self.fn.body.block
         env: dict[SSAValue, Any] = {}
         for arg, value in zip(block.args, inputs, strict=True):
@@ -163,18 +164,27 @@ class AscendExecutable:
                     env[op.result] = None
                 elif isinstance(op, ViewOp):
                     env[op.output] = env[op.input].reshape(op.output.type.get_shape())  # pyright: ignore
+                    if observe is not None:
+                        observe(op.output, self._logical(env[op.output], op.output))
                 elif isinstance(op, KernelOp):
                     num = self._exact if is_kept(op) else self.num
                     ins = [self._read(self.from_gm(env[v], v.type), num) for v in op.inputs]
                     outs = self.run_kernel(op, ins)
                     for r, value in zip(op.outputs, outs, strict=True):
                         env[r] = self.to_gm(value, r.type, num)
+                        if observe is not None:
+                            observe(r, self._logical(env[r], r))
                 elif isinstance(op, func.ReturnOp):
-                    return [np.asarray(self.from_gm(env[v], v.type)).astype(_np(v.type)) if isinstance(v.type, TensorType)
-                            else env[v] for v in op.operands]
+                    return [self._logical(env[v], v) for v in op.operands]
                 else:
                     raise GraphoptError(f"ascend-sim cannot run {op.name}: was the module lowered (ascend-lower)?")
         raise GraphoptError("the function has no return")
+
+    def _logical(self, stored: Any, v: SSAValue) -> Any:
+        """A GM value as the model's type describes it: origin layout, the model's dtype."""
+        if not isinstance(v.type, TensorType):
+            return stored
+        return np.asarray(self.from_gm(stored, v.type)).astype(_np(v.type))
 
     @staticmethod
     def _read(value: Any, num: vector.Numerics) -> Any:

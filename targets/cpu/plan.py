@@ -34,6 +34,7 @@ from graphopt.dialects.graph import ConstantOp, GraphOp, NoneOp, WeightOp, Yield
 from graphopt.dialects.types import OptionalType, SequenceType, shape_of
 from graphopt.errors import GraphoptError
 from graphopt.semantics.onnx_attrs import rule_kwargs
+from graphopt.target import Observer
 from graphopt.targets.cpu.kernels import kernel_for
 from graphopt.weights import WeightStore
 
@@ -54,6 +55,7 @@ class Step:
     # One sequence/optional result: the kernel's return value *is* it (a list is then a
     # sequence, not several outputs).
     whole: bool = False
+    values: tuple[SSAValue, ...] = ()  # the op's results, for an observer (Executable.run)
 
 
 @dataclass
@@ -67,7 +69,7 @@ class ExecutionPlan:
     nested: bool = False  # a region's plan: its inputs come from kernels, not from users
     yields: tuple[Want, ...] = ()  # what each output must be (a Loop's rule shapes empty scans by it)
 
-    def run(self, inputs: Sequence[Any]) -> list[Any]:
+    def run(self, inputs: Sequence[Any], observe: Observer | None = None) -> list[Any]:
         slots: list[Any] = [None] * self.n_slots
         for slot, value in self.constants:
             slots[slot] = value
@@ -85,6 +87,9 @@ class ExecutionPlan:
             results = result if several else (result,)
             for slot, value, want in zip(step.outs, results, step.expect):
                 slots[slot] = _check_result(step.label, value, want)
+            if observe is not None:
+                for v, slot in zip(step.values, step.outs):
+                    observe(v, slots[slot])
             for slot in step.free:
                 slots[slot] = None
         return [slots[i] for i in self.outputs]
@@ -257,7 +262,7 @@ def plan_block(block: Block, weights: WeightStore, params: Sequence[tuple[str, S
             live_bytes -= _nbytes(v)
         expect = tuple(_want(r) for r in op.results)
         whole = len(op.results) == 1 and isinstance(op.results[0].type, SequenceType | OptionalType)
-        steps.append(Step(kernel, ins, outs, kwargs, tuple(slot_of[v] for v in dead), label(op), expect, whole))
+        steps.append(Step(kernel, ins, outs, kwargs, tuple(slot_of[v] for v in dead), label(op), expect, whole, tuple(op.results)))
     outputs = [slot_of[v] for v in ret.operands]
     return ExecutionPlan(n_slots, constants, inputs, outputs, steps, peak, nested, tuple(_want(v) for v in ret.operands))
 
