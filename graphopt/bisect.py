@@ -117,10 +117,10 @@ class _Run:
     depth: int
 
     def outputs_on_cpu(self, module: ModuleOp) -> list[Any]:
-        from graphopt.targets.cpu import CpuTarget
+        from graphopt.registry import get_target
 
         names = [name for name, _ in self.imported.inputs]
-        plan = CpuTarget().build(module, self.ctx.weights, names)
+        plan = get_target("cpu").build(module, self.ctx.weights, names)
         return plan.run([self.feeds[n] for n in names])
 
     def judge(self, outputs: Sequence[Any], compute: Any = None) -> dict[str, Any]:

@@ -88,8 +88,9 @@ def test_our_own_pipeline_keeps_the_answer(tmp_path, target):
 
 def test_a_target_pass_that_changes_the_answer_is_named(tmp_path):
     # force_fp16 overflows where float32 does not: no graph pass is at fault, the target's are.
-    from graphopt.bisect import bisect_model
     from test_compare import overflow_model
+
+    from graphopt.bisect import bisect_model
 
     r = bisect_model(overflow_model(), "ascend-sim")
     assert r.get("target_passes") and "ascend-lower" in r["pass"]
