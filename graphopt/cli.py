@@ -167,6 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true",
                    help='print {"keep", "time_us", "time_us_all_fp16", "time_us_all_fp32"} as JSON')
 
+    e = sub.add_parser("explore", help="show a compiled folder in Model Explorer, with error, simulated time "
+                       "and placement overlays (needs the explore extra)")
+    e.add_argument("folder", type=Path, help="a folder written by graphopt compile -o")
+    e.add_argument("--export", type=Path, metavar="DIR",
+                   help="write graph.json and the node-data files (error, time_us, placement) here; start no server")
+    e.add_argument("--port", type=int, default=8080, help="the server's port (default 8080)")
+    e.add_argument("--no-open", action="store_true", help="do not open a browser")
+    e.add_argument("--no-compare", action="store_true", help="skip the error overlay (it runs graphopt compare)")
+
     o = sub.add_parser("opt", help="run passes over IR text and print the result")
     o.add_argument("file", help="an .mlir file, or - for stdin")
     o.add_argument("-p", "--pipeline", default="", help="pass pipeline in MLIR syntax")
@@ -333,9 +342,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
     shapes = dict(args.shape)
     for name, arr in (inputs or {}).items():
         shapes.setdefault(name, arr.shape)
+    options = _options(args)
+    options.keep_graph_ir = args.output is not None  # graph.mlir in the folder, for `graphopt explore`
     compiled = graphopt.compile(
         args.model, args.target, opt_level=args.opt_level, pipeline=args.pipeline, shapes=shapes,
-        options=_options(args), target_options=_target_options(args),
+        options=options, target_options=_target_options(args),
     )
     result = None
     if not args.no_validate:
@@ -543,6 +554,44 @@ def _is_text_file(path: Path) -> bool:
     return path.suffix.lower() == ".txt"
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from graphopt import explorer
+
+    folder = args.folder
+    if not (folder / ".graphopt-output").is_file():
+        raise GraphoptError(f"{folder}: not a folder graphopt compile -o wrote (no .graphopt-output marker)")
+    def write(dest: Path) -> list[Path]:
+        written, compared = explorer.export(folder, dest, compare=not args.no_compare)
+        if not compared and not args.no_compare:
+            print(escape("note: no error overlay: the model the folder's report names is not there "
+                         "(moved or deleted since the compile; pass --no-compare)"), file=sys.stderr)
+        return written
+
+    if args.export is not None:
+        print(escape(f"wrote {', '.join(str(p) for p in write(args.export))}"))
+        return 0
+    try:
+        import model_explorer
+    except ImportError:
+        raise GraphoptError("Model Explorer is not installed: pip install 'graphopt[explore]' "
+                            "(or use --export DIR to write the graph and overlays)") from None
+    import shutil
+
+    data = Path(tempfile.mkdtemp(prefix="graphopt-explore-"))
+    try:
+        write(data / "export")
+        config = model_explorer.config().add_model_from_path(str(folder / ".graphopt-output"), adapterId="graphopt")
+        for name in explorer.OVERLAYS:
+            config.add_node_data_from_path(str(data / "export" / f"{name}.json"))
+        model_explorer.visualize_from_config(config, extensions=["graphopt.explorer"], port=args.port,
+                                             no_open_in_browser=args.no_open)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+    return 0
+
+
 def _json_number(o: Any) -> Any:
     import numpy as np
 
@@ -651,6 +700,7 @@ COMMANDS = {
     "compare": cmd_compare,
     "bisect": cmd_bisect,
     "precision": cmd_precision,
+    "explore": cmd_explore,
     "opt": cmd_opt,
     "check": cmd_check,
     "targets": cmd_targets,

@@ -98,6 +98,20 @@ def _op_type(op: Operation) -> str:
     return op.ONNX_TYPE if isinstance(op, GraphOp) else op.name
 
 
+def _tolerance_ratio(ours: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> float:
+    """max |ours - ref| / (atol + rtol |ref|) over the elements: at most 1 within tolerance."""
+    if ours.dtype.kind not in "fc" or ref.dtype.kind not in "fc":
+        return 0.0 if np.array_equal(ours, ref) else math.inf
+    a, b = ours.astype(np.float64), ref.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.abs(a - b) / (atol + rtol * np.abs(b))
+    ratio = ratio[~(np.isnan(a) & np.isnan(b)) & ~((a == b) & np.isinf(a))]
+    if not ratio.size:
+        return 0.0
+    worst = float(np.max(np.where(np.isnan(ratio), np.inf, ratio)))
+    return worst
+
+
 def _nonfinite_where_finite(ours: np.ndarray, ref: np.ndarray) -> int:
     if ours.dtype.kind not in "fc" or ref.dtype.kind not in "fc" or ours.shape != ref.shape:
         return 0
@@ -163,6 +177,9 @@ def compare_model(
             "ok": bool(entry["passed"]),
             "key": key,
         }
+        # How far past its tolerance the worst element is (<= 1 within): what a picture colours by.
+        row["tolerance_ratio"] = 0.0 if entry["max_abs_err"] == 0 else \
+            _tolerance_ratio(value, expected, *row["tolerance"]) if math.isfinite(entry["max_abs_err"]) else math.inf
         rows.append(row)
         row_producers[row["node"]] = our_producers[key]
     first = next((r for r in rows if not r["ok"]), None)

@@ -41,6 +41,9 @@ class PipelineOptions:
     verify_each: bool = True
     progress: Progress | None = None
     ir_sink: Callable[[str], None] | None = None  # where printed IR goes (the CLI: stdout)
+    # Keep the fused graph's IR text from before the target lowers it (Compiled.graph_ir;
+    # save() writes it as graph.mlir, which `graphopt explore` draws the graph from).
+    keep_graph_ir: bool = False
 
 
 @dataclass
@@ -60,6 +63,8 @@ class Compiled:
     reference: Callable[[Sequence[np.ndarray]], list[np.ndarray]] | None = None
     # the model file compiled, which save() never writes over
     source_path: Path | None = None
+    # the fused graph before the target's lowering passes (PipelineOptions.keep_graph_ir)
+    graph_ir: str | None = None
 
     def run(self, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray],
             observe: Observer | None = None) -> dict[str, np.ndarray]:
@@ -110,6 +115,8 @@ class Compiled:
         tmp = outputs.new_folder_beside(dest, label)
         try:
             (tmp / "model.mlir").write_text(self.ir)
+            if self.graph_ir is not None:
+                (tmp / "graph.mlir").write_text(self.graph_ir)
             self.weights.save(tmp)
             self.target.save_artifacts(self.executable, self.module, tmp)  # ascend-sim: kernels/, tiling.json
             (tmp / "report.json").write_text(json.dumps(self.report, indent=1, default=json_default) + "\n")
@@ -389,6 +396,7 @@ def compile(
     compiled.source, compiled.reference = proto, reference
     if isinstance(model, str | os.PathLike):
         compiled.source_path = Path(model)
+        compiled.report["model_path"] = str(Path(model).resolve())  # where `graphopt explore` finds it again
     if validate:
         from graphopt.validate import check
         from graphopt.validate import validate as judge
@@ -462,6 +470,7 @@ def build_compiled(
     cut = next((k for k, p in enumerate(passes) if p.name in tgt.lowering_passes), len(passes))
     timings = run_pipeline(module, ctx, passes[:cut], opts, total=len(passes))
     graph_stats = fusion_report(module, ctx.remarks)
+    graph_ir = print_module(module) if opts.keep_graph_ir and passes[cut:] else None
     timings += run_pipeline(module, ctx, passes[cut:], opts, first=cut, total=len(passes))
     graph_stats["remarks"] = [r for r in ctx.remarks if r.get("pass") != "fuse"]
     if not opts.verify_each:
@@ -481,6 +490,7 @@ def build_compiled(
         # A sequence or optional input has no single shape: object, for what validate makes.
         input_specs=[(spec[0], spec[1].numpy) if spec else ((), np.dtype(object)) for _, spec in imported.inputs],
         output_names=imported.outputs,
+        graph_ir=graph_ir,
     )
     compiled.report = {
         "target": tgt.name,
