@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -268,8 +267,8 @@ def _write_reproducer(dest: Path, run: _Run, proto: Any, passes: Sequence[Module
     from graphopt.ir import print_module
 
     label = f"-o {dest}"
-    tmp = outputs.new_folder_beside(dest, label)
-    try:
+
+    def fill(tmp: Path) -> None:
         (tmp / "before.mlir").write_text(print_module(before))
         (tmp / "after.mlir").write_text(print_module(after))
         run.ctx.weights.save(tmp)
@@ -286,19 +285,13 @@ def _write_reproducer(dest: Path, run: _Run, proto: Any, passes: Sequence[Module
             if sub is not None:
                 (tmp / "subgraph.onnx").write_bytes(sub.SerializeToString())
                 result["subgraph_nodes"] = nodes
-                lines += ["", f"subgraph.onnx: the {len(nodes)} nodes around it, which alone still fail validation:",
+                lines += ["", f"subgraph.onnx: the {len(nodes)} node(s) around it, which alone still fail validation:",
                           f"    graphopt compile subgraph.onnx -p '{prefix}'{load}"]
         (tmp / "bisect.json").write_text(json.dumps({k: v for k, v in result.items() if k != "reproducer"}, indent=1,
                                                     default=_plain) + "\n")
         (tmp / "README.txt").write_text("\n".join(lines) + "\n")
-        outputs.install_folder(tmp, dest, label)
-    except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise GraphoptError(f"{label}: cannot write it ({e.strerror or e}); choose another folder") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return dest
+
+    return outputs.write_folder(dest, label, fill)
 
 
 def _plain(o: Any) -> Any:

@@ -100,6 +100,12 @@ def _add_pipeline_debug(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-passes", action="store_true", help="print each pass's time (to stderr)")
 
 
+def _add_input_options(p: argparse.ArgumentParser, verb: str) -> None:
+    p.add_argument("--input", action="append", type=_input_arg, default=[], metavar="NAME=file.npy",
+                   help=f"{verb} on these inputs instead of seeded random ones")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with an argument error as one line (what is wrong, where help is) instead
     of a usage block; exit 2 as for any bad input. Subcommands' parsers are of this class
@@ -126,9 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pipeline_debug(c)
     c.add_argument("-o", "--output", type=Path, help="output folder: model.mlir, weights, report.json")
     c.add_argument("--no-validate", action="store_true", help="skip the comparison with onnxruntime (torch eager for .pt2)")
-    c.add_argument("--input", action="append", type=_input_arg, default=[], metavar="NAME=file.npy",
-                   help="validate on these inputs instead of seeded random ones")
-    c.add_argument("--seed", type=int, default=0, help="seed of the random validation inputs")
+    _add_input_options(c, "validate")
     c.add_argument("--emit", choices=["dot"], help="also write the optimized graph as Graphviz DOT "
                    "(OUT/model.dot, plus an SVG where `dot` is installed; to stdout without -o)")
 
@@ -140,17 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("compare", help="compare every intermediate value of the compiled model with the "
                        "reference (cpu -O0, float32), node by node; name the first out of tolerance")
     _add_model_options(m)
-    m.add_argument("--input", action="append", type=_input_arg, default=[], metavar="NAME=file.npy",
-                   help="compare on these inputs instead of seeded random ones")
-    m.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    _add_input_options(m, "compare")
     m.add_argument("--json", action="store_true", help='print {"first_bad", "rows": [...]} as JSON')
 
     b = sub.add_parser("bisect", help="find the first pass, and the rewrite in it, after which the model's answer "
                        "leaves tolerance; write a reproducer folder")
     _add_model_options(b)
-    b.add_argument("--input", action="append", type=_input_arg, default=[], metavar="NAME=file.npy",
-                   help="run on these inputs instead of seeded random ones")
-    b.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    _add_input_options(b, "run")
     b.add_argument("-o", "--output", type=Path, default=None,
                    help="the reproducer folder (default: MODEL's name + .bisect, in the current folder)")
     b.add_argument("--json", action="store_true", help='print {"pass", "pattern", "nodes", "reproducer"} as JSON')
@@ -158,9 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("precision", help="find a small set of nodes to keep in float32 so a float16 compile "
                        "validates; write it as a --keep-dtype file")
     _add_model_options(a)
-    a.add_argument("--input", action="append", type=_input_arg, default=[], metavar="NAME=file.npy",
-                   help="validate on these inputs instead of seeded random ones")
-    a.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    _add_input_options(a, "validate")
     a.add_argument("--rtol", type=float, help="relative tolerance instead of validation's own (give --atol too)")
     a.add_argument("--atol", type=float, help="absolute tolerance instead of validation's own (give --rtol too)")
     a.add_argument("-o", "--output", type=Path, help="write the keep set here (.txt; one node per line), for --keep-dtype")
@@ -216,6 +214,16 @@ def _load_inputs(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     for name, path in pairs:
         inputs[name] = _load_npy(f"--input {name}={path}", Path(path))
     return inputs
+
+
+def _inputs_and_shapes(args: argparse.Namespace) -> tuple[dict[str, Any] | None, dict[str, tuple[int, ...]]]:
+    """The --input arrays (None without any) and the shapes to bind: --shape's, then each
+    input array's own."""
+    inputs = _load_inputs(args.input) if args.input else None
+    shapes = dict(args.shape)
+    for name, arr in (inputs or {}).items():
+        shapes.setdefault(name, arr.shape)
+    return inputs, shapes
 
 
 def _load_npy(where: str, path: Path) -> Any:
@@ -338,10 +346,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     _check_outputs(args, [args.model, *(path for _, path in args.input)])
     _load_plugins(args)
     limits.set_max_memory(args.max_memory)  # for the inputs, the import and validation
-    inputs = _load_inputs(args.input) if args.input else None
-    shapes = dict(args.shape)
-    for name, arr in (inputs or {}).items():
-        shapes.setdefault(name, arr.shape)
+    inputs, shapes = _inputs_and_shapes(args)
     options = _options(args)
     options.keep_graph_ir = args.output is not None  # graph.mlir in the folder, for `graphopt explore`
     compiled = graphopt.compile(
@@ -439,18 +444,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     _check_outputs(args, [args.model])
     _load_plugins(args)
     limits.set_max_memory(args.max_memory)
-    inputs = _load_inputs(args.input) if args.input else None
-    shapes = dict(args.shape)
-    for name, arr in (inputs or {}).items():
-        shapes.setdefault(name, arr.shape)
+    inputs, shapes = _inputs_and_shapes(args)
     result = compare_model(args.model, args.target, target_options=_target_options(args), opt_level=args.opt_level,
                            pipeline=args.pipeline, shapes=shapes, inputs=inputs, seed=args.seed)
     _clear_progress()
     if args.json:
         rows = [{k: r[k] for k in ("node", "op", "kernel", "shape", "dtype", "max_abs_err", "max_rel_err", "cosine",
                                    "tolerance", "ok", "nonfinite")} for r in result["rows"]]
-        print(json.dumps({"first_bad": result["first_bad"], "overflow": result["overflow"],
-                          "reference_check": result["reference_check"], "rows": rows}, default=_json_number))
+        print(json.dumps(_strict_json({"first_bad": result["first_bad"], "overflow": result["overflow"],
+                                       "cancellation": result["cancellation"],
+                                       "reference_check": result["reference_check"], "rows": rows})))
     else:
         print(f"compare {escape(str(args.model))} on {result['target']} against the reference (cpu -O0, "
               f"checked against {result['reference_check']['judge']}: "
@@ -474,10 +477,7 @@ def cmd_bisect(args: argparse.Namespace) -> int:
     _check_outputs(args, [args.model, *(path for _, path in args.input)])
     _load_plugins(args)
     limits.set_max_memory(args.max_memory)
-    inputs = _load_inputs(args.input) if args.input else None
-    shapes = dict(args.shape)
-    for name, arr in (inputs or {}).items():
-        shapes.setdefault(name, arr.shape)
+    inputs, shapes = _inputs_and_shapes(args)
     result = bisect_model(args.model, args.target, target_options=_target_options(args), opt_level=args.opt_level,
                           pipeline=args.pipeline, shapes=shapes, inputs=inputs, seed=args.seed, output=args.output,
                           plugins=args.load_pass_plugin)
@@ -521,10 +521,7 @@ def cmd_precision(args: argparse.Namespace) -> int:
         out_files.check_output_file(args.output, f"-o {args.output}", _is_text_file, "a .txt file", keep_files)
     _load_plugins(args)
     limits.set_max_memory(args.max_memory)
-    inputs = _load_inputs(args.input) if args.input else None
-    shapes = dict(args.shape)
-    for name, arr in (inputs or {}).items():
-        shapes.setdefault(name, arr.shape)
+    inputs, shapes = _inputs_and_shapes(args)
     tol = (args.rtol, args.atol) if args.rtol is not None else None
     result = advise(args.model, args.target, target_options=_target_options(args), opt_level=args.opt_level,
                     shapes=shapes, inputs=inputs, seed=args.seed, tol=tol)
@@ -592,12 +589,22 @@ def cmd_explore(args: argparse.Namespace) -> int:
     return 0
 
 
-def _json_number(o: Any) -> Any:
+def _strict_json(o: Any) -> Any:
+    """``o`` with numpy scalars as Python numbers and infinities and NaN as the strings
+    "inf", "-inf", "nan" (JSON has no such numbers; jq and JavaScript reject Infinity)."""
+    import math
+
     import numpy as np
 
+    if isinstance(o, dict):
+        return {k: _strict_json(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_strict_json(v) for v in o]
     if isinstance(o, np.generic):
-        return o.item()
-    raise TypeError(type(o).__name__)
+        o = o.item()
+    if isinstance(o, float) and not math.isfinite(o):
+        return "nan" if math.isnan(o) else "inf" if o > 0 else "-inf"
+    return o
 
 
 def cmd_opt(args: argparse.Namespace) -> int:

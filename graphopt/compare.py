@@ -25,32 +25,18 @@ from typing import Any
 
 import numpy as np
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation, SSAValue
 
-from graphopt.dialects.graph import ConstantOp, GraphOp, NoneOp, WeightOp, provenance, result_sources
+from graphopt.dialects.graph import ConstantOp, GraphOp, WeightOp, node_results, provenance
 
 Key = tuple[str, int]  # (source node, output index)
 
 
 def node_values(module: ModuleOp) -> dict[SSAValue, Key]:
-    """The values of the main function that are a source node's result, with that node.
-
-    A node its frontend or a rewrite decomposed into several ops names each of them: a
-    value is that node's *result* only when no op reading it came from the same node
-    (else it is a step inside the node)."""
+    """The main function's values that are a source node's result (graph.node_results)."""
     fn = next(op for op in module.ops if isinstance(op, func.FuncOp))
-    found: dict[SSAValue, Key] = {}
-    for op in fn.body.block.ops:
-        if isinstance(op, ConstantOp | WeightOp | NoneOp | func.ReturnOp):
-            continue
-        for r, src in zip(op.results, result_sources(op)):
-            if src is None or not isinstance(r.type, TensorType):
-                continue
-            if any(src[0] in provenance(use.operation) for use in r.uses):
-                continue
-            found[r] = src
-    return found
+    return node_results(fn.body.block)
 
 
 def depths(module: ModuleOp) -> dict[SSAValue, int]:
@@ -67,22 +53,19 @@ def depths(module: ModuleOp) -> dict[SSAValue, int]:
     return depth
 
 
-def observed(compiled: Any, feeds: Mapping[str, Any], every: dict[SSAValue, Any] | None = None,
-             ) -> tuple[dict[Key, Any], dict[Key, Operation], dict[str, Any]]:
-    """Run ``compiled`` on ``feeds``: each source value it computes (first producer wins),
-    the op that produced it, and the outputs. ``every`` collects every value by SSA value."""
-    sources = node_values(compiled.module)
-    values: dict[Key, Any] = {}
+def observed(compiled: Any, feeds: Mapping[str, Any]) -> tuple[dict[Key, Any], dict[Key, Operation], dict[str, Any]]:
+    """Run ``compiled`` on ``feeds``: each source value it computes (the first value a key
+    names wins: a clone of a cheap op in two kernels holds the same), the op that produced
+    it, and the outputs."""
     producers: dict[Key, Operation] = {}
+    for v, key in node_values(compiled.module).items():
+        assert isinstance(v.owner, Operation)
+        producers.setdefault(key, v.owner)
+    values: dict[Key, Any] = {}
 
-    def observe(v: SSAValue, value: Any) -> None:
-        if every is not None:
-            every[v] = value
-        key = sources.get(v)
-        if key is not None and key not in values and isinstance(value, np.ndarray):
+    def observe(key: Key, value: Any) -> None:
+        if key not in values and isinstance(value, np.ndarray):
             values[key] = value.copy()
-            assert isinstance(v.owner, Operation)
-            producers[key] = v.owner
 
     outputs = compiled.run(feeds, observe=observe)
     return values, producers, outputs
@@ -144,11 +127,11 @@ def compare_model(
     ref = graphopt.compile(model, "cpu", opt_level=0, **common)
     feeds = dict(inputs) if inputs is not None else compiled_inputs(ours, seed)
     check = validate(ref, feeds)  # the reference, checked against the judge first
-    ref_env: dict[SSAValue, Any] = {}
-    ref_values, ref_producers, _ = observed(ref, feeds, ref_env)
+    ref_values, ref_producers, _ = observed(ref, feeds)
     our_values, our_producers, _ = observed(ours, feeds)
     ref_depth = depths(ref.module)
-    ref_result = {key: r for r, key in node_values(ref.module).items()}
+    ref_keys = node_values(ref.module)
+    ref_result = {key: r for r, key in ref_keys.items()}
     compute = getattr(ours.executable, "compute_dtype", None)
     narrow = np.dtype(compute) if compute is not None and np.dtype(compute).kind == "f" else None
     order = {key: k for k, key in enumerate(ref_values)}
@@ -193,7 +176,7 @@ def compare_model(
             overflow = _origin(first, row_producers[first["node"]], ref_values, order, narrow)
         else:
             inside = [k for k in ref_values if k[0] in provenance(row_producers[first["node"]])]
-            cancellation = _cancellation(inside, ref_producers, lambda v: _value(ref, feeds, ref_env, v), narrow,
+            cancellation = _cancellation(inside, ref_producers, lambda v: _value(ref, feeds, ref_values, ref_keys, v), narrow,
                                          first["tolerance"][0])
         first["first_bad"] = True
         first_bad = overflow["node"] if overflow is not None else first["key"][0]
@@ -278,19 +261,19 @@ def _cancellation(keys: Sequence[Key], producers: Mapping[Key, Operation], value
         small = float(np.max(np.abs(out[np.isfinite(out)]), initial=0.0))
         amplification = big / max(small, float(np.finfo(np.float64).tiny))
         if amplification * eps > rtol / 2 and (worst is None or amplification > worst["amplification"]):
-            producers = [provenance(v.owner)[-1] for v in op.operands if isinstance(v.owner, Operation) and provenance(v.owner)]
+            upstream = [provenance(v.owner)[-1] for v in op.operands if isinstance(v.owner, Operation) and provenance(v.owner)]
             worst = {"node": key[0], "op": _op_type(op), "inputs": big, "result": small, "amplification": amplification,
-                     "relative_error": amplification * eps, "producers": list(dict.fromkeys(producers))}
+                     "relative_error": amplification * eps, "producers": list(dict.fromkeys(upstream))}
     return worst
 
 
-def _value(compiled: Any, feeds: Mapping[str, Any], env: Mapping[SSAValue, Any], v: SSAValue) -> Any:
-    """A value of ``compiled``'s main function after a run that filled ``env``: an input,
-    a constant, a weight or what an op computed."""
+def _value(compiled: Any, feeds: Mapping[str, Any], values: Mapping[Key, Any], keys: Mapping[SSAValue, Key],
+           v: SSAValue) -> Any:
+    """A value of ``compiled``'s main function after a run that observed ``values``: an
+    input, a constant, a weight or a node's result (``keys``: node_values; None for a step
+    inside a node)."""
     from xdsl.ir import BlockArgument
 
-    if v in env:
-        return env[v]
     if isinstance(v, BlockArgument):
         return feeds.get(compiled.input_names[v.index])
     owner = v.owner
@@ -298,7 +281,8 @@ def _value(compiled: Any, feeds: Mapping[str, Any], env: Mapping[SSAValue, Any],
         return owner.array()
     if isinstance(owner, WeightOp):
         return compiled.weights[owner.ref.data]
-    return None
+    key = keys.get(v)
+    return None if key is None else values.get(key)
 
 
 def _origin(row: dict[str, Any], producer: Operation, ref_values: Mapping[Key, Any], order: Mapping[Key, int],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import time
 from collections import Counter
@@ -111,9 +110,8 @@ class Compiled:
         dest = Path(folder)
         label = label or f"output folder {dest}"
         keep = [self.source_path] if self.source_path is not None else []
-        outputs.check_output_folder(dest, label, keep)
-        tmp = outputs.new_folder_beside(dest, label)
-        try:
+
+        def fill(tmp: Path) -> None:
             (tmp / "model.mlir").write_text(self.ir)
             if self.graph_ir is not None:
                 (tmp / "graph.mlir").write_text(self.graph_ir)
@@ -124,14 +122,8 @@ class Compiled:
                 from graphopt.dot import write_dot
 
                 write_dot(self.module, tmp / "model.dot")
-            outputs.install_folder(tmp, dest, label, keep)
-        except OSError as e:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise GraphoptError(f"{label}: cannot write it ({e.strerror or e}); choose another folder") from None
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return dest
+
+        return outputs.write_folder(dest, label, fill, keep)
 
 
 def _input_types(compiled: Compiled) -> list[Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -170,6 +171,29 @@ def new_folder_beside(dest: str | os.PathLike[str], label: str) -> Path:
                 continue
     except OSError as e:
         raise GraphoptError(f"{label}: cannot write there ({e.strerror}); choose another path") from None
+
+
+def write_folder(
+    dest: str | os.PathLike[str],
+    label: str,
+    fill: Callable[[Path], Any],
+    keep: Iterable[str | os.PathLike[str]] = (),
+) -> Path:
+    """Write an output folder all or nothing: ``fill(tmp)`` writes the files into a new
+    folder beside ``dest``, which then replaces ``dest`` (install_folder); on any failure
+    the new folder is removed and ``dest`` left as it was."""
+    check_output_folder(dest, label, keep)
+    tmp = new_folder_beside(dest, label)
+    try:
+        fill(tmp)
+        install_folder(tmp, dest, label, keep)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise GraphoptError(f"{label}: cannot write it ({e.strerror or e}); choose another folder") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Path(dest)
 
 
 def install_folder(

@@ -109,14 +109,21 @@ def advise(
     keep: list[str] = []
     if not trials.passes(keep):
         keep = [n for n in _out_of_range(model, fp16, inputs, shapes) if n in names]
+        upstream = 1
         for _ in range(GROW_ROUNDS):
             if trials.passes(keep):
                 break
             found = compare_model(model, target, target_options={**options, "keep_dtype": keep or None},
                                   opt_level=opt_level, shapes=shapes, inputs=inputs, seed=seed)
-            more = _culprits(found) & names
-            if not more - set(keep):
-                break  # compare sees nothing more to keep: the failure is not a precision one
+            more = (_culprits(found) & names) - set(keep)
+            if not more:
+                # The first bad value is computed in float32 already: its inputs carry the
+                # error (an ill-conditioned op such as a softmax of large logits). Keep the
+                # values before it too, nearest first, twice as many each round.
+                more = set(_before_first_bad(found, names, set(keep))[:upstream])
+                upstream *= 2
+            if not more:
+                break  # nothing left to keep: the failure is not a precision one
             keep = sorted(set(keep) | more)
         if trials.passes(keep):
             keep = ddmin(keep, trials.passes, budget)
@@ -179,6 +186,13 @@ def _culprits(found: Mapping[str, Any]) -> set[str]:
     if c:
         out |= {c["node"], *c["producers"]}
     return out
+
+
+def _before_first_bad(found: Mapping[str, Any], names: set[str], kept: set[str]) -> list[str]:
+    """The nodes of compare's rows before its first bad row, nearest first, not yet kept."""
+    rows = found.get("rows", [])
+    first = next((k for k, r in enumerate(rows) if r.get("first_bad")), len(rows))
+    return [r["node"] for r in reversed(rows[:first]) if r["node"] in names and r["node"] not in kept]
 
 
 def ddmin(items: Sequence[str], passes: Any, budget: int) -> list[str]:

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 if TYPE_CHECKING:  # a target class loads without them: `graphopt --help` lists targets' options
     import numpy as np
     from xdsl.dialects.builtin import ModuleOp
-    from xdsl.ir import SSAValue
 
     from graphopt.weights import WeightStore
 
@@ -30,10 +29,11 @@ GENERIC_PIPELINES = {
 }
 
 
-# Called with each value a top-level op of the compiled function produced, in execution
-# order, as the logical array the model's types describe (storage formats converted back):
-# what `graphopt compare` lines up against its reference.
-Observer = Callable[["SSAValue", Any], None]
+# Called with each value of the compiled function that is a source node's result
+# (graph.node_results: (node name, output index)), in execution order, as the logical array
+# the model's types describe (storage formats converted back): what `graphopt compare`
+# lines up against its reference. Executables hold keys, not IR, so a plan keeps no module.
+Observer = Callable[[tuple[str, int], Any], None]
 
 
 class Executable(Protocol):

@@ -520,6 +520,27 @@ def result_sources(op: Operation) -> list[tuple[str, int] | None]:
     return [(src[-1], k) if src else None for k in range(len(op.results))]
 
 
+def node_results(block: Block) -> dict[SSAValue, tuple[str, int]]:
+    """The values of ``block`` (a function's body) that are a source node's result, with
+    that node and output index, in execution order. A node its frontend or a rewrite
+    decomposed into several ops names each of them: a value is the node's *result* only
+    when no op reading it came from the same node (else it is a step inside the node).
+    What an executable's observer is told (graphopt.target.Observer)."""
+    from xdsl.dialects.builtin import TensorType
+
+    found: dict[SSAValue, tuple[str, int]] = {}
+    for op in block.ops:
+        if isinstance(op, ConstantOp | WeightOp | NoneOp) or not op.results:
+            continue
+        for r, src in zip(op.results, result_sources(op)):
+            if src is None or not isinstance(r.type, TensorType):
+                continue
+            if any(src[0] in provenance(use.operation) for use in r.uses):
+                continue
+            found[r] = src
+    return found
+
+
 def result_sources_attr(sources: Sequence[tuple[str, int] | None]) -> dict[str, Attribute]:
     return {RESULT_SRC: ArrayAttr([StringAttr(f"{s[1]}:{s[0]}" if s else "") for s in sources])}
 

@@ -295,16 +295,10 @@ def export(folder: str | Path, dest: str | Path, compare: bool = True) -> tuple[
     for name, data in (("error", error_overlay(info, compared)), ("time_us", time_overlay(info)),
                        ("placement", placement_overlay(info))):
         files[f"{name}.json"] = {gid: data}
-    label = f"--export {dest}"
-    outputs.check_output_folder(dest, label)
-    tmp = outputs.new_folder_beside(dest, label)
-    try:
+
+    def fill(tmp: Path) -> None:
         for name, data in files.items():
             (tmp / name).write_text(json.dumps(data, indent=1) + "\n")
-        outputs.install_folder(tmp, dest, label)
-    except BaseException:
-        import shutil
 
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    outputs.write_folder(dest, f"--export {dest}", fill)
     return [Path(dest) / name for name in files], compared is not None

@@ -34,7 +34,7 @@ from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from graphopt import dtypes
 from graphopt.dialects import attrs as A
-from graphopt.dialects.graph import ONNX_OPS, ConstantOp, GraphOp, NoneOp, WeightOp, provenance
+from graphopt.dialects.graph import ONNX_OPS, ConstantOp, GraphOp, NoneOp, WeightOp, node_results, provenance
 from graphopt.dialects.types import OptionalType, SequenceType
 from graphopt.errors import GraphoptError
 from graphopt.semantics.onnx_attrs import rule_kwargs
@@ -115,6 +115,7 @@ class AscendExecutable:
         if self.mode not in ("auto", "tile", "whole"):
             raise GraphoptError(f"simulator mode {self.mode}: use auto, tile or whole")
         self.fn = next(op for op in self.module.ops if isinstance(op, func.FuncOp))
+        self._sources = node_results(self.fn.body.block)  # what an observer is told (Observer)
 
     @property
     def compute_dtype(self) -> np.dtype:
@@ -164,16 +165,16 @@ class AscendExecutable:
                     env[op.result] = None
                 elif isinstance(op, ViewOp):
                     env[op.output] = env[op.input].reshape(op.output.type.get_shape())  # pyright: ignore
-                    if observe is not None:
-                        observe(op.output, self._logical(env[op.output], op.output))
+                    if observe is not None and op.output in self._sources:
+                        observe(self._sources[op.output], self._logical(env[op.output], op.output))
                 elif isinstance(op, KernelOp):
                     num = self._exact if is_kept(op) else self.num
                     ins = [self._read(self.from_gm(env[v], v.type), num) for v in op.inputs]
                     outs = self.run_kernel(op, ins)
                     for r, value in zip(op.outputs, outs, strict=True):
                         env[r] = self.to_gm(value, r.type, num)
-                        if observe is not None:
-                            observe(r, self._logical(env[r], r))
+                        if observe is not None and r in self._sources:
+                            observe(self._sources[r], self._logical(env[r], r))
                 elif isinstance(op, func.ReturnOp):
                     return [self._logical(env[v], v) for v in op.operands]
                 else:

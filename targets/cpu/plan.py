@@ -30,7 +30,7 @@ from xdsl.dialects.builtin import ModuleOp, NoneType, TensorType, UnrankedTensor
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from graphopt import dtypes
-from graphopt.dialects.graph import ConstantOp, GraphOp, NoneOp, WeightOp, YieldOp, provenance
+from graphopt.dialects.graph import ConstantOp, GraphOp, NoneOp, WeightOp, YieldOp, node_results, provenance
 from graphopt.dialects.types import OptionalType, SequenceType, shape_of
 from graphopt.errors import GraphoptError
 from graphopt.semantics.onnx_attrs import rule_kwargs
@@ -55,7 +55,7 @@ class Step:
     # One sequence/optional result: the kernel's return value *is* it (a list is then a
     # sequence, not several outputs).
     whole: bool = False
-    values: tuple[SSAValue, ...] = ()  # the op's results, for an observer (Executable.run)
+    sources: tuple[tuple[str, int] | None, ...] = ()  # each result's source node, for an observer
 
 
 @dataclass
@@ -88,8 +88,9 @@ class ExecutionPlan:
             for slot, value, want in zip(step.outs, results, step.expect):
                 slots[slot] = _check_result(step.label, value, want)
             if observe is not None:
-                for v, slot in zip(step.values, step.outs):
-                    observe(v, slots[slot])
+                for key, slot in zip(step.sources, step.outs):
+                    if key is not None:
+                        observe(key, slots[slot])
             for slot in step.free:
                 slots[slot] = None
         return [slots[i] for i in self.outputs]
@@ -200,6 +201,7 @@ def plan_block(block: Block, weights: WeightStore, params: Sequence[tuple[str, S
     ret = body[-1]
     assert isinstance(ret, func.ReturnOp | YieldOp)
     captured = {op: captures(op) for op in body if op.regions}
+    sources = {} if nested else node_results(block)
 
     # Liveness: the index of the last op that reads each value (a region reads its captures).
     last_use: dict[SSAValue, int] = {}
@@ -262,7 +264,8 @@ def plan_block(block: Block, weights: WeightStore, params: Sequence[tuple[str, S
             live_bytes -= _nbytes(v)
         expect = tuple(_want(r) for r in op.results)
         whole = len(op.results) == 1 and isinstance(op.results[0].type, SequenceType | OptionalType)
-        steps.append(Step(kernel, ins, outs, kwargs, tuple(slot_of[v] for v in dead), label(op), expect, whole, tuple(op.results)))
+        steps.append(Step(kernel, ins, outs, kwargs, tuple(slot_of[v] for v in dead), label(op), expect, whole,
+                          tuple(sources.get(r) for r in op.results)))
     outputs = [slot_of[v] for v in ret.operands]
     return ExecutionPlan(n_slots, constants, inputs, outputs, steps, peak, nested, tuple(_want(v) for v in ret.operands))
 

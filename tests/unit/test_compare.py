@@ -103,11 +103,18 @@ def test_cli_json(tmp_path, capsys):
     np.save(tmp_path / "x.npy", x)
     rc, out, err = cli_in_process(capsys, "compare", path, "--target", "ascend-sim", "-O0", "--input", f"x={tmp_path / 'x.npy'}", "--json")
     assert rc == 1, err
-    doc = json.loads(out)
+    doc = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
     assert doc["first_bad"] == "cancel"
     assert [r["node"] for r in doc["rows"]] == ["shift", "cancel", "square"]
     for row in doc["rows"]:
         assert {"node", "op", "max_abs_err", "max_rel_err", "cosine", "tolerance", "ok"} <= set(row)
+
+
+def test_json_is_strict_with_infinities(tmp_path, capsys):
+    path = save(overflow_model(), tmp_path / "explog.onnx")
+    rc, out, _ = cli_in_process(capsys, "compare", path, "--target", "ascend-sim", "--json")
+    doc = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert rc == 1 and doc["first_bad"] == "exp" and doc["rows"][-1]["max_abs_err"] == "inf"
 
 
 def test_bad_input_is_one_line(tmp_path):
