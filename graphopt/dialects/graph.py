@@ -331,6 +331,44 @@ ChannelLayerNormOp.ATTR_KINDS = {"epsilon": AttrType.FLOAT, "stash_type": AttrTy
 
 
 # ---------------------------------------------------------------------------------------
+# Collectives (domain "graphopt"): what torch's functional collectives lower to. Like
+# torch's, each is asynchronous: its result may be read only through graph.wait, so a pass
+# can move the wait later and overlap the communication with compute. They are not Pure:
+# no pass folds, merges, fuses or drops one. ``group`` names the process group as torch
+# does (its group name), ``ranks`` the global ranks in it; ``reduce_op`` is torch's name
+# ("sum", "avg", "max", "min", "product"). Each target gives them meaning its own way
+# (cpu: torch.distributed on the live group; ascend-sim: a link model's time).
+COLLECTIVES = {  # type -> (doc line, its attributes)
+    "AllReduce": ("every rank's x reduced elementwise, on every rank", {"reduce_op": AttrType.STRING}),
+    "AllGather": ("the ranks' x concatenated along axis 0, on every rank", {"group_size": AttrType.INT}),
+    "ReduceScatter": ("the ranks' x reduced, then split along axis 0: rank r keeps part r",
+                      {"reduce_op": AttrType.STRING, "group_size": AttrType.INT}),
+    "AllToAll": ("x split along axis 0 by input_split_sizes, part r sent to rank r; the received parts "
+                 "concatenated by output_split_sizes", {"input_split_sizes": AttrType.INTS,
+                                                        "output_split_sizes": AttrType.INTS}),
+    "Broadcast": ("rank src's x, on every rank", {"src": AttrType.INT}),
+    "Wait": ("x once the collective producing it has completed", {}),
+}
+COLLECTIVE_ATTRS = {"group": AttrType.STRING, "ranks": AttrType.INTS, "mesh_dim": AttrType.STRING}
+
+
+def _collective(onnx_type: str) -> type[GraphOp]:
+    doc, attrs = COLLECTIVES[onnx_type]
+    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in onnx_type).lstrip("_")
+    kinds = {**attrs, **({} if onnx_type == "Wait" else COLLECTIVE_ATTRS)}
+    body = {"name": f"graph.{snake}", "inputs": var_operand_def(), "outputs": var_result_def(),
+            "__doc__": f"{onnx_type}: {doc}.", "__module__": __name__, **{k: opt_prop_def(Attribute) for k in kinds}}
+    cls = irdl_op_definition(type(f"{onnx_type}Op", (GraphOp,), body))
+    _own_op(cls, onnx_type, 1)
+    cls.ATTR_KINDS = kinds
+    return cls
+
+
+for _type in COLLECTIVES:
+    _collective(_type)
+
+
+# ---------------------------------------------------------------------------------------
 # Function arguments that are the model's parameters.
 
 PARAMETER = "graphopt.parameter"

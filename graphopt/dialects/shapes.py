@@ -106,6 +106,43 @@ def _matmul_bias(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.
     return [(broadcast_shapes(shape, bias[0]), dtype)]
 
 
+def _same(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
+    assert ins[0] is not None
+    return [ins[0]]
+
+
+def _group_size(attrs: dict[str, Any]) -> int:
+    size = int(attrs.get("group_size") or len(attrs.get("ranks") or ()) or 0)
+    if size < 1:
+        raise ValueError("a collective needs its group_size (or its ranks)")
+    return size
+
+
+def _all_gather(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
+    (shape, dtype) = ins[0]  # type: ignore[misc]
+    if not shape:
+        raise ValueError("AllGather concatenates along axis 0: a scalar has none")
+    return [((shape[0] * _group_size(attrs), *shape[1:]), dtype)]
+
+
+def _reduce_scatter(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
+    (shape, dtype) = ins[0]  # type: ignore[misc]
+    n = _group_size(attrs)
+    if not shape or shape[0] % n:
+        raise ValueError(f"ReduceScatter splits axis 0 of {list(shape)} into {n} equal parts")
+    return [((shape[0] // n, *shape[1:]), dtype)]
+
+
+def _all_to_all(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
+    (shape, dtype) = ins[0]  # type: ignore[misc]
+    sent, received = attrs.get("input_split_sizes") or [], attrs.get("output_split_sizes") or []
+    if not shape:
+        raise ValueError("AllToAll splits axis 0: a scalar has none")
+    if sent and sum(sent) != shape[0]:
+        raise ValueError(f"AllToAll input_split_sizes {list(sent)} do not add up to axis 0 of {list(shape)}")
+    return [((sum(received) if received else shape[0], *shape[1:]), dtype)]
+
+
 def _channel_layer_norm(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
     x, scale = ins[0], ins[1]
     assert x is not None and scale is not None
@@ -264,6 +301,12 @@ RULES: dict[str, Rule] = {
     "LayerNormalization": _layer_norm,
     **{t: _reduce for t in "ReduceSum ReduceMean ReduceMax ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceLogSum "
        "ReduceLogSumExp ReduceSumSquare".split()},
+    "graphopt::AllReduce": _same,
+    "graphopt::Broadcast": _same,
+    "graphopt::Wait": _same,
+    "graphopt::AllGather": _all_gather,
+    "graphopt::ReduceScatter": _reduce_scatter,
+    "graphopt::AllToAll": _all_to_all,
     "graphopt::MatMulBias": _matmul_bias,
     "graphopt::ChannelLayerNorm": _channel_layer_norm,
 }

@@ -80,6 +80,12 @@ def _type_text(t: Any) -> str:
     return str(t)
 
 
+def _storage(t: Any) -> str:
+    """A tensor type's storage format: its encoding, which a target sets (ND: none)."""
+    encoding = getattr(t, "encoding", None)
+    return getattr(encoding, "data", None) or "ND"
+
+
 def _kernels(lowered: Any | None) -> dict[tuple[str, ...], dict[str, Any]]:
     """The lowered module's kernels by their provenance: name, kind, output formats."""
     from graphopt.dialects.graph import provenance
@@ -90,11 +96,9 @@ def _kernels(lowered: Any | None) -> dict[tuple[str, ...], dict[str, Any]]:
     for op in _main_ops(lowered):
         if op.name != "ascend.kernel":
             continue
-        from graphopt.targets.ascend.formats import format_of
-
         src = tuple(provenance(op))
         found.setdefault(src, {"name": op.sym_name.data, "kind": op.kind.data,
-                               "formats": [format_of(r.type) for r in op.results]})
+                               "formats": [_storage(r.type) for r in op.results]})
     return found
 
 

@@ -33,7 +33,7 @@ Rule = Callable[..., Any]
 RULES: dict[str, Rule] = {}
 
 # Modules that register rules; imported once, on first lookup.
-_FAMILIES = ("elementwise", "reduce", "tensor", "matmul", "conv", "pool", "norm", "quant", "detection", "rnn", "signal", "extra", "loss", "vision", "linalg", "sequence_models", "text", "ml", "control", "sequence")
+_FAMILIES = ("elementwise", "reduce", "tensor", "matmul", "conv", "pool", "norm", "quant", "detection", "rnn", "signal", "extra", "loss", "vision", "linalg", "sequence_models", "text", "ml", "control", "sequence", "collectives")
 _loaded = False
 
 

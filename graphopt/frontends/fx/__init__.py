@@ -33,7 +33,14 @@ Files:
 torch is imported by this package: import it only when a torch model is compiled.
 """
 
-from graphopt.frontends.fx import rows_complex, rows_elementwise, rows_nn, rows_reduce, rows_tensor  # noqa: F401  (they fill FX_TO_GRAPH)
+from graphopt.frontends.fx import (  # noqa: F401  (they fill FX_TO_GRAPH)
+    rows_collectives,
+    rows_complex,
+    rows_elementwise,
+    rows_nn,
+    rows_reduce,
+    rows_tensor,
+)
 from graphopt.frontends.fx.capture import Reference, decompose, import_exported, import_torch
 from graphopt.frontends.fx.lowering import (
     FX_TO_GRAPH,

@@ -330,13 +330,17 @@ def _weight(L: Lowering, name: str, t: Any) -> SSAValue:
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:
     """A tensor's data as numpy (bfloat16 through its bits, which numpy cannot take directly;
-    a complex tensor as its [..., 2] real pairs, as graphopt holds it)."""
-    t = t.detach()
+    a complex tensor as its [..., 2] real pairs, as graphopt holds it), sharing its memory.
+
+    Through DLPack, not ``Tensor.numpy()``: that marks the tensor's storage non-resizable
+    for good, and FSDP2 frees a parameter's unsharded storage by resizing it to 0 after
+    each forward (``Trying to resize storage that is not resizable``)."""
+    t = t.detach().resolve_conj().resolve_neg()
     if t.dtype.is_complex:
-        return torch.view_as_real(t.resolve_conj()).numpy()
+        return np.from_dlpack(torch.view_as_real(t))
     if t.dtype == torch.bfloat16:
-        return t.contiguous().view(torch.int16).numpy().view(ml_dtypes.bfloat16)
-    return t.numpy()
+        return np.from_dlpack(t.contiguous().view(torch.int16)).view(ml_dtypes.bfloat16)
+    return np.from_dlpack(t)
 
 
 def _attr(gm: torch.fx.GraphModule, target: str) -> Any:
