@@ -53,6 +53,7 @@ _BUILTIN_PASSES: dict[str, str] = {
     "recognize-swiglu": "graphopt.passes.recognize_swiglu:RecognizeSwiGLU",
     "merge-parallel-matmuls": "graphopt.passes.merge_parallel_matmuls:MergeParallelMatMuls",
     "fuse": "graphopt.passes.fuse:Fuse",
+    "overlap-collectives": "graphopt.passes.overlap_collectives:OverlapCollectives",
 }
 
 _extra_passes: dict[str, Callable[[], Any]] = {}

@@ -22,10 +22,10 @@ _RECOGNIZE = (
 GENERIC_PIPELINES = {
     0: "",
     1: _CLEANUP,
-    2: f"{_CLEANUP},{_RECOGNIZE},{_CLEANUP},fuse,dce",
+    2: f"{_CLEANUP},{_RECOGNIZE},{_CLEANUP},fuse,dce,overlap-collectives",
     # -O3 cleans up after recognition with canonicalize: every cleanup pattern at once,
     # until none applies (the separate passes each run once).
-    3: f"{_CLEANUP},{_RECOGNIZE},canonicalize,cse,dce,fuse{{max-ops=32}},dce",
+    3: f"{_CLEANUP},{_RECOGNIZE},canonicalize,cse,dce,fuse{{max-ops=32}},dce,overlap-collectives",
 }
 
 

@@ -49,6 +49,8 @@ class AscendSimTarget(Target):
         TargetOption("keep_dtype", "node names or op types (one per line) to compute and store in float32 in a "
                      "float16 mode", metavar="FILE"),
         TargetOption("trace", "write the timing simulation as a Chrome/Perfetto trace (JSON)", metavar="FILE", writes=".json"),
+        TargetOption("cluster", "the cluster a graph's collectives are timed on: a bundled name (atlas-800t-a2, the "
+                     "default) or a .toml file"),
     )
 
     def __init__(
@@ -60,6 +62,7 @@ class AscendSimTarget(Target):
         tiling: str = "model",
         trace: str | Path | None = None,
         keep_dtype: str | Path | Sequence[str] | None = None,
+        cluster: str | Path | None = None,
     ) -> None:
         if variant and chip:
             raise GraphoptError(f"--target ascend-sim:{variant} and --chip {chip}: give one chip, not two")
@@ -77,6 +80,9 @@ class AscendSimTarget(Target):
 
         # Nodes or op types computed and stored in their own dtype in a float16 mode (--keep-dtype).
         self.keep_dtype = keep_entries(keep_dtype)
+        from graphopt.targets.ascend.cluster import DEFAULT_CLUSTER, load_cluster
+
+        self.cluster = load_cluster(cluster or DEFAULT_CLUSTER)  # the link model of collectives
 
     @classmethod
     def variants(cls) -> dict[str, str]:
@@ -124,17 +130,22 @@ class AscendSimTarget(Target):
 
         assert isinstance(executable, AscendExecutable)
         # The timing model needs no data: it runs here, at compile time, on the lowered kernels.
+        from graphopt.targets.ascend.comm_timing import schedule
+        from graphopt.targets.ascend.report_timing import kernels_of
+
         results = simulate_module(self.chip, executable.module, trace=self.trace is not None)
+        steps = schedule(self.cluster, kernels_of(executable.module), results, per_update_kernels(executable.module),
+                         executable.num)
         if self.trace is not None:
             from graphopt.targets.ascend.trace import write_trace
 
-            write_trace(self.chip, results, self.trace)
+            write_trace(self.chip, results, self.trace, steps)
         return {
             "chip": {"name": self.chip.name, "file": self.chip.source_file, "precision": self.precision, "tiling": self.tiling,
                      "keep_dtype": list(self.keep_dtype)},
             **executable_report(executable),
             "timing": timing_section(self.chip, results, "fp32" if self.precision == "must_keep_origin_dtype" else "fp16",
-                                     untimed_kernels(executable.module), per_update_kernels(executable.module)),
+                                     untimed_kernels(executable.module), per_update_kernels(executable.module), steps),
         }
 
     def summary_lines(self, report: dict[str, Any]) -> list[str]:

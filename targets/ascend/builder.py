@@ -57,7 +57,7 @@ class KernelBuilder:
         self.name, self.kind = name, kind
         self.ins = list(ins)
         self.out_types = list(out_types)
-        args = [v.type for v in ins] + (list(out_types) if kind != "aicpu" else [])
+        args = [v.type for v in ins] + (list(out_types) if kind not in ("aicpu", "comm") else [])
         self.block = Block(arg_types=args)
         self._stack: list[Block] = [self.block]
         self._events: dict[tuple[str, str], int] = {}

@@ -103,7 +103,7 @@ class TransDataOp(IRDLOperation):
 # Kernels (lower.py builds them, sim.py runs them, emit.py prints them as AscendC).
 
 MEMORY_SPACES = ("GM", "L1", "L0A", "L0B", "L0C", "UB")
-KERNEL_KINDS = ("cube", "vector", "aicpu")
+KERNEL_KINDS = ("cube", "vector", "aicpu", "comm")  # comm: a collective (HCCL), priced by the cluster's links
 ENGINES = ("MTE1", "MTE2", "MTE3", "FIX", "V")
 
 
@@ -154,7 +154,7 @@ class KernelOp(IRDLOperation):
             raise VerifyException(f"ascend.kernel kind {self.kind.data} is not one of {KERNEL_KINDS}")
         args = [a.type for a in self.body.block.args]
         ins = [v.type for v in self.inputs]
-        outs = [r.type for r in self.outputs] if self.kind.data != "aicpu" else []
+        outs = [r.type for r in self.outputs] if self.kind.data not in ("aicpu", "comm") else []
         if args != ins + outs:
             raise VerifyException(f"ascend.kernel {self.sym_name.data}: block arguments must be its inputs then its outputs")
 

@@ -64,7 +64,26 @@ def emit_kernel(kernel: KernelOp, chip: Chip, precision: str = "force_fp16") -> 
     """The AscendC-style source of one kernel (an AI CPU kernel gets a CpuKernel stub)."""
     if kernel.kind.data == "aicpu":
         return _aicpu_source(kernel)
+    if kernel.kind.data == "comm":
+        return _comm_source(kernel)
     return render(kernel, chip, precision)
+
+
+HCCL_CALLS = {"AllReduce": "HcclAllReduce", "AllGather": "HcclAllGather", "ReduceScatter": "HcclReduceScatter",
+              "AllToAll": "HcclAlltoAllV", "Broadcast": "HcclBroadcast", "Wait": "aclrtSynchronizeStream"}
+
+
+def _comm_source(kernel: KernelOp) -> str:
+    """A collective is no kernel of ours: the HCCL call that does it, on its own stream."""
+    op = next(o for o in kernel.body.block.ops if not o.name.endswith("yield"))
+    kind = getattr(op, "ONNX_TYPE", op.name)
+    attrs = ", ".join(f"{k}={v}" for k, v in op.properties.items())
+    return "\n".join([
+        f"// {kernel.sym_name.data}: a collective on the HCCL stream, not a kernel ({attrs})",
+        '#include "hccl/hccl.h"',
+        f"// {HCCL_CALLS.get(kind, kind)}(sendBuf, recvBuf, count, dataType, op, comm, hcclStream);",
+        "",
+    ])
 
 
 def _aicpu_source(kernel: KernelOp) -> str:

@@ -32,6 +32,7 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import Rewriter
 
 from graphopt.dialects.graph import (
+    COLLECTIVES,
     ConstantOp,
     FusedOp,
     GraphOp,
@@ -114,6 +115,10 @@ class _Lowering:
             group = Group(op, ins, list(ins), [op], list(op.results))
         else:
             return
+        if isinstance(op, GraphOp) and op.ONNX_DOMAIN == "graphopt" and op.ONNX_TYPE in COLLECTIVES:
+            # A collective: HCCL's, not a compute kernel. It runs on the communication stream
+            # (report_timing prices it with the cluster's link model); its body keeps the op.
+            return self.replace(op, self.aicpu(group, "comm"))
         kept = is_kept(op)
         if kept:  # --keep-dtype: this kernel computes and stores in the model's dtypes
             self.num, num = Numerics.of("must_keep_origin_dtype"), self.num
@@ -197,8 +202,8 @@ class _Lowering:
         cores = max(1, min(self.chip.vector_cores, moved // self.chip.dma_full_bw_bytes))
         return kb.finish(cores, {"bytes": moved})
 
-    def aicpu(self, g: Group) -> KernelOp:
-        kb = KernelBuilder(self.name(g.ops), "aicpu", g.ins, [r.type for r in g.root.results])
+    def aicpu(self, g: Group, kind: str = "aicpu") -> KernelOp:
+        kb = KernelBuilder(self.name(g.ops), kind, g.ins, [r.type for r in g.root.results])
         mapping: dict[SSAValue, SSAValue] = dict(zip(g.args, kb.block.args))
         if isinstance(g.root, FusedOp):
             for inner in g.root.body.block.ops:
@@ -317,7 +322,7 @@ def check_lowered(module: ModuleOp, chip: Chip) -> None:
         for op in fn.body.block.ops:
             if isinstance(op, GraphOp | FusedOp) and not isinstance(op, allowed):
                 _fail("a graph op survived lowering", op)
-            if isinstance(op, KernelOp) and op.kind.data != "aicpu":
+            if isinstance(op, KernelOp) and op.kind.data not in ("aicpu", "comm"):  # those keep graph ops
                 _check_kernel(op, chip)
 
 

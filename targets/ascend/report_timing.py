@@ -4,7 +4,10 @@ Kernels run one after another (a single stream, as a graph executes on one devic
 each is simulated on its own (`kernel_timing.kernel_program` + `timing.simulate`), with an
 L2 state carried from kernel to kernel. Totals:
 
-- total_us: the sum of the kernels' times (each includes its launch).
+- total_us: the sum of the kernels' times (each includes its launch); with collectives, the
+  end of the later of the compute and communication streams (comm_timing: a collective
+  overlaps the compute issued between it and its wait), and collective_us,
+  collective_exposed_us, collective_hidden_us and each collective's algorithm and formula.
 - flops: the model's FLOPs (matmul 2MNK, attention 4·Sq·Skv·D per head, halved when causal);
   vector work is not counted, as MFU conventionally does.
 - mfu: flops / (total time x the chip's peak for the dtype); the peak is reported beside it
@@ -26,6 +29,7 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import MemRefType, ModuleOp, TensorType
 
 from graphopt.targets.ascend.chip import Chip
+from graphopt.targets.ascend.comm_timing import Schedule, collectives_section
 from graphopt.targets.ascend.dialect import KernelOp
 from graphopt.targets.ascend.kernel_timing import kernel_program
 from graphopt.targets.ascend.l2 import L2State
@@ -52,7 +56,7 @@ def simulate_module(chip: Chip, module: ModuleOp, *, trace: bool = False) -> lis
     shared L2 state."""
     l2 = L2State(chip.l2_bytes)
     return [simulate(chip, kernel_program(chip, k, l2, names=trace), trace=trace)
-            for k in kernels_of(module) if not has_runtime_sizes(k)]
+            for k in kernels_of(module) if not has_runtime_sizes(k) and k.kind.data != "comm"]
 
 
 def per_update_kernels(module: ModuleOp) -> list[str]:
@@ -61,11 +65,12 @@ def per_update_kernels(module: ModuleOp) -> list[str]:
 
 
 def timing_section(chip: Chip, results: list[SimResult], dtype: str = "fp16", untimed: Sequence[str] = (),
-                   per_update: Collection[str] = ()) -> dict[str, Any]:
-    """report.json's `timing` (see the module docstring)."""
+                   per_update: Collection[str] = (), steps: Schedule | None = None) -> dict[str, Any]:
+    """report.json's `timing` (see the module docstring); ``steps``: the two streams'
+    schedule when the graph has collectives (comm_timing)."""
     conversions = [r for r in results if r.name in per_update]
     results = [r for r in results if r.name not in per_update]
-    total_us = sum(r.time_us for r in results)
+    total_us = steps.total_us if steps is not None and steps.collectives else sum(r.time_us for r in results)
     flops = sum(r.flops for r in results)
     peak = chip.peak_flops(dtype if dtype in chip.macs_per_cycle else "fp16")
     seconds = total_us * 1e-6
@@ -80,6 +85,7 @@ def timing_section(chip: Chip, results: list[SimResult], dtype: str = "fp16", un
         "kernels": [_kernel_row(r) for r in results],
         "complete": not untimed,
         "untimed": list(untimed),
+        **(collectives_section(steps) if steps is not None else {}),
         **({"parameter_conversion_us": round(sum(r.time_us for r in conversions), 3),
             "parameter_conversions": [_kernel_row(r) for r in conversions]} if conversions else {}),
     }

@@ -202,7 +202,7 @@ class AscendExecutable:
 
     def run_kernel(self, k: KernelOp, ins: list[Any]) -> list[Any]:
         try:
-            if k.kind.data == "aicpu":
+            if k.kind.data in ("aicpu", "comm"):  # a collective: its rule runs it on torch.distributed's group
                 return self._aicpu(k, ins)
             first = k.body.block.first_op
             if isinstance(first, MoveOp):

@@ -17,16 +17,30 @@ from typing import Any
 
 from graphopt.errors import GraphoptError
 from graphopt.targets.ascend.chip import Chip
+from graphopt.targets.ascend.comm_timing import Schedule
 from graphopt.targets.ascend.timing import SimResult
 
 _PIPE_ORDER = ("S", "MTE2", "MTE1", "M", "FIX", "V", "MTE3")
 
 
-def trace_events(chip: Chip, results: list[SimResult]) -> list[dict[str, Any]]:
-    """Metadata and complete events for every kernel, back to back from t = 0."""
+def trace_events(chip: Chip, results: list[SimResult], steps: Schedule | None = None) -> list[dict[str, Any]]:
+    """Metadata and complete events for every kernel, back to back from t = 0 (or where
+    ``steps``, the two streams' schedule, starts them), and the collectives on a lane of
+    their own ("HCCL")."""
     events: list[dict[str, Any]] = []
     t0 = 0.0
+    if steps is not None and steps.collectives:
+        pid = len(results) + 1
+        events.append({"ph": "M", "pid": pid, "name": "process_name", "args": {"name": "HCCL (collectives)"}})
+        events.append({"ph": "M", "pid": pid, "name": "process_sort_index", "args": {"sort_index": 0}})
+        events.append({"ph": "M", "pid": pid, "tid": 0, "name": "thread_name", "args": {"name": "communication stream"}})
+        for c in steps.collectives:
+            events.append({"ph": "X", "pid": pid, "tid": 0, "name": f"{c.name} {c.op} {c.nbytes / 1e6:.2f} MB x {c.ranks}",
+                           "cat": "comm", "ts": c.start_us, "dur": c.us,
+                           "args": {"algorithm": c.algorithm, "formula": c.formula, "exposed_us": c.exposed_us}})
     for pid, r in enumerate(results, start=1):
+        if steps is not None and r.name in steps.starts:
+            t0 = steps.starts[r.name]
         events.append({"ph": "M", "pid": pid, "name": "process_name", "args": {"name": f"{r.name} ({r.kind}, {r.bound}-bound)"}})
         events.append({"ph": "M", "pid": pid, "name": "process_sort_index", "args": {"sort_index": pid}})
         launch_us = chip.cycles_to_us(r.launch_cycles)
@@ -65,9 +79,9 @@ def check_nesting(events: list[dict[str, Any]]) -> None:
             stack.append((start, end, name))
 
 
-def write_trace(chip: Chip, results: list[SimResult], path: str | Path) -> Path:
+def write_trace(chip: Chip, results: list[SimResult], path: str | Path, steps: Schedule | None = None) -> Path:
     """Validate, then write the trace JSON object."""
-    events = trace_events(chip, results)
+    events = trace_events(chip, results, steps)
     check_nesting(events)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -43,7 +43,7 @@ def model_file(tmp_path):
 def test_an_option_the_target_lacks_is_refused(capsys, model_file, tmp_path):
     rc, _, err = cli_in_process(capsys, "compile", model_file, "-t", "cpu", "--chip", "ascend310p", "-o", tmp_path / "out")
     assert rc == 2 and err.strip() == "graphopt: error: --chip: target cpu has no such option", err
-    with pytest.raises(GraphoptError, match=r"--colour: target ascend-sim has no such option \(it takes chip, keep_dtype"):
+    with pytest.raises(GraphoptError, match=r"--colour: target ascend-sim has no such option \(it takes chip, cluster, keep_dtype"):
         registry.get_target("ascend-sim", keep_dtype=None, colour="red")
 
 

@@ -1,0 +1,170 @@
+"""Clusters of Ascend servers as data, and what a collective costs on one.
+
+A cluster file (``clusters/*.toml``, every number with its source tag like a chip file)
+gives the servers' size and the links: HCCS inside a server (a full mesh: each NPU pair
+on its own link), RoCE across servers (one NIC per NPU), and the reduction's speed. A
+collective's time follows HCCL's own cost formulas (reference/ascend-cluster.md 2.2; α a
+step's latency, β seconds per byte on a link, γ seconds per byte reduced; p ranks, n bytes):
+
+- within one server, HCCL's Mesh: every peer's chunk on its own link, one step per phase:
+  ReduceScatter α + (n/p)β + ((p−1)/p)nγ, AllGather α + (n/p)β, AllReduce the two;
+  AllToAll α + (n/p)β (each pair exchanges its part on its own link); Broadcast as a
+  scatter then an all-gather;
+- across s servers of k ranks each, hierarchically (level 0 mesh, level 1 across servers,
+  each of the k NPUs driving its own NIC on its 1/k share): an AllReduce is a mesh
+  ReduceScatter, an AllReduce of n/k across the servers (recursive halving-doubling when s
+  is a power of 2, else a ring) and a mesh AllGather; an AllGather and a ReduceScatter the
+  same, less their other half; an AllToAll sends (s−1)/s of its data over RoCE pairwise,
+  (s−1) steps.
+
+``collective_time`` returns the time, the algorithm and the formula with its numbers, so a
+report says what it assumed.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from graphopt.errors import GraphoptError
+
+CLUSTERS_DIR = Path(__file__).parent / "clusters"
+DEFAULT_CLUSTER = "atlas-800t-a2"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    chip: str
+    chips_per_server: int
+    hccs_link_bytes_per_s: float
+    hccs_alpha_us: float
+    roce_nic_bytes_per_s: float
+    roce_alpha_us: float
+    reduce_bytes_per_s: float
+    source_file: str = ""
+
+
+def available_clusters() -> list[str]:
+    return sorted(p.stem for p in CLUSTERS_DIR.glob("*.toml"))
+
+
+def load_cluster(name_or_path: str | Path = DEFAULT_CLUSTER) -> Cluster:
+    """A bundled cluster by name, or a user's TOML file by path."""
+    text = str(name_or_path)
+    path = Path(text) if text.endswith(".toml") or "/" in text else CLUSTERS_DIR / f"{text}.toml"
+    if not path.is_file():
+        if path.parent == CLUSTERS_DIR:
+            raise GraphoptError(f"unknown cluster '{text}' (bundled clusters: {', '.join(available_clusters())})")
+        raise GraphoptError(f"cluster file {path} does not exist")
+    return _load(path.resolve())
+
+
+@cache
+def _load(path: Path) -> Cluster:
+    from graphopt.targets.ascend.chip import CHIP_FILE_MAX, _Reader
+
+    try:
+        if path.stat().st_size > CHIP_FILE_MAX:
+            raise GraphoptError(f"{path}: too large for a cluster description (at most {CHIP_FILE_MAX} bytes)")
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise GraphoptError(f"{path}: not UTF-8 text; a cluster description is a TOML file") from None
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise GraphoptError(f"{path}: not valid TOML ({type(exc).__name__}: {str(exc)[:200]})") from None
+    except OSError as exc:
+        raise GraphoptError(f"{path}: cannot be read ({exc.strerror})") from None
+    r = _Reader(path, data)
+    return Cluster(
+        name=r.text("cluster.name"),
+        chip=r.text("cluster.chip"),
+        chips_per_server=r.number("cluster.chips_per_server", int),
+        hccs_link_bytes_per_s=r.number("hccs.link_bytes_per_s"),
+        hccs_alpha_us=r.number("hccs.alpha_us"),
+        roce_nic_bytes_per_s=r.number("roce.nic_bytes_per_s"),
+        roce_alpha_us=r.number("roce.alpha_us"),
+        reduce_bytes_per_s=r.number("reduce.bytes_per_s"),
+        source_file=str(path),
+    )
+
+
+@dataclass(frozen=True)
+class CollectiveCost:
+    us: float
+    algorithm: str
+    formula: str  # the cost formula with its numbers, in microseconds
+
+
+def layout(cluster: Cluster, ranks: Sequence[int]) -> tuple[int, int]:
+    """(servers, ranks per server) of a group, global ranks filling servers in order."""
+    per_server: dict[int, int] = {}
+    for r in ranks:
+        per_server[r // cluster.chips_per_server] = per_server.get(r // cluster.chips_per_server, 0) + 1
+    return len(per_server), max(per_server.values(), default=1)
+
+
+def collective_time(cluster: Cluster, op: str, nbytes: float, ranks: Sequence[int]) -> CollectiveCost:
+    """The time of collective ``op`` ("AllReduce", "AllGather", "ReduceScatter", "AllToAll",
+    "Broadcast") of ``nbytes`` (an all-gather's whole output, a reduce-scatter's whole input,
+    the tensor otherwise) over the global ``ranks``."""
+    p = len(ranks)
+    if p <= 1:
+        return CollectiveCost(0.0, "none", "one rank: nothing moves")
+    servers, k = layout(cluster, ranks)
+    if servers == 1:
+        return _mesh(cluster, op, nbytes, p)
+    return _hierarchical(cluster, op, nbytes, servers, k)
+
+
+def _mesh(c: Cluster, op: str, n: float, p: int) -> CollectiveCost:
+    a, link, red = c.hccs_alpha_us, c.hccs_link_bytes_per_s / 1e6, c.reduce_bytes_per_s / 1e6  # bytes per us
+    chunk, reduced = n / p / link, (p - 1) / p * n / red
+    terms = {
+        "ReduceScatter": (a + chunk + reduced, f"a + (n/p)b + ((p-1)/p)n g = {a:g} + {chunk:.1f} + {reduced:.1f}"),
+        "AllGather": (a + chunk, f"a + (n/p)b = {a:g} + {chunk:.1f}"),
+        "AllReduce": (2 * a + 2 * chunk + reduced, f"2a + (2n/p)b + ((p-1)/p)n g = {2 * a:g} + {2 * chunk:.1f} + {reduced:.1f}"),
+        "AllToAll": (a + chunk, f"a + (n/p)b = {a:g} + {chunk:.1f}"),
+        "Broadcast": (2 * a + 2 * chunk, f"scatter + all-gather: 2a + 2(n/p)b = {2 * a:g} + {2 * chunk:.1f}"),
+    }
+    if op not in terms:
+        raise GraphoptError(f"no cost model for collective {op}")
+    us, formula = terms[op]
+    return CollectiveCost(us, f"mesh (HCCS, p={p})", formula)
+
+
+def _inter_allreduce(c: Cluster, n: float, s: int) -> tuple[float, str, str]:
+    """An all-reduce of n bytes per NPU across s servers on RoCE (one NIC each)."""
+    a, nic, red = c.roce_alpha_us, c.roce_nic_bytes_per_s / 1e6, c.reduce_bytes_per_s / 1e6
+    moved, reduced = 2 * (s - 1) / s * n / nic, (s - 1) / s * n / red
+    if s & (s - 1) == 0:
+        steps = 2 * int(math.log2(s))
+        return steps * a + moved + reduced, "RHD", f"2 log2(s) a + 2((s-1)/s)n b + ((s-1)/s)n g = {steps * a:g} + {moved:.1f} + {reduced:.1f}"
+    steps = 2 * (s - 1)
+    return steps * a + moved + reduced, "ring", f"2(s-1) a + 2((s-1)/s)n b + ((s-1)/s)n g = {steps * a:g} + {moved:.1f} + {reduced:.1f}"
+
+
+def _hierarchical(c: Cluster, op: str, n: float, s: int, k: int) -> CollectiveCost:
+    """Level 0 a mesh of k in each server, level 1 across the s servers (n/k per NIC)."""
+    rs, ag = _mesh(c, "ReduceScatter", n, k), _mesh(c, "AllGather", n, k)
+    if op == "AllToAll":
+        a, nic = c.roce_alpha_us, c.roce_nic_bytes_per_s / 1e6
+        remote = (s - 1) / s * n / nic
+        local = _mesh(c, "AllToAll", n / s, k)
+        us = (s - 1) * a + remote + local.us
+        return CollectiveCost(us, f"pairwise across {s} servers + mesh within",
+                              f"(s-1)a + ((s-1)/s)n b_roce + mesh = {(s - 1) * a:g} + {remote:.1f} + {local.us:.1f}")
+    inter, algo, formula = _inter_allreduce(c, n / k, s)
+    if op == "AllReduce":
+        us, parts = rs.us + inter + ag.us, f"mesh RS {rs.us:.1f} + {algo} AR of n/k {inter:.1f} ({formula}) + mesh AG {ag.us:.1f}"
+    elif op in ("AllGather", "ReduceScatter", "Broadcast"):
+        half = inter / 2  # one phase of the inter-server all-reduce (its all-gather or reduce-scatter half)
+        local = ag if op == "AllGather" else rs
+        us, parts = local.us + half + (ag.us if op == "Broadcast" else 0.0), \
+            f"mesh {local.us:.1f} + half of the {algo} AR across servers {half:.1f}"
+    else:
+        raise GraphoptError(f"no cost model for collective {op}")
+    return CollectiveCost(us, f"hierarchical: mesh (HCCS, k={k}) + {algo} (RoCE, s={s})", parts)
