@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -183,31 +183,41 @@ def available_chips() -> list[str]:
 
 def load_chip(name_or_path: str | Path = DEFAULT_CHIP) -> Chip:
     """A bundled chip by name (`ascend310p`) or a user's TOML file by path (`my_chip.toml`)."""
+    return _load(find_description(name_or_path, CHIPS_DIR, "chip", available_chips))
+
+
+CHIP_FILE_MAX = 1 << 20  # bytes: a chip (or cluster) description is a page of numbers
+
+
+def find_description(name_or_path: str | Path, folder: Path, kind: str, available: Callable[[], list[str]]) -> Path:
+    """The file of a bundled description (a name in ``folder``) or a user's (a path)."""
     text = str(name_or_path)
-    path = Path(text) if text.endswith(".toml") or "/" in text else CHIPS_DIR / f"{text}.toml"
+    path = Path(text) if text.endswith(".toml") or "/" in text else folder / f"{text}.toml"
     if not path.is_file():
-        if path.parent == CHIPS_DIR:
-            raise GraphoptError(f"unknown chip '{text}' (bundled chips: {', '.join(available_chips())})")
-        raise GraphoptError(f"chip file {path} does not exist")
-    return _load(path.resolve())
+        if path.parent == folder:
+            raise GraphoptError(f"unknown {kind} '{text}' (bundled {kind}s: {', '.join(available())})")
+        raise GraphoptError(f"{kind} file {path} does not exist")
+    return path.resolve()
 
 
-CHIP_FILE_MAX = 1 << 20  # bytes: a chip description is a page of numbers
-
-
-@cache
-def _load(path: Path) -> Chip:
+def read_description(path: Path, kind: str) -> dict[str, Any]:
+    """A description's TOML, every failure one line naming the file."""
     try:
         if path.stat().st_size > CHIP_FILE_MAX:
-            raise GraphoptError(f"{path}: {path.stat().st_size} bytes is too large for a chip description "
+            raise GraphoptError(f"{path}: {path.stat().st_size} bytes is too large for a {kind} description "
                                 f"(at most {CHIP_FILE_MAX}); is it the right file?")
-        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError:
-        raise GraphoptError(f"{path}: not UTF-8 text; a chip description is a TOML file") from None
+        raise GraphoptError(f"{path}: not UTF-8 text; a {kind} description is a TOML file") from None
     except (tomllib.TOMLDecodeError, RecursionError) as exc:
         raise GraphoptError(f"{path}: not valid TOML ({type(exc).__name__}: {str(exc)[:200]})") from None
     except OSError as exc:
         raise GraphoptError(f"{path}: cannot be read ({exc.strerror})") from None
+
+
+@cache
+def _load(path: Path) -> Chip:
+    data = read_description(path, "chip")
     return _Reader(path, data).chip()
 
 

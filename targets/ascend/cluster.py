@@ -24,7 +24,6 @@ report says what it assumed.
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -55,29 +54,16 @@ def available_clusters() -> list[str]:
 
 def load_cluster(name_or_path: str | Path = DEFAULT_CLUSTER) -> Cluster:
     """A bundled cluster by name, or a user's TOML file by path."""
-    text = str(name_or_path)
-    path = Path(text) if text.endswith(".toml") or "/" in text else CLUSTERS_DIR / f"{text}.toml"
-    if not path.is_file():
-        if path.parent == CLUSTERS_DIR:
-            raise GraphoptError(f"unknown cluster '{text}' (bundled clusters: {', '.join(available_clusters())})")
-        raise GraphoptError(f"cluster file {path} does not exist")
-    return _load(path.resolve())
+    from graphopt.targets.ascend.chip import find_description
+
+    return _load(find_description(name_or_path, CLUSTERS_DIR, "cluster", available_clusters))
 
 
 @cache
 def _load(path: Path) -> Cluster:
-    from graphopt.targets.ascend.chip import CHIP_FILE_MAX, _Reader
+    from graphopt.targets.ascend.chip import _Reader, read_description
 
-    try:
-        if path.stat().st_size > CHIP_FILE_MAX:
-            raise GraphoptError(f"{path}: too large for a cluster description (at most {CHIP_FILE_MAX} bytes)")
-        data = tomllib.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError:
-        raise GraphoptError(f"{path}: not UTF-8 text; a cluster description is a TOML file") from None
-    except (tomllib.TOMLDecodeError, RecursionError) as exc:
-        raise GraphoptError(f"{path}: not valid TOML ({type(exc).__name__}: {str(exc)[:200]})") from None
-    except OSError as exc:
-        raise GraphoptError(f"{path}: cannot be read ({exc.strerror})") from None
+    data = read_description(path, "cluster")
     r = _Reader(path, data)
     return Cluster(
         name=r.text("cluster.name"),
