@@ -331,7 +331,8 @@ ChannelLayerNormOp.ATTR_KINDS = {"epsilon": AttrType.FLOAT, "stash_type": AttrTy
 
 
 # ---------------------------------------------------------------------------------------
-# Collectives (domain "graphopt"): what torch's functional collectives lower to. Like
+# Collectives (domain "graphopt"), point to point included: what torch's functional
+# collectives lower to. Like
 # torch's, each is asynchronous: its result may be read only through graph.wait, so a pass
 # can move the wait later and overlap the communication with compute. They are not Pure:
 # no pass folds, merges, fuses or drops one. ``group`` names the process group as torch
@@ -347,6 +348,11 @@ COLLECTIVES = {  # type -> (doc line, its attributes)
                  "concatenated by output_split_sizes", {"input_split_sizes": AttrType.INTS,
                                                         "output_split_sizes": AttrType.INTS}),
     "Broadcast": ("rank src's x, on every rank", {"src": AttrType.INT}),
+    # Point to point: Send's result is x itself, once sent (wait for it before x may change);
+    # Recv reads nothing and makes the tensor the peer sent (shape and dtype: its type).
+    "Send": ("x sent to global rank peer; its result is x, once sent", {"peer": AttrType.INT}),
+    "Recv": ("the tensor global rank peer sends, of the result's type", {"peer": AttrType.INT,
+                                                                          "shape": AttrType.INTS, "dtype": AttrType.INT}),
     "Wait": ("x once the collective producing it has completed", {}),
 }
 COLLECTIVE_ATTRS = {"group": AttrType.STRING, "ranks": AttrType.INTS, "mesh_dim": AttrType.STRING}

@@ -111,6 +111,12 @@ def _same(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray
     return [ins[0]]
 
 
+def _recv(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
+    if "shape" not in attrs or "dtype" not in attrs:
+        raise ValueError("Recv needs the shape and dtype (an ONNX TensorProto type) of what it receives")
+    return [(tuple(int(d) for d in attrs["shape"]), dtypes.from_onnx(int(attrs["dtype"])))]
+
+
 def _group_size(attrs: dict[str, Any]) -> int:
     size = int(attrs.get("group_size") or len(attrs.get("ranks") or ()) or 0)
     if size < 1:
@@ -304,6 +310,8 @@ RULES: dict[str, Rule] = {
     "graphopt::AllReduce": _same,
     "graphopt::Broadcast": _same,
     "graphopt::Wait": _same,
+    "graphopt::Send": _same,
+    "graphopt::Recv": _recv,
     "graphopt::AllGather": _all_gather,
     "graphopt::ReduceScatter": _reduce_scatter,
     "graphopt::AllToAll": _all_to_all,

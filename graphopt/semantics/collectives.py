@@ -134,3 +134,24 @@ def broadcast(x: np.ndarray, *, src: int = 0, group: str = "", ranks: Sequence[i
 @rule("graphopt::Wait")
 def wait(x: np.ndarray) -> np.ndarray:
     return x  # the collectives above return complete results
+
+
+@rule("graphopt::Send")
+def send(x: np.ndarray, *, peer: int = 0, group: str = "", ranks: Sequence[int] = (), mesh_dim: str = "") -> np.ndarray:
+    import torch.distributed as dist
+
+    dist.send(_tensor(x), dst=peer, group=process_group(group))
+    return x
+
+
+@rule("graphopt::Recv")
+def recv(*, peer: int = 0, shape: Sequence[int] = (), dtype: int = 1, group: str = "", ranks: Sequence[int] = (),
+         mesh_dim: str = "") -> np.ndarray:
+    import torch.distributed as dist
+
+    from graphopt import dtypes
+
+    g = process_group(group)
+    t = _tensor(np.empty(tuple(shape), dtype=dtypes.from_onnx(dtype).numpy))
+    dist.recv(t, src=peer, group=g)
+    return t.numpy()

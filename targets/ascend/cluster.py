@@ -95,8 +95,15 @@ def layout(cluster: Cluster, ranks: Sequence[int]) -> tuple[int, int]:
 
 def collective_time(cluster: Cluster, op: str, nbytes: float, ranks: Sequence[int]) -> CollectiveCost:
     """The time of collective ``op`` ("AllReduce", "AllGather", "ReduceScatter", "AllToAll",
-    "Broadcast") of ``nbytes`` (an all-gather's whole output, a reduce-scatter's whole input,
-    the tensor otherwise) over the global ``ranks``."""
+    "Broadcast"; "Send" and "Recv" between the two ``ranks``) of ``nbytes`` (an all-gather's
+    whole output, a reduce-scatter's whole input, the tensor otherwise) over the global ``ranks``."""
+    if op in ("Send", "Recv"):  # point to point: one link between the pair
+        servers, _ = layout(cluster, ranks)
+        if servers <= 1:
+            a, bw, link = cluster.hccs_alpha_us, cluster.hccs_link_bytes_per_s / 1e6, "HCCS link"
+        else:
+            a, bw, link = cluster.roce_alpha_us, cluster.roce_nic_bytes_per_s / 1e6, "RoCE"
+        return CollectiveCost(a + nbytes / bw, f"point to point ({link})", f"a + n b = {a:g} + {nbytes / bw:.1f}")
     p = len(ranks)
     if p <= 1:
         return CollectiveCost(0.0, "none", "one rank: nothing moves")

@@ -57,6 +57,8 @@ def _ranks(op: Any, world: int) -> list[int]:
     """The global ranks of a collective's group: its ``ranks``, else ``group_size`` ranks
     from 0 (a group of the first servers), else the cluster world ``world`` given."""
     attrs = op.onnx_attrs()
+    if op.ONNX_TYPE in ("Send", "Recv"):  # the pair; without the sender's rank, rank 0's view
+        return [int(r) for r in attrs.get("ranks") or [0, int(attrs.get("peer", 0))]]
     if attrs.get("ranks"):
         return [int(r) for r in attrs["ranks"]]
     size = int(attrs.get("group_size") or world or 0)
@@ -74,7 +76,7 @@ def comm_cost(cluster: Cluster, kernel: KernelOp, num: Numerics | None = None, w
     kind = op.ONNX_TYPE
     ranks = _ranks(op, world)
     # What moves: an all-gather's whole output, every other collective's input.
-    v = kernel.outputs[0] if kind == "AllGather" else kernel.inputs[0]
+    v = kernel.outputs[0] if kind in ("AllGather", "Recv") else kernel.inputs[0]
     stored = num.store(np_dtype(v)) if num is not None else np_dtype(v)
     nbytes = float(math.prod(shape(v)) * stored.itemsize)
     cost = collective_time(cluster, kind, nbytes, ranks)

@@ -68,3 +68,8 @@ def test_the_example_runs(plan):
                            str(HERE.parents[1] / "examples" / "distributed_train.py"), plan],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0 and proc.stdout.count("(match)") == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def test_send_and_recv_between_two_compiled_graphs():
+    proc = torchrun("distributed_p2p_job.py")
+    assert proc.returncode == 0 and len(re.findall(r"OK p2p rank \d", proc.stdout)) == 2, proc.stdout[-2000:] + proc.stderr[-3000:]

@@ -106,3 +106,21 @@ def test_a_cluster_file_is_checked(tmp_path):
     bad.write_text('[cluster]\nname = "x"\nchip = "ascend910b"\nchips_per_server = 8\n')
     with pytest.raises(GraphoptError, match="source tag"):
         load_cluster(bad)
+
+
+def test_point_to_point_is_one_link():
+    c = load_cluster("atlas-800t-a2")
+    near, far = collective_time(c, "Send", 4e6, [0, 1]), collective_time(c, "Recv", 4e6, [0, 9])
+    assert near.us == pytest.approx(c.hccs_alpha_us + 4e6 / c.hccs_link_bytes_per_s * 1e6) and "HCCS" in near.algorithm
+    assert far.us == pytest.approx(c.roce_alpha_us + 4e6 / c.roce_nic_bytes_per_s * 1e6) and "RoCE" in far.algorithm
+
+
+def test_a_recv_is_posted_early_and_hides_behind_compute():
+    text = STEP.replace(
+        '%r = "graph.all_reduce"(%g) <{reduce_op = "sum", group = "0", ranks = array<i64: 0, 1, 2, 3, 4, 5, 6, 7>}> {src = ["grad_ar"]} : (tensor<1024x1024xf32>) -> tensor<1024x1024xf32>',
+        '%r = "graph.recv"() <{peer = 9 : i64, shape = array<i64: 1024, 1024>, dtype = 1 : i64}> {src = ["recv"]} : () -> tensor<1024x1024xf32>')
+    late, early = _compile("", text).report["timing"], _compile("overlap-collectives,", text).report["timing"]
+    (c,) = early["collectives"]
+    assert c["op"] == "Recv" and "RoCE" in c["algorithm"]  # rank 0's view: peer 9 is on the next server
+    assert late["collective_hidden_us"] == pytest.approx(0.0, abs=1e-6) and early["collective_hidden_us"] > 0
+    assert early["total_us"] < late["total_us"]
