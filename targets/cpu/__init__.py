@@ -19,8 +19,16 @@ class CpuTarget(Target):
     description = "numpy interpreter over a flat execution plan (the reference target)"
 
     def build(self, module: ModuleOp, weights: WeightStore, input_names: Sequence[str]) -> ExecutionPlan:
+        from graphopt.dialects.graph import COLLECTIVES, GraphOp
         from graphopt.targets.cpu.plan import build_plan
 
+        groups = {op.onnx_attrs().get("group") or "" for op in module.walk() if isinstance(op, GraphOp)
+                  and op.ONNX_DOMAIN == "graphopt" and op.ONNX_TYPE in COLLECTIVES and op.ONNX_TYPE != "Wait"}
+        if groups:  # collectives run on torch.distributed's live groups: they must be there now
+            from graphopt.semantics.collectives import process_group
+
+            for group in sorted(groups):
+                process_group(group)
         return build_plan(module, weights, input_names)
 
     def supports(self, op_type: str, domain: str, dtypes: Sequence[str]) -> str | None:
