@@ -81,6 +81,30 @@ def _op_type(op: Operation) -> str:
     return op.ONNX_TYPE if isinstance(op, GraphOp) else op.name
 
 
+def _row(key: Key, value: np.ndarray, expected: np.ndarray, tol: tuple[float, float], compute: Any) -> dict[str, Any]:
+    """One value's comparison at tolerance ``tol`` (validation's compare)."""
+    from graphopt.validate import compare
+
+    entry = compare(key[0], value, expected, 1, compute, tol)
+    finite = math.isfinite(entry["max_abs_err"])
+    return {
+        "node": key[0] if key[1] == 0 else f"{key[0]}:{key[1]}",
+        "shape": list(expected.shape),
+        "dtype": str(expected.dtype),
+        "max_abs_err": entry["max_abs_err"],
+        "max_rel_err": entry["max_rel_err"],
+        "cosine": entry["cosine"],
+        "tolerance": list(tol),
+        # How far past its tolerance the worst element is (<= 1 within): what a picture colours by.
+        "tolerance_ratio": 0.0 if entry["max_abs_err"] == 0 else _tolerance_ratio(value, expected, *tol) if finite else math.inf,
+        # Infinite where the reference is finite: within validation's overflow rule (a
+        # mask's -inf), but where bad values start.
+        "nonfinite": _nonfinite_where_finite(value, expected),
+        "ok": bool(entry["passed"]),
+        "key": key,
+    }
+
+
 def _tolerance_ratio(ours: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> float:
     """max |ours - ref| / (atol + rtol |ref|) over the elements: at most 1 within tolerance."""
     if ours.dtype.kind not in "fc" or ref.dtype.kind not in "fc":
@@ -120,7 +144,7 @@ def compare_model(
     a row is ``{"node", "op", "kernel", "shape", "dtype", "max_abs_err", "max_rel_err",
     "cosine", "tolerance": [rtol, atol], "ok", "nonfinite"}`` in the target's execution order."""
     import graphopt
-    from graphopt.validate import FLOOR_FACTOR, compare, compiled_inputs, tolerance, validate
+    from graphopt.validate import FLOOR_FACTOR, compiled_inputs, tolerance, validate
 
     common: dict[str, Any] = {"shapes": shapes, "example_inputs": example_inputs}
     ours = graphopt.compile(model, target, opt_level=opt_level, pipeline=pipeline, target_options=target_options, **common)
@@ -136,51 +160,35 @@ def compare_model(
     narrow = np.dtype(compute) if compute is not None and np.dtype(compute).kind == "f" else None
     order = {key: k for k, key in enumerate(ref_values)}
 
+    def value_of(v: SSAValue) -> Any:
+        return _value(ref, feeds, ref_values, ref_keys, v)
+
     rows: list[dict[str, Any]] = []
     row_producers: dict[str, Operation] = {}
     for key, value in our_values.items():
         expected = ref_values.get(key)
         if expected is None or expected.shape != value.shape:
             continue  # a value the reference does not hold as such (a rewrite's own)
-        depth = ref_depth.get(ref_result[key], 1)
-        rtol, atol = tolerance(expected.dtype, depth, compute)
-        involved = [expected, *(_value(ref, feeds, ref_values, ref_keys, v) for v in ref_producers[key].operands)]
-        entry = compare(key[0], value, expected, depth, compute, (rtol, atol * _scale(involved, narrow)))
-        if not entry["passed"] and narrow is not None and math.isfinite(entry["max_abs_err"]):
+        rtol, atol = tolerance(expected.dtype, ref_depth.get(ref_result[key], 1), compute)
+        involved = [expected, *(value_of(v) for v in ref_producers[key].operands)]
+        row = _row(key, value, expected, (rtol, atol * _scale(involved, narrow)), compute)
+        if not row["ok"] and narrow is not None and math.isfinite(row["max_abs_err"]):
             # validation's rounding floor, for one op: what the node itself gives on its
             # inputs rounded to the compute dtype (a BatchNorm with a tiny variance
             # multiplies its inputs' rounding by 1/sqrt(eps))
             floor = _local_floor(ref_producers[key], key[1], involved[1:], expected, narrow)
-            if floor is not None and entry["max_abs_err"] <= FLOOR_FACTOR * floor + entry.get("atol", 0.0):
-                entry.update(passed=True, rounding_floor=floor)
-        row = {
-            "node": key[0] if key[1] == 0 else f"{key[0]}:{key[1]}",
-            "op": _op_type(ref_producers[key]),
-            "kernel": _label(our_producers[key]),
-            "shape": list(expected.shape),
-            "dtype": str(expected.dtype),
-            "max_abs_err": entry["max_abs_err"],
-            "max_rel_err": entry["max_rel_err"],
-            "cosine": entry["cosine"],
-            "tolerance": [rtol, atol * _scale(involved, narrow)],
-            # A value infinite where the reference is finite: in range for the compute
-            # dtype's overflow rule of validation (a mask's -inf), but where bad ones start.
-            "nonfinite": _nonfinite_where_finite(value, expected),
-            "ok": bool(entry["passed"]),
-            "key": key,
-        }
-        # How far past its tolerance the worst element is (<= 1 within): what a picture colours by.
-        row["tolerance_ratio"] = 0.0 if entry["max_abs_err"] == 0 else \
-            _tolerance_ratio(value, expected, *row["tolerance"]) if math.isfinite(entry["max_abs_err"]) else math.inf
+            row["ok"] = floor is not None and row["max_abs_err"] <= FLOOR_FACTOR * floor + row["tolerance"][1]
+        row.update(op=_op_type(ref_producers[key]), kernel=_label(our_producers[key]))
         rows.append(row)
         row_producers[row["node"]] = our_producers[key]
     first = next((r for r in rows if not r["ok"]), None)
     first_bad, overflow, cancellation = None, None, None
     if first is not None:
+        preds = predecessors(ref.module)
         if first["nonfinite"]:
             # Where the infinities began is the first value out of tolerance, though
             # validation's overflow rule alone would let an infinite value pass.
-            first = _nonfinite_start(first, rows, predecessors(ref.module))
+            first = _nonfinite_start(first, rows, preds)
             first["ok"] = False
             overflow = _origin(first, row_producers[first["node"]], ref_values, order, narrow)
         else:
@@ -188,17 +196,15 @@ def compare_model(
             # tolerance it inherits from them, and the node after it is where the error
             # shows: look inside the bad row's kernel and at the rows it reads.
             inside = [k for k in ref_values if k[0] in provenance(row_producers[first["node"]])]
-            inside += _upstream_rows(first, rows, predecessors(ref.module))
-            cancellation = _cancellation(inside, ref_producers, lambda v: _value(ref, feeds, ref_values, ref_keys, v), narrow,
-                                         first["tolerance"][0])
+            inside += _upstream_rows(first, rows, preds)
+            cancellation = _cancellation(inside, ref_producers, value_of, narrow, first["tolerance"][0])
         if cancellation is not None:
             # The subtraction is where the error starts: its row (when the target holds
             # one) is the first bad value, though its inputs' rounding explains it.
             first = next((r for r in rows if r["key"] == (cancellation["node"], 0)), first)
             first["ok"] = False
         first["first_bad"] = True
-        first_bad = cancellation["node"] if cancellation is not None else \
-            overflow["node"] if overflow is not None else first["key"][0]
+        first_bad = (cancellation or overflow or {"node": first["key"][0]})["node"]
     for r in rows:
         del r["key"]
     return {
