@@ -70,7 +70,9 @@ def test_ddmin_finds_a_one_minimal_subset():
 
     got = ddmin(list("abcdefgh"), passes, budget=100)
     assert set(got) == needed
-    assert ddmin(list("abcdefgh"), passes, budget=3) and len(calls) <= 100 + 3
+    calls.clear()
+    partial = ddmin(list("abcdefgh"), passes, budget=3)  # stops early: what it returns still passes
+    assert len(calls) <= 3 and needed <= set(partial)
 
 
 def test_cli_writes_the_keep_file(tmp_path):
