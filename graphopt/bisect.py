@@ -158,34 +158,26 @@ def bisect_model(
     ``pass`` is None when the whole pipeline keeps the answer. ``output``: the reproducer
     folder to write (nothing is written when no pass is found). ``plugins``: the pass
     plugin files given, named in the reproducer's command."""
-    from graphopt.compiler import _as_model, _is_torch, parse_pipeline, verify
+    from graphopt.compiler import _check_arguments, import_any, input_specs, lowering_cut, parse_pipeline, verify
     from graphopt.ir import make_context
     from graphopt.registry import get_target
-    from graphopt.validate import random_inputs, reduction_depth
+    from graphopt.validate import module_input_types, reduction_depth, seeded_inputs
 
+    bound = _check_arguments(model, target, opt_level, pipeline, shapes, inputs, None, target_options)
     if output is not None:
         from graphopt import outputs as out_files
 
         out_files.check_output_folder(output, f"-o {output}", [model] if isinstance(model, str | Path) else [])
     tgt = get_target(target, **{k: v for k, v in (target_options or {}).items() if v is not None})
-    proto = None
-    if _is_torch(model):
-        from graphopt.frontends.fx import import_torch
-
-        imported = import_torch(model, None)[0]
-    else:
-        from graphopt.frontends.onnx import import_model
-
-        proto = _as_model(model)
-        imported = import_model(proto, {k: tuple(v) for k, v in (shapes or {}).items()})
+    imported, _, proto, _ = import_any(model, bound)
     ctx = make_context(imported.weights)
     ctx.target = tgt
-    spec = pipeline if pipeline is not None else tgt.pipeline(opt_level)
-    passes = parse_pipeline(spec)
-    cut = next((k for k, p in enumerate(passes) if p.name in tgt.lowering_passes), len(passes))
-    specs = [(name, spec[0], spec[1].numpy) for name, spec in imported.inputs if spec is not None]
-    feeds = dict(inputs) if inputs is not None else random_inputs(specs, seed)
+    passes = parse_pipeline(pipeline if pipeline is not None else tgt.pipeline(opt_level))
+    cut = lowering_cut(passes, tgt)
     module = imported.module
+    names = [name for name, _ in imported.inputs]
+    feeds = dict(inputs) if inputs is not None else \
+        seeded_inputs(names, input_specs(imported), module_input_types(module, len(names)), seed)
     run = _Run(imported, ctx, tgt, feeds, [], reduction_depth(module))
     run.reference = run.outputs_on_cpu(module.clone())
 
@@ -211,7 +203,6 @@ def bisect_model(
             return result
         for p in lowering:
             p.apply(ctx, module)
-        names = [name for name, _ in imported.inputs]
         exe = tgt.build(module, ctx.weights, names)
         verdict = run.judge(exe.run([feeds[n] for n in names]), getattr(exe, "compute_dtype", None))
         checked.append({"pass": ",".join(spec_of(p) for p in lowering), "rewrites": None, **verdict})

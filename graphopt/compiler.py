@@ -371,18 +371,7 @@ def compile(
     t0 = time.perf_counter()
     if opts.progress:
         opts.progress("importing")
-    proto: onnx.ModelProto | None = None
-    reference = None
-    if _is_torch(model):
-        from graphopt.frontends.fx import import_torch
-
-        imported, reference, label = import_torch(model, example_inputs)
-    else:
-        from graphopt.frontends.onnx import import_model
-
-        proto = _as_model(model)
-        imported = import_model(proto, bound)
-        label = _model_label(model, proto)
+    imported, reference, proto, label = import_any(model, bound, example_inputs)
     compiled = build_compiled(imported, tgt, opt_level=opt_level, pipeline=pipeline, options=opts,
                               import_seconds=time.perf_counter() - t0, label=label)
     compiled.source, compiled.reference = proto, reference
@@ -395,6 +384,32 @@ def compile(
 
         check(judge(compiled, inputs))
     return compiled
+
+
+def import_any(model: Any, shapes: dict[str, tuple[int, ...]], example_inputs: Sequence[Any] | None = None,
+               ) -> tuple[Any, Any, onnx.ModelProto | None, str]:
+    """A model through its frontend: (imported IR, torch eager as the judge for a torch
+    model else None, the ONNX model for an ONNX one else None, the model's label)."""
+    if _is_torch(model):
+        from graphopt.frontends.fx import import_torch
+
+        imported, reference, label = import_torch(model, example_inputs)
+        return imported, reference, None, label
+    from graphopt.frontends.onnx import import_model
+
+    proto = _as_model(model)
+    return import_model(proto, shapes), None, proto, _model_label(model, proto)
+
+
+def lowering_cut(passes: Sequence[ModulePass], target: Target) -> int:
+    """How many passes of ``passes`` come before the first that lowers into the target's IR."""
+    return next((k for k, p in enumerate(passes) if p.name in target.lowering_passes), len(passes))
+
+
+def input_specs(imported: Any) -> list[tuple[tuple[int, ...], np.dtype]]:
+    """Each input's (shape, numpy dtype); a sequence or optional input, which has no single
+    shape, is ((), object), for what validate makes."""
+    return [(spec[0], spec[1].numpy) if spec else ((), np.dtype(object)) for _, spec in imported.inputs]
 
 
 def _check_arguments(
@@ -459,7 +474,7 @@ def build_compiled(
     spec = pipeline if pipeline is not None else tgt.pipeline(opt_level)
     passes = parse_pipeline(spec)
     # Fusion and pattern statistics describe the graph before a target lowers it away.
-    cut = next((k for k, p in enumerate(passes) if p.name in tgt.lowering_passes), len(passes))
+    cut = lowering_cut(passes, tgt)
     timings = run_pipeline(module, ctx, passes[:cut], opts, total=len(passes))
     graph_stats = fusion_report(module, ctx.remarks)
     graph_ir = print_module(module) if opts.keep_graph_ir and passes[cut:] else None
@@ -479,8 +494,7 @@ def build_compiled(
         target=tgt,
         executable=executable,
         input_names=input_names,
-        # A sequence or optional input has no single shape: object, for what validate makes.
-        input_specs=[(spec[0], spec[1].numpy) if spec else ((), np.dtype(object)) for _, spec in imported.inputs],
+        input_specs=input_specs(imported),
         output_names=imported.outputs,
         graph_ir=graph_ir,
     )

@@ -111,20 +111,31 @@ def random_value(rng: np.random.Generator, t: Attribute) -> Any:
 
 def input_types(compiled: Compiled) -> list[Attribute | None]:
     """The IR type of each input of the compiled model (None where it cannot be told)."""
+    return module_input_types(compiled.module, len(compiled.input_names))
+
+
+def module_input_types(module: ModuleOp, count: int) -> list[Attribute | None]:
+    """The IR types of the main function's ``count`` arguments (None where it cannot be told)."""
     from xdsl.dialects import func
 
-    fn = next((op for op in compiled.module.ops if isinstance(op, func.FuncOp)), None)
+    fn = next((op for op in module.ops if isinstance(op, func.FuncOp)), None)
     types = list(fn.function_type.inputs) if fn is not None else []
-    return types if len(types) == len(compiled.input_names) else [None] * len(compiled.input_names)
+    return types if len(types) == count else [None] * count
 
 
 def compiled_inputs(compiled: Compiled, seed: int = 0) -> dict[str, Any]:
-    """Seeded inputs for every input of ``compiled``: tensors by their spec; sequences and
-    optionals (whose spec is an object placeholder) and strings by their IR type."""
-    specs: list[tuple[str, tuple[int, ...], Any]] = []
-    for name, (shape, dtype), t in zip(compiled.input_names, compiled.input_specs, input_types(compiled)):
-        specs.append((name, shape, t if dtype == np.dtype(object) and t is not None and not isinstance(t, TensorType) else dtype))
-    return random_inputs(specs, seed)
+    """Seeded inputs for every input of ``compiled`` (seeded_inputs)."""
+    return seeded_inputs(compiled.input_names, compiled.input_specs, input_types(compiled), seed)
+
+
+def seeded_inputs(names: Sequence[str], specs: Sequence[tuple[tuple[int, ...], np.dtype]],
+                  types: Sequence[Attribute | None], seed: int = 0) -> dict[str, Any]:
+    """Seeded inputs: tensors by their spec; sequences and optionals (whose spec is an
+    object placeholder) and strings by their IR type."""
+    found: list[tuple[str, tuple[int, ...], Any]] = []
+    for name, (shape, dtype), t in zip(names, specs, types):
+        found.append((name, shape, t if dtype == np.dtype(object) and t is not None and not isinstance(t, TensorType) else dtype))
+    return random_inputs(found, seed)
 
 
 def reduction_depth(module: ModuleOp) -> int:
