@@ -22,16 +22,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block, Operation
 from xdsl.passes import ModulePass
 
-from graphopt.dialects.graph import COLLECTIVES, GraphOp
-
-
-def is_collective(op: Operation) -> bool:
-    return isinstance(op, GraphOp) and op.ONNX_DOMAIN == "graphopt" and op.ONNX_TYPE in COLLECTIVES \
-        and op.ONNX_TYPE != "Wait"
-
-
-def is_wait(op: Operation) -> bool:
-    return isinstance(op, GraphOp) and op.ONNX_DOMAIN == "graphopt" and op.ONNX_TYPE == "Wait"
+from graphopt.dialects.graph import is_collective
 
 
 @dataclass(frozen=True)
@@ -50,7 +41,7 @@ class OverlapCollectives(ModulePass):
 def _hoist_collectives(block: Block) -> None:
     previous: Operation | None = None  # the collective issued before (kept first)
     for op in list(block.ops):
-        if not is_collective(op):
+        if not is_collective(op, wait=False):
             continue
         ops = list(block.ops)
         position = {o: k for k, o in enumerate(ops)}
@@ -70,7 +61,7 @@ def _hoist_collectives(block: Block) -> None:
 
 def _sink_waits(block: Block) -> None:
     for op in reversed(list(block.ops)):
-        if not is_wait(op):
+        if not is_collective(op) or op.ONNX_TYPE != "Wait":  # pyright: ignore[reportAttributeAccessIssue]
             continue
         position = {o: k for k, o in enumerate(block.ops)}
         readers = [_in_block(use.operation, block) for r in op.results for use in r.uses]

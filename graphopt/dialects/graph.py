@@ -374,6 +374,12 @@ for _type in COLLECTIVES:
     _collective(_type)
 
 
+def is_collective(op: Operation, *, wait: bool = True) -> bool:
+    """Whether ``op`` is one of the COLLECTIVES (``wait=False``: not counting graph.wait)."""
+    return isinstance(op, GraphOp) and op.ONNX_DOMAIN == "graphopt" and op.ONNX_TYPE in COLLECTIVES \
+        and (wait or op.ONNX_TYPE != "Wait")
+
+
 # ---------------------------------------------------------------------------------------
 # Function arguments that are the model's parameters.
 

@@ -49,7 +49,8 @@ class Schedule:
     total_us: float  # the last of the two streams to finish
 
 
-def _collective(kernel: KernelOp) -> Any:
+def collective_of(kernel: KernelOp) -> Any:
+    """The graph op a comm kernel holds (its body: the op, then a yield)."""
     return next(o for o in kernel.body.block.ops if not o.name.endswith("yield"))
 
 
@@ -72,7 +73,7 @@ def _ranks(op: Any, world: int) -> list[int]:
 def comm_cost(cluster: Cluster, kernel: KernelOp, num: Numerics | None = None, world: int = 0) -> CommEvent:
     """What one collective costs; ``num``: the precision mode's numerics, whose storage
     dtype the tensor has on the device (float16 under force_fp16)."""
-    op = _collective(kernel)
+    op = collective_of(kernel)
     kind = op.ONNX_TYPE
     ranks = _ranks(op, world)
     # What moves: an all-gather's whole output, every other collective's input.
@@ -102,7 +103,7 @@ def schedule(cluster: Cluster | None, kernels: Sequence[KernelOp], results: Sequ
             starts[name] = t
             t += time_of.get(name, 0.0)
             continue
-        op = _collective(k)
+        op = collective_of(k)
         if op.ONNX_TYPE == "Wait":
             done = ends.get(k.inputs[0])
             if done is not None:

@@ -75,7 +75,9 @@ HCCL_CALLS = {"AllReduce": "HcclAllReduce", "AllGather": "HcclAllGather", "Reduc
 
 def _comm_source(kernel: KernelOp) -> str:
     """A collective is no kernel of ours: the HCCL call that does it, on its own stream."""
-    op = next(o for o in kernel.body.block.ops if not o.name.endswith("yield"))
+    from graphopt.targets.ascend.comm_timing import collective_of
+
+    op = collective_of(kernel)
     kind = getattr(op, "ONNX_TYPE", op.name)
     attrs = ", ".join(f"{k}={v}" for k, v in op.properties.items())
     return "\n".join([

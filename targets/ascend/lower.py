@@ -32,13 +32,13 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import Rewriter
 
 from graphopt.dialects.graph import (
-    COLLECTIVES,
     ConstantOp,
     FusedOp,
     GraphOp,
     NoneOp,
     WeightOp,
     YieldOp,
+    is_collective,
     provenance,
     provenance_attr,
     result_sources,
@@ -115,7 +115,7 @@ class _Lowering:
             group = Group(op, ins, list(ins), [op], list(op.results))
         else:
             return
-        if isinstance(op, GraphOp) and op.ONNX_DOMAIN == "graphopt" and op.ONNX_TYPE in COLLECTIVES:
+        if is_collective(op):
             # A collective: HCCL's, not a compute kernel. It runs on the communication stream
             # (report_timing prices it with the cluster's link model); its body keeps the op.
             return self.replace(op, self.aicpu(group, "comm"))

@@ -19,11 +19,10 @@ class CpuTarget(Target):
     description = "numpy interpreter over a flat execution plan (the reference target)"
 
     def build(self, module: ModuleOp, weights: WeightStore, input_names: Sequence[str]) -> ExecutionPlan:
-        from graphopt.dialects.graph import COLLECTIVES, GraphOp
+        from graphopt.dialects.graph import is_collective
         from graphopt.targets.cpu.plan import build_plan
 
-        groups = {op.onnx_attrs().get("group") or "" for op in module.walk() if isinstance(op, GraphOp)
-                  and op.ONNX_DOMAIN == "graphopt" and op.ONNX_TYPE in COLLECTIVES and op.ONNX_TYPE != "Wait"}
+        groups = {op.onnx_attrs().get("group") or "" for op in module.walk() if is_collective(op, wait=False)}
         if groups:  # collectives run on torch.distributed's live groups: they must be there now
             from graphopt.semantics.collectives import process_group
 
