@@ -6,8 +6,8 @@ code needs no ``import graphopt``. Options: ``options={"target": "cpu", "pipelin
 compiled graph writes its report there (on ascend-sim: the simulated time, per-unit
 utilisation and MFU).
 
-Each dynamo graph goes through ``aot_autograd`` with the core ATen decompositions; its
-forward, backward and inference graphs are lowered by ``frontends/fx/`` and compiled by
+Each dynamo graph goes through ``aot_autograd`` with the core ATen decompositions (less
+attention's, ``capture.aot_decompositions``); its forward, backward and inference graphs are lowered by ``frontends/fx/`` and compiled by
 graphopt. A compiled graph runs the graphopt executable: torch tensors -> numpy (no copy)
 -> graphopt -> torch.
 
@@ -64,8 +64,9 @@ def graphopt_backend(gm: Any, example_inputs: Sequence[Any], *, options: Mapping
                      mode: str | None = None) -> Callable[..., Any]:
     """The backend dynamo calls with each captured graph (the entry point's target)."""
     from functorch.compile import make_boxed_func
-    from torch._decomp import core_aten_decompositions
     from torch._dynamo.backends.common import aot_autograd
+
+    from graphopt.frontends.fx.capture import aot_decompositions
 
     opts = BackendOptions.from_dict(options)
 
@@ -79,7 +80,7 @@ def graphopt_backend(gm: Any, example_inputs: Sequence[Any], *, options: Mapping
         fw_compiler=compiler("fw"),
         bw_compiler=compiler("bw"),
         inference_compiler=compiler("infer"),
-        decompositions=core_aten_decompositions(),
+        decompositions=aot_decompositions(),
     )(gm, example_inputs)
 
 

@@ -38,6 +38,7 @@ class AscendSimTarget(Target):
     passes: ClassVar[dict[str, str]] = {
         "ascend-channels-first": "graphopt.targets.ascend.channels_first:ChannelsFirst",
         "ascend-conv-transpose": "graphopt.targets.ascend.conv_transpose:ConvTransposeToConvPass",
+        "ascend-column-reduce": "graphopt.targets.ascend.column_reduce:ColumnReducePass",
         "ascend-layout": "graphopt.targets.ascend.layout:AssignLayout",
         "ascend-lower": "graphopt.targets.ascend.lower:LowerToAscend",
     }
@@ -105,7 +106,7 @@ class AscendSimTarget(Target):
         # A ConvTranspose becomes a Conv, and a channels-last island's matmuls 1x1 Convs,
         # before fusion, so their epilogues fuse like any conv's.
         fuse = next((k for k, p in enumerate(passes) if p.split("{")[0] == "fuse"), len(passes))
-        passes[fuse:fuse] = ["ascend-channels-first", "ascend-conv-transpose"]
+        passes[fuse:fuse] = ["ascend-channels-first", "ascend-conv-transpose", "ascend-column-reduce"]
         return ",".join([*passes, "ascend-layout", "ascend-lower"])
 
     def build(self, module: ModuleOp, weights: WeightStore, input_names: Sequence[str]) -> Executable:

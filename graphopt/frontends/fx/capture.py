@@ -15,6 +15,17 @@ from graphopt.frontends.fx.pt2 import load_pt2
 from graphopt.frontends.fx.walk import FxImported, is_static, lower_graph, node_name, to_numpy
 
 
+def aot_decompositions() -> dict[Any, Any]:
+    """The core ATen decompositions aot_autograd traces with, less scaled-dot-product
+    attention's: its fused forward and backward stay whole (rows_nn lowers the forward to
+    one ONNX Attention, which a target runs as a flash kernel, not as the S x S scores)."""
+    from torch._decomp import core_aten_decompositions
+
+    aten = torch.ops.aten
+    keep = {aten.scaled_dot_product_attention.default, aten._scaled_dot_product_flash_attention_for_cpu.default}
+    return {k: v for k, v in core_aten_decompositions().items() if k not in keep}
+
+
 def decompose(ep: Any) -> Any:
     """An ExportedProgram in core ATen (the same ops the torch.compile path sees)."""
     from torch._decomp import core_aten_decompositions

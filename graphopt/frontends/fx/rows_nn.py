@@ -292,12 +292,19 @@ def _attention_scores(L: Lowering, q: SSAValue, k: SSAValue, mask: Any, causal: 
 @row(aten._scaled_dot_product_flash_attention_for_cpu.default)
 def _sdpa_cpu(L: Lowering, q: SSAValue, k: SSAValue, v: SSAValue, dropout_p: float = 0.0, is_causal: bool = False, *,
               attn_mask: Any = None, scale: Any = None) -> tuple[SSAValue, SSAValue]:
-    """softmax(scale * q k^T + mask) v, and the log-sum-exp of each row (saved for backward)."""
+    """softmax(scale * q k^T + mask) v as one ONNX Attention (which a target can run as a
+    flash kernel), and the log-sum-exp of each row (saved for backward; when nothing reads
+    it, the scores it is computed from are dead code)."""
     if dropout_p:
         raise UnsupportedOp(f"{L.where()}: attention dropout draws random numbers, which graphopt does not")
+    attrs: dict[str, Any] = {"is_causal": int(bool(is_causal))}
+    if scale is not None:
+        attrs["scale"] = float(scale)
+    mask = [attn_mask] if attn_mask is not None else []
+    out = L.op("Attention", [q, k, v, *mask], attrs, specs=[L.out_spec(0)])
     s = _attention_scores(L, q, k, attn_mask, is_causal, scale)
-    out = L.op("MatMul", [L.op("Softmax", [s], {"axis": -1}), v])
-    lse = L.op("ReduceLogSumExp", [s, L.ints([-1])], {"keepdims": 0})
+    # torch keeps the log-sum-exp in float32 whatever q's dtype
+    lse = L.op("ReduceLogSumExp", [L.cast(s, np.float32), L.ints([-1])], {"keepdims": 0})
     return out, lse
 
 

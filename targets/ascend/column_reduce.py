@@ -1,0 +1,80 @@
+"""ascend-column-reduce: a sum over a tensor's leading axes as a matmul with a ones row.
+
+    y = ReduceSum(x [R..., C...], axes = the leading ones)       (keepdims either way)
+  becomes
+    y = Reshape(MatMul(ones [1, R], Reshape(x, [R, C])), y's shape)
+
+The vector kernels tile by leading rows, so a sum across them (a norm's or a bias's weight
+gradient, reducing the batch and sequence axes) would be one tile, which does not fit UB
+past a few thousand elements and went to the AI CPU. CANN reduces such a column sum on the
+AI Core; here the cube does it, reading x once from HBM and accumulating in float32,
+which is what bounds the time of either. Only floating-point sums the cube takes, and only
+where x does not fit in a quarter of UB (a smaller one stays a vector kernel).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.ir import Operation
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
+
+from graphopt.dialects.graph import provenance
+from graphopt.dtypes import from_ir
+from graphopt.rewrite import build, constant_value, make_constant, weights_of
+from graphopt.targets.ascend.chip import Chip, pass_target
+from graphopt.weights import WeightStore
+
+_CUBE_FLOATS = {"float16": "fp16", "bfloat16": "bf16", "float": "fp32"}  # ONNX's name -> the chip file's
+
+
+@dataclass
+class ColumnSumOnCube(RewritePattern):
+    weights: WeightStore | None
+    chip: Chip
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        if getattr(op, "ONNX_TYPE", None) != "ReduceSum" or len(op.operands) != 2:
+            return
+        x, out = op.operands[0], op.results[0]
+        if not isinstance(x.type, TensorType) or not isinstance(out.type, TensorType):
+            return
+        shape = x.type.get_shape()
+        axes = constant_value(op.operands[1], self.weights)
+        if axes is None or -1 in shape or not shape:
+            return
+        p = len(shape)
+        lead = sorted(int(a) % p for a in np.asarray(axes).reshape(-1))
+        dt = from_ir(x.type.element_type)
+        if not lead or lead != list(range(len(lead))) or len(lead) == p:
+            return
+        if _CUBE_FLOATS.get(dt.name) not in self.chip.cube_dtypes:
+            return
+        rows, cols = math.prod(shape[: len(lead)]), math.prod(shape[len(lead):])
+        if rows * cols * dt.numpy.itemsize <= self.chip.buffers["ub"] // 4:
+            return
+        src = provenance(op)
+        ones = make_constant(np.ones((1, rows), dt.numpy), src, self.weights, "column_sum.ones")
+        flat = make_constant(np.asarray([rows, cols], np.int64), src, self.weights, "column_sum.shape")
+        back = make_constant(np.asarray(out.type.get_shape(), np.int64), src, self.weights, "column_sum.out")
+        x2 = build("Reshape", [x, flat.results[0]], None, src)
+        mm = build("MatMul", [ones.results[0], x2.results[0]], None, src)
+        y = build("Reshape", [mm.results[0], back.results[0]], None, src)
+        rewriter.replace_op(op, [ones, flat, back, x2, mm, y], [y.results[0]])
+
+
+@dataclass(frozen=True)
+class ColumnReducePass(ModulePass):
+    """Sums over leading axes too large for one UB tile -> a ones-row MatMul on the cube."""
+
+    name = "ascend-column-reduce"
+    chip: str = ""
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        chip, _ = pass_target(ctx, self.chip)
+        PatternRewriteWalker(ColumnSumOnCube(weights_of(ctx), chip)).rewrite_module(op)
