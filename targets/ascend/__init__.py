@@ -39,10 +39,13 @@ class AscendSimTarget(Target):
         "ascend-channels-first": "graphopt.targets.ascend.channels_first:ChannelsFirst",
         "ascend-conv-transpose": "graphopt.targets.ascend.conv_transpose:ConvTransposeToConvPass",
         "ascend-column-reduce": "graphopt.targets.ascend.column_reduce:ColumnReducePass",
+        "ascend-long-rows": "graphopt.targets.ascend.long_rows:LongRowsPass",
+        "ascend-transposed-matmul": "graphopt.targets.ascend.transposed_matmul:TransposedMatmulPass",
         "ascend-layout": "graphopt.targets.ascend.layout:AssignLayout",
         "ascend-lower": "graphopt.targets.ascend.lower:LowerToAscend",
     }
     dialects: ClassVar[dict[str, str]] = {"ascend": "graphopt.targets.ascend.dialect:Ascend"}
+    commands: ClassVar[dict[str, str]] = {"train-sim": "graphopt.targets.ascend.training.cli:register"}
     options = (
         TargetOption("chip", "a chip description (.toml) instead of a bundled chip"),
         TargetOption("precision", "force_fp16 (default), allow_mix_precision or must_keep_origin_dtype"),
@@ -106,7 +109,8 @@ class AscendSimTarget(Target):
         # A ConvTranspose becomes a Conv, and a channels-last island's matmuls 1x1 Convs,
         # before fusion, so their epilogues fuse like any conv's.
         fuse = next((k for k, p in enumerate(passes) if p.split("{")[0] == "fuse"), len(passes))
-        passes[fuse:fuse] = ["ascend-channels-first", "ascend-conv-transpose", "ascend-column-reduce"]
+        passes[fuse:fuse] = ["ascend-channels-first", "ascend-conv-transpose", "ascend-column-reduce",
+                             "ascend-long-rows", "ascend-transposed-matmul"]
         return ",".join([*passes, "ascend-layout", "ascend-lower"])
 
     def build(self, module: ModuleOp, weights: WeightStore, input_names: Sequence[str]) -> Executable:

@@ -1,15 +1,17 @@
-"""ascend-column-reduce: a sum over a tensor's leading axes as a matmul with a ones row.
+"""ascend-column-reduce: a sum across rows as a matmul with a ones row.
 
-    y = ReduceSum(x [R..., C...], axes = the leading ones)       (keepdims either way)
+    y = ReduceSum(x [B..., R..., C...], axes = the R block)       (keepdims either way)
   becomes
-    y = Reshape(MatMul(ones [1, R], Reshape(x, [R, C])), y's shape)
+    y = Reshape(MatMul(ones [1, R], Reshape(x, [B, R, C])), y's shape)     (no B: [R, C])
 
 The vector kernels tile by leading rows, so a sum across them (a norm's or a bias's weight
 gradient, reducing the batch and sequence axes) would be one tile, which does not fit UB
 past a few thousand elements and went to the AI CPU. CANN reduces such a column sum on the
 AI Core; here the cube does it, reading x once from HBM and accumulating in float32,
-which is what bounds the time of either. Only floating-point sums the cube takes, and only
-where x does not fit in a quarter of UB (a smaller one stays a vector kernel).
+which is what bounds the time of either. The same holds for a block in the middle (sequence
+parallelism's gradient of a gather, [b, tp, s / tp, h] summed over tp). Only floating-point
+sums the cube takes, only with a kept axis after the block, and only where one row of
+the vector kernel (R x C) would not fit in a quarter of UB.
 """
 
 from __future__ import annotations
@@ -49,18 +51,20 @@ class ColumnSumOnCube(RewritePattern):
         if axes is None or -1 in shape or not shape:
             return
         p = len(shape)
-        lead = sorted(int(a) % p for a in np.asarray(axes).reshape(-1))
+        axes = sorted(int(a) % p for a in np.asarray(axes).reshape(-1))
         dt = from_ir(x.type.element_type)
-        if not lead or lead != list(range(len(lead))) or len(lead) == p:
-            return
+        if not axes or axes != list(range(axes[0], axes[-1] + 1)) or axes[-1] == p - 1:
+            return  # not one block of axes with a kept axis after it
         if _CUBE_FLOATS.get(dt.name) not in self.chip.cube_dtypes:
             return
-        rows, cols = math.prod(shape[: len(lead)]), math.prod(shape[len(lead):])
+        batch = math.prod(shape[: axes[0]])
+        rows, cols = math.prod(shape[axes[0]: axes[-1] + 1]), math.prod(shape[axes[-1] + 1:])
         if rows * cols * dt.numpy.itemsize <= self.chip.buffers["ub"] // 4:
-            return
+            return  # a vector kernel's row holds it
         src = provenance(op)
         ones = make_constant(np.ones((1, rows), dt.numpy), src, self.weights, "column_sum.ones")
-        flat = make_constant(np.asarray([rows, cols], np.int64), src, self.weights, "column_sum.shape")
+        flat = make_constant(np.asarray([batch, rows, cols] if batch > 1 else [rows, cols], np.int64), src, self.weights,
+                             "column_sum.shape")
         back = make_constant(np.asarray(out.type.get_shape(), np.int64), src, self.weights, "column_sum.out")
         x2 = build("Reshape", [x, flat.results[0]], None, src)
         mm = build("MatMul", [ones.results[0], x2.results[0]], None, src)

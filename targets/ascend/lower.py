@@ -128,12 +128,36 @@ class _Lowering:
                 self.num = num
         else:
             kernel, why = self.kernel_for(group)
+        if kernel is None and isinstance(op, FusedOp) and len(group.ops) > 1 and not kept:
+            # A fused group no kernel holds (a scalar computed among rows, a reduction
+            # across the rows) may still run as one kernel per op: unfuse before the AI CPU.
+            self.remarks.append({"pass": "ascend-lower", "ops": provenance(op), "reason": f"unfused: {why}"})
+            for inner in self.unfuse(op):
+                self.lower(inner)
+            return
         if kernel is None:
             self.remarks.append({"pass": "ascend-lower", "ops": provenance(op), "reason": f"AI CPU: {why}"})
             kernel = self.aicpu(group)
         if kept:
             kernel.attributes[KEPT] = UnitAttr()
         self.replace(op, kernel)
+
+    def unfuse(self, fused: FusedOp) -> list[Operation]:
+        """The fused op's body inlined before it (its arguments its inputs, its results what
+        the body yields); returns the ops put in its place."""
+        block = fused.body.block
+        mapping: dict[SSAValue, SSAValue] = dict(zip(block.args, fused.inputs, strict=True))
+        out: list[Operation] = []
+        for inner in block.ops:
+            if isinstance(inner, YieldOp):
+                for res, v in zip(fused.results, inner.values, strict=True):
+                    res.replace_all_uses_with(mapping.get(v, v))
+                continue
+            clone = inner.clone(value_mapper=mapping)
+            Rewriter.insert_op(clone, _before(fused))
+            out.append(clone)
+        Rewriter.erase_op(fused, safe_erase=False)
+        return out
 
     def hoist_constants(self, fused: FusedOp, g: Group) -> None:
         """Constants of more than one element become GM inputs of the kernel (a bias, a

@@ -60,6 +60,15 @@ def _expand(L: Lowering, x: SSAValue, size: Any, *, implicit: bool = False) -> S
     return x if spec(x)[0] == shape else L.op("Expand", [x, L.ints(shape)], specs=[L.out_spec()])
 
 
+@row(aten.repeat.default)
+def _repeat(L: Lowering, x: SSAValue, repeats: Sequence[int]) -> SSAValue:
+    """torch's repeat tiles the input, first viewed with leading unit axes up to len(repeats)."""
+    r = len(repeats)
+    if rank(x) < r:
+        x = L.reshape(x, (1,) * (r - rank(x)) + tuple(spec(x)[0]))
+    return L.op("Tile", [x, L.ints([int(k) for k in repeats])], specs=[L.out_spec()])
+
+
 def _strided_index(L: Lowering, x: SSAValue, size: Sequence[int], stride: Sequence[int],
                    storage_offset: int | None) -> tuple[np.ndarray, int]:
     """The flat positions in ``x`` of an as_strided view of it, and ``x``'s element count.

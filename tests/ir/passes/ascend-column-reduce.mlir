@@ -25,4 +25,15 @@ builtin.module {
   // CHECK-LABEL: func.func @kept
   // CHECK-COUNT-2: graph.reduce_sum
   // CHECK-NOT: graph.matmul
+
+  // A block in the middle: [4, 8, 512, 64] summed over axis 1 -> ones [1, 8] x [4, 8, 32768], batched.
+  func.func @middle(%x: tensor<4x8x512x64xf16>) -> tensor<4x512x64xf16> {
+    %axes = "graph.constant"() <{value = dense<[1]> : tensor<1xi64>}> : () -> tensor<1xi64>
+    %y = "graph.reduce_sum"(%x, %axes) <{keepdims = 0 : i64}> : (tensor<4x8x512x64xf16>, tensor<1xi64>) -> tensor<4x512x64xf16>
+    func.return %y : tensor<4x512x64xf16>
+  }
+  // CHECK-LABEL: func.func @middle
+  // CHECK: "graph.reshape"(%x, {{.*}} -> tensor<4x8x32768xf16>
+  // CHECK: "graph.matmul"({{.*}} : (tensor<1x8xf16>, tensor<4x8x32768xf16>) -> tensor<4x1x32768xf16>
+  // CHECK: "graph.reshape"({{.*}} -> tensor<4x512x64xf16>
 }
