@@ -8,6 +8,7 @@ diagnostics go to stderr. Exit codes: 0 ok, 1 validation mismatch or unsupported
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -190,6 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("targets", help="list the targets")
     pl = sub.add_parser("passes", help="list the passes")
     _add_plugin_options(pl)
+    from graphopt import registry
+
+    for name, path in sorted(registry.target_rows("commands").items()):  # a target's own (ascend-sim: train-sim)
+        module, _, attr = path.partition(":")
+        TARGET_COMMANDS[name] = getattr(importlib.import_module(module), attr)(sub)
     return parser
 
 
@@ -701,6 +707,7 @@ def cmd_passes(args: argparse.Namespace) -> int:
     return 0
 
 
+TARGET_COMMANDS: dict[str, Any] = {}  # filled by build_parser from the targets' ``commands``
 COMMANDS = {
     "compile": cmd_compile,
     "run": cmd_run,
@@ -718,7 +725,7 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        return (COMMANDS.get(args.command) or TARGET_COMMANDS[args.command])(args)
     except GraphoptError as e:
         _clear_progress()
         # One line, whatever the model's names hold (a newline or an ANSI escape in a node name).

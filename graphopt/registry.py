@@ -63,7 +63,7 @@ def all_passes() -> dict[str, Callable[[], Any]]:
     """Pass name -> getter of the ModulePass class: the generic ones, each target's own
     (``Target.passes``), then third parties'."""
     found: dict[str, Callable[[], Any]] = {name: _lazy(path) for name, path in _BUILTIN_PASSES.items()}
-    for name, path in _targets_rows("passes").items():
+    for name, path in target_rows("passes").items():
         found.setdefault(name, _lazy(path))
     for ep in entry_points(group="graphopt.passes"):
         found.setdefault(ep.name, ep.load)
@@ -146,7 +146,7 @@ def load_patterns(path: str) -> str:
 def all_dialects() -> dict[str, Callable[[], Any]]:
     """Dialect name -> getter of the xDSL Dialect: each target's (``Target.dialects``; the
     entry-point group ``graphopt.dialects`` adds others)."""
-    found: dict[str, Callable[[], Any]] = {name: _lazy(path) for name, path in _targets_rows("dialects").items()}
+    found: dict[str, Callable[[], Any]] = {name: _lazy(path) for name, path in target_rows("dialects").items()}
     for ep in entry_points(group="graphopt.dialects"):
         found.setdefault(ep.name, ep.load)
     return found
@@ -166,8 +166,8 @@ def all_targets() -> dict[str, Callable[[], Any]]:
     return found
 
 
-def _targets_rows(kind: str) -> dict[str, str]:
-    """What the targets declare of ``kind`` ("passes", "dialects"): name -> "module:attr"."""
+def target_rows(kind: str) -> dict[str, str]:
+    """What the targets declare of ``kind`` ("passes", "dialects", "commands"): name -> "module:attr"."""
     rows: dict[str, str] = {}
     for _, get in sorted(all_targets().items()):
         for name, path in getattr(get(), kind, {}).items():

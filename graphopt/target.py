@@ -68,6 +68,10 @@ class Target:
     # The target's own passes and IR dialects, name -> "module:attr", imported when used.
     passes: ClassVar[Mapping[str, str]] = {}
     dialects: ClassVar[Mapping[str, str]] = {}
+    # Subcommands the target adds to the CLI, name -> "module:function"; the function takes
+    # argparse's subparsers, adds its parser and returns the handler (args -> exit code).
+    # Its module is imported at every CLI start: keep its imports light.
+    commands: ClassVar[Mapping[str, str]] = {}
     # Passes that turn graph ops into the target's own IR; the report's fusion and pattern
     # statistics are taken just before the first of them runs.
     lowering_passes: ClassVar[frozenset[str]] = frozenset()

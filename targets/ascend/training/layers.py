@@ -1,0 +1,231 @@
+"""One layer's shard, built in torch, captured forward and backward, timed by ascend-sim.
+
+A ``Shard`` is everything a layer's kernels depend on: its kind (a dense or MoE decoder
+layer, the embedding, the head), the micro-batch, the local sequence and the shapes the
+plan leaves on one chip (heads / tp, FFN / tp, experts / ep, ...). ``time_shard`` builds the
+layer as a torch function of its inputs and weights on fake tensors (no memory, no
+weights), lets aot_autograd partition it into a forward and a backward graph (what a
+training framework runs, with the tensors the forward saves for the backward), compiles
+both for ascend-sim at -O2 and returns the simulated times, the FLOPs and the saved bytes.
+
+Attention is the exception: its fused op is cut out of both graphs (its operands stay
+computed, its results become inputs) and timed apart, as ascend-sim's flash-attention
+kernel on the shard's shapes (``Attention``, causal). The backward of attention is taken
+as 2.5 times that kernel's time: FlashAttention's backward recomputes the scores and runs
+five matmuls of the forward's two over the same tiles; ascend-sim has no backward attention
+kernel yet, and the unfused backward it would otherwise compile (the S x S probabilities
+in HBM) is not what any framework runs.
+
+Results are cached on disk (``$GRAPHOPT_CACHE_DIR``, else ``~/.cache/graphopt``) by the
+shard, the chip file and the sources of graphopt's ascend target, so a plan search
+compiles each distinct shard once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import operator
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from graphopt.errors import GraphoptError
+from graphopt.targets.ascend.training.config import Mla
+
+ATTENTION_BACKWARD_FACTOR = 2.5  # FlashAttention-2's backward: 5 matmuls of S x S x d against the forward's 2
+
+
+@dataclass(frozen=True)
+class Shard:
+    kind: str  # "dense", "moe", "embed", "head"
+    mbs: int
+    seq: int  # tokens of one sequence on this chip (seq / cp; / tp more where sequence parallel)
+    attn_seq: int  # the whole sequence: attention is timed over it, each of the cp ranks doing 1/cp
+    cp: int
+    hidden: int
+    heads: int = 0  # per chip
+    kv_heads: int = 0
+    head_dim: int = 0
+    ffn: int = 0
+    experts: int = 0  # local experts
+    router_experts: int = 0  # all experts (the router scores every one)
+    top_k: int = 0
+    expert_ffn: int = 0
+    expert_tokens: int = 0  # tokens each local expert processes (balanced routing)
+    shared_ffn: int = 0
+    vocab: int = 0
+    mla: Mla | None = None
+    sp: int = 1  # sequence parallelism over this many tensor-parallel ranks (1: none)
+    dtype: str = "bfloat16"
+
+
+@dataclass
+class ShardTime:
+    fw_us: float
+    bw_us: float
+    attn_fw_us: float
+    attn_bw_us: float
+    fw_flops: float
+    bw_flops: float
+    attn_flops: float  # the forward attention kernel's
+    saved_bytes: int  # what the forward keeps for the backward (without recompute)
+    attn_saved_bytes: int  # of which the attention's operands and results
+    input_bytes: int  # the layer's input activation (what full recompute keeps)
+    aicpu_kernels: int
+    cube_fw_us: float  # the matmul kernels' share (what MC2 overlaps tensor-parallel communication with)
+    cube_bw_us: float
+    top_kernels: list[dict[str, Any]]
+    compile_s: float
+    cached: bool = False
+
+    @property
+    def total_fw_us(self) -> float:
+        return self.fw_us + self.attn_fw_us
+
+    @property
+    def total_bw_us(self) -> float:
+        return self.bw_us + self.attn_bw_us
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("GRAPHOPT_CACHE_DIR") or Path.home() / ".cache" / "graphopt"
+    return Path(root) / "train-sim"
+
+
+def _source_hash(chip_file: str) -> str:
+    """The chip file and every source file of the ascend target (its kernel model and lowering)."""
+    from graphopt.version import __version__
+
+    h = hashlib.sha256(__version__.encode())
+    root = Path(__file__).parent.parent
+    for p in sorted([*root.glob("*.py"), *root.glob("training/*.py"), *(Path(__file__).parents[3] / "passes").glob("*.py")]):
+        h.update(p.read_bytes())
+    h.update(Path(chip_file).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def time_shard(shard: Shard, chip: str, use_cache: bool = True) -> ShardTime:
+    from graphopt.targets.ascend.chip import CHIPS_DIR, available_chips, find_description
+
+    chip_file = find_description(chip, CHIPS_DIR, "chip", available_chips)
+    key = hashlib.sha256(json.dumps([asdict(shard), _source_hash(str(chip_file))], sort_keys=True).encode()).hexdigest()[:24]
+    path = cache_dir() / f"{shard.kind}-{key}.json"
+    if use_cache and path.is_file():
+        try:
+            return ShardTime(**{**json.loads(path.read_text()), "cached": True})
+        except (OSError, ValueError, TypeError):
+            pass  # a damaged entry is recomputed
+    t0 = time.perf_counter()
+    result = _compile_shard(shard, str(chip_file))
+    result.compile_s = round(time.perf_counter() - t0, 2)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(result)))
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only cache only costs time
+    return result
+
+
+def _compile_shard(shard: Shard, chip_file: str) -> ShardTime:
+    from graphopt.targets.ascend.training import build
+
+    fw, bw, (saved, attn_saved), in_bytes, attn_shapes = build.capture(shard)
+    f = _timed(fw, chip_file)
+    b = _timed(bw, chip_file)
+    # causal attention over the whole sequence; context parallelism's ring (load balanced,
+    # two chunks per rank) gives each of the cp ranks 1/cp of its blocks
+    a_us, a_flops = _attention_time(attn_shapes, chip_file) if attn_shapes else (0.0, 0.0)
+    kernels = sorted(f["kernels"] + b["kernels"], key=lambda k: -k["time_us"])[:8]
+    return ShardTime(
+        fw_us=f["total_us"], bw_us=b["total_us"], attn_fw_us=a_us / shard.cp,
+        attn_bw_us=ATTENTION_BACKWARD_FACTOR * a_us / shard.cp, fw_flops=f["flops"], bw_flops=b["flops"], attn_flops=a_flops,
+        saved_bytes=saved, attn_saved_bytes=attn_saved, input_bytes=in_bytes,
+        aicpu_kernels=sum(k["kind"] == "aicpu" for k in f["kernels"] + b["kernels"]),
+        cube_fw_us=sum(k["time_us"] for k in f["kernels"] if k["kind"] == "cube"),
+        cube_bw_us=sum(k["time_us"] for k in b["kernels"] if k["kind"] == "cube"),
+        top_kernels=[{x: k[x] for x in ("name", "kind", "time_us", "bound")} for k in kernels], compile_s=0.0)
+
+
+def _timed(gm: Any, chip_file: str) -> dict[str, Any]:
+    """A captured graph compiled for ascend-sim (-O2, no validation: there are no weights)."""
+    from graphopt.compiler import build_compiled
+    from graphopt.frontends.fx.walk import lower_graph
+    from graphopt.registry import get_target
+
+    compiled = build_compiled(lower_graph(gm), get_target("ascend-sim", chip=chip_file), opt_level=2)
+    t = compiled.report["timing"]
+    return {"total_us": t["total_us"], "flops": t["flops"], "kernels": t["kernels"]}
+
+
+def _attention_time(shapes: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]], chip_file: str) -> tuple[float, float]:
+    """The flash-attention kernel's time on q, k, v of these shapes, causal."""
+    from graphopt.targets.ascend.training import build
+
+    t = _timed(build.attention_graph(*shapes), chip_file)
+    return t["total_us"], t["flops"]
+
+
+def cut_node(gm: Any, target_name: str) -> int:
+    """Remove every call of an op whose name holds ``target_name`` from ``gm``: its results
+    become new inputs (placeholders, first), its tensor operands new outputs, so everything
+    around it is still computed. Returns how many were cut."""
+    g = gm.graph
+    cut = [n for n in g.nodes if n.op == "call_function" and target_name in str(n.target)]
+    first = next(iter(g.nodes))
+    out_node = next(n for n in g.nodes if n.op == "output")
+    kept: list[Any] = []
+
+    def as_input(node: Any, name: str) -> None:
+        with g.inserting_before(first):
+            ph = g.placeholder(name)
+        ph.meta["val"] = node.meta["val"]
+        node.replace_all_uses_with(ph)
+
+    for k, n in enumerate(cut):
+        kept += [a for a in n.args if hasattr(a, "meta") and "val" in a.meta]
+        if isinstance(n.meta.get("val"), tuple | list):  # several results, read through getitem
+            for u in list(n.users):
+                if u.target is not operator.getitem:
+                    raise GraphoptError(f"train-sim: {n.target} result used directly by {u.name}")
+                as_input(u, f"cut{k}_{u.args[1]}")
+                g.erase_node(u)
+        else:
+            as_input(n, f"cut{k}")
+        g.erase_node(n)
+    if cut:
+        outs = out_node.args[0]
+        out_node.args = ((*outs, *kept),) if isinstance(outs, tuple | list) else ((outs, *kept),)
+        g.eliminate_dead_code()
+        gm.recompile()
+    return len(cut)
+
+
+ADAM_CHUNK = 1 << 24  # parameters per timed optimizer chunk; the update streams, so time scales with the count
+
+
+def adam_us_per_param(chip: str, use_cache: bool = True) -> float:
+    """ascend-sim's time for one parameter's Adam update (a chunk of ADAM_CHUNK, compiled and
+    timed as vector kernels), cached like the layers."""
+    from graphopt.targets.ascend.chip import CHIPS_DIR, available_chips, find_description
+
+    chip_file = find_description(chip, CHIPS_DIR, "chip", available_chips)
+    path = cache_dir() / f"adam-{_source_hash(str(chip_file))}.json"
+    if use_cache and path.is_file():
+        try:
+            return float(json.loads(path.read_text())["us_per_param"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    from graphopt.targets.ascend.training import build
+
+    us = _timed(build.adam_graph(ADAM_CHUNK), str(chip_file))["total_us"] / ADAM_CHUNK
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"us_per_param": us}))
+    except OSError:
+        pass
+    return us
