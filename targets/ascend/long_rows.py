@@ -10,7 +10,8 @@ went to the AI CPU. CANN splits the row. Here, for a last axis of C elements too
 
 and the new reductions split in turn (ReduceMean as a mean of equal chunks' means; a
 float16 or bfloat16 softmax is computed in float32 and cast back, as the fused one is).
-k is the smallest divisor of C whose chunks fit; a C with no such divisor is left as it is.
+k is the smallest divisor of C whose chunks fit (and which fits itself); an op over a C with
+no such divisor is left as it is.
 """
 
 from __future__ import annotations
@@ -52,10 +53,10 @@ class SplitLongRows(RewritePattern):
             return
         new: list[Operation] = []
         src = provenance(op)
+        k = _chunks(shape[-1], self.chip.buffers["ub"] // 16 // 4)
+        if k is None:
+            return
         if kind in _SPLIT:
-            k = _chunks(shape[-1], self.chip.buffers["ub"] // 16 // 4)
-            if k is None:
-                return
             y = self._two_level(kind, x, shape, k, int(op.onnx_attrs().get("keepdims", 1)), src, new)
         else:
             y = self._softmax(kind == "LogSoftmax", x, src, new)
@@ -104,8 +105,9 @@ class SplitLongRows(RewritePattern):
 
 
 def _chunks(c: int, most: int) -> int | None:
-    """The smallest k dividing c into chunks of at most ``most`` elements (and more than one)."""
-    for k in range(2, c + 1):
+    """The smallest k dividing c into k chunks of at most ``most`` elements each, where the
+    second level's row (k elements) fits too and a chunk holds more than one element."""
+    for k in range(2, min(c // 2, most) + 1):
         if c % k == 0 and c // k <= most:
             return k
     return None

@@ -260,6 +260,22 @@ def _saved_per_layer(s: Setup, t: ShardTime) -> float:
     return t.saved_bytes
 
 
+def check_static_memory(s: Setup) -> None:
+    """Refuse, before any layer is compiled, a plan whose weights, gradients and optimizer
+    states alone do not fit the chip (activations only add to them)."""
+    from graphopt.targets.ascend.chip import load_chip
+
+    hbm = load_chip(s.cluster.chip).hbm_bytes
+    micro = s.global_batch // (s.plan.micro_batch * s.plan.dp)
+    zero = {k: ShardTime(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, [], 0) for k in ("embed", "head", "dense", "moe")}
+    for k, mem in enumerate(memory(s, zero, micro)):
+        if sum(mem.values()) > hbm:
+            parts = ", ".join(f"{name} {v / 1e9:.1f}" for name, v in mem.items() if name != "activations")
+            raise GraphoptError(f"plan {s.plan.text()}: stage {k} needs {sum(mem.values()) / 1e9:.1f} GB per chip before "
+                                f"any activation ({parts} GB), the chip has {hbm / 1e9:.1f} GB; use more tp/pp/ep or "
+                                "the distributed optimizer")
+
+
 def memory(s: Setup, times: dict[str, ShardTime], micro: int) -> list[dict[str, float]]:
     """Bytes per chip of each stage, by kind: weights and gradients (bf16), Adam's float32
     master weights and moments (12 bytes a parameter, split over the data-parallel ranks with
@@ -297,6 +313,7 @@ def simulate(s: Setup, times: dict[str, ShardTime] | None = None, progress: Any 
     from graphopt.targets.ascend.chip import load_chip
 
     p, m = s.plan, s.model
+    check_static_memory(s)
     times = times or time_shards(s, progress)
     micro = s.global_batch // (p.micro_batch * p.dp)
     stages = stage_work(s, times)
