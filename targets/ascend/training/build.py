@@ -94,6 +94,8 @@ def _attention_block(s: Shard, x: torch.Tensor, w: dict[str, torch.Tensor]) -> t
     else:
         q, k, v = _mla_qkv(s, h, w)
     a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    if s.mla is not None:
+        a = a[..., : s.mla.v_head]  # the value head's own width (v was padded to the qk head size)
     return x + _scatter(s, a.transpose(1, 2).reshape(b, n, -1) @ w["wo"])
 
 
@@ -107,7 +109,10 @@ def _mla_qkv(s: Shard, h: torch.Tensor, w: dict[str, torch.Tensor]) -> tuple[tor
     k_rope = _rotate(kv_a[..., m.kv_lora:].view(b, n, 1, m.qk_rope).transpose(1, 2), w["cos"], w["sin"])
     q = torch.cat((q[..., : m.qk_nope], _rotate(q[..., m.qk_nope:], w["cos"], w["sin"])), -1)
     k = torch.cat((kv[..., : m.qk_nope], k_rope.expand(b, s.heads, n, m.qk_rope)), -1)
-    v = F.pad(kv[..., m.qk_nope:], (0, m.qk_nope + m.qk_rope - m.v_head))  # sdpa wants one head size
+    v = kv[..., m.qk_nope:]
+    pad = m.qk_nope + m.qk_rope - m.v_head  # sdpa wants one head size: v padded with zeros
+    if pad > 0:
+        v = torch.cat((v, v.new_zeros(*v.shape[:-1], pad)), -1)
     return q, k, v
 
 
@@ -292,12 +297,13 @@ def _attention_shapes(fw: Any) -> Any:
     return None
 
 
-def attention_graph(q: tuple[int, ...], k: tuple[int, ...], v: tuple[int, ...], dtype: str = "bfloat16") -> Any:
-    """Causal attention alone on these shapes, as an inference graph (one flash kernel)."""
+def attention_graph(q: tuple[int, ...], k: tuple[int, ...], v: tuple[int, ...], dtype: str = "bfloat16",
+                    causal: bool = True) -> Any:
+    """Attention alone on these shapes, as an inference graph (one flash kernel)."""
     dt = getattr(torch, dtype)
 
     def f(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
 
     with FakeTensorMode():
         args = [torch.empty(shape, dtype=dt) for shape in (q, k, v)]

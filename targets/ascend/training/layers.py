@@ -43,7 +43,6 @@ class Shard:
     kind: str  # "dense", "moe", "embed", "head"
     mbs: int
     seq: int  # tokens of one sequence on this chip (seq / cp; / tp more where sequence parallel)
-    attn_seq: int  # the whole sequence: attention is timed over it, each of the cp ranks doing 1/cp
     cp: int
     hidden: int
     heads: int = 0  # per chip
@@ -137,13 +136,10 @@ def _compile_shard(shard: Shard, chip_file: str) -> ShardTime:
     fw, bw, (saved, attn_saved), in_bytes, attn_shapes = build.capture(shard)
     f = _timed(fw, chip_file)
     b = _timed(bw, chip_file)
-    # causal attention over the whole sequence; context parallelism's ring (load balanced,
-    # two chunks per rank) gives each of the cp ranks 1/cp of its blocks
-    a_us, a_flops = _attention_time(attn_shapes, chip_file) if attn_shapes else (0.0, 0.0)
+    a_us, a_flops = _attention_time(attn_shapes, shard.cp, chip_file) if attn_shapes else (0.0, 0.0)
     kernels = sorted(f["kernels"] + b["kernels"], key=lambda k: -k["time_us"])[:8]
     return ShardTime(
-        fw_us=f["total_us"], bw_us=b["total_us"], attn_fw_us=a_us / shard.cp,
-        attn_bw_us=ATTENTION_BACKWARD_FACTOR * a_us / shard.cp, fw_flops=f["flops"], bw_flops=b["flops"], attn_flops=a_flops,
+        fw_us=f["total_us"], bw_us=b["total_us"], attn_fw_us=a_us, attn_bw_us=ATTENTION_BACKWARD_FACTOR * a_us, fw_flops=f["flops"], bw_flops=b["flops"], attn_flops=a_flops,
         saved_bytes=saved, attn_saved_bytes=attn_saved, input_bytes=in_bytes,
         aicpu_kernels=sum(k["kind"] == "aicpu" for k in f["kernels"] + b["kernels"]),
         cube_fw_us=sum(k["time_us"] for k in f["kernels"] if k["kind"] == "cube"),
@@ -162,12 +158,17 @@ def _timed(gm: Any, chip_file: str) -> dict[str, Any]:
     return {"total_us": t["total_us"], "flops": t["flops"], "kernels": t["kernels"]}
 
 
-def _attention_time(shapes: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]], chip_file: str) -> tuple[float, float]:
-    """The flash-attention kernel's time on q, k, v of these shapes, causal."""
+def _attention_time(shapes: tuple[tuple[int, ...], ...], cp: int, chip_file: str) -> tuple[float, float]:
+    """This chip's attention forward: (us, FLOPs). Without context parallelism, the causal
+    flash kernel on the layer's q, k, v. With it (Megatron's ring, each rank holding two
+    chunks of the sequence so the causal work balances), the rank meets every other chunk:
+    cp / 2 blocks' worth of the non-causal kernel on its own q and one chunk's k and v
+    ([S/cp] each), which is the kernel each ring step launches."""
     from graphopt.targets.ascend.training import build
 
-    t = _timed(build.attention_graph(*shapes), chip_file)
-    return t["total_us"], t["flops"]
+    t = _timed(build.attention_graph(*shapes, causal=cp == 1), chip_file)
+    share = 1.0 if cp == 1 else cp / 2
+    return t["total_us"] * share, t["flops"] * share
 
 
 def cut_node(gm: Any, target_name: str) -> int:

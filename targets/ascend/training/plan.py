@@ -75,8 +75,9 @@ def check_plan(plan: Plan, model: ModelConfig, chips: int, seq: int, global_batc
         raise fail(f"tp {plan.tp} does not divide the {model.heads} heads and {model.kv_heads} key/value heads")
     if plan.tp > per_server:
         raise fail(f"tp {plan.tp} spans servers of {per_server} chips; keep tensor parallelism inside a server")
-    if model.layers % (plan.pp * plan.vpp):
-        raise fail(f"pp x vpp = {plan.pp * plan.vpp} does not divide the {model.layers} layers")
+    if model.layers < plan.pp * plan.vpp or -(-model.layers // plan.pp) * (plan.pp - 1) >= model.layers:
+        raise fail(f"{model.layers} layers do not fill pp {plan.pp} x vpp {plan.vpp} stages "
+                   f"(each stage takes {-(-model.layers // plan.pp)}, the last must have one)")
     if plan.vpp > 1 and plan.pp == 1:
         raise fail("vpp > 1 needs pipeline parallelism (pp > 1)")
     if seq % (plan.cp * (2 if plan.cp > 1 else 1)) or (plan.sequence_parallel and seq // plan.cp % plan.tp):
@@ -106,12 +107,12 @@ def candidate_plans(model: ModelConfig, chips: int, seq: int, global_batch: int,
     recompute policies, with sequence parallelism and the distributed optimizer on (both
     only save memory or communication in this model)."""
     for tp in (t for t in (1, 2, 4, 8, 16) if t <= per_server and chips % t == 0):
-        for pp in _divisors(model.layers, 16):
+        for pp in (d for d in (1, 2, 4, 8, 16) if d <= model.layers):
             for cp in (c for c in (1, 2, 4, 8) if seq // c >= 4096 or c == 1):
                 if chips % (tp * pp * cp):
                     continue
                 dp = chips // (tp * pp * cp)
-                for vpp in ([1] if pp == 1 else [v for v in (1, 2, 4) if model.layers % (pp * v) == 0]):
+                for vpp in ([1] if pp == 1 else [v for v in (1, 2, 4) if model.layers >= pp * v]):
                     for ep in (_divisors(model.experts, dp * cp) if model.moe else [1]):
                         for mbs in (1, 2, 4):
                             for rc in RECOMPUTE:

@@ -55,7 +55,7 @@ class StageWork:
 def shards(s: Setup) -> dict[str, Shard]:
     m, p = s.model, s.plan
     seq_local = s.seq // p.cp
-    base = dict(mbs=p.micro_batch, seq=seq_local, attn_seq=s.seq, cp=p.cp, hidden=m.hidden, dtype=s.dtype,
+    base = dict(mbs=p.micro_batch, seq=seq_local, cp=p.cp, hidden=m.hidden, dtype=s.dtype,
                 sp=p.tp if p.sequence_parallel else 1)
     heads = m.heads // p.tp
     attn = dict(heads=heads, kv_heads=max(1, m.kv_heads // p.tp), head_dim=m.head_dim, mla=m.mla)
@@ -103,7 +103,9 @@ def layer_comm(s: Setup, kind: str, t: ShardTime) -> tuple[dict[str, float], dic
         fw["cp"] = max(0.0, ring - t.attn_fw_us)
         bw["cp"] = max(0.0, 2 * ring - t.attn_bw_us)
     if kind == "moe" and p.ep > 1:
-        routed = p.micro_batch * (s.seq // p.cp) * m.top_k * m.hidden * BYTES
+        # each tensor-parallel rank dispatches its own tokens (with sequence parallelism, its
+        # 1/tp of them; without, the tp ranks' copies are the same tokens, sent once each)
+        routed = p.micro_batch * (s.seq // p.cp) // p.tp * m.top_k * m.hidden * BYTES
         a2a = 2 * _coll(s, "AllToAll", routed, "ep")
         fw["ep"] = a2a
         bw["ep"] = a2a * (2 if p.recompute == "full" else 1)
@@ -114,7 +116,9 @@ def stage_layers(s: Setup) -> list[list[str]]:
     """The shard kinds each pipeline stage runs, embedding first and head last."""
     m, p = s.model, s.plan
     kinds = ["moe" if m.is_moe_layer(i) else "dense" for i in range(m.layers)]
-    per = m.layers // p.pp
+    # layers that do not divide into the stages leave the last ones a layer short (Megatron
+    # pads them with no-op layers)
+    per = -(-m.layers // p.pp)
     stages = [kinds[k * per:(k + 1) * per] for k in range(p.pp)]
     stages[0] = ["embed", *stages[0]]
     stages[-1] = [*stages[-1], "head"]
@@ -362,7 +366,7 @@ def _stage_flops(s: Setup, times: dict[str, ShardTime], kinds: list[str]) -> flo
     total = 0.0
     for k in kinds:
         t = times[k]
-        attn = t.attn_flops / s.plan.cp
+        attn = t.attn_flops
         f = t.fw_flops + attn
         total += f + t.bw_flops + 2.5 * attn
         if k not in ("embed", "head") and s.plan.recompute == "full":

@@ -5,7 +5,6 @@ kernel holds."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from onnx import TensorProto as T
 from onnx import helper as h
