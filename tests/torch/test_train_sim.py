@@ -125,3 +125,32 @@ def test_plan_parsing_and_rank_constraints():
     with pytest.raises(GraphoptError, match="inside a server"):
         check_plan(Plan(tp=16, dp=1), from_dict({**TINY, "num_attention_heads": 16, "num_key_value_heads": 16}),
                    16, 512, 8, 8)
+
+
+def test_parallel_auto_ranks_compiled_plans(tmp_path, capsys):
+    cfg = _config(tmp_path, TINY)
+    rc, out, err = _run(capsys, cfg, "--chips", 4, "--parallel", "auto", "--seq", 256, "--global-batch", 8,
+                        "-o", tmp_path / "out")
+    assert rc == 0, err
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    rates = [p["tokens_per_s_per_chip"] for p in report["search"]]
+    assert rates == sorted(rates, reverse=True) and len(rates) >= 2
+    assert report["training"]["tokens_per_s_per_chip"] == rates[0]
+    # the winner, simulated as an explicit plan, gives the same figure
+    best = report["training"]["plan"]
+    rc, out, _ = _run(capsys, cfg, "--chips", 4, "--parallel", f"tp={best['tp']},pp={best['pp']},vpp={best['vpp']}",
+                      "--micro-batch", best["micro_batch"], "--recompute", best["recompute"], "--seq", 256,
+                      "--global-batch", 8, "--json", *(["--sequence-parallel"] if best["sequence_parallel"] else []),
+                      *(["--distributed-optimizer"] if best["distributed_optimizer"] else []))
+    assert json.loads(out)["tokens_per_s_per_chip"] == pytest.approx(rates[0])
+
+
+def test_an_mla_moe_model_with_dense_first_layers(tmp_path, capsys):
+    ds = {**TINY, "model_type": "deepseek_v3", "n_routed_experts": 8, "num_experts_per_tok": 2,
+          "moe_intermediate_size": 128, "n_shared_experts": 1, "first_k_dense_replace": 1, "q_lora_rank": 64,
+          "kv_lora_rank": 32, "qk_nope_head_dim": 32, "qk_rope_head_dim": 16, "v_head_dim": 32}
+    rc, out, err = _run(capsys, _config(tmp_path, ds, "ds"), "--chips", 8, "--parallel", "tp=2,pp=2,ep=2", "--seq", 256,
+                        "--global-batch", 8, "--json")
+    assert rc == 0, err
+    r = json.loads(out)
+    assert {"dense", "moe"} <= set(r["shards"]) and all(s["aicpu_kernels"] <= 1 for s in r["shards"].values())

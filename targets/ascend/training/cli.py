@@ -43,26 +43,63 @@ def run(args: argparse.Namespace) -> int:
             raise GraphoptError(f"--{name.replace('_', '-')} {getattr(args, name)}: must be a positive integer")
     model = load_config(args.model)
     cluster = load_cluster(args.cluster or DEFAULT_CLUSTER)
+    dtype = "bfloat16" if args.precision == "bf16" else "float16"
+    if args.parallel.strip().lower() == "auto":
+        return _auto(args, Setup(model, Plan(dp=args.chips), cluster, args.seq, args.global_batch, dtype,
+                                 use_cache=not args.no_cache))
     sizes = parse_plan(args.parallel, args.chips)
     plan = Plan(**sizes, micro_batch=args.micro_batch, sequence_parallel=args.sequence_parallel,
                 recompute=args.recompute, distributed_optimizer=args.distributed_optimizer)
     check_plan(plan, model, args.chips, args.seq, args.global_batch, cluster.chips_per_server)
-    setup = Setup(model, plan, cluster, args.seq, args.global_batch,
-                  dtype="bfloat16" if args.precision == "bf16" else "float16", use_cache=not args.no_cache)
+    setup = Setup(model, plan, cluster, args.seq, args.global_batch, dtype, use_cache=not args.no_cache)
     report = simulate(setup, progress=_progress())
     report["plan_text"] = plan.text()
     check_memory(report)
     events = report.pop("events")
+    _save(args, {"training": report})
+    if args.trace:
+        _write_trace(args.trace, events, plan.pp)
+    print(json.dumps(report, indent=1) if args.json else "\n".join(table(report)))
+    return 0
+
+
+def _save(args: argparse.Namespace, content: dict[str, Any]) -> None:
     if args.output:
         from graphopt import outputs
 
         def fill(tmp: Path) -> None:
-            (tmp / "report.json").write_text(json.dumps({"training": report}, indent=1) + "\n")
+            (tmp / "report.json").write_text(json.dumps(content, indent=1) + "\n")
 
         outputs.write_folder(args.output, f"output folder {args.output}", fill, [])
+
+
+def _auto(args: argparse.Namespace, base: Any) -> int:
+    """--parallel auto: the best plans, the first in full (report.json: `training` the
+    best, `search` every plan printed)."""
+    from graphopt.targets.ascend.training.search import search
+
+    best = search(base, progress=_progress())
+    events = best[0]["events"]
+    for r in best:
+        del r["events"]
     if args.trace:
-        _write_trace(args.trace, events, plan.pp)
-    print(json.dumps(report, indent=1) if args.json else "\n".join(table(report)))
+        _write_trace(args.trace, events, best[0]["plan"]["pp"])
+    summary = [{"plan": r["plan_text"], "tokens_per_s_per_chip": r["tokens_per_s_per_chip"], "mfu": r["mfu"],
+                "step_time_s": r["step_time_s"], "memory_gb": r["memory_per_chip_gb"]["total"],
+                "breakdown_s": r["breakdown_s"]} for r in best]
+    _save(args, {"training": best[0], "search": summary})
+    if args.json:
+        print(json.dumps({"training": best[0], "search": summary}, indent=1))
+        return 0
+    s = best[0]["searched"]
+    print(f"train-sim --parallel auto: {s['candidates']} plans fit the weights and optimizer states, {s['estimated']} "
+          f"scored with estimated layers, the best {s['compiled']} compiled; best first:")
+    for k, r in enumerate(summary):
+        b = r["breakdown_s"]
+        parts = ", ".join(f"{n} {100 * v / r['step_time_s']:.0f}%" for n, v in b.items() if v > 0.005 * r["step_time_s"])
+        print(f"  {k + 1}. {r['plan']}: {r['tokens_per_s_per_chip']:,.1f} tokens/s per chip, MFU {100 * r['mfu']:.1f} %, "
+              f"{r['memory_gb']:.1f} GB; {parts}")
+    print("\n".join(table(best[0])))
     return 0
 
 
