@@ -58,7 +58,9 @@ def test_a_tensor_parallel_step_on_ascend_sim_hides_its_backward_all_reduces(tmp
             assert t["collective_us"] == pytest.approx(t["collective_hidden_us"] + t["collective_exposed_us"], abs=1e-2)
     with_pass, without = timing("overlap", "bw"), timing("no-overlap", "bw")
     assert without["collective_hidden_us"] < 0.5 * without["collective_us"]  # waited for where issued
-    assert with_pass["collective_hidden_us"] >= 0.9 * with_pass["collective_us"]  # behind the backward matmuls
+    # behind the backward matmuls: all but the last block's (the first block's input gradient,
+    # after which only that block's weight gradients remain to compute) hide whole
+    assert with_pass["collective_hidden_us"] >= 0.75 * with_pass["collective_us"]
     assert with_pass["total_us"] < without["total_us"]
 
 
