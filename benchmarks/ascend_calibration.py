@@ -48,6 +48,8 @@ FITTED |= {f"{name} x{r} repeats" for name in ("TADD", "TMAXS", "TMULS", "TRELU"
 FITTED |= {f"HBM streaming {op} fp32 256 MB" for op in ("Exp", "Sigmoid")}
 # The GM->UB and L0C->GM per-DMA fixed costs are those curves' half-bandwidth size over their peak.
 FITTED |= {f"{path} {kb} KB" for path in ("GM->UB", "L0C->GM") for kb in (4, 32, 256)}
+# The cluster file's HCCS link bandwidth is the 8-card all-gather's algorithm bandwidth / 8.
+FITTED |= {"all_gather 8 cards"}
 
 
 @dataclass
@@ -222,9 +224,13 @@ def fixed_rows(chip: Chip) -> list[Row]:
         c = _compile([helper.make_node(op, ["x"], ["y"])], x, [_vi("y", [8192, 8192], TensorProto.FLOAT)])
         gbps = 8192 * 8192 * 4 / c.report["timing"]["total_us"] / 1e3
         rows.append(Row("fixed", f"HBM streaming {op} fp32 256 MB", "GB/s in", 642.0, gbps, "limulidae benchmark [3P]"))
+    from graphopt.targets.ascend.cluster import collective_time, load_cluster
+
+    cluster, n = load_cluster(), 1 << 30  # "large messages": a 1 GiB gathered output
     for cards, gbps in ((8, 149.0), (4, 64.0), (2, 38.0)):
-        rows.append(Row("collective", f"all_gather {cards} cards", "GB/s", gbps, None, "[3P]",
-                        "collectives are not in the IR yet (the distributed-graphs issue)"))
+        cost = collective_time(cluster, "AllGather", n, list(range(cards)))
+        rows.append(Row("collective", f"all_gather {cards} cards", "GB/s", gbps, n / cost.us / 1e3, "[3P]",
+                        f"{cluster.name}: {cost.algorithm}, 1 GiB"))
     return rows
 
 
