@@ -229,9 +229,8 @@ _VIEWS = ("view", "_unsafe_view", "alias", "permute", "transpose", "t.default", 
 
 def _base(n: Any) -> Any:
     """The node whose memory a view node shares (itself if it is no view)."""
-    while n.op == "call_function" and any(v in str(n.target) for v in _VIEWS) and n.args and hasattr(n.args[0], "op"):
-        n = n.args[0]
-    return n
+    chain = _view_chain(n)
+    return chain[0].args[0] if chain else n
 
 
 def _view_chain(n: Any) -> list[Any]:

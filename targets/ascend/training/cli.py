@@ -16,7 +16,8 @@ def register(sub: Any) -> Any:
     t.add_argument("--cluster", default=None, help="a bundled cluster (default atlas-800t-a2) or a cluster .toml")
     t.add_argument("--chips", type=int, required=True, help="chips in the job")
     t.add_argument("--parallel", default="tp=1", metavar="tp=8,pp=4,vpp=1,dp=..,ep=1,cp=1",
-                   help="the parallel plan (dp defaults to what the chips leave)")
+                   help="the parallel plan (dp defaults to what the chips leave); auto: search the plans "
+                   "(micro-batch, recompute, sequence parallelism and the distributed optimizer too)")
     t.add_argument("--seq", type=int, default=4096, help="sequence length")
     t.add_argument("--micro-batch", type=int, default=1)
     t.add_argument("--global-batch", type=int, required=True, help="sequences per optimizer step")

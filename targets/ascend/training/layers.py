@@ -80,6 +80,11 @@ class ShardTime:
     compile_s: float
     cached: bool = False
 
+    @classmethod
+    def empty(cls) -> ShardTime:
+        """No time, no FLOPs, nothing saved (the static memory check's stand-in)."""
+        return cls(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, [], 0)
+
     @property
     def total_fw_us(self) -> float:
         return self.fw_us + self.attn_fw_us
@@ -139,7 +144,8 @@ def _compile_shard(shard: Shard, chip_file: str) -> ShardTime:
     a_us, a_flops = _attention_time(attn_shapes, shard.cp, chip_file) if attn_shapes else (0.0, 0.0)
     kernels = sorted(f["kernels"] + b["kernels"], key=lambda k: -k["time_us"])[:8]
     return ShardTime(
-        fw_us=f["total_us"], bw_us=b["total_us"], attn_fw_us=a_us, attn_bw_us=ATTENTION_BACKWARD_FACTOR * a_us, fw_flops=f["flops"], bw_flops=b["flops"], attn_flops=a_flops,
+        fw_us=f["total_us"], bw_us=b["total_us"], attn_fw_us=a_us, attn_bw_us=ATTENTION_BACKWARD_FACTOR * a_us,
+        fw_flops=f["flops"], bw_flops=b["flops"], attn_flops=a_flops,
         saved_bytes=saved, attn_saved_bytes=attn_saved, input_bytes=in_bytes,
         aicpu_kernels=sum(k["kind"] == "aicpu" for k in f["kernels"] + b["kernels"]),
         cube_fw_us=sum(k["time_us"] for k in f["kernels"] if k["kind"] == "cube"),

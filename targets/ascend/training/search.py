@@ -44,7 +44,8 @@ def _estimate(shard: Shard, ref: Shard, ref_time: ShardTime, memo: dict[Shard, A
     flops, saved, attn_saved, in_bytes = _captured(shard, memo)
     ref_flops = _captured(ref, memo)[0] or 1.0
     k = flops / ref_flops
-    attn = (shard.seq / max(ref.seq, 1)) ** 2 * (shard.heads * shard.mbs) / max(ref.heads * ref.mbs, 1)
+    # attention's work per chip: mbs x heads x S^2 / (2 cp), S = seq x cp (layers.py: _attention_time)
+    attn = (shard.mbs * shard.heads * shard.seq ** 2 * shard.cp) / max(ref.mbs * ref.heads * ref.seq ** 2 * ref.cp, 1)
     return replace(ref_time, fw_us=ref_time.fw_us * k, bw_us=ref_time.bw_us * k, cube_fw_us=ref_time.cube_fw_us * k,
                    cube_bw_us=ref_time.cube_bw_us * k, attn_fw_us=ref_time.attn_fw_us * attn,
                    attn_bw_us=ref_time.attn_bw_us * attn, fw_flops=ref_time.fw_flops * k, bw_flops=ref_time.bw_flops * k,

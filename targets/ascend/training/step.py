@@ -271,7 +271,7 @@ def check_static_memory(s: Setup) -> None:
 
     hbm = load_chip(s.cluster.chip).hbm_bytes
     micro = s.global_batch // (s.plan.micro_batch * s.plan.dp)
-    zero = {k: ShardTime(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, [], 0) for k in ("embed", "head", "dense", "moe")}
+    zero = {k: ShardTime.empty() for k in ("embed", "head", "dense", "moe")}
     for k, mem in enumerate(memory(s, zero, micro)):
         if sum(mem.values()) > hbm:
             parts = ", ".join(f"{name} {v / 1e9:.1f}" for name, v in mem.items() if name != "activations")
