@@ -134,13 +134,21 @@ def table(r: dict[str, Any]) -> list[str]:
 
 
 def _write_trace(path: Path, events: list[Any], pp: int) -> None:
-    """Chrome trace events: one lane per pipeline stage, F/B per micro-batch."""
+    """Chrome trace events: two lanes per pipeline stage (compute, and the communication the
+    plan leaves exposed), F/B per micro-batch."""
     from graphopt.errors import GraphoptError
 
-    trace = [{"name": "process_name", "ph": "M", "pid": 0, "args": {"name": "pipeline"}}]
-    trace += [{"name": "thread_name", "ph": "M", "pid": 0, "tid": s, "args": {"name": f"stage {s}"}} for s in range(pp)]
-    trace += [{"name": f"{kind}{i}", "cat": "forward" if kind == "F" else "backward", "ph": "X", "pid": 0, "tid": s,
-               "ts": start, "dur": dur} for s, kind, i, start, dur in events]
+    trace: list[dict[str, Any]] = [{"name": "process_name", "ph": "M", "pid": 0, "args": {"name": "pipeline"}}]
+    for s in range(pp):  # per stage: its compute stream, then its exposed communication
+        trace += [{"name": "thread_name", "ph": "M", "pid": 0, "tid": 2 * s, "args": {"name": f"stage {s} compute"}},
+                  {"name": "thread_name", "ph": "M", "pid": 0, "tid": 2 * s + 1,
+                   "args": {"name": f"stage {s} exposed communication"}}]
+    for s, kind, i, start, dur, comm in events:
+        cat = "forward" if kind == "F" else "backward"
+        trace.append({"name": f"{kind}{i}", "cat": cat, "ph": "X", "pid": 0, "tid": 2 * s, "ts": start, "dur": dur - comm})
+        if comm > 0:
+            trace.append({"name": f"{kind}{i} comm", "cat": cat, "ph": "X", "pid": 0, "tid": 2 * s + 1,
+                          "ts": start + dur - comm, "dur": comm})
     try:
         path.write_text(json.dumps({"traceEvents": trace, "displayTimeUnit": "ms"}))
     except OSError as e:

@@ -50,6 +50,8 @@ class StageWork:
     f_us: float = 0.0  # one micro-batch's forward on this stage, exposed communication included
     b_us: float = 0.0
     comm: dict[str, float] = field(default_factory=dict)  # exposed us per micro-batch by kind
+    comm_f_us: float = 0.0  # of f_us and b_us, the exposed communication
+    comm_b_us: float = 0.0
 
 
 def shards(s: Setup) -> dict[str, Shard]:
@@ -143,6 +145,8 @@ def stage_work(s: Setup, times: dict[str, ShardTime]) -> list[StageWork]:
             cf, cb = layer_comm(s, kind, times[kind]) if kind not in ("embed", "head") else ({}, {})
             w.f_us += f + sum(cf.values())
             w.b_us += b + sum(cb.values())
+            w.comm_f_us += sum(cf.values())
+            w.comm_b_us += sum(cb.values())
             for k, v in [*cf.items(), *cb.items()]:
                 w.comm[k] = w.comm.get(k, 0.0) + v
         out.append(w)
@@ -158,11 +162,12 @@ def time_shards(s: Setup, progress: Any = None) -> dict[str, ShardTime]:
     return out
 
 
-def one_f_one_b(stages: list[StageWork], micro: int, p2p_us: float) -> tuple[float, list[tuple[int, str, int, float, float]]]:
+def one_f_one_b(stages: list[StageWork], micro: int, p2p_us: float) -> tuple[float, list[tuple[Any, ...]]]:
     """The non-interleaved 1F1B schedule, simulated: stage s runs pp - s - 1 forwards, then
     a forward and a backward in turn, then the remaining backwards; a forward waits for the
     previous stage's, a backward for the next stage's, each plus the send between them.
-    Returns the step's pipeline time and the events (stage, "F"/"B", micro-batch, start, duration)."""
+    Returns the step's pipeline time and the events (stage, "F"/"B", micro-batch, start,
+    duration, the exposed communication at its end)."""
     pp = len(stages)
     order = []
     for s in range(pp):
@@ -189,7 +194,7 @@ def one_f_one_b(stages: list[StageWork], micro: int, p2p_us: float) -> tuple[flo
             start = max(free[s], dep + (p2p_us if 0 <= src < pp else 0.0))
             dur = stages[s].f_us if kind == "F" else stages[s].b_us
             end[(kind, s, i)] = free[s] = start + dur
-            events.append((s, kind, i, start, dur))
+            events.append((s, kind, i, start, dur, stages[s].comm_f_us if kind == "F" else stages[s].comm_b_us))
             nxt[s] += 1
             left -= 1
             moved = True
@@ -335,8 +340,9 @@ def simulate(s: Setup, times: dict[str, ShardTime] | None = None, progress: Any 
     fpt, how = flops_per_token(m, s.seq)
     peak = chip.peak_flops("bf16" if "bf16" in chip.macs_per_cycle else "fp16")
     tok_s = tokens / (step_us * 1e-6)
-    compute_us = micro * max(st.f_us + st.b_us - sum(st.comm.values()) for st in stages)
-    comm = {k: micro * max(st.comm.get(k, 0.0) for st in stages) for k in ("tp", "cp", "ep")}
+    slowest = max(stages, key=lambda st: st.f_us + st.b_us)  # the stage the steady state runs at
+    compute_us = micro * (slowest.f_us + slowest.b_us - sum(slowest.comm.values()))
+    comm = {k: micro * slowest.comm.get(k, 0.0) for k in ("tp", "cp", "ep")}
     comm["pp"] = max(0.0, pipe_us - micro * max(st.f_us + st.b_us for st in stages)
                      - (p.pp - 1) * sum(st.f_us + st.b_us for st in stages) / p.pp / p.vpp) if p.pp > 1 else 0.0
     bubble = pipe_us - micro * max(st.f_us + st.b_us for st in stages) - comm["pp"]
