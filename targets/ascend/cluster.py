@@ -10,6 +10,9 @@ step's latency, β seconds per byte on a link, γ seconds per byte reduced; p ra
   ReduceScatter α + (n/p)β + ((p−1)/p)nγ, AllGather α + (n/p)β, AllReduce the two;
   AllToAll α + (n/p)β (each pair exchanges its part on its own link); Broadcast as a
   scatter then an all-gather;
+- within one server whose chips reach each other through switches (``hccs.topology =
+  "switch"``: the A3 SuperPoD's UB, where a "server" is the whole scale-up domain): the
+  same steps, the p − 1 peers' chunks sharing the chip's one injection bandwidth;
 - across s servers of k ranks each, hierarchically (level 0 mesh, level 1 across servers,
   each of the k NPUs driving its own NIC on its 1/k share): an AllReduce is a mesh
   ReduceScatter, an AllReduce of n/k across the servers (recursive halving-doubling when s
@@ -28,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from graphopt.errors import GraphoptError
 
@@ -46,6 +50,10 @@ class Cluster:
     roce_alpha_us: float
     reduce_bytes_per_s: float
     source_file: str = ""
+    # "mesh": a link per pair of chips in a server (HCCS on the A2); "switch": each chip's
+    # links go to switches (UB on the A3 SuperPoD), so what limits a collective is the chip's
+    # whole injection bandwidth, hccs_link_bytes_per_s, shared by all its peers.
+    topology: str = "mesh"
 
 
 def available_clusters() -> list[str]:
@@ -75,7 +83,17 @@ def _load(path: Path) -> Cluster:
         roce_alpha_us=r.number("roce.alpha_us"),
         reduce_bytes_per_s=r.number("reduce.bytes_per_s"),
         source_file=str(path),
+        topology=_topology(r),
     )
+
+
+def _topology(r: Any) -> str:
+    if not r.has("hccs.topology"):
+        return "mesh"
+    t = r.text("hccs.topology")
+    if t not in ("mesh", "switch"):
+        raise r.fail(f"field 'hccs.topology': {t!r} is not 'mesh' or 'switch'")
+    return t
 
 
 @dataclass(frozen=True)
@@ -116,6 +134,8 @@ def collective_time(cluster: Cluster, op: str, nbytes: float, ranks: Sequence[in
 def _mesh(c: Cluster, op: str, n: float, p: int) -> CollectiveCost:
     a, link, red = c.hccs_alpha_us, c.hccs_link_bytes_per_s / 1e6, c.reduce_bytes_per_s / 1e6  # bytes per us
     chunk, reduced = n / p / link, (p - 1) / p * n / red
+    if c.topology == "switch":  # the p - 1 peers' chunks share the chip's one injection bandwidth
+        chunk *= p - 1
     terms = {
         "ReduceScatter": (a + chunk + reduced, f"a + (n/p)b + ((p-1)/p)n g = {a:g} + {chunk:.1f} + {reduced:.1f}"),
         "AllGather": (a + chunk, f"a + (n/p)b = {a:g} + {chunk:.1f}"),
@@ -126,7 +146,7 @@ def _mesh(c: Cluster, op: str, n: float, p: int) -> CollectiveCost:
     if op not in terms:
         raise GraphoptError(f"no cost model for collective {op}")
     us, formula = terms[op]
-    return CollectiveCost(us, f"mesh (HCCS, p={p})", formula)
+    return CollectiveCost(us, f"{'mesh (HCCS' if c.topology == 'mesh' else 'switched (UB'}, p={p})", formula)
 
 
 def _inter_allreduce(c: Cluster, n: float, s: int) -> tuple[float, str, str]:

@@ -124,3 +124,24 @@ def test_a_recv_is_posted_early_and_hides_behind_compute():
     assert c["op"] == "Recv" and "RoCE" in c["algorithm"]  # rank 0's view: peer 9 is on the next server
     assert late["collective_hidden_us"] == pytest.approx(0.0, abs=1e-6) and early["collective_hidden_us"] > 0
     assert early["total_us"] < late["total_us"]
+
+
+def test_a_switched_fabric_shares_each_chips_injection_bandwidth(tmp_path):
+    """The A3 SuperPoD's UB: an all-gather of n over p dies moves (p - 1) / p of n through each
+    die's one injection bandwidth, wherever the peers are in the 768-die domain; on the A2, 64
+    ranks span 8 servers and their all-to-all crosses RoCE."""
+    from graphopt.errors import GraphoptError
+
+    a3, a2 = load_cluster("atlas-900-a3-superpod"), load_cluster("atlas-800t-a2")
+    assert a3.topology == "switch" and a2.topology == "mesh"
+    n = 2.0**28
+    for p in (8, 64, 768):
+        ag = collective_time(a3, "AllGather", n, list(range(p)))
+        assert ag.us == pytest.approx(a3.hccs_alpha_us + (p - 1) / p * n / a3.hccs_link_bytes_per_s * 1e6)
+        assert "switched" in ag.algorithm
+    assert collective_time(a3, "AllToAll", n, list(range(64))).us < collective_time(a2, "AllToAll", n, list(range(64))).us / 4
+    text = (a3.source_file and open(a3.source_file).read()).replace('topology = "switch"', 'topology = "ring"')
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    with pytest.raises(GraphoptError, match="topology"):
+        load_cluster(bad)
