@@ -4,6 +4,7 @@ attention's shapes. Imports torch: loaded only when a shard is compiled."""
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import torch
@@ -13,8 +14,9 @@ from torch._functorch.aot_autograd import aot_function
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx.experimental.proxy_tensor import make_fx
 
+from graphopt.errors import GraphoptError
 from graphopt.frontends.fx.capture import aot_decompositions
-from graphopt.targets.ascend.training.layers import Shard, cut_node
+from graphopt.targets.ascend.training.shard import Shard
 
 SDPA = "_scaled_dot_product_flash_attention_for_cpu"
 
@@ -324,3 +326,38 @@ def adam_graph(n: int) -> Any:
     with FakeTensorMode():
         args = [torch.empty(n, dtype=torch.float32) for _ in range(3)] + [torch.empty(n, dtype=torch.bfloat16)]
         return make_fx(step, tracing_mode="fake")(*args)
+
+
+def cut_node(gm: Any, target_name: str) -> int:
+    """Remove every call of an op whose name holds ``target_name`` from ``gm``: its results
+    become new inputs (placeholders, first), its tensor operands new outputs, so everything
+    around it is still computed. Returns how many were cut."""
+    g = gm.graph
+    cut = [n for n in g.nodes if n.op == "call_function" and target_name in str(n.target)]
+    first = next(iter(g.nodes))
+    out_node = next(n for n in g.nodes if n.op == "output")
+    kept: list[Any] = []
+
+    def as_input(node: Any, name: str) -> None:
+        with g.inserting_before(first):
+            ph = g.placeholder(name)
+        ph.meta["val"] = node.meta["val"]
+        node.replace_all_uses_with(ph)
+
+    for k, n in enumerate(cut):
+        kept += [a for a in n.args if hasattr(a, "meta") and "val" in a.meta]
+        if isinstance(n.meta.get("val"), tuple | list):  # several results, read through getitem
+            for u in list(n.users):
+                if u.target is not operator.getitem:
+                    raise GraphoptError(f"train-sim: {n.target} result used directly by {u.name}")
+                as_input(u, f"cut{k}_{u.args[1]}")
+                g.erase_node(u)
+        else:
+            as_input(n, f"cut{k}")
+        g.erase_node(n)
+    if cut:
+        outs = out_node.args[0]
+        out_node.args = ((*outs, *kept),) if isinstance(outs, tuple | list) else ((outs, *kept),)
+        g.eliminate_dead_code()
+        gm.recompile()
+    return len(cut)

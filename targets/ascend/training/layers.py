@@ -25,40 +25,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import operator
 import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from graphopt.errors import GraphoptError
-from graphopt.targets.ascend.training.config import Mla
+from graphopt.targets.ascend.training.shard import Shard
 
 ATTENTION_BACKWARD_FACTOR = 2.5  # FlashAttention-2's backward: 5 matmuls of S x S x d against the forward's 2
-
-
-@dataclass(frozen=True)
-class Shard:
-    kind: str  # "dense", "moe", "embed", "head"
-    mbs: int
-    seq: int  # tokens of one sequence on this chip (seq / cp; / tp more where sequence parallel)
-    cp: int
-    hidden: int
-    heads: int = 0  # per chip
-    kv_heads: int = 0
-    head_dim: int = 0
-    ffn: int = 0
-    experts: int = 0  # local experts
-    router_experts: int = 0  # all experts (the router scores every one)
-    top_k: int = 0
-    expert_ffn: int = 0
-    expert_tokens: int = 0  # tokens each local expert processes (balanced routing)
-    shared_ffn: int = 0
-    vocab: int = 0
-    mla: Mla | None = None
-    sp: int = 1  # sequence parallelism over this many tensor-parallel ranks (1: none)
-    dtype: str = "bfloat16"
 
 
 @dataclass
@@ -175,41 +150,6 @@ def _attention_time(shapes: tuple[tuple[int, ...], ...], cp: int, chip_file: str
     t = _timed(build.attention_graph(*shapes, causal=cp == 1), chip_file)
     share = 1.0 if cp == 1 else cp / 2
     return t["total_us"] * share, t["flops"] * share
-
-
-def cut_node(gm: Any, target_name: str) -> int:
-    """Remove every call of an op whose name holds ``target_name`` from ``gm``: its results
-    become new inputs (placeholders, first), its tensor operands new outputs, so everything
-    around it is still computed. Returns how many were cut."""
-    g = gm.graph
-    cut = [n for n in g.nodes if n.op == "call_function" and target_name in str(n.target)]
-    first = next(iter(g.nodes))
-    out_node = next(n for n in g.nodes if n.op == "output")
-    kept: list[Any] = []
-
-    def as_input(node: Any, name: str) -> None:
-        with g.inserting_before(first):
-            ph = g.placeholder(name)
-        ph.meta["val"] = node.meta["val"]
-        node.replace_all_uses_with(ph)
-
-    for k, n in enumerate(cut):
-        kept += [a for a in n.args if hasattr(a, "meta") and "val" in a.meta]
-        if isinstance(n.meta.get("val"), tuple | list):  # several results, read through getitem
-            for u in list(n.users):
-                if u.target is not operator.getitem:
-                    raise GraphoptError(f"train-sim: {n.target} result used directly by {u.name}")
-                as_input(u, f"cut{k}_{u.args[1]}")
-                g.erase_node(u)
-        else:
-            as_input(n, f"cut{k}")
-        g.erase_node(n)
-    if cut:
-        outs = out_node.args[0]
-        out_node.args = ((*outs, *kept),) if isinstance(outs, tuple | list) else ((outs, *kept),)
-        g.eliminate_dead_code()
-        gm.recompile()
-    return len(cut)
 
 
 ADAM_CHUNK = 1 << 24  # parameters per timed optimizer chunk; the update streams, so time scales with the count

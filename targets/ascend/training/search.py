@@ -16,8 +16,9 @@ from dataclasses import replace
 from typing import Any
 
 from graphopt.errors import GraphoptError
-from graphopt.targets.ascend.training.layers import Shard, ShardTime, time_shard
+from graphopt.targets.ascend.training.layers import ShardTime, time_shard
 from graphopt.targets.ascend.training.plan import Plan, candidate_plans
+from graphopt.targets.ascend.training.shard import Shard
 from graphopt.targets.ascend.training.step import Setup, check_static_memory, memory, shards, simulate
 
 _MATMULS = ("aten.mm", "aten.bmm", "aten.addmm")

@@ -27,8 +27,9 @@ from typing import Any
 from graphopt.errors import GraphoptError
 from graphopt.targets.ascend.cluster import Cluster, collective_time
 from graphopt.targets.ascend.training.config import ModelConfig
-from graphopt.targets.ascend.training.layers import Shard, ShardTime, adam_us_per_param, time_shard
+from graphopt.targets.ascend.training.layers import ShardTime, adam_us_per_param, time_shard
 from graphopt.targets.ascend.training.plan import Plan
+from graphopt.targets.ascend.training.shard import Shard
 
 BYTES = 2  # bf16 / fp16 activations, weights and gradients
 
