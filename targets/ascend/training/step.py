@@ -93,10 +93,13 @@ def layer_comm(s: Setup, kind: str, t: ShardTime) -> tuple[dict[str, float], dic
     act = p.micro_batch * (s.seq // p.cp) * m.hidden * BYTES
     fw: dict[str, float] = {}
     bw: dict[str, float] = {}
-    if p.tp > 1 and p.sequence_parallel:  # MindSpeed's MC2: each gather / scatter overlaps its matmul
-        one = 2 * (_coll(s, "AllGather", act, "tp") + _coll(s, "ReduceScatter", act, "tp"))
-        fw["tp"] = max(0.0, one - t.cube_fw_us)
-        bw["tp"] = max(0.0, one - t.cube_bw_us) + (fw["tp"] if p.recompute == "full" else 0.0)
+    if p.tp > 1 and p.sequence_parallel:
+        # MindSpeed's MC2 fuses each linear layer's gather / scatter with its matmul; an MoE
+        # block's (the alltoall dispatcher gathers the tokens over the tp ranks) is not fused
+        pair = _coll(s, "AllGather", act, "tp") + _coll(s, "ReduceScatter", act, "tp")
+        fused, alone = (pair, pair) if kind == "moe" else (2 * pair, 0.0)
+        fw["tp"] = max(0.0, fused - t.cube_fw_us) + alone
+        bw["tp"] = max(0.0, fused - t.cube_bw_us) + alone + (fw["tp"] if p.recompute == "full" else 0.0)
     elif p.tp > 1:
         fw["tp"] = 2 * _coll(s, "AllReduce", act, "tp")
         bw["tp"] = fw["tp"] * (2 if p.recompute == "full" else 1)
