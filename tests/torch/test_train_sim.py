@@ -158,3 +158,13 @@ def test_an_mla_moe_model_with_dense_first_layers(tmp_path, capsys):
     assert rc == 0, err
     r = json.loads(out)
     assert {"dense", "moe"} <= set(r["shards"]) and all(s["aicpu_kernels"] <= 1 for s in r["shards"].values())
+
+
+@pytest.mark.parametrize("args, why", [(["--seq", "0"], "--seq 0"), (["--chips", "-3"], "--chips -3"),
+                                       (["--global-batch", "99999999"], "--global-batch")])
+def test_out_of_range_arguments_are_one_line_errors(tmp_path, capsys, args, why):
+    base = {"--chips": "4", "--global-batch": "8"}
+    for k, v in zip(args[::2], args[1::2], strict=True):
+        base[k] = v
+    rc, _, err = _run(capsys, _config(tmp_path, TINY), *[x for kv in base.items() for x in kv])
+    assert rc == 2 and why in err and err.count("\n") == 1

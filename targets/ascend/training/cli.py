@@ -39,9 +39,10 @@ def run(args: argparse.Namespace) -> int:
     from graphopt.targets.ascend.training.plan import Plan, check_plan, parse_plan
     from graphopt.targets.ascend.training.step import Setup, check_memory, simulate
 
-    for name in ("chips", "seq", "micro_batch", "global_batch"):
-        if getattr(args, name) < 1:
-            raise GraphoptError(f"--{name.replace('_', '-')} {getattr(args, name)}: must be a positive integer")
+    # bounds far past any real job, so a typo is an error, not an hour of compiling
+    for name, most in (("chips", 1 << 20), ("seq", 1 << 20), ("micro_batch", 1024), ("global_batch", 1 << 24)):
+        if not 1 <= getattr(args, name) <= most:
+            raise GraphoptError(f"--{name.replace('_', '-')} {getattr(args, name)}: must be from 1 to {most}")
     model = load_config(args.model)
     cluster = load_cluster(args.cluster or DEFAULT_CLUSTER)
     dtype = "bfloat16" if args.precision == "bf16" else "float16"

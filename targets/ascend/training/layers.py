@@ -23,6 +23,7 @@ compiles each distinct shard once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -74,6 +75,7 @@ def cache_dir() -> Path:
     return Path(root) / "train-sim"
 
 
+@functools.cache  # the sources do not change under a running process
 def _source_hash(chip_file: str) -> str:
     """The chip file and every source file of the ascend target (its kernel model and lowering)."""
     from graphopt.version import __version__
