@@ -77,12 +77,18 @@ def cache_dir() -> Path:
 
 @functools.cache  # the sources do not change under a running process
 def _source_hash(chip_file: str) -> str:
-    """The chip file and every source file of the ascend target (its kernel model and lowering)."""
+    """What a layer's kernel times depend on: graphopt's version, the chip file, and the
+    sources of the capture (build, layers, shard), the torch frontend, the passes and the
+    ascend target (its lowering and kernel model)."""
+    import graphopt.frontends.fx as fx
+    import graphopt.passes as passes
     from graphopt.version import __version__
 
+    here = Path(__file__).parent
+    files = [here / "build.py", here / "layers.py", here / "shard.py", *here.parent.glob("*.py"),
+             *Path(fx.__file__).parent.glob("*.py"), *Path(passes.__file__).parent.glob("*.py")]
     h = hashlib.sha256(__version__.encode())
-    root = Path(__file__).parent.parent
-    for p in sorted([*root.glob("*.py"), *root.glob("training/*.py"), *(Path(__file__).parents[3] / "passes").glob("*.py")]):
+    for p in sorted(files):
         h.update(p.read_bytes())
     h.update(Path(chip_file).read_bytes())
     return h.hexdigest()[:16]

@@ -4,7 +4,7 @@ Compiling every candidate's layers would take minutes each, so the search runs i
 rounds. First every candidate is scored with estimated layer times: its shards are only
 captured (seconds: the forward and backward graphs, their saved bytes and matmul FLOPs), and
 their kernel times are a compiled reference shard's, scaled by the FLOPs (the reference: the
-same kind of layer under the first plan). Collectives, the pipeline and memory are computed
+same kind of layer under the plan with the smallest shards). Collectives, the pipeline and memory are computed
 exactly as for any plan. Then the best ``exact`` candidates are simulated from their own
 compiled layers and ranked again: every plan printed is timed from its own kernels; the
 estimates only choose which plans get that far.
@@ -71,7 +71,14 @@ def search(base: Setup, top: int = 5, exact: int = 4, progress: Any = None) -> l
         fitting.append((plan, s))
     if not fitting:
         raise GraphoptError(f"no plan fits {chips} chips of {hbm / 1e9:.0f} GB for {base.model.name}; use more chips")
+    # the reference layers: the smallest shards (most tensor parallelism, one sequence each),
+    # the cheapest to compile, and for a large model the plan most likely to win
+    _, ref_setup = min(fitting, key=lambda ps: (-ps[0].tp, ps[0].micro_batch, -ps[0].cp))
     refs: dict[str, tuple[Shard, ShardTime]] = {}
+    for kind, shard in shards(ref_setup).items():
+        if progress:
+            progress(f"compiling the reference {kind} layer")
+        refs[kind] = (shard, time_shard(shard, base.cluster.chip, base.use_cache))
     memo: dict[Shard, Any] = {}
     scored = []
     for k, (plan, s) in enumerate(fitting):
