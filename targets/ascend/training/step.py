@@ -21,13 +21,13 @@ Conventions (Megatron-LM / MindSpeed, stated in docs/train-sim.md):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from graphopt.errors import GraphoptError
 from graphopt.targets.ascend.cluster import Cluster, collective_time
 from graphopt.targets.ascend.training.config import ModelConfig
-from graphopt.targets.ascend.training.layers import ShardTime, adam_us_per_param, time_shard
+from graphopt.targets.ascend.training.layers import ATTENTION_BACKWARD_FACTOR, ShardTime, adam_us_per_param, time_shard
 from graphopt.targets.ascend.training.plan import Plan
 from graphopt.targets.ascend.training.shard import Shard
 
@@ -354,7 +354,7 @@ def simulate(s: Setup, times: dict[str, ShardTime] | None = None, progress: Any 
     worst = max(range(len(mem)), key=lambda k: sum(mem[k].values()))
     hw = sum(micro * _stage_flops(s, times, kinds) for kinds in stage_layers(s)) / p.pp
     return {
-        "model": m.name, "plan": _plan_dict(p), "chips": chips, "cluster": s.cluster.name, "chip": chip.name,
+        "model": m.name, "plan": asdict(p), "chips": chips, "cluster": s.cluster.name, "chip": chip.name,
         "seq": s.seq, "global_batch": s.global_batch, "micro_batches": micro,
         "step_time_s": step_us * 1e-6, "tokens_per_s": tok_s, "tokens_per_s_per_chip": tok_s / chips,
         "model_flops_per_token": fpt, "model_flops_counted_as": how,
@@ -378,18 +378,12 @@ def _stage_flops(s: Setup, times: dict[str, ShardTime], kinds: list[str]) -> flo
         t = times[k]
         attn = t.attn_flops
         f = t.fw_flops + attn
-        total += f + t.bw_flops + 2.5 * attn
+        total += f + t.bw_flops + ATTENTION_BACKWARD_FACTOR * attn
         if k not in ("embed", "head") and s.plan.recompute == "full":
             total += f
         elif k not in ("embed", "head") and s.plan.recompute == "selective":
             total += attn
     return total
-
-
-def _plan_dict(p: Plan) -> dict[str, Any]:
-    return {"tp": p.tp, "pp": p.pp, "vpp": p.vpp, "dp": p.dp, "ep": p.ep, "cp": p.cp, "micro_batch": p.micro_batch,
-            "sequence_parallel": p.sequence_parallel, "recompute": p.recompute,
-            "distributed_optimizer": p.distributed_optimizer}
 
 
 def _shard_row(t: ShardTime) -> dict[str, Any]:
