@@ -120,6 +120,27 @@ def build(
     )
 
 
+class NewOps:
+    """The ops a rewrite builds in order, each with provenance ``src``: ``ops`` is what
+    ``rewriter.replace_op`` takes (constants included)."""
+
+    def __init__(self, src: Sequence[str], weights: WeightStore | None) -> None:
+        self.src, self.weights, self.ops = list(src), weights, []
+
+    def op(self, onnx_type: str, operands: Sequence[SSAValue], attrs: dict[str, Any] | None = None) -> SSAValue:
+        built = build(onnx_type, operands, attrs, self.src)
+        self.ops.append(built)
+        return built.results[0]
+
+    def const(self, array: np.ndarray, name: str) -> SSAValue:
+        made = make_constant(array, self.src, self.weights, name)
+        self.ops.append(made)
+        return made.results[0]
+
+    def ints(self, values: Sequence[int], name: str) -> SSAValue:
+        return self.const(np.asarray(list(values), np.int64), name)
+
+
 def same_type(a: SSAValue, b: SSAValue) -> bool:
     return a.type == b.type
 

@@ -28,7 +28,7 @@ from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, Rewrite
 
 from graphopt.dialects.graph import provenance
 from graphopt.dtypes import from_ir
-from graphopt.rewrite import build, constant_value, make_constant, weights_of
+from graphopt.rewrite import NewOps, constant_value, weights_of
 from graphopt.targets.ascend.chip import Chip, pass_target
 from graphopt.weights import WeightStore
 
@@ -61,15 +61,11 @@ class ColumnSumOnCube(RewritePattern):
         rows, cols = math.prod(shape[axes[0]: axes[-1] + 1]), math.prod(shape[axes[-1] + 1:])
         if rows * cols * dt.numpy.itemsize <= self.chip.buffers["ub"] // 4:
             return  # a vector kernel's row holds it
-        src = provenance(op)
-        ones = make_constant(np.ones((1, rows), dt.numpy), src, self.weights, "column_sum.ones")
-        flat = make_constant(np.asarray([batch, rows, cols] if batch > 1 else [rows, cols], np.int64), src, self.weights,
-                             "column_sum.shape")
-        back = make_constant(np.asarray(out.type.get_shape(), np.int64), src, self.weights, "column_sum.out")
-        x2 = build("Reshape", [x, flat.results[0]], None, src)
-        mm = build("MatMul", [ones.results[0], x2.results[0]], None, src)
-        y = build("Reshape", [mm.results[0], back.results[0]], None, src)
-        rewriter.replace_op(op, [ones, flat, back, x2, mm, y], [y.results[0]])
+        new = NewOps(provenance(op), self.weights)
+        flat = new.ints([batch, rows, cols] if batch > 1 else [rows, cols], "column_sum.shape")
+        summed = new.op("MatMul", [new.const(np.ones((1, rows), dt.numpy), "column_sum.ones"), new.op("Reshape", [x, flat])])
+        y = new.op("Reshape", [summed, new.ints(out.type.get_shape(), "column_sum.out")])
+        rewriter.replace_op(op, new.ops, [y])
 
 
 @dataclass(frozen=True)

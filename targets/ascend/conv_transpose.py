@@ -23,17 +23,16 @@ with a remark saying why.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, NoneType, TensorType
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern, op_type_rewrite_pattern
 
 from graphopt.dialects.graph import ConvTranspose, provenance
-from graphopt.rewrite import build, constant_value, make_constant, remarks_of, weights_of
+from graphopt.rewrite import NewOps, constant_value, remarks_of, weights_of
 from graphopt.weights import WeightStore
 
 MODEL_FLOPS = "model_flops"
@@ -65,17 +64,11 @@ class ConvTransposeToConv(RewritePattern):
         c_in, cog, *k = w_type.get_shape()
         cig = c_in // g
         n, c, h, wd = x.type.get_shape()
-        new: list[Operation] = []
-
-        def add(onnx_type: str, operands: list[SSAValue], attrs: dict[str, Any] | None = None) -> SSAValue:
-            built = build(onnx_type, operands, attrs, src)
-            new.append(built)
-            return built.results[0]
+        new = NewOps(src, self.weights)
+        add = new.op
 
         def ints(values: list[int]) -> SSAValue:
-            const = make_constant(np.asarray(values, np.int64), src, self.weights, "conv_transpose.shape")
-            new.append(const)
-            return const.results[0]
+            return new.ints(values, "conv_transpose.shape")
 
         z = x
         zs = [(h - 1) * s[0] + 1, (wd - 1) * s[1] + 1]  # H and W with the zeros inserted
@@ -94,9 +87,7 @@ class ConvTransposeToConv(RewritePattern):
             z = add("Pad", [z, ints([0, 0, max(0, before[0]), max(0, before[1]), 0, 0, max(0, after[0]), max(0, after[1])])])
         if w is not None:  # flipped and regrouped at compile time
             flipped = w.reshape(g, cig, cog, *k).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1].reshape(g * cog, cig, *k)
-            kernel = make_constant(np.ascontiguousarray(flipped), src, self.weights, "conv_transpose.w")
-            new.append(kernel)
-            wk = kernel.results[0]
+            wk = new.const(np.ascontiguousarray(flipped), "conv_transpose.w")
         else:  # weights fed at run time (torch.compile's parameters): data movement kernels
             end = np.iinfo(np.int64).min
             wk = add("Slice", [op.w, ints([-1, -1]), ints([end, end]), ints([2, 3]), ints([-1, -1])])
@@ -109,12 +100,12 @@ class ConvTransposeToConv(RewritePattern):
         bias = [op.b] if op.b is not None and not isinstance(op.b.type, NoneType) else []
         y = add("Conv", [z, wk, *bias], {"group": g, "dilations": d, "kernel_shape": k})
         # The model's work is the transposed convolution's, not the zeros': MFU counts that.
-        new[-1].attributes[MODEL_FLOPS] = IntegerAttr(2 * n * c * h * wd * cog * k[0] * k[1], 64)
+        new.ops[-1].attributes[MODEL_FLOPS] = IntegerAttr(2 * n * c * h * wd * cog * k[0] * k[1], 64)
         if y.type != op.results[0].type:  # the arithmetic above disagrees with the op's own rule
             self.remarks.append({"pass": "ascend-conv-transpose", "ops": src,
                                  "reason": f"not rewritten: the Conv gives {y.type}, the op {op.results[0].type}"})
             return
-        rewriter.replace(op, new, [y])
+        rewriter.replace(op, new.ops, [y])
 
     def _why_not(self, op: ConvTranspose) -> str | None:
         x = op.x.type

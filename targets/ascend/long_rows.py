@@ -28,7 +28,7 @@ from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, Rewrite
 
 from graphopt.dialects.graph import provenance
 from graphopt.dtypes import from_ir
-from graphopt.rewrite import build, constant_value, make_constant, weights_of
+from graphopt.rewrite import NewOps, constant_value, discard, weights_of
 from graphopt.targets.ascend.chip import Chip, pass_target
 from graphopt.weights import WeightStore
 
@@ -51,18 +51,18 @@ class SplitLongRows(RewritePattern):
         shape = list(x.type.get_shape())
         if not self._last_axis(op, kind, len(shape)) or shape[-1] * 4 <= self.chip.buffers["ub"] // 8:
             return
-        new: list[Operation] = []
-        src = provenance(op)
         k = _chunks(shape[-1], self.chip.buffers["ub"] // 16 // 4)
         if k is None:
             return
+        new = NewOps(provenance(op), self.weights)
         if kind in _SPLIT:
-            y = self._two_level(kind, x, shape, k, int(op.onnx_attrs().get("keepdims", 1)), src, new)
+            y = _two_level(new, kind, x, shape, k, int(op.onnx_attrs().get("keepdims", 1)))
         else:
-            y = self._softmax(kind == "LogSoftmax", x, src, new)
+            y = _softmax(new, kind == "LogSoftmax", x)
         if y.type != op.results[0].type:
+            discard(*new.ops)
             return
-        rewriter.replace_op(op, new, [y])
+        rewriter.replace_op(op, new.ops, [y])
 
     def _last_axis(self, op: Any, kind: str, rank: int) -> bool:
         attrs = op.onnx_attrs()
@@ -73,35 +73,24 @@ class SplitLongRows(RewritePattern):
         axes = constant_value(op.operands[1], self.weights)
         return axes is not None and [int(a) % rank for a in np.asarray(axes).reshape(-1)] == [rank - 1]
 
-    def _add(self, new: list[Operation], kind: str, operands: list[SSAValue], attrs: dict[str, Any] | None,
-             src: list[str]) -> SSAValue:
-        built = build(kind, operands, attrs, src)
-        new.append(built)
-        return built.results[0]
 
-    def _ints(self, new: list[Operation], values: list[int], src: list[str]) -> SSAValue:
-        c = make_constant(np.asarray(values, np.int64), src, self.weights, "long_rows.shape")
-        new.append(c)
-        return c.results[0]
+def _two_level(new: NewOps, kind: str, x: SSAValue, shape: list[int], k: int, keepdims: int) -> SSAValue:
+    last = new.ints([-1], "long_rows.shape")
+    split = new.op("Reshape", [x, new.ints([*shape[:-1], k, shape[-1] // k], "long_rows.shape")])
+    part = new.op(kind, [split, last], {"keepdims": 0})
+    return new.op(_SPLIT[kind], [part, last], {"keepdims": keepdims})
 
-    def _two_level(self, kind: str, x: SSAValue, shape: list[int], k: int, keepdims: int, src: list[str],
-                   new: list[Operation]) -> SSAValue:
-        last = self._ints(new, [-1], src)
-        split = self._add(new, "Reshape", [x, self._ints(new, [*shape[:-1], k, shape[-1] // k], src)], None, src)
-        part = self._add(new, kind, [split, last], {"keepdims": 0}, src)
-        return self._add(new, _SPLIT[kind], [part, last], {"keepdims": keepdims}, src)
 
-    def _softmax(self, log: bool, x: SSAValue, src: list[str], new: list[Operation]) -> SSAValue:
-        dt = from_ir(x.type.element_type)
-        f32 = from_ir(x.type.element_type).name != "float"
-        v = self._add(new, "Cast", [x], {"to": 1}, src) if f32 else x
-        last = self._ints(new, [-1], src)
-        shifted = self._add(new, "Sub", [v, self._add(new, "ReduceMax", [v, last], {"keepdims": 1}, src)], None, src)
-        e = self._add(new, "Exp", [shifted], None, src)
-        total = self._add(new, "ReduceSum", [e, last], {"keepdims": 1}, src)
-        y = (self._add(new, "Sub", [shifted, self._add(new, "Log", [total], None, src)], None, src) if log
-             else self._add(new, "Div", [e, total], None, src))
-        return self._add(new, "Cast", [y], {"to": dt.onnx}, src) if f32 else y
+def _softmax(new: NewOps, log: bool, x: SSAValue) -> SSAValue:
+    dt = from_ir(x.type.element_type)
+    cast = dt.name != "float"  # float16 and bfloat16 are computed in float32, as the fused op is
+    v = new.op("Cast", [x], {"to": 1}) if cast else x
+    last = new.ints([-1], "long_rows.shape")
+    shifted = new.op("Sub", [v, new.op("ReduceMax", [v, last], {"keepdims": 1})])
+    e = new.op("Exp", [shifted])
+    total = new.op("ReduceSum", [e, last], {"keepdims": 1})
+    y = new.op("Sub", [shifted, new.op("Log", [total])]) if log else new.op("Div", [e, total])
+    return new.op("Cast", [y], {"to": dt.onnx}) if cast else y
 
 
 def _chunks(c: int, most: int) -> int | None:
