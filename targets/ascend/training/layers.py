@@ -94,27 +94,40 @@ def _source_hash(chip_file: str) -> str:
     return h.hexdigest()[:16]
 
 
-def time_shard(shard: Shard, chip: str, use_cache: bool = True) -> ShardTime:
-    from graphopt.targets.ascend.chip import CHIPS_DIR, available_chips, find_description
-
-    chip_file = find_description(chip, CHIPS_DIR, "chip", available_chips)
-    key = hashlib.sha256(json.dumps([asdict(shard), _source_hash(str(chip_file))], sort_keys=True).encode()).hexdigest()[:24]
-    path = cache_dir() / f"{shard.kind}-{key}.json"
+def _cached(path: Path, use_cache: bool, compute: Any, parse: Any) -> tuple[Any, bool]:
+    """(``parse`` of the JSON at ``path``, True) when caching and it reads and parses; else
+    (``parse(compute())``, False), the computed JSON written there atomically. A damaged entry
+    is recomputed; a read-only cache only costs time."""
     if use_cache and path.is_file():
         try:
-            return ShardTime(**{**json.loads(path.read_text()), "cached": True})
-        except (OSError, ValueError, TypeError):
-            pass  # a damaged entry is recomputed
-    t0 = time.perf_counter()
-    result = _compile_shard(shard, str(chip_file))
-    result.compile_s = round(time.perf_counter() - t0, 2)
+            return parse(json.loads(path.read_text())), True
+        except (OSError, ValueError, TypeError, KeyError):
+            pass
+    data = compute()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(result)))
+        tmp.write_text(json.dumps(data))
         tmp.replace(path)
     except OSError:
-        pass  # a read-only cache only costs time
+        pass
+    return parse(data), False
+
+
+def time_shard(shard: Shard, chip: str, use_cache: bool = True) -> ShardTime:
+    from graphopt.targets.ascend.chip import load_chip
+
+    chip_file = load_chip(chip).source_file
+    key = hashlib.sha256(json.dumps([asdict(shard), _source_hash(chip_file)], sort_keys=True).encode()).hexdigest()[:24]
+
+    def compile_it() -> dict[str, Any]:
+        t0 = time.perf_counter()
+        result = _compile_shard(shard, chip_file)
+        result.compile_s = round(time.perf_counter() - t0, 2)
+        return asdict(result)
+
+    result, hit = _cached(cache_dir() / f"{shard.kind}-{key}.json", use_cache, compile_it, lambda d: ShardTime(**d))
+    result.cached = hit
     return result
 
 
@@ -166,21 +179,14 @@ ADAM_CHUNK = 1 << 24  # parameters per timed optimizer chunk; the update streams
 def adam_us_per_param(chip: str, use_cache: bool = True) -> float:
     """ascend-sim's time for one parameter's Adam update (a chunk of ADAM_CHUNK, compiled and
     timed as vector kernels), cached like the layers."""
-    from graphopt.targets.ascend.chip import CHIPS_DIR, available_chips, find_description
-
-    chip_file = find_description(chip, CHIPS_DIR, "chip", available_chips)
-    path = cache_dir() / f"adam-{_source_hash(str(chip_file))}.json"
-    if use_cache and path.is_file():
-        try:
-            return float(json.loads(path.read_text())["us_per_param"])
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
+    from graphopt.targets.ascend.chip import load_chip
     from graphopt.targets.ascend.training import build
 
-    us = _timed(build.adam_graph(ADAM_CHUNK), str(chip_file))["total_us"] / ADAM_CHUNK
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"us_per_param": us}))
-    except OSError:
-        pass
+    chip_file = load_chip(chip).source_file
+
+    def compile_it() -> dict[str, Any]:
+        return {"us_per_param": _timed(build.adam_graph(ADAM_CHUNK), chip_file)["total_us"] / ADAM_CHUNK}
+
+    us, _ = _cached(cache_dir() / f"adam-{_source_hash(chip_file)}.json", use_cache, compile_it,
+                    lambda d: float(d["us_per_param"]))
     return us
