@@ -285,17 +285,20 @@ def _saved_bytes(fw: Any) -> tuple[int, int]:
     weights = set(placeholders[1:])  # aot's primals: the input x first, then the weights
     out = next(n for n in fw.graph.nodes if n.op == "output").args[0]
     bases = {_base(n) for n in out[1:] if hasattr(n, "meta")} - weights
-    sdpa = [n for n in fw.graph.nodes if n.op == "call_function" and SDPA in str(n.target)]
+    sdpa = _calls(fw, SDPA)
     attn_nodes = {_base(a) for n in sdpa for a in n.args if hasattr(a, "meta")} | {u for n in sdpa for u in n.users}
     return (sum(_nbytes(n.meta.get("val")) for n in bases),
             sum(_nbytes(n.meta.get("val")) for n in bases if n in attn_nodes))
 
 
+def _calls(gm: Any, name: str) -> list[Any]:
+    """The graph's calls of ops whose name holds ``name``."""
+    return [n for n in gm.graph.nodes if n.op == "call_function" and name in str(n.target)]
+
+
 def _attention_shapes(fw: Any) -> Any:
-    for n in fw.graph.nodes:
-        if n.op == "call_function" and SDPA in str(n.target):
-            return tuple(tuple(a.meta["val"].shape) for a in n.args[:3])
-    return None
+    calls = _calls(fw, SDPA)
+    return tuple(tuple(a.meta["val"].shape) for a in calls[0].args[:3]) if calls else None
 
 
 def attention_graph(q: tuple[int, ...], k: tuple[int, ...], v: tuple[int, ...], dtype: str = "bfloat16",
@@ -333,7 +336,7 @@ def cut_node(gm: Any, target_name: str) -> int:
     become new inputs (placeholders, first), its tensor operands new outputs, so everything
     around it is still computed. Returns how many were cut."""
     g = gm.graph
-    cut = [n for n in g.nodes if n.op == "call_function" and target_name in str(n.target)]
+    cut = _calls(gm, target_name)
     first = next(iter(g.nodes))
     out_node = next(n for n in g.nodes if n.op == "output")
     kept: list[Any] = []

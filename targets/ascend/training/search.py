@@ -17,9 +17,9 @@ from typing import Any
 
 from graphopt.errors import GraphoptError
 from graphopt.targets.ascend.training.layers import ShardTime, time_shard
-from graphopt.targets.ascend.training.plan import Plan, candidate_plans
+from graphopt.targets.ascend.training.plan import candidate_plans
 from graphopt.targets.ascend.training.shard import Shard
-from graphopt.targets.ascend.training.step import Setup, check_static_memory, memory, shards, simulate
+from graphopt.targets.ascend.training.step import Setup, check_static_memory, fits, shards, simulate
 
 _MATMULS = ("aten.mm", "aten.bmm", "aten.addmm")
 
@@ -59,21 +59,21 @@ def search(base: Setup, top: int = 5, exact: int = 4, progress: Any = None) -> l
     ``simulate`` report, its layers compiled), best first."""
     from graphopt.targets.ascend.chip import load_chip
 
-    hbm = load_chip(base.cluster.chip).hbm_bytes
     chips = base.plan.chips
-    fitting: list[tuple[Plan, Setup]] = []
+    fitting: list[Setup] = []
     for plan in candidate_plans(base.model, chips, base.seq, base.global_batch, base.cluster.chips_per_server):
         s = replace(base, plan=plan)
         try:
             check_static_memory(s)
         except GraphoptError:
             continue
-        fitting.append((plan, s))
+        fitting.append(s)
     if not fitting:
+        hbm = load_chip(base.cluster.chip).hbm_bytes
         raise GraphoptError(f"no plan fits {chips} chips of {hbm / 1e9:.0f} GB for {base.model.name}; use more chips")
     # the reference layers: the smallest shards (most tensor parallelism, one sequence each),
     # the cheapest to compile, and for a large model the plan most likely to win
-    _, ref_setup = min(fitting, key=lambda ps: (-ps[0].tp, ps[0].micro_batch, -ps[0].cp))
+    ref_setup = min(fitting, key=lambda s: (-s.plan.tp, s.plan.micro_batch, -s.plan.cp))
     refs: dict[str, tuple[Shard, ShardTime]] = {}
     for kind, shard in shards(ref_setup).items():
         if progress:
@@ -81,7 +81,7 @@ def search(base: Setup, top: int = 5, exact: int = 4, progress: Any = None) -> l
         refs[kind] = (shard, time_shard(shard, base.cluster.chip, base.use_cache))
     memo: dict[Shard, Any] = {}
     scored = []
-    for k, (plan, s) in enumerate(fitting):
+    for k, s in enumerate(fitting):
         if progress and k % 25 == 0:
             progress(f"estimating plans {k + 1}-{min(k + 25, len(fitting))} of {len(fitting)}")
         times = {}
@@ -89,19 +89,17 @@ def search(base: Setup, top: int = 5, exact: int = 4, progress: Any = None) -> l
             if kind not in refs:
                 refs[kind] = (shard, time_shard(shard, s.cluster.chip, s.use_cache))
             times[kind] = _estimate(shard, *refs[kind], memo)
-        micro = s.global_batch // (plan.micro_batch * plan.dp)
-        if max(sum(m.values()) for m in memory(s, times, micro)) > hbm:
-            continue
         r = simulate(s, times)
-        scored.append((r["tokens_per_s"], plan, s))
+        if fits(r):
+            scored.append((r["tokens_per_s"], s))
     scored.sort(key=lambda t: -t[0])
     best = []
-    for k, (_, plan, s) in enumerate(scored[:exact]):
+    for k, (_, s) in enumerate(scored[:exact]):
         if progress:
-            progress(f"compiling plan {k + 1} of {min(exact, len(scored))}: {plan.text()}")
+            progress(f"compiling plan {k + 1} of {min(exact, len(scored))}: {s.plan.text()}")
         r = simulate(s, progress=progress)
-        if r["memory_per_chip_gb"]["total"] * 1e9 <= hbm:
-            r["plan_text"] = plan.text()
+        if fits(r):
+            r["plan_text"] = s.plan.text()
             best.append(r)
     best.sort(key=lambda r: -r["tokens_per_s"])
     for r in best:

@@ -50,9 +50,13 @@ class StageWork:
     layers: list[str]  # shard kinds in order
     f_us: float = 0.0  # one micro-batch's forward on this stage, exposed communication included
     b_us: float = 0.0
-    comm: dict[str, float] = field(default_factory=dict)  # exposed us per micro-batch by kind
-    comm_f_us: float = 0.0  # of f_us and b_us, the exposed communication
-    comm_b_us: float = 0.0
+    comm_f: dict[str, float] = field(default_factory=dict)  # of f_us and b_us, the exposed communication by kind
+    comm_b: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def comm(self) -> dict[str, float]:
+        """Exposed communication per micro-batch by kind, forward and backward."""
+        return {k: self.comm_f.get(k, 0.0) + self.comm_b.get(k, 0.0) for k in {*self.comm_f, *self.comm_b}}
 
 
 def shards(s: Setup) -> dict[str, Shard]:
@@ -131,13 +135,13 @@ def stage_layers(s: Setup) -> list[list[str]]:
     return stages
 
 
-def _fb(t: ShardTime, recompute: str) -> tuple[float, float]:
-    f, b = t.total_fw_us, t.total_bw_us
-    if recompute == "full":
-        b += f
-    elif recompute == "selective":
-        b += t.attn_fw_us
-    return f, b
+def _recomputed(s: Setup, kind: str, forward: float, attention: float) -> float:
+    """What recompute adds to a layer's backward, of its forward's ``forward`` (time or
+    FLOPs) whose attention part is ``attention``: all of it (full), the attention
+    (selective); the embedding and the head are never recomputed."""
+    if kind in ("embed", "head"):
+        return 0.0
+    return {"full": forward, "selective": attention}.get(s.plan.recompute, 0.0)
 
 
 def stage_work(s: Setup, times: dict[str, ShardTime]) -> list[StageWork]:
@@ -145,14 +149,13 @@ def stage_work(s: Setup, times: dict[str, ShardTime]) -> list[StageWork]:
     for kinds in stage_layers(s):
         w = StageWork(kinds)
         for kind in kinds:
-            f, b = _fb(times[kind], s.plan.recompute if kind not in ("embed", "head") else "none")
-            cf, cb = layer_comm(s, kind, times[kind]) if kind not in ("embed", "head") else ({}, {})
-            w.f_us += f + sum(cf.values())
-            w.b_us += b + sum(cb.values())
-            w.comm_f_us += sum(cf.values())
-            w.comm_b_us += sum(cb.values())
-            for k, v in [*cf.items(), *cb.items()]:
-                w.comm[k] = w.comm.get(k, 0.0) + v
+            t = times[kind]
+            cf, cb = layer_comm(s, kind, t) if kind not in ("embed", "head") else ({}, {})
+            w.f_us += t.total_fw_us + sum(cf.values())
+            w.b_us += t.total_bw_us + _recomputed(s, kind, t.total_fw_us, t.attn_fw_us) + sum(cb.values())
+            for mine, theirs in ((w.comm_f, cf), (w.comm_b, cb)):
+                for k, v in theirs.items():
+                    mine[k] = mine.get(k, 0.0) + v
         out.append(w)
     return out
 
@@ -198,7 +201,7 @@ def one_f_one_b(stages: list[StageWork], micro: int, p2p_us: float) -> tuple[flo
             start = max(free[s], dep + (p2p_us if 0 <= src < pp else 0.0))
             dur = stages[s].f_us if kind == "F" else stages[s].b_us
             end[(kind, s, i)] = free[s] = start + dur
-            events.append((s, kind, i, start, dur, stages[s].comm_f_us if kind == "F" else stages[s].comm_b_us))
+            events.append((s, kind, i, start, dur, sum((stages[s].comm_f if kind == "F" else stages[s].comm_b).values())))
             nxt[s] += 1
             left -= 1
             moved = True
@@ -376,13 +379,8 @@ def _stage_flops(s: Setup, times: dict[str, ShardTime], kinds: list[str]) -> flo
     total = 0.0
     for k in kinds:
         t = times[k]
-        attn = t.attn_flops
-        f = t.fw_flops + attn
-        total += f + t.bw_flops + ATTENTION_BACKWARD_FACTOR * attn
-        if k not in ("embed", "head") and s.plan.recompute == "full":
-            total += f
-        elif k not in ("embed", "head") and s.plan.recompute == "selective":
-            total += attn
+        f = t.fw_flops + t.attn_flops
+        total += f + t.bw_flops + ATTENTION_BACKWARD_FACTOR * t.attn_flops + _recomputed(s, k, f, t.attn_flops)
     return total
 
 
@@ -393,9 +391,14 @@ def _shard_row(t: ShardTime) -> dict[str, Any]:
             "slowest_kernels": t.top_kernels[:4]}
 
 
+def fits(report: dict[str, Any]) -> bool:
+    """Whether the fullest stage's memory fits the chip's HBM."""
+    return report["memory_per_chip_gb"]["total"] <= report["hbm_gb"]
+
+
 def check_memory(report: dict[str, Any]) -> None:
     mem = report["memory_per_chip_gb"]
-    if mem["total"] > report["hbm_gb"]:
+    if not fits(report):
         parts = ", ".join(f"{k} {v:.1f}" for k, v in mem.items() if k not in ("total", "stage"))
         raise GraphoptError(f"plan {report['plan_text']}: needs {mem['total']:.1f} GB per chip on stage {mem['stage']} "
                             f"({parts} GB), the chip has {report['hbm_gb']:.1f} GB; use more tp/pp, recompute, "
