@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from xdsl.dialects.builtin import MemRefType, TensorType
+from xdsl.dialects.builtin import IntegerAttr, MemRefType, TensorType
 from xdsl.ir import Block, Operation, SSAValue
 
 from graphopt.targets.ascend.aicpu_timing import aicpu_program
@@ -61,7 +61,7 @@ from graphopt.targets.ascend.kernel_facts import elem_bytes, model_flops, parall
 from graphopt.targets.ascend.l2 import L2State, hbm_fractions
 from graphopt.targets.ascend.timing import Instr, Program, copy_cycles, mmad_cycles, vector_cycles
 from graphopt.targets.ascend.vector import GATHERS
-from graphopt.targets.ascend.vector_recipes import online_softmax_recipe, op_class, recipe_of
+from graphopt.targets.ascend.vector_recipes import online_softmax_recipe, op_class, recipe_of, sort_recipe
 
 # Pipes that run on the vector side of a cube kernel on split chips.
 _AIV_PIPES = ("V", "MTE3")
@@ -382,6 +382,8 @@ class _Walk(KernelInterpretation):
             recipe = self._scores_recipe(op)
         elif op.op.data == "attn.online_softmax":
             recipe = online_softmax_recipe(int(self.tiling.get("kv_tile", 1)))
+        elif op.op.data == "TopK":
+            recipe = sort_recipe(_sort_length(op))
         else:
             recipe = list(recipe_of(op.op.data))
         cyc = sum(passes * vector_cycles(self.chip, op_class(cls, out), nbytes) for cls, passes in recipe)
@@ -492,3 +494,12 @@ def _causal_work(kernel: KernelOp, loops: list[ForOp]) -> Any:
 
 
 __all__ = ["kernel_program"]
+
+
+def _sort_length(op: VecOp) -> int:
+    """The length of the axis a TopK tile sorts along (its ``axis`` attribute, default -1)."""
+    x = op.ins[0].type
+    assert isinstance(x, MemRefType)
+    ax = op.attrs.data.get("axis")
+    axis = int(ax.value.data) if isinstance(ax, IntegerAttr) else -1  # pyright: ignore
+    return x.get_shape()[axis]

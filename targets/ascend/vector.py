@@ -35,6 +35,9 @@ class VecRow:
     # Operand positions holding one value per channel ([C], indexing axis 1, not
     # broadcast from the right): a kernel tiling rows of (N, C) tiles them with the rows.
     channel: tuple[int, ...] = ()
+    # Operand positions whose axes line up with the result's leading axes (OneHot's indices:
+    # the result has one more axis), not broadcast from the right as numpy would.
+    leading: tuple[int, ...] = ()
 
 
 def _axis(attrs: dict[str, Any], rank: int, _consts: Sequence[np.ndarray | None]) -> int:
@@ -61,6 +64,12 @@ def _axis_input(attrs: dict[str, Any], rank: int, consts: Sequence[np.ndarray | 
     if len(consts) < 2 or consts[1] is None or consts[1].size != 1:
         return 0
     return int(consts[1].reshape(-1)[0]) % rank if rank else 0
+
+
+def _one_hot_axis(attrs: dict[str, Any], rank: int, _consts: Sequence[np.ndarray | None]) -> int:
+    """OneHot: ``rank`` is its indices'; the output gains the class axis at ``axis`` (of
+    rank + 1). Rows are the index axes before it: each index writes its own class row."""
+    return int(attrs.get("axis", -1)) % (rank + 1)
 
 
 def _fixed(n: int) -> AxisRule:
@@ -107,6 +116,10 @@ VECTOR_OPS: dict[str, VecRow] = {
     "ArgMax": VecRow("reduce", False, _axis_first),
     "ArgMin": VecRow("reduce", False, _axis_first),
     "CumSum": VecRow("reduce", True, _axis_input, params=(1,)),
+    # TopK sorts along its axis (CANN: TopKV2 on the AI Core, AscendC's Sort32 and MrgSort);
+    # K is a parameter. OneHot compares each index against the classes (CANN: OneHot).
+    "TopK": VecRow("sort", False, _axis, params=(1,)),
+    "OneHot": VecRow("elementwise", False, _one_hot_axis, params=(1, 2), leading=(0,)),
     # Pooling: each (n, c) plane is independent.
     "GlobalAveragePool": VecRow("reduce", True, _fixed(2)),
     "GlobalMaxPool": VecRow("reduce", False, _fixed(2)),

@@ -57,6 +57,7 @@ class _Rows:
         self.computed = [r for op in g.ops for r in op.results] + self.yields
         self.params = _params(g.ops)
         self.channel = _channel_vectors(g.ops)
+        self.leading = {op.operands[k] for op in g.ops for k in VECTOR_OPS[op.ONNX_TYPE].leading}
         self.consts = [self.same.get(v, v) for op in g.ops for v in op.operands
                        if isinstance(self.same.get(v, v).owner, ConstantOp) and self.same.get(v, v) not in g.args
                        and v not in self.params]
@@ -87,6 +88,8 @@ class _Rows:
         """The rank ``v`` broadcasts at, numpy-style: the widest value of the ops reading it.
         Not the group's: a reduction that drops axes (keepdims=0) leaves the ops after it
         narrower than those before (fuzz seeds 24670 and 32151)."""
+        if v in self.leading:
+            return len(self.shape(v))
         readers = [op for op in self.g.ops if v in {self.same.get(x, x) for x in op.operands}]
         ranks = [len(self.shape(x)) for op in readers for x in [*op.operands, *op.results] if isinstance(x.type, TensorType)]
         return max([len(self.shape(v)), *ranks])
@@ -107,7 +110,7 @@ class _Rows:
         if v not in self.g.args or v in self.params:
             return None
         s = self.shape(v)
-        if _lead_ok(s, self.out0[:p]) and len(s) >= len(self.out0):
+        if _lead_ok(s, self.out0[:p]) and (len(s) >= len(self.out0) or v in self.leading):
             return len(s)
         return None if all(d == 1 for d in self.padded(v)[:p]) else len(self.padded(v))
 
@@ -137,7 +140,7 @@ class _Rows:
             s, dt, pad = shape(a), self.num.store(np_dtype(a)), self.padded(a)
             if p == 0 or a in self.params:
                 plans[a] = (None, s, dt)
-            elif _lead_ok(s, lead) and len(s) >= len(self.out0):
+            elif _lead_ok(s, lead) and (len(s) >= len(self.out0) or a in self.leading):
                 plans[a] = ({"shape": [rows, *s[p:]]}, s[p:], dt)
             elif all(d == 1 for d in pad[:p]):
                 plans[a] = (None, s, dt)

@@ -3,6 +3,8 @@ file's [vector.bytes_per_cycle] rows)."""
 
 from __future__ import annotations
 
+import math
+
 from xdsl.ir import SSAValue
 
 from graphopt.targets.ascend.kernel_facts import elem_bytes
@@ -58,6 +60,16 @@ def row_reduce(n: int) -> list[tuple[str, float]]:
     if n <= 64:
         return [("reduce", 1.0)]
     return [("elementwise", (n - 64) / n), ("reduce", 64 / n)]
+
+
+def sort_recipe(n: int) -> list[tuple[str, float]]:
+    """TopK over rows of ``n`` values, as AscendC sorts on the 910B: an index per value
+    (CreateVecIndex), Sort32 on 32-value blocks (value-index pairs, twice the bytes),
+    MrgSort merging four sorted lists a pass until one is left, and the first k pairs
+    split back into values and indices. As passes over the tile's bytes; the sort
+    instructions are costed as reductions (the closest measured class), an assumption."""
+    merges = math.ceil(math.log(max(n, 32) / 32, 4) - 1e-9)
+    return [("elementwise", 1.0), ("reduce", 2.0), ("elementwise", 2.0 * merges), ("elementwise", 1.0)]
 
 
 def online_softmax_recipe(kv_tile: int) -> list[tuple[str, float]]:
