@@ -179,7 +179,7 @@ class _ChannelsFirst:
         params_ok = all(_shape(v) == (c,) or (p is not None and p.shape == ()) for v, p in zip(op.operands[1:], params))
         if not params_ok or any(r.uses for r in op.results[1:]):
             return "LayerNormalization: its scale and bias must hold one value per channel"
-        _, _, w, _ = _shape(x)  # a kernel tile holds at least one row, [1, C, 1, W] (vector_kernel._build_channel_norm)
+        _, _, w, _ = _shape(x)  # a kernel tile holds at least one row, [1, C, 1, W] (vector_kernel._build_per_pixel)
         if not tile_fits(self.chip, self.precision, x.type, "ChannelLayerNorm", c * w):  # pyright: ignore[reportArgumentType]
             return f"LayerNormalization over the channels of {list(_shape(x))}: a row of W pixels' channels does not fit UB"
         return ""

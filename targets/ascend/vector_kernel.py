@@ -163,8 +163,19 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp | s
 
     if _is_rotary_bhsd(g):
         return _build_rotary_bhsd(name, chip, num, g)
-    if _is_channel_norm(g):
-        return _build_channel_norm(name, chip, num, g)
+    if _is_per_pixel(g):
+        return _build_per_pixel(name, chip, num, g)
+    made = _build_rows(name, chip, num, g)
+    if made == _NO_ROW and _is_row_pool(g):
+        return _build_row_pool(name, chip, num, g)
+    return made
+
+
+_NO_ROW = "a row does not fit in UB"
+
+
+def _build_rows(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp | str:
+    """The generic vector kernel: tiles of whole rows (see the module's docstring)."""
     cut = _Rows(g, num)
     p = cut.row_axes()
     plans, results = cut.plans(p), cut.results(p)
@@ -176,7 +187,7 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp | s
     whole = sum(math.prod(s) * dt.itemsize for view, s, dt in plans.values() if view is None)
     r = _rows_per_tile(rows, row_bytes, chip.buffers["ub"] - whole, chip.alignment["ub"]) if p else 1
     if r < 1:
-        return "a row does not fit in UB"
+        return _NO_ROW
     if not p:  # one tile holding every tensor whole (results double buffered), each slot block-rounded
         align = chip.alignment["ub"]
         need = sum(-(-math.prod(s) * dt.itemsize // align) * align for _, s, dt in plans.values())
@@ -216,6 +227,63 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp | s
             else:
                 kb.copy(bufs[y], kb.out(k), "MTE3")
     tiling = {"rows": rows, "tile_rows": r, "row_axes": p, "tiles": tiles, "ub_bytes": sum(row_bytes) * r * 2 + whole}
+    return kb.finish(cores, tiling)
+
+
+def _is_row_pool(g: Group) -> bool:
+    """One MaxPool or AveragePool of [N, C, H, W] whose windows do not overlap along H and
+    need no padding there (VGG's 2 x 2, stride 2): a tile of r output rows reads r * stride
+    input rows of its own, so a plane too large for UB can be cut along H without halos."""
+    if len(g.ops) != 1 or g.ops[0].ONNX_TYPE not in ("MaxPool", "AveragePool"):
+        return False
+    op = g.ops[0]
+    if len(op.operands) != 1 or op.operands[0] not in g.args or len(shape(op.operands[0])) != 4:
+        return False
+    if any(r.uses for r in op.results[1:]):
+        return False  # MaxPool's indices address the whole plane
+    a = op.onnx_attrs()
+    k, s = a["kernel_shape"][0], (a.get("strides") or [1, 1])[0]
+    pads, dil = a.get("pads") or [0, 0, 0, 0], (a.get("dilations") or [1, 1])[0]
+    h, h_out = shape(op.operands[0])[2], shape(op.results[0])[2]
+    return (a.get("auto_pad", "NOTSET") in ("NOTSET", "VALID") and pads[0] == pads[2] == 0 and dil == 1
+            and k <= s and h_out * s <= h and (k == s or not a.get("ceil_mode", 0)))
+
+
+def _build_row_pool(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp | str:
+    """A pool over planes larger than UB, cut along H (``_is_row_pool``): a work item is
+    (n, a block of cb channels, a block of r output rows), cb a divisor of C up to C0 = 16
+    (one NC1HWC0 block), r a divisor of H_out so every tile is whole; the input tile is
+    [1, cb, r * stride, W], the output [1, cb, r, W_out]."""
+    from graphopt.targets.ascend.dialect import IndexAddOp
+
+    op = g.ops[0]
+    x, y = op.operands[0], op.results[0]
+    n, c, _, w = shape(x)
+    h_out, w_out = shape(y)[2], shape(y)[3]
+    stride = (op.onnx_attrs().get("strides") or [1, 1])[0]
+    x_dt = num.store(np_dtype(x))
+    y_dt = num.compute(op.ONNX_TYPE, num.store(np_dtype(y)))
+    cb = max(d for d in range(1, min(c, 16) + 1) if c % d == 0)
+    row_bytes = [cb * stride * w * x_dt.itemsize, cb * w_out * y_dt.itemsize]
+    fit = _rows_per_tile(h_out, row_bytes, chip.buffers["ub"], chip.alignment["ub"])
+    r = max((d for d in range(1, max(fit, 0) + 1) if h_out % d == 0), default=0)
+    if r < 1:
+        return _NO_ROW
+    blocks, cblocks = h_out // r, c // cb
+    items = n * cblocks * blocks
+    cores = min(chip.vector_cores, items)
+    kb = KernelBuilder(name, "vector", g.ins, [v.type for v in g.yields])
+    bx, by = kb.buffer("UB", (1, cb, r * stride, w), x_dt, 2), kb.buffer("UB", (1, cb, r, w_out), y_dt, 2)
+    with kb.loop(items, cores) as i:
+        ni = kb.add(IndexAddOp(i, 0, div=cblocks * blocks)).results[0]
+        ci = kb.add(IndexAddOp(i, 0, div=blocks, mod=cblocks)).results[0]
+        hi = kb.add(IndexAddOp(i, 0, mod=blocks)).results[0]
+        kb.copy(kb.arg(0), bx, "MTE2", [ni, ci, hi], [0, 1, 2], [1, cb, r * stride])
+        kb.flag("MTE2", "V")
+        kb.vec(op.onnx_key(), [bx], [by], dict(op.properties))
+        kb.flag("V", "MTE3")
+        kb.copy(by, kb.out(0), "MTE3", [ni, ci, hi], [0, 1, 2], [1, cb, r])
+    tiling = {"rows": n * c * h_out, "tile_rows": r, "row_axes": 3, "tiles": items, "ub_bytes": sum(row_bytes) * r * 2}
     return kb.finish(cores, tiling)
 
 
@@ -274,20 +342,25 @@ def _build_rotary_bhsd(name: str, chip: Chip, num: Numerics, g: Group) -> Kernel
     return kb.finish(cores, tiling)
 
 
-def _is_channel_norm(g: Group) -> bool:
-    """A group that is one ChannelLayerNorm of an [N, C, H, W] value."""
+# Ops that mix the channels of each pixel and nothing else (LRN: a window of neighbouring
+# channels; ChannelLayerNorm: all of them).
+_PER_PIXEL = frozenset({"ChannelLayerNorm", "LRN"})
 
-    if len(g.ops) != 1 or g.ops[0].ONNX_TYPE != "ChannelLayerNorm":
+
+def _is_per_pixel(g: Group) -> bool:
+    """A group that is one per-pixel channel op of an [N, C, H, W] value."""
+
+    if len(g.ops) != 1 or g.ops[0].ONNX_TYPE not in _PER_PIXEL:
         return False
     op = g.ops[0]
     return len(shape(op.operands[0])) == 4 and all(v in g.args for v in op.operands)
 
 
-def _build_channel_norm(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp | str:
-    """ChannelLayerNorm of x [N, C, H, W]: each pixel is normalised over its C channels alone,
-    so a tile is r rows of H with every channel, [1, C, r, W] (in NC1HWC0, C1 strided blocks
-    of r x W x C0), not a whole sample: ConvNeXt's stage 1 at 224 x 224 has 96 x 56 x 56
-    per sample, which no UB holds. A work item is (n, block of r rows), split by div/mod;
+def _build_per_pixel(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp | str:
+    """ChannelLayerNorm or LRN of x [N, C, H, W]: each pixel is normalised over its channels
+    alone, so a tile is r rows of H with every channel, [1, C, r, W] (in NC1HWC0, C1 strided
+    blocks of r x W x C0), not a whole sample: ConvNeXt's stage 1 at 224 x 224 has
+    96 x 56 x 56 per sample, AlexNet's first LRN 96 x 55 x 55, which no UB holds. A work item is (n, block of r rows), split by div/mod;
     the per-channel scale and bias are loaded whole once."""
     from graphopt.targets.ascend.dialect import IndexAddOp
 

@@ -17,6 +17,9 @@ VEC_RECIPES: dict[str, tuple[tuple[str, float], ...]] = {
     # over C of NC1HWC0: the C1 blocks summed lane-wise, then each C0 block (BlockReduceSum)
     "graphopt::ChannelLayerNorm": (("elementwise", 4), ("reduce", 2)),
     "SimplifiedLayerNormalization": (("elementwise", 3), ("reduce", 1)),
+    # x^2, the window's sum over `size` channels (size - 1 adds, 5 in every CNN that uses it),
+    # (bias + alpha / size * sum) ^ beta as exp(beta * log(.)), and x times its reciprocal
+    "LRN": (("elementwise", 7), ("exp", 2), ("div", 1)),
     "Softmax": (("reduce", 2), ("elementwise", 1), ("exp", 1), ("div", 1)),
     "LogSoftmax": (("reduce", 2), ("elementwise", 2), ("exp", 1)),
     "Exp": (("exp", 1),),

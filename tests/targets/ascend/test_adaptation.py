@@ -452,6 +452,58 @@ def test_argmax_and_cumsum_run_on_the_vector_unit(target):
 
 
 @pytest.mark.parametrize("target", CHIPS)
+def test_moe_routing_runs_on_the_vector_unit(target):
+    """Mixtral's and Qwen-MoE's router (TopK over the experts, OneHot of the chosen ones) ran
+    on the AI CPU; CANN runs TopKV2 and OneHot on the AI Core. OneHot's result has one more
+    axis than its indices, which line up with its leading axes (not numpy's from the right)."""
+    rng = np.random.default_rng(0)  # distinct values: no ties for the tie rule to decide
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, 256])
+    outs = [helper.make_tensor_value_info(n, t, None) for n, t in (("v", TensorProto.FLOAT), ("h", TensorProto.FLOAT))]
+    consts = [numpy_helper.from_array(np.array([8], np.int64), "kk"), numpy_helper.from_array(np.array(256, np.int64), "n"),
+              numpy_helper.from_array(np.array([0, 1], np.float32), "onoff")]
+    nodes = [helper.make_node("TopK", ["x", "kk"], ["v", "i"], axis=-1),
+             helper.make_node("OneHot", ["i", "n", "onoff"], ["h"], axis=-1)]
+    feeds = {"x": np.stack([rng.permutation(256) / 8 for _ in range(64)]).astype(np.float32)}
+    compiled = _agree(_model(nodes, [x], outs, consts), feeds, target)
+    assert not compiled.report["aicpu"]
+    assert [k["kind"] for k in compiled.report["kernels"]] == ["vector", "vector"]
+
+
+@pytest.mark.parametrize("target", CHIPS)
+def test_lrn_over_a_sample_larger_than_ub_is_tiled_by_rows(target):
+    """AlexNet's, ZFNet's and Inception v1's LRN (96 x 55 x 55 per sample) ran on the AI CPU:
+    its tile was a whole sample. LRN mixes only each pixel's channels, so a tile is rows of
+    pixels with every channel, as ChannelLayerNorm's."""
+    shape = (1, 96, 55, 55)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    lrn = helper.make_node("LRN", ["x"], ["y"], size=5, alpha=1e-4, beta=0.75, bias=1.0)
+    feeds = {"x": np.random.default_rng(1).standard_normal(shape).astype(np.float32)}
+    compiled = _agree(_model([lrn], [x], [y]), feeds, target)
+    (k,) = [k for k in compiled.report["kernels"] if "lrn" in k["name"]]
+    assert k["kind"] == "vector" and k["tiling"]["tiles"] > 1
+
+
+@pytest.mark.parametrize("target", CHIPS)
+@pytest.mark.parametrize("op, shape, attrs", [
+    ("MaxPool", (1, 64, 224, 224), {"kernel_shape": [2, 2], "strides": [2, 2]}),  # VGG19's first pool
+    ("AveragePool", (2, 20, 201, 203), {"kernel_shape": [2, 3], "strides": [3, 1], "pads": [0, 1, 0, 1]}),
+    ("MaxPool", (1, 24, 192, 190), {"kernel_shape": [3, 3], "strides": [3, 3], "ceil_mode": 1}),
+])
+def test_a_pool_over_planes_larger_than_ub_is_tiled_along_h(target, op, shape, attrs):
+    """VGG19's first MaxPool (a 224 x 224 plane per channel) ran on the AI CPU: a tile held
+    whole planes. Windows that do not overlap along H are cut there, r output rows reading
+    r * stride input rows (W pads and ceil_mode on W kept)."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    feeds = {"x": np.random.default_rng(2).standard_normal(shape).astype(np.float32)}
+    compiled = _agree(_model([helper.make_node(op, ["x"], ["y"], **attrs)], [x], [y]), feeds, target)
+    assert not compiled.report["aicpu"]
+    (k,) = [k for k in compiled.report["kernels"] if "pool" in k["name"]]
+    assert k["kind"] == "vector" and k["tiling"]["tiles"] > shape[0] * shape[1]
+
+
+@pytest.mark.parametrize("target", CHIPS)
 def test_a_fused_reduction_that_drops_axes_broadcasts_its_operands_at_their_own_rank(target):
     """Fuzz seed 24670: Where(mask, c[2, 6, 4], x[1, 2, 6, 4]) then ReduceMin over axis 2
     without keepdims, fused in one vector kernel. The constant was padded to the rank of

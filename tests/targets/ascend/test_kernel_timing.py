@@ -85,28 +85,6 @@ def test_aicpu_kernels_are_costed() -> None:
     assert aicpu and aicpu[0]["time_us"] > 0
 
 
-def test_moe_router_runs_on_the_ai_core() -> None:
-    # TopK sorts on the vector unit (AscendC Sort32 + MrgSort) and OneHot compares indices with
-    # the classes; its indices line up with the result's leading axes, not broadcast from the right.
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, 256])
-    consts = [numpy_helper.from_array(np.array([8], np.int64), "kk"), numpy_helper.from_array(np.array(256, np.int64), "n"),
-              numpy_helper.from_array(np.array([0, 1], np.float32), "onoff")]
-    g = helper.make_graph([helper.make_node("TopK", ["x", "kk"], ["v", "i"], axis=-1),
-                           helper.make_node("OneHot", ["i", "n", "onoff"], ["h"], axis=-1)], "t", [x],
-                          [helper.make_tensor_value_info("v", TensorProto.FLOAT, [64, 8]),
-                           helper.make_tensor_value_info("h", TensorProto.FLOAT, [64, 8, 256])], consts)
-    c = graphopt.compile(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), "ascend-sim")
-    kinds = {k["name"].split("_", 1)[1]: k["kind"] for k in c.report["timing"]["kernels"]}
-    assert kinds == {"top_k": "vector", "one_hot": "vector"}
-    rng = np.random.default_rng(0)  # distinct values float16 holds exactly: no ties after rounding
-    x_in = np.stack([rng.permutation(256) / 8 for _ in range(64)]).astype(np.float32)
-    out = c.run({"x": x_in})
-    v, h = out["v"], out["h"]
-    top = np.argsort(-x_in, axis=-1)[:, :8]
-    np.testing.assert_allclose(v, np.take_along_axis(x_in, top, -1), rtol=1e-3)
-    np.testing.assert_array_equal(h, (top[..., None] == np.arange(256)).astype(np.float32))
-
-
 def test_causal_attention_simulates_each_distinct_core() -> None:
     # Cores with the same number of work items skip different kv blocks when causal: the
     # cores simulated must include the one with the most blocks left, and count every core once.
