@@ -7,6 +7,15 @@
 Needs W, b, scale, B, mean and var to be constants, the Conv's result to have no other
 user, and BatchNormalization in inference mode (training_mode = 0, one output used).
 The folded weights are computed in float64 and stored in the Conv's dtype.
+
+A batch norm written as a per-channel Mul and Add (Caffe's Scale layer, and so onnx's own
+Inception v2 and DenseNet-121) folds the same way, as onnxruntime's ConvMulFusion and
+ConvAddFusion do:
+
+    Mul(Conv(x, W, b), s) -> Conv(x, W * s, b * s)      Add(Conv(x, W, b), c) -> Conv(x, W, b + c)
+
+for constants s and c that hold one value per output channel or one in all ([M, 1, 1],
+[1, M, 1, 1], a scalar): nothing they broadcast adds an axis or a size to the Conv's result.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphopt.dialects.graph import BatchNormalization, Conv
-from graphopt.patterns import Match, Op, Pattern, PatternPass, Var
+from graphopt.patterns import Match, Op, Pattern, PatternPass, Tensor, Var
 from graphopt.rewrite import build, constant_value, make_constant, src_of
 from graphopt.weights import WeightStore
 
@@ -50,6 +59,40 @@ def _why_not(bn: BatchNormalization, conv: Conv, weights: WeightStore | None) ->
     return None
 
 
+def _per_channel(c: np.ndarray, conv: Conv) -> np.ndarray | None:
+    """``c`` as one value per output channel [M], or None when it broadcasts any other way."""
+    out = conv.results[0].type.get_shape()  # type: ignore[attr-defined]
+    if c.ndim > len(out):
+        return None
+    padded = (1,) * (len(out) - c.ndim) + c.shape
+    if any(d != 1 for k, d in enumerate(padded) if k != 1) or padded[1] not in (1, out[1]):
+        return None
+    return np.broadcast_to(c.reshape(-1).astype(np.float64), (out[1],))
+
+
+def _fold_scale(m: Match):
+    conv, op = m.op("conv"), m.op("op")
+    c = constant_value(m["c"], m.weights)
+    w = constant_value(conv.w, m.weights)
+    b = constant_value(conv.b, m.weights) if conv.b is not None else None
+    if not conv.results[0].has_one_use() or c is None or w is None or (conv.b is not None and b is None):
+        return None
+    v = _per_channel(np.asarray(c), conv)
+    if v is None or np.asarray(c).dtype != w.dtype:
+        return None
+    bias = np.zeros(w.shape[0]) if b is None else np.asarray(b, np.float64)
+    if op.ONNX_TYPE == "Mul":
+        new_w = (w.astype(np.float64) * v.reshape(-1, *([1] * (w.ndim - 1)))).astype(w.dtype)
+        w_op = make_constant(new_w, m.src, m.weights, "conv_mul.w")
+        b_op = make_constant((bias * v).astype(w.dtype), m.src, m.weights, "conv_mul.b")
+        return [w_op, b_op, build("Conv", [conv.x, w_op.results[0], b_op.results[0]], conv.onnx_attrs(), m.src)]
+    b_op = make_constant((bias + v).astype(w.dtype), m.src, m.weights, "conv_add.b")
+    return [b_op, build("Conv", [conv.x, conv.w, b_op.results[0]], conv.onnx_attrs(), m.src)]
+
+
+CONV_SCALE = Pattern("conv-mul-add", Op("Mul|Add", Op(Conv, Var(), Var(), name="conv", rest="b"), Tensor("c"), name="op"),
+                     _fold_scale)
+
 # Matched loosely, so that a near miss leaves a remark saying why it was not folded.
 CONV_BN = Pattern("conv-bn", Op(BatchNormalization, Op(Conv, Var(), Var(), name="conv", rest="b"), Var(), Var(), Var(),
                                 Var(), name="bn"), _fold)
@@ -59,4 +102,4 @@ class FoldConvBN(PatternPass):
     """Fold inference BatchNormalization into the preceding Conv's weights and bias."""
 
     name = "fold-conv-bn"
-    phases = ((CONV_BN,),)
+    phases = ((CONV_BN, CONV_SCALE),)

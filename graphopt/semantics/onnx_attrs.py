@@ -70,7 +70,7 @@ def node_attributes(node: onnx.NodeProto, opset: int) -> dict[str, Any]:
 
 
 # Rules that need to know how many outputs the op has (ONNX leaves it to the node).
-_WANTS_NUM_OUTPUTS = frozenset({"Split"})
+_WANTS_NUM_OUTPUTS = frozenset({"Split", "MaxPool"})
 
 
 def _newest_defaults(onnx_type: str, domain: str) -> dict[str, Any]:

@@ -23,6 +23,22 @@ def _pool_setup(x, kernel_shape, strides, dilations, pads, auto_pad, ceil_mode):
     return d, strides, dilations, out, begin, end
 
 
+_FOLD_MAX = 64  # kernel positions up to which a window op is folded position by position
+
+
+def _window_fold(win: np.ndarray, d: int, ufunc: np.ufunc, dtype: np.dtype) -> np.ndarray:
+    """``ufunc`` over the last ``d`` (kernel) axes of a windows view, one kernel position at a
+    time: k passes over the output instead of a reduction over a strided view, which numpy
+    runs element by element. Large kernels (a pool over most of a plane) reduce at once."""
+    if math.prod(win.shape[-d:]) > _FOLD_MAX:
+        return ufunc.reduce(win.astype(dtype, copy=False), axis=tuple(range(-d, 0)))
+    positions = list(np.ndindex(*win.shape[-d:]))
+    y = np.array(win[(..., *positions[0])], dtype=dtype)
+    for pos in positions[1:]:
+        ufunc(y, win[(..., *pos)], out=y)
+    return y
+
+
 @rule("MaxPool")
 def max_pool(
     x: np.ndarray,
@@ -34,12 +50,16 @@ def max_pool(
     pads: Sequence[int] | None = None,
     storage_order: int = 0,
     strides: Sequence[int] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+    _num_outputs: int = 2,
+) -> tuple[np.ndarray, np.ndarray] | np.ndarray:
+    """Indices only when the graph asks for them (``_num_outputs``): most pools have none."""
     d, strides, dilations, out, begin, end = _pool_setup(
         x, kernel_shape, strides, dilations, pads, auto_pad, ceil_mode
     )
     xp = pad_spatial(x, begin, end, _lowest(x.dtype))
     win = windows(xp, out, kernel_shape, strides, dilations)
+    if _num_outputs < 2:  # np.maximum propagates NaN, as argmax picks it
+        return _window_fold(win, d, np.maximum, x.dtype)
     flat = win.reshape(win.shape[: 2 + d] + (-1,))
     arg = np.argmax(flat, axis=-1)
     y = np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
@@ -72,9 +92,12 @@ def average_pool(
     d, strides, dilations, out, begin, end = _pool_setup(
         x, kernel_shape, strides, dilations, pads, auto_pad, ceil_mode
     )
-    acc = np.float64 if x.dtype != np.float64 else x.dtype
-    xp = pad_spatial(x.astype(acc), begin, end, 0)
-    total = windows(xp, out, kernel_shape, strides, dilations).sum(axis=tuple(range(-d, 0)))
+    # Sums of a small window's values: float32 holds them to a few ulp (as onnxruntime's
+    # kernel sums); larger windows, integers, bfloat16 and float8 go through float64.
+    small = math.prod(kernel_shape) <= _FOLD_MAX
+    acc = np.dtype(np.float32) if x.dtype in (np.float16, np.float32) and small else np.dtype(np.float64)
+    xp = pad_spatial(x.astype(acc, copy=False), begin, end, 0)
+    total = _window_fold(windows(xp, out, kernel_shape, strides, dilations), d, np.add, acc)
     ones = np.ones(x.shape[2:], dtype=acc)
     if count_include_pad:
         # Declared padding counts; the overhang of a ceil_mode window does not.

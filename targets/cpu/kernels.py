@@ -147,3 +147,55 @@ def _softmax(x: Any, *, axis: int = -1) -> Any:
 KERNELS["graph.matmul_bias"] = _matmul_bias
 KERNELS["graph.layer_normalization"] = _layer_normalization
 KERNELS["graph.softmax"] = _softmax
+
+
+# Convolution, by shape: a 1x1 convolution is one matmul of the weights with the input as it
+# lies in memory; a depthwise one is k*k multiply-adds over the output; any other is im2col
+# into a scratch buffer (one strided copy per kernel position, not a transpose of a 6-D
+# window view) and one matmul per group, batched over the groups.
+def _conv(x: Any, w: Any, b: Any = None, *, auto_pad: str = "NOTSET", dilations: Any = None, group: int = 1,
+          kernel_shape: Any = None, pads: Any = None, strides: Any = None) -> Any:
+    from graphopt.semantics.nn_common import pad_spatial, pool_geometry
+
+    fast = x.dtype in (np.float32, np.float64) and w.dtype == x.dtype and (b is None or b.dtype == x.dtype)
+    if not fast or x.ndim != 4:
+        return get_rule("Conv")(x, w, b, auto_pad=auto_pad, dilations=dilations, group=group,  # type: ignore[misc]
+                                kernel_shape=kernel_shape, pads=pads, strides=strides)
+    n, c, _, _ = x.shape
+    m, cg, kh, kw = w.shape
+    sh, sw = strides or (1, 1)
+    dh, dw = dilations or (1, 1)
+    (oh, ow), begin, end = pool_geometry(x.shape[2:], (kh, kw), (sh, sw), (dh, dw), pads, auto_pad)
+    if kh == kw == 1 and sh == sw == 1 and not any(begin) and not any(end) and group == 1:
+        y = np.matmul(w.reshape(m, c), x.reshape(n, c, oh * ow)).reshape(n, m, oh, ow)
+    else:
+        xp = pad_spatial(x, begin, end, 0)
+        if group == c == m and cg == 1:
+            y = _depthwise(xp, w, (oh, ow), (sh, sw), (dh, dw))
+        else:
+            cols = np.empty((n, c, kh, kw, oh, ow), x.dtype)
+            for i in range(kh):
+                for j in range(kw):
+                    cols[:, :, i, j] = xp[:, :, i * dh: i * dh + (oh - 1) * sh + 1: sh, j * dw: j * dw + (ow - 1) * sw + 1: sw]
+            cols = cols.reshape(n, group, cg * kh * kw, oh * ow)
+            y = np.matmul(w.reshape(group, m // group, cg * kh * kw), cols).reshape(n, m, oh, ow)
+    if b is not None:
+        y += b.reshape(1, m, 1, 1)
+    return y
+
+
+def _depthwise(xp: np.ndarray, w: np.ndarray, out: tuple[int, int], strides: tuple[int, int],
+               dilations: tuple[int, int]) -> np.ndarray:
+    (oh, ow), (sh, sw), (dh, dw) = out, strides, dilations
+    n, c = xp.shape[:2]
+    y = np.zeros((n, c, oh, ow), xp.dtype)
+    tmp = np.empty_like(y)
+    for i in range(w.shape[2]):
+        for j in range(w.shape[3]):
+            window = xp[:, :, i * dh: i * dh + (oh - 1) * sh + 1: sh, j * dw: j * dw + (ow - 1) * sw + 1: sw]
+            np.multiply(window, w[:, 0, i, j].reshape(1, c, 1, 1), out=tmp)
+            y += tmp
+    return y
+
+
+KERNELS["graph.conv"] = _conv

@@ -166,3 +166,52 @@ def test_softmax_matches_rule(axis: int, dtype: type) -> None:
     got, want = KERNELS["graph.softmax"](x, axis=axis), get_rule("Softmax")(x, axis=axis)
     assert got.dtype == want.dtype and got.shape == want.shape
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("case", [
+    dict(x=(2, 16, 9, 9), w=(32, 16, 1, 1)),  # 1x1: one matmul on the input as it lies
+    dict(x=(1, 8, 11, 13), w=(12, 8, 3, 3), pads=[1, 2, 1, 0], strides=[2, 1]),
+    dict(x=(2, 6, 15, 15), w=(6, 3, 3, 5), group=2, dilations=[2, 1], pads=[1, 1, 1, 1]),
+    dict(x=(1, 24, 14, 14), w=(24, 1, 3, 3), group=24, pads=[1, 1, 1, 1], strides=[2, 2]),  # depthwise
+    dict(x=(1, 4, 10, 10), w=(8, 4, 2, 2), auto_pad="SAME_UPPER", strides=[3, 3]),
+    dict(x=(1, 4, 7, 7), w=(4, 4, 1, 1), strides=[2, 2]),  # 1x1 strided: im2col
+    dict(x=(1, 3, 20), w=(5, 3, 4), pads=[1, 2]),  # 1-D: the rule
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("bias", [False, True])
+def test_conv_matches_rule(case: dict, dtype: type, bias: bool) -> None:
+    rng = np.random.default_rng(0)
+    case = dict(case)
+    x = rng.standard_normal(case.pop("x")).astype(dtype)
+    w = rng.standard_normal(case.pop("w")).astype(dtype)
+    b = rng.standard_normal(w.shape[0]).astype(dtype) if bias else None
+    got, want = KERNELS["graph.conv"](x, w, b, **case), get_rule("Conv")(x, w, b, **case)
+    assert got.dtype == want.dtype == x.dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol={np.float32: 1e-5, np.float64: 1e-12, np.float16: 0}[dtype],
+                               atol={np.float32: 1e-4, np.float64: 1e-12, np.float16: 0}[dtype])
+
+
+@pytest.mark.parametrize("op, kwargs", [
+    ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)),
+    ("AveragePool", dict(kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1])),
+    ("AveragePool", dict(kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1], count_include_pad=1)),
+    ("AveragePool", dict(kernel_shape=[9, 9], strides=[1, 1])),  # more positions than are folded one by one
+])
+def test_pools_fold_window_positions_as_the_reduction_does(op: str, kwargs: dict) -> None:
+    """The pools fold a window position at a time; the same answer as reducing the windows
+    (float64), NaN kept by MaxPool as its argmax form keeps it."""
+    from graphopt.semantics.nn_common import pad_spatial, pool_geometry, windows
+
+    x = np.random.default_rng(1).standard_normal((2, 3, 12, 11)).astype(np.float32)
+    x[0, 1, 4, 4] = np.nan
+    rule = get_rule(op)
+    got = rule(x, **kwargs, **({"_num_outputs": 1} if op == "MaxPool" else {}))
+    if op == "MaxPool":
+        np.testing.assert_array_equal(got, rule(x, **kwargs)[0])  # with indices: argmax over the windows
+        return
+    k, st = kwargs["kernel_shape"], kwargs["strides"]
+    out, begin, end = pool_geometry(x.shape[2:], k, st, None, kwargs.get("pads"), "NOTSET")
+    total = windows(pad_spatial(x.astype(np.float64), begin, end, 0), out, k, st, [1, 1]).sum(axis=(-2, -1))
+    ones = pad_spatial(np.ones(x.shape[2:]), begin, end, 1 if kwargs.get("count_include_pad") else 0)
+    want = total / windows(ones, out, k, st, [1, 1]).sum(axis=(-2, -1))
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)  # NaN where the windows hold it

@@ -34,6 +34,22 @@ builtin.module {
     %y3 = "graph.batch_normalization"(%c3, %scale, %shift, %mean, %var) {src = ["bn_arg"]} : (tensor<1x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
     func.return %c1, %y1, %y2, %y3 : tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>
   }
+  // A batch norm written as per-channel Mul and Add (onnx's Inception v2): W' = W * s =
+  // [4, 1.5], b' = b * s + c = [2 + 1, -0.5 + 2]. A Mul whose factor varies over the
+  // plane is not per channel and stays.
+  func.func @scale(%x: tensor<1x1x2x2xf32>) -> (tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>) {
+    %w = "graph.constant"() <{value = dense<[[[[2.0]]], [[[3.0]]]]> : tensor<2x1x1x1xf32>}> : () -> tensor<2x1x1x1xf32>
+    %b = "graph.constant"() <{value = dense<[1.0, -1.0]> : tensor<2xf32>}> : () -> tensor<2xf32>
+    %s = "graph.constant"() <{value = dense<[[[2.0]], [[0.5]]]> : tensor<2x1x1xf32>}> : () -> tensor<2x1x1xf32>
+    %c = "graph.constant"() <{value = dense<[[[[1.0]], [[2.0]]]]> : tensor<1x2x1x1xf32>}> : () -> tensor<1x2x1x1xf32>
+    %plane = "graph.constant"() <{value = dense<[[1.0, 2.0], [3.0, 4.0]]> : tensor<2x2xf32>}> : () -> tensor<2x2xf32>
+    %y0 = "graph.conv"(%x, %w, %b) {src = ["conv"]} : (tensor<1x1x2x2xf32>, tensor<2x1x1x1xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
+    %y1 = "graph.mul"(%s, %y0) {src = ["mul"]} : (tensor<2x1x1xf32>, tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32>
+    %y2 = "graph.add"(%y1, %c) {src = ["add"]} : (tensor<1x2x2x2xf32>, tensor<1x2x1x1xf32>) -> tensor<1x2x2x2xf32>
+    %z0 = "graph.conv"(%x, %w) {src = ["conv_plane"]} : (tensor<1x1x2x2xf32>, tensor<2x1x1x1xf32>) -> tensor<1x2x2x2xf32>
+    %z1 = "graph.mul"(%z0, %plane) {src = ["mul_plane"]} : (tensor<1x2x2x2xf32>, tensor<2x2xf32>) -> tensor<1x2x2x2xf32>
+    func.return %y2, %z1 : tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>
+  }
 }
 
 // CHECK-LABEL: func.func @main
@@ -51,3 +67,10 @@ builtin.module {
 // CHECK:       "graph.batch_normalization"({{.*}}) <{training_mode = 1 : i64}> {src = ["bn_train"]}
 // CHECK:       "graph.conv"(%x, %wx)
 // CHECK:       "graph.batch_normalization"({{.*}}) {src = ["bn_arg"]}
+
+// CHECK-LABEL: func.func @scale
+// CHECK:       "graph.constant"() <{value = dense<{{\[\[\[\[}}4.000000e+00]]], {{\[\[\[}}1.500000e+00]]]]> : tensor<2x1x1x1xf32>}> {src = ["conv", "mul"]}
+// CHECK:       %[[B:.*]] = "graph.constant"() <{value = dense<[3.000000e+00, 1.500000e+00]> : tensor<2xf32>}> {src = ["conv", "mul", "add"]}
+// CHECK-NEXT:  %[[Y:.*]] = "graph.conv"(%x, %{{.*}}, %[[B]])
+// CHECK:       %[[Z:.*]] = "graph.mul"({{.*}}) {src = ["mul_plane"]}
+// CHECK:       func.return %[[Y]], %[[Z]]
