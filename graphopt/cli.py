@@ -99,6 +99,8 @@ def _add_pipeline_debug(p: argparse.ArgumentParser) -> None:
     p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS", help="print the IR after PASS")
     p.add_argument("--dump-dir", type=Path, help="write the IR after each pass into this folder")
     p.add_argument("--time-passes", action="store_true", help="print each pass's time (to stderr)")
+    p.add_argument("--verify-each", action="store_true",
+                   help="verify the IR after every pass that changed it (default: once, after the pipeline; always for opt)")
 
 
 def _add_input_options(p: argparse.ArgumentParser, verb: str) -> None:
@@ -276,6 +278,7 @@ def _options(args: argparse.Namespace) -> Any:
         print_ir_after_all=args.print_ir_after_all,
         print_ir_after=frozenset(args.print_ir_after),
         dump_dir=args.dump_dir,
+        verify_each=getattr(args, "verify_each", False) or args.command == "opt" or PipelineOptions().verify_each,
         progress=_progress(),
         ir_sink=lambda text: print(text, file=sys.stderr),
     )

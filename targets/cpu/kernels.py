@@ -186,16 +186,26 @@ def _conv(x: Any, w: Any, b: Any = None, *, auto_pad: str = "NOTSET", dilations:
 
 def _depthwise(xp: np.ndarray, w: np.ndarray, out: tuple[int, int], strides: tuple[int, int],
                dilations: tuple[int, int]) -> np.ndarray:
+    """A depthwise convolution as k*k multiply-adds over each channel's plane read flat: the
+    window at kernel position (i, j) is the flat padded plane shifted by i * dh * Wp + j * dw,
+    one contiguous run per channel, so numpy's inner loop runs over rows x Wp values, not
+    over OW strided ones. Columns past the output's (wrapped into the next row) and, with a
+    stride, the rows and columns between outputs are computed and dropped."""
     (oh, ow), (sh, sw), (dh, dw) = out, strides, dilations
-    n, c = xp.shape[:2]
-    y = np.zeros((n, c, oh, ow), xp.dtype)
-    tmp = np.empty_like(y)
-    for i in range(w.shape[2]):
-        for j in range(w.shape[3]):
-            window = xp[:, :, i * dh: i * dh + (oh - 1) * sh + 1: sh, j * dw: j * dw + (ow - 1) * sw + 1: sw]
-            np.multiply(window, w[:, 0, i, j].reshape(1, c, 1, 1), out=tmp)
-            y += tmp
-    return y
+    n, c, hp, wp = xp.shape
+    kh, kw = w.shape[2:]
+    rows = (oh - 1) * sh + 1
+    extra = (kw - 1) * dw
+    flat = np.zeros((n, c, hp * wp + extra), xp.dtype)
+    flat[..., : hp * wp] = xp.reshape(n, c, hp * wp)
+    acc = np.zeros((n, c, rows * wp), xp.dtype)
+    tmp = np.empty_like(acc)
+    for i in range(kh):
+        for j in range(kw):
+            off = i * dh * wp + j * dw
+            np.multiply(flat[..., off: off + rows * wp], w[:, 0, i, j].reshape(1, c, 1), out=tmp)
+            acc += tmp
+    return np.ascontiguousarray(acc.reshape(n, c, rows, wp)[:, :, ::sh, : (ow - 1) * sw + 1: sw])
 
 
 KERNELS["graph.conv"] = _conv
