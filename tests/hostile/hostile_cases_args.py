@@ -77,6 +77,28 @@ def _npy(rel="x.npy"):
     return prepare
 
 
+def _config():
+    """Transformers configs for train-sim: llama.json (a 7B), llama70b.json, and broken ones;
+    data/ (a folder of the user's) and notes.json (a file of the user's)."""
+    import shutil
+
+    configs = Path(__file__).resolve().parents[2] / "examples" / "configs"
+    seven = json.loads((configs / "llama2-7b.json").read_text())
+    broken = {"nohidden.json": {"model_type": "llama"}, "negative.json": {**seven, "hidden_size": -4096},
+              "huge.json": {**seven, "num_hidden_layers": 1e30}, "gpt9.json": {"model_type": "gpt9"}}
+
+    def prepare(folder: Path) -> None:
+        shutil.copy(configs / "llama2-7b.json", folder / "llama.json")
+        shutil.copy(configs / "llama2-70b.json", folder / "llama70b.json")
+        for name, content in broken.items():
+            (folder / name).write_text(json.dumps(content))
+        (folder / "bad.json").write_text("not json")
+        (folder / "list.json").write_text("[1, 2]")
+        (folder / "notes.json").write_text('{"mine": 1}')
+        _dir("data")(folder)
+    return prepare
+
+
 def _all(*preps):
     def prepare(folder: Path) -> None:
         for p in preps:
@@ -208,6 +230,27 @@ CASES: list[Case] = [
              prepare=_file("h.patterns", "# " + "x" * (2 << 20) + "\n")),
     arg_case("args-patterns-valid", *COMPILE, "--load-patterns", "ok.patterns", "-p", "ok", exit=0,
              prepare=_file("ok.patterns", "nn: Neg(Neg(x)) -> x\n")),
+    # train-sim: every case is refused before a layer is compiled
+    *[arg_case(f"train-sim-{id}", "train-sim", cfg, "--chips", "8", "--parallel", par, "--global-batch", "8", *extra,
+               names=names, prepare=_config(), max_seconds=20)
+      for id, cfg, par, extra, names in [
+          ("config-missing", "nothere.json", "tp=8", (), ("nothere.json",)),
+          ("config-not-json", "bad.json", "tp=8", (), ("bad.json",)),
+          ("config-a-list", "list.json", "tp=8", (), ("list.json",)),
+          ("config-no-hidden-size", "nohidden.json", "tp=8", (), ("hidden_size",)),
+          ("config-negative-size", "negative.json", "tp=8", (), ("hidden_size", "-4096")),
+          ("config-1e30-layers", "huge.json", "tp=8", (), ("num_hidden_layers",)),
+          ("config-unknown-type", "gpt9.json", "tp=8", (), ("gpt9",)),
+          ("plan-unknown-axis", "llama.json", "tp=8,zz=2", (), ("zz=2",)),
+          ("plan-negative", "llama.json", "tp=2,dp=-1", (), ("dp",)),
+          ("plan-does-not-divide", "llama.json", "tp=3", (), ("tp",)),
+          ("seq-zero", "llama.json", "tp=8", ("--seq", "0"), ("--seq",)),
+          ("cluster-not-toml", "llama.json", "tp=8", ("--cluster", "llama.json"), ("llama.json",)),
+          ("out-foreign-folder", "llama.json", "tp=8", ("-o", "data"), ("data",)),
+          ("trace-over-the-config", "llama.json", "tp=8", ("--trace", "llama.json"), ("llama.json",)),
+          ("trace-over-a-json", "llama.json", "tp=8", ("--trace", "notes.json"), ("notes.json",)),
+          ("does-not-fit", "llama70b.json", "tp=8", (), ("GB",)),
+      ]],
 ]
 
 

@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     for name, most in (("chips", 1 << 20), ("seq", 1 << 20), ("micro_batch", 1024), ("global_batch", 1 << 24)):
         if not 1 <= getattr(args, name) <= most:
             raise GraphoptError(f"--{name.replace('_', '-')} {getattr(args, name)}: must be from 1 to {most}")
+    _check_outputs(args)
     model = load_config(args.model)
     cluster = load_cluster(args.cluster or DEFAULT_CLUSTER)
     dtype = "bfloat16" if args.precision == "bf16" else "float16"
@@ -63,6 +64,23 @@ def run(args: argparse.Namespace) -> int:
         _write_trace(args.trace, events, plan.pp)
     print(json.dumps(report, indent=1) if args.json else "\n".join(table(report)))
     return 0
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Before any work: -o is a new folder or one graphopt wrote; --trace a new file or a
+    trace graphopt wrote (never the config, the cluster file, or another .json)."""
+    from graphopt import outputs
+
+    keep = [p for p in (args.model, args.cluster) if p is not None and Path(p).exists()]
+    if args.output:
+        outputs.check_output_folder(args.output, f"output folder {args.output}", keep)
+    if args.trace:
+        outputs.check_output_file(args.trace, f"--trace {args.trace}", _is_trace, "a trace graphopt wrote", keep)
+
+
+def _is_trace(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(16) == b'{"traceEvents": '
 
 
 def _save(args: argparse.Namespace, content: dict[str, Any]) -> None:
@@ -137,7 +155,7 @@ def table(r: dict[str, Any]) -> list[str]:
 def _write_trace(path: Path, events: list[Any], pp: int) -> None:
     """Chrome trace events: two lanes per pipeline stage (compute, and the communication the
     plan leaves exposed), F/B per micro-batch."""
-    from graphopt.errors import GraphoptError
+    from graphopt import outputs
 
     trace: list[dict[str, Any]] = [{"name": "process_name", "ph": "M", "pid": 0, "args": {"name": "pipeline"}}]
     for s in range(pp):  # per stage: its compute stream, then its exposed communication
@@ -150,7 +168,5 @@ def _write_trace(path: Path, events: list[Any], pp: int) -> None:
         if comm > 0:
             trace.append({"name": f"{kind}{i} comm", "cat": cat, "ph": "X", "pid": 0, "tid": 2 * s + 1,
                           "ts": start + dur - comm, "dur": comm})
-    try:
-        path.write_text(json.dumps({"traceEvents": trace, "displayTimeUnit": "ms"}))
-    except OSError as e:
-        raise GraphoptError(f"--trace {path}: cannot be written ({e.strerror})") from None
+    text = json.dumps({"traceEvents": trace, "displayTimeUnit": "ms"}).encode()
+    outputs.write_output_file(path, f"--trace {path}", lambda f: f.write(text))
