@@ -120,6 +120,9 @@ VECTOR_OPS: dict[str, VecRow] = {
     # K is a parameter. OneHot compares each index against the classes (CANN: OneHot).
     "TopK": VecRow("sort", False, _axis, params=(1,)),
     "OneHot": VecRow("elementwise", False, _one_hot_axis, params=(1, 2), leading=(0,)),
+    # Col2Im sums each sample's overlapping patches into its image (CANN: Col2im on the AI
+    # Core): a tile is whole samples; the image and block shapes are parameters.
+    "Col2Im": VecRow("elementwise", True, _fixed(1), params=(1, 2), leading=(0,)),
     # Pooling: each (n, c) plane is independent.
     "GlobalAveragePool": VecRow("reduce", True, _fixed(2)),
     "GlobalMaxPool": VecRow("reduce", False, _fixed(2)),

@@ -470,6 +470,19 @@ def test_moe_routing_runs_on_the_vector_unit(target):
 
 
 @pytest.mark.parametrize("target", CHIPS)
+def test_col2im_runs_on_the_vector_unit(target):
+    """MobileViT-v2's fold (Col2Im: overlapping patches summed into the image) ran on the AI
+    CPU; CANN runs Col2im on the AI Core. Tiles of whole samples; shapes are parameters."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 12, 64])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    consts = [numpy_helper.from_array(np.array([14, 14], np.int64), "img"), numpy_helper.from_array(np.array([2, 2], np.int64), "blk")]
+    node = helper.make_node("Col2Im", ["x", "img", "blk"], ["y"], strides=[2, 2], pads=[1, 1, 1, 1])
+    feeds = {"x": np.random.default_rng(3).standard_normal((2, 12, 64)).astype(np.float32)}
+    compiled = _agree(_model([node], [x], [y], consts, opset=18), feeds, target)
+    assert not compiled.report["aicpu"]
+
+
+@pytest.mark.parametrize("target", CHIPS)
 def test_lrn_over_a_sample_larger_than_ub_is_tiled_by_rows(target):
     """AlexNet's, ZFNet's and Inception v1's LRN (96 x 55 x 55 per sample) ran on the AI CPU:
     its tile was a whole sample. LRN mixes only each pixel's channels, so a tile is rows of
