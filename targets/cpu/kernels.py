@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from graphopt.semantics import get_rule
+from graphopt.targets.cpu import native
 from graphopt.targets.cpu.gelu import gelu_f32
 
 Kernel = Callable[..., Any]
@@ -120,6 +121,15 @@ def _layer_normalization(x: Any, scale: Any, b: Any = None, *, axis: int = -1, e
                          stash_type: int = 1) -> Any:
     params = (scale,) if b is None else (scale, b)
     fast = x.dtype == np.float32 and stash_type == 1 and all(p.dtype == np.float32 for p in params)
+    last = x.shape[-1:]
+    if fast and axis % x.ndim == x.ndim - 1 and all(p.shape == last for p in params) and (lib := native.library()):
+        xc = np.ascontiguousarray(x)
+        y, stats = np.empty_like(xc), np.empty((2, *x.shape[:-1], 1), np.float32)
+        lib.layer_norm(native.ptr(xc), native.ptr(scale if scale.flags.c_contiguous else np.ascontiguousarray(scale)),
+                       native.ptr(b if b is None or b.flags.c_contiguous else np.ascontiguousarray(b)), native.ptr(y),
+                       native.ptr(stats[0]), native.ptr(stats[1]), xc.size // max(last[0], 1), last[0], epsilon,
+                       native.threads())
+        return y, stats[0], stats[1]
     if not fast or np.broadcast_shapes(x.shape, *(p.shape for p in params)) != x.shape:
         return get_rule("LayerNormalization")(x, scale, b, axis=axis, epsilon=epsilon, stash_type=stash_type)  # type: ignore[misc]
     axes = tuple(range(axis % x.ndim, x.ndim))
@@ -137,6 +147,11 @@ def _layer_normalization(x: Any, scale: Any, b: Any = None, *, axis: int = -1, e
 def _softmax(x: Any, *, axis: int = -1) -> Any:
     if x.dtype not in (np.float32, np.float64):
         return get_rule("Softmax")(x, axis=axis)  # type: ignore[misc]
+    if x.dtype == np.float32 and x.ndim and axis % x.ndim == x.ndim - 1 and (lib := native.library()):
+        xc = np.ascontiguousarray(x)
+        y = np.empty_like(xc)
+        lib.softmax(native.ptr(xc), native.ptr(y), xc.size // max(x.shape[-1], 1), x.shape[-1], native.threads())
+        return y
     with np.errstate(all="ignore"):
         e = np.subtract(x, np.max(x, axis=axis, keepdims=True))
         np.exp(e, out=e)
@@ -166,11 +181,19 @@ def _conv(x: Any, w: Any, b: Any = None, *, auto_pad: str = "NOTSET", dilations:
     sh, sw = strides or (1, 1)
     dh, dw = dilations or (1, 1)
     (oh, ow), begin, end = pool_geometry(x.shape[2:], (kh, kw), (sh, sw), (dh, dw), pads, auto_pad)
+    depthwise = group == c == m and cg == 1
+    if depthwise and x.dtype == np.float32 and min(begin) >= 0 and (lib := native.library()):
+        xc, wc = np.ascontiguousarray(x), np.ascontiguousarray(w)
+        bc = None if b is None else np.ascontiguousarray(b)
+        y = np.empty((n, m, oh, ow), np.float32)
+        lib.dw_conv2d(native.ptr(xc), native.ptr(wc), native.ptr(bc), native.ptr(y), n, c, *x.shape[2:], kh, kw, oh, ow,
+                      sh, sw, dh, dw, begin[0], begin[1], native.threads())
+        return y
     if kh == kw == 1 and sh == sw == 1 and not any(begin) and not any(end) and group == 1:
         y = np.matmul(w.reshape(m, c), x.reshape(n, c, oh * ow)).reshape(n, m, oh, ow)
     else:
         xp = pad_spatial(x, begin, end, 0)
-        if group == c == m and cg == 1:
+        if depthwise:
             y = _depthwise(xp, w, (oh, ow), (sh, sw), (dh, dw))
         else:
             cols = np.empty((n, c, kh, kw, oh, ow), x.dtype)
@@ -209,3 +232,43 @@ def _depthwise(xp: np.ndarray, w: np.ndarray, out: tuple[int, int], strides: tup
 
 
 KERNELS["graph.conv"] = _conv
+
+
+# Pools over float32 [N, C, H, W] in one native pass (no window view, no padded copy).
+def _pool_native(x: Any, kw: dict[str, Any], mode: int) -> Any:
+    from graphopt.semantics.nn_common import pool_geometry
+
+    k = kw.get("kernel_shape") or ()
+    if not (getattr(x, "dtype", None) == np.float32 and x.ndim == 4 and len(k) == 2) or kw.get("storage_order", 0):
+        return None
+    lib = native.library()
+    if lib is None:
+        return None
+    strides, dil = kw.get("strides") or (1, 1), kw.get("dilations") or (1, 1)
+    auto_pad = kw.get("auto_pad", "NOTSET")
+    (oh, ow), begin, end = pool_geometry(x.shape[2:], k, strides, dil, kw.get("pads"), auto_pad, kw.get("ceil_mode", 0))
+    if min(begin) < 0:
+        return None
+    declared = list(end) if auto_pad in ("SAME_UPPER", "SAME_LOWER") else list((kw.get("pads") or [0] * 4)[2:])
+    declared = [min(e, p) for e, p in zip(end, declared)]
+    xc = np.ascontiguousarray(x)
+    y = np.empty((*x.shape[:2], oh, ow), np.float32)
+    lib.pool2d(native.ptr(xc), native.ptr(y), x.shape[0] * x.shape[1], *x.shape[2:], *k, oh, ow, *strides, *dil,
+               begin[0], begin[1], declared[0], declared[1], mode, native.threads())
+    return y
+
+
+def _max_pool(x: Any, **kw: Any) -> Any:
+    if kw.get("_num_outputs", 2) < 2 and (y := _pool_native(x, kw, 0)) is not None:
+        return y
+    return get_rule("MaxPool")(x, **kw)  # type: ignore[misc]
+
+
+def _average_pool(x: Any, **kw: Any) -> Any:
+    if (y := _pool_native(x, kw, 2 if kw.get("count_include_pad", 0) else 1)) is not None:
+        return y
+    return get_rule("AveragePool")(x, **kw)  # type: ignore[misc]
+
+
+KERNELS["graph.max_pool"] = _max_pool
+KERNELS["graph.average_pool"] = _average_pool

@@ -10,6 +10,7 @@ import scipy.special
 
 from graphopt.semantics import get_rule
 from graphopt.targets.cpu import gelu as gelu_module
+from graphopt.targets.cpu import native
 from graphopt.targets.cpu.gelu import gelu_f32
 from graphopt.targets.cpu.kernels import KERNELS
 
@@ -139,10 +140,32 @@ def test_matmul_bias_mixed_dtypes_and_vectors_match_rule() -> None:
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.fixture(params=["native", "numpy"])
+def native_or_numpy(request, monkeypatch) -> bool:
+    """Each kernel with a native form runs twice: the C kernel (when a compiler is here) and
+    its numpy form, which computes what the rule does in the same order (bit for bit)."""
+    if request.param == "numpy":
+        monkeypatch.setattr(native, "library", lambda: None)
+        return False
+    if native.library() is None:
+        pytest.skip("no C compiler here: the numpy form is what runs")
+    return True
+
+
+def _same(got: np.ndarray, want: np.ndarray, native_run: bool) -> None:
+    """Bit for bit from the numpy form; from the C kernels, within a few float32 ulp (their
+    sums run in another order, in double) with NaN and inf where the rule has them."""
+    assert got.dtype == want.dtype and got.shape == want.shape
+    if native_run and got.dtype == np.float32:
+        np.testing.assert_allclose(got, want, rtol=4e-6, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("axis", [-1, 1, 0])
 @pytest.mark.parametrize("with_bias", [True, False])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
-def test_layer_normalization_matches_rule(axis: int, with_bias: bool, dtype: type) -> None:
+def test_layer_normalization_matches_rule(axis: int, with_bias: bool, dtype: type, native_or_numpy: bool) -> None:
     rng = np.random.default_rng(6)
     x = (rng.standard_normal((2, 3, 8)) * 5 + 2).astype(dtype)
     norm_shape = x.shape[axis % x.ndim :]
@@ -152,20 +175,18 @@ def test_layer_normalization_matches_rule(axis: int, with_bias: bool, dtype: typ
     got = KERNELS["graph.layer_normalization"](x, scale, b, **kwargs)
     want = get_rule("LayerNormalization")(x, scale, b, **kwargs)
     for g, w in zip(got, want, strict=True):
-        assert g.dtype == w.dtype and g.shape == w.shape
-        np.testing.assert_array_equal(g, w)  # the same operations in the same order
+        _same(g, w, native_or_numpy)
 
 
 @pytest.mark.parametrize("axis", [-1, 0, 2])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
-def test_softmax_matches_rule(axis: int, dtype: type) -> None:
+def test_softmax_matches_rule(axis: int, dtype: type, native_or_numpy: bool) -> None:
     rng = np.random.default_rng(7)
     x = (rng.standard_normal((3, 4, 5)) * 10).astype(dtype)
     x[0, 0, :2] = -np.inf  # a masked position
     x[1] = -np.inf  # every position masked: nan, as exp(-inf - -inf) is
     got, want = KERNELS["graph.softmax"](x, axis=axis), get_rule("Softmax")(x, axis=axis)
-    assert got.dtype == want.dtype and got.shape == want.shape
-    np.testing.assert_array_equal(got, want)
+    _same(got, want, native_or_numpy)
 
 
 @pytest.mark.parametrize("case", [
@@ -179,7 +200,7 @@ def test_softmax_matches_rule(axis: int, dtype: type) -> None:
 ])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
 @pytest.mark.parametrize("bias", [False, True])
-def test_conv_matches_rule(case: dict, dtype: type, bias: bool) -> None:
+def test_conv_matches_rule(case: dict, dtype: type, bias: bool, native_or_numpy: bool) -> None:
     rng = np.random.default_rng(0)
     case = dict(case)
     x = rng.standard_normal(case.pop("x")).astype(dtype)
@@ -215,3 +236,21 @@ def test_pools_fold_window_positions_as_the_reduction_does(op: str, kwargs: dict
     ones = pad_spatial(np.ones(x.shape[2:]), begin, end, 1 if kwargs.get("count_include_pad") else 0)
     want = total / windows(ones, out, k, st, [1, 1]).sum(axis=(-2, -1))
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)  # NaN where the windows hold it
+
+
+@pytest.mark.parametrize("op, kwargs", [
+    ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2])),
+    ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 0, 1, 2], ceil_mode=1, dilations=[1, 2])),
+    ("MaxPool", dict(kernel_shape=[2, 2], auto_pad="SAME_UPPER", strides=[2, 2])),
+    ("AveragePool", dict(kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1])),
+    ("AveragePool", dict(kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1], count_include_pad=1)),
+    ("AveragePool", dict(kernel_shape=[3, 2], strides=[2, 2], pads=[0, 1, 1, 0], ceil_mode=1, count_include_pad=1)),
+    ("AveragePool", dict(kernel_shape=[2, 2], auto_pad="SAME_LOWER", count_include_pad=1)),
+])
+def test_pool_kernels_match_rule(op: str, kwargs: dict, native_or_numpy: bool) -> None:
+    x = np.random.default_rng(4).standard_normal((2, 3, 11, 12)).astype(np.float32)
+    x[1, 2, 5, 5] = np.nan
+    key = {"MaxPool": "graph.max_pool", "AveragePool": "graph.average_pool"}[op]
+    extra = {"_num_outputs": 1} if op == "MaxPool" else {}
+    got, want = KERNELS[key](x, **kwargs, **extra), get_rule(op)(x, **kwargs, **extra)
+    _same(got, want, native_or_numpy)
