@@ -59,14 +59,22 @@ _BUILTIN_PASSES: dict[str, str] = {
 _extra_passes: dict[str, Callable[[], Any]] = {}
 
 
+@functools.cache
+def installed(group: str) -> tuple[tuple[str, Callable[[], Any]], ...]:
+    """Third parties' entry points of ``group``: (name, loader). Scanned once per process
+    (the scan reads every installed package's metadata, ~10 ms a compile; what is installed
+    does not change while graphopt runs)."""
+    return tuple((ep.name, ep.load) for ep in entry_points(group=group))
+
+
 def all_passes() -> dict[str, Callable[[], Any]]:
     """Pass name -> getter of the ModulePass class: the generic ones, each target's own
     (``Target.passes``), then third parties'."""
     found: dict[str, Callable[[], Any]] = {name: _lazy(path) for name, path in _BUILTIN_PASSES.items()}
     for name, path in target_rows("passes").items():
         found.setdefault(name, _lazy(path))
-    for ep in entry_points(group="graphopt.passes"):
-        found.setdefault(ep.name, ep.load)
+    for name, load in installed("graphopt.passes"):
+        found.setdefault(name, load)
     found.update(_extra_passes)
     return found
 
@@ -147,8 +155,8 @@ def all_dialects() -> dict[str, Callable[[], Any]]:
     """Dialect name -> getter of the xDSL Dialect: each target's (``Target.dialects``; the
     entry-point group ``graphopt.dialects`` adds others)."""
     found: dict[str, Callable[[], Any]] = {name: _lazy(path) for name, path in target_rows("dialects").items()}
-    for ep in entry_points(group="graphopt.dialects"):
-        found.setdefault(ep.name, ep.load)
+    for name, load in installed("graphopt.dialects"):
+        found.setdefault(name, load)
     return found
 
 
@@ -161,8 +169,8 @@ _BUILTIN_TARGETS: dict[str, str] = {
 
 def all_targets() -> dict[str, Callable[[], Any]]:
     found: dict[str, Callable[[], Any]] = {name: _lazy(path) for name, path in _BUILTIN_TARGETS.items()}
-    for ep in entry_points(group="graphopt.targets"):
-        found.setdefault(ep.name, ep.load)
+    for name, load in installed("graphopt.targets"):
+        found.setdefault(name, load)
     return found
 
 
