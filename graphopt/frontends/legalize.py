@@ -182,6 +182,56 @@ def _softmax(n: Node, imp: _Importer) -> list[Node] | None:
     return [Node("Reshape", [y2d, back], [y], {}, 21, n.name)]
 
 
+# Before opset 7 the binary ops broadcast only when asked (broadcast=1), and then B's axes
+# lined up with A's from ``axis`` (absent: from the right, numpy's rule). Opset 1 also had
+# consumed_inputs, an in-place hint with no effect on the result.
+_LEGACY_BROADCAST = ("Add", "Sub", "Mul", "Div", "Pow", "And", "Or", "Xor", "Equal", "Greater", "Less")
+
+
+@_rule(*_LEGACY_BROADCAST)
+def _legacy_broadcast(n: Node, imp: _Importer) -> None:
+    if n.version >= 7:
+        return
+    _drop(n, "consumed_inputs")
+    broadcast, axis = n.attrs.pop("broadcast", 0), n.attrs.pop("axis", None)
+    if not broadcast or axis is None:
+        return  # equal shapes, or numpy's alignment from the right
+    a, b = _shape(imp.values[n.inputs[0]].type), _shape(imp.values[n.inputs[1]].type)
+    axis = axis + len(a) if axis < 0 else axis
+    trailing = len(a) - axis - len(b)
+    if axis < 0 or trailing < 0:
+        raise ValueError(f"broadcast axis {axis} does not fit B {list(b)} into A {list(a)}")
+    if trailing:
+        n.inputs[1] = _reshaped(n, imp, n.inputs[1], (*b, *(1,) * trailing), "b_aligned")
+
+
+@_rule("Gemm")
+def _gemm(n: Node, imp: _Importer) -> None:
+    """Gemm before opset 7 broadcast C only with broadcast=1; since, C always broadcasts
+    (unidirectionally, which covers the equal shapes broadcast=0 required)."""
+    if n.version < 7:
+        _drop(n, "broadcast")
+
+
+@_rule("PRelu")
+def _prelu(n: Node, imp: _Importer) -> None:
+    """PRelu before opset 7 took a slope per channel ([C], axis 1) or one for all ([1]);
+    since, the slope broadcasts numpy-style, so [C] becomes [C, 1, ...]."""
+    if n.version >= 7:
+        return
+    _drop(n, "consumed_inputs")
+    x, slope = _shape(imp.values[n.inputs[0]].type), _shape(imp.values[n.inputs[1]].type)
+    if len(slope) == 1 and slope[0] != 1 and len(x) > 2:
+        n.inputs[1] = _reshaped(n, imp, n.inputs[1], (slope[0], *(1,) * (len(x) - 2)), "slope_per_channel")
+
+
+def _reshaped(n: Node, imp: _Importer, value: str, shape: tuple[int, ...], tag: str) -> str:
+    """``value`` reshaped to ``shape`` by a Reshape node emitted before ``n``."""
+    out = f"{n.outputs[0]}::{tag}"
+    imp.emit(Node("Reshape", [value, _const(n, imp, f"{tag}_shape", np.asarray(shape, np.int64))], [out], {}, 21, n.name))
+    return out
+
+
 @_rule("Upsample")
 def _upsample(n: Node, imp: _Importer) -> None:
     """Upsample is Resize with asymmetric coordinates (and floor for nearest)."""

@@ -188,6 +188,9 @@ class _Lowering:
             kinds.add("<none operand>")
         if len(g.ops) == 1 and first.ONNX_TYPE in VIEW_OPS and _viewable(first):
             return ViewOp(first.operands[0], first.results[0].type, provenance(first)), ""
+        if any(self.num.store(np_dtype(v)) == np.float64 for v in [*g.ins, *g.root.results] if isinstance(v.type, TensorType)):
+            if not (kinds <= MOVE_OPS | VIEW_OPS):  # moving float64 bytes needs no float64 arithmetic
+                return None, "float64 kept (must_keep_origin_dtype): the AI Core's cube and vector units have no float64"
         if first.ONNX_TYPE in CUBE_OPS:
             if self.num.cube_in == np.float32 and "fp32" not in self.chip.macs_per_cycle:
                 return None, f"kept in float32 (--keep-dtype), and chip {self.chip.name} has no fp32 cube mode"

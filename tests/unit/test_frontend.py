@@ -54,6 +54,35 @@ def test_opset8_softmax_last_axis():
     _check(_model([node], [vi("x", [2, 3, 4])], [vi("y", [2, 3, 4])], opset=8), {"x": _x(2, 3, 4)})
 
 
+@pytest.mark.parametrize("b_shape, axis", [((3, 4), 1), ((5,), -1), ((2, 3, 4, 5), None), ((4,), 2)])
+def test_opset6_binary_broadcast_along_axis(b_shape, axis):
+    """Add-6 broadcasts B only with broadcast=1, its axes lined up with A's from ``axis``
+    (pytorch-operator's add_broadcast). onnxruntime 1.32 has no Add-6 kernel: the expected
+    value is numpy's, B given the trailing unit axes the axis implies."""
+    attrs = {"broadcast": 1} | ({"axis": axis} if axis is not None else {})
+    node = h.make_node("Add", ["a", "b"], ["y"], name="add", **attrs)
+    model = _model([node], [vi("a", [2, 3, 4, 5]), vi("b", list(b_shape))], [vi("y", [2, 3, 4, 5])], opset=6)
+    a, b = _x(2, 3, 4, 5), _x(*b_shape, seed=1)
+    trailing = 0 if axis is None else 4 - axis % 4 - len(b_shape)
+    got = graphopt.compile(model, validate=False).run({"a": a, "b": b})["y"]
+    np.testing.assert_array_equal(got, a + b.reshape(*b_shape, *(1,) * trailing))
+
+
+def test_opset6_gemm_broadcast_and_prelu_slope_per_channel():
+    w = nh.from_array(_x(4, 3, seed=2), "w")
+    c = nh.from_array(_x(3, seed=3), "c")
+    slope = nh.from_array(np.array([0.1, 0.2, 0.3], np.float32), "slope")
+    nodes = [h.make_node("Gemm", ["x", "w", "c"], ["g"], name="gemm", broadcast=1),
+             h.make_node("Reshape", ["g", "shape"], ["g4"], name="r"),
+             h.make_node("PRelu", ["g4", "slope"], ["y"], name="prelu")]
+    shape = nh.from_array(np.array([2, 3, 1, 1], np.int64), "shape")
+    model = _model(nodes, [vi("x", [2, 4])], [vi("y", [2, 3, 1, 1])], inits=[w, c, slope, shape], opset=6)
+    x = _x(2, 4)
+    g = (x @ nh.to_array(w) + nh.to_array(c)).reshape(2, 3, 1, 1)
+    want = np.where(g < 0, g * np.array([0.1, 0.2, 0.3], np.float32).reshape(3, 1, 1), g)
+    np.testing.assert_allclose(graphopt.compile(model, validate=False).run({"x": x})["y"], want, rtol=1e-6)
+
+
 def test_opset9_slice_attributes():
     node = h.make_node("Slice", ["x"], ["y"], name="sl", starts=[1, 0], ends=[3, 100], axes=[0, 2])
     _check(_model([node], [vi("x", [4, 3, 5])], [vi("y", [2, 3, 5])], opset=9), {"x": _x(4, 3, 5)})

@@ -470,6 +470,20 @@ def test_moe_routing_runs_on_the_vector_unit(target):
 
 
 @pytest.mark.parametrize("target", CHIPS)
+def test_float64_kept_is_computed_in_float64_on_the_ai_cpu(target):
+    """onnx's pytorch-operator models add float64 tensors; the vector unit has no float64 and
+    computed them in float32 (1e200 became inf). Kept as float64 (must_keep_origin_dtype),
+    they run on the AI CPU, as CANN's float64 kernels do; a float64 Transpose is a move."""
+    x = helper.make_tensor_value_info("x", TensorProto.DOUBLE, [2, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.DOUBLE, None)
+    nodes = [helper.make_node("Add", ["x", "x"], ["s"]), helper.make_node("Transpose", ["s"], ["y"], perm=[1, 0])]
+    feeds = {"x": np.array([[1e200, 1e-310, 1.0], [-2.5, 3.0, 1e100]])}
+    compiled = _agree(_model(nodes, [x], [y]), feeds, target, rtol=0, atol=0)
+    assert [k["kind"] for k in compiled.report["kernels"]] == ["aicpu", "vector"]
+    assert "float64" in " ".join(str(r) for r in compiled.report["remarks"])
+
+
+@pytest.mark.parametrize("target", CHIPS)
 def test_col2im_runs_on_the_vector_unit(target):
     """MobileViT-v2's fold (Col2Im: overlapping patches summed into the image) ran on the AI
     CPU; CANN runs Col2im on the AI Core. Tiles of whole samples; shapes are parameters."""
