@@ -314,8 +314,8 @@ def attention_spec(op: GraphOp) -> tuple[AttentionSpec | None, str]:
         return None, "Attention of this rank"
     g, bh = hq // hkv, b * hq
     mask = op.operands[3] if len(op.operands) > 3 and not isinstance(op.operands[3].type, NoneType) else None
-    if mask is not None and (np_dtype(mask).kind != "f" or shape(mask)[-1] != skv or len(shape(mask)) > 4):
-        return None, "Attention mask that is boolean or shorter than the keys"
+    if mask is not None and (np_dtype(mask).kind not in "fb" or shape(mask)[-1] != skv or len(shape(mask)) > 4):
+        return None, "Attention mask shorter than the keys (or not float or boolean)"
     if len(q) == 4:
         qv, ov = {"shape": [bh, sq, d]}, {"shape": [bh, sq, dv]}
         kt = {"pre": [b, hkv, 1, skv, d], "bcast": [b, hkv, g, skv, d], "split": [bh, skv, d], "perm": [0, 2, 1], "shape": [bh, d, skv]}

@@ -33,7 +33,7 @@ class AttentionSpec:
     kt_view: dict[str, Any]  # K as [BH, D, Skv]
     v_view: dict[str, Any]
     out_view: dict[str, Any]
-    mask: int | None = None  # kernel input index of the additive mask
+    mask: int | None = None  # kernel input index of the mask (additive float, or boolean: keep where True)
     mask_view: dict[str, Any] | None = None
 
 

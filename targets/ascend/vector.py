@@ -230,7 +230,9 @@ def attn_scores(s: np.ndarray, *rest: Any, scale: float, causal: int, q_tile: in
     ``r * row_tile ...`` of q tile ``qi`` (the vector side works on a block in row chunks)."""
     mask, (r, qi, kj) = (rest[0], rest[1:]) if len(rest) == 4 else (None, rest)
     s = s.astype(np.float32) * np.float32(scale)
-    if mask is not None:
+    if mask is not None and mask.dtype == np.bool_:  # a boolean mask keeps where True (ONNX Attention)
+        s = np.where(mask, s, np.float32(-np.inf))
+    elif mask is not None:
         s = s + mask.astype(np.float32)
     rows = np.arange(s.shape[-2])[:, None] + qi * q_tile + r * row_tile
     cols = np.arange(s.shape[-1])[None, :] + kj * kv_tile

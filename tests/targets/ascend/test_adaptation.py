@@ -484,6 +484,25 @@ def test_float64_kept_is_computed_in_float64_on_the_ai_cpu(target):
 
 
 @pytest.mark.parametrize("target", CHIPS)
+def test_attention_with_a_boolean_mask_runs_the_flash_kernel(target):
+    """torch.onnx.export at opset 23 writes transformers' SDPA as ONNX Attention with a
+    boolean mask (keep where True); it ran on the AI CPU. The flash kernel loads the mask
+    tile as bytes and sets masked scores to -inf; a row with every key masked gives zeros."""
+    b, h, s, d = 2, 4, 64, 32
+    q, k, v = (helper.make_tensor_value_info(n, TensorProto.FLOAT, [b, h, s, d]) for n in "qkv")
+    m = helper.make_tensor_value_info("m", TensorProto.BOOL, [b, 1, s, s])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    rng = np.random.default_rng(5)
+    mask = rng.random((b, 1, s, s)) > 0.3
+    mask[0, 0, 3] = False  # a row that sees no key
+    feeds = {n: rng.standard_normal((b, h, s, d)).astype(np.float32) for n in "qkv"} | {"m": mask}
+    compiled = _agree(_model([helper.make_node("Attention", ["q", "k", "v", "m"], ["y"])], [q, k, v, m], [y], opset=23),
+                      feeds, target)
+    assert [kk["kind"] for kk in compiled.report["kernels"]] == ["cube"]
+    np.testing.assert_array_equal(compiled.run(feeds)["y"][0, :, 3], 0)
+
+
+@pytest.mark.parametrize("target", CHIPS)
 def test_col2im_runs_on_the_vector_unit(target):
     """MobileViT-v2's fold (Col2Im: overlapping patches summed into the image) ran on the AI
     CPU; CANN runs Col2im on the AI Core. Tiles of whole samples; shapes are parameters."""
