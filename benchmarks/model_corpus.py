@@ -20,7 +20,9 @@ Models (all built from code with seeded random weights; nothing is downloaded):
 - ``hf/<arch>@ts`` and ``hf/<arch>@dynamo``: transformers architectures from tiny configs
   (tools/torch_survey.py's 24, plus vision, speech, encoder-decoder, decoder and encoder
   families), exported by ``torch.onnx.export(dynamo=False)`` (TorchScript) and
-  ``torch.onnx.export(dynamo=True)``; an exporter's failure is recorded as such. Inputs
+  ``torch.onnx.export(dynamo=True)``; an exporter's failure is recorded as such.
+  ``hf/<arch>@sdpa23``: the architectures of ``SDPA_ARCHS`` with transformers' default SDPA
+  attention, exported by the dynamo exporter at opset 23 (ONNX Attention, boolean masks). Inputs
   are the module's own (token ids across the vocabulary, a mask, pixels, audio), saved
   beside the ONNX file and given to validation.
 - ``tc/<arch>``: torch.compile(backend="graphopt") of the survey's modules, validated
@@ -66,7 +68,12 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGETS = ("cpu", "ascend-sim", "ascend-sim:ascend310p")
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "graphopt-model-corpus"
 DOC = ROOT / "docs" / "model-corpus.md"
-EXPORTERS = ("ts", "dynamo")
+EXPORTERS = ("ts", "dynamo", "sdpa23")
+# Architectures also exported as users do by default: transformers' SDPA attention (not the
+# eager one the tiny configs set), by the dynamo exporter at opset 23, which writes it as ONNX
+# Attention with a boolean mask.
+SDPA_ARCHS = frozenset("""llama bert gpt2 qwen2 qwen3 mistral phi3 gemma olmo stablelm starcoder2 vit dinov2
+siglip-vision clip-text whisper-encoder t5 bart""".split())
 
 # ---------------------------------------------------------------------------------------
 # onnx's light model zoo, with random weights
@@ -525,6 +532,8 @@ def export_hf(arch: str, exporter: str, out: Path) -> dict[str, Any]:
     import torch
 
     model, kwargs = _built(arch)
+    if exporter == "sdpa23":
+        model.set_attn_implementation("sdpa")
     names = list(kwargs)
     floats = _survey()._floats
 
@@ -552,7 +561,8 @@ def export_hf(arch: str, exporter: str, out: Path) -> dict[str, Any]:
                 torch.onnx.export(flat, args, str(tmp), dynamo=False, opset_version=17, input_names=names,
                                   output_names=out_names)
             else:
-                torch.onnx.export(flat, args, str(tmp), dynamo=True, opset_version=18, input_names=names,
+                torch.onnx.export(flat, args, str(tmp), dynamo=True, opset_version=23 if exporter == "sdpa23" else 18,
+                                  input_names=names,
                                   output_names=out_names, external_data=False)
     except Exception as e:  # the exporter's failure, recorded as such
         tmp.unlink(missing_ok=True)
@@ -610,6 +620,8 @@ def corpus() -> list[Entry]:
     hf = hf_models()
     for arch, (family, _) in hf.items():
         for exporter in EXPORTERS:
+            if exporter == "sdpa23" and arch not in SDPA_ARCHS:
+                continue
             entries.append(Entry(f"hf/{arch}@{exporter}", family, exporter, arch))
     for arch in _survey().models("eager"):
         entries.append(Entry(f"tc/{arch}", hf[arch][0], "torch.compile", arch))
@@ -1127,7 +1139,7 @@ def render(rows: list[dict[str, Any]], entries: list[Entry], targets: Sequence[s
         out.append(f"| {t} | {len(mine)} | {exp} | {comp} / {n} | {val} / {n} | {kept} | {fp} |")
     out += ["", "Per source and target (compiled / validated of the rows that have a model):", "",
             "| source | " + " | ".join(targets) + " |", "|---|" + "---:|" * len(targets)]
-    for src in ("zoo", "ts", "dynamo", "torch.compile", "torch.export"):
+    for src in ("zoo", *EXPORTERS, "torch.compile", "torch.export"):
         cells = []
         for t in targets:
             mine = [r for r in rows if r["target"] == t and r["source"] == src and r.get("kind") != "exporter"]
@@ -1284,7 +1296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         "Written by `benchmarks/model_corpus.py` (do not edit by hand; rerun it). Every model is built from code",
         "with seeded random weights (onnx's light model zoo with its splat weights replaced and BatchNormalization",
-        "calibrated; transformers architectures from tiny configs exported by both torch.onnx exporters; the",
+        "calibrated; transformers architectures from tiny configs exported by both torch.onnx exporters, and",
+        "with transformers' SDPA attention at opset 23 (@sdpa23: ONNX Attention with boolean masks); the",
         "survey's modules through torch.compile and as saved torch.export programs); each row compiles one model",
         "for one target and validates it against onnxruntime (torch eager for torch.compile and .pt2) with the",
         f"target's tolerances, ascend-sim in {args.precision}.",
