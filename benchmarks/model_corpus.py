@@ -603,7 +603,7 @@ class Entry:
     quick: bool = False
 
 
-QUICK = {"zoo/squeezenet@64", "hf/bert@ts", "hf/bert@dynamo", "hf/llama@ts", "hf/vit@ts", "hf/convnext@ts"}
+QUICK = {"zoo/squeezenet@64", "hf/bert@ts", "hf/bert@dynamo", "hf/llama@ts", "hf/llama@sdpa23", "hf/vit@ts", "hf/convnext@ts"}
 # zoo models whose head takes any image size (global pooling, no fixed Reshape) and that have no
 # BatchNormalization (calibrated on one 64x64 image, the last stages of 2x2 planes have statistics
 # of four values, which another image does not share: densenet121@64 ends with std 100 logits)
