@@ -64,11 +64,22 @@ def hbm_fractions(chip: Chip, kernel: KernelOp, l2: L2State | None) -> tuple[dic
             outer = kernel.inputs[args.index(src)]
             held = l2 is not None and l2.resident(outer)
             if id(src) not in handled:
-                hbm_in += 0.0 if held else tensor_bytes(outer)
+                hbm_in += 0.0 if held else _bytes_read(op, src, outer)
                 handled.add(id(src))
             # Re-reads of one tensor inside a kernel hit L2 when it fits; the first touch misses.
             fractions[id(op)] = 0.0 if held else (1.0 if isinstance(op, MoveOp) else _first_touch(chip, kernel, op, outer))
     return fractions, hbm_in
+
+
+def _bytes_read(op: CopyOp | MoveOp, src: SSAValue, outer: SSAValue) -> float:
+    """The bytes a copy reads of ``outer``: all of it, except a gather's table, of which it
+    reads the rows it picks (an embedding lookup reads 512 rows, not a 47 MB vocabulary)."""
+    from graphopt.targets.ascend.vector import GATHERS
+
+    if isinstance(op, MoveOp) and op.op.data in GATHERS and op.ins and src is op.ins[0]:
+        picked = sum(tensor_bytes(v) for v in op.outs if isinstance(v.type, TensorType))
+        return min(tensor_bytes(outer), picked)
+    return tensor_bytes(outer)
 
 
 def _first_touch(chip: Chip, kernel: KernelOp, op: CopyOp, outer: SSAValue) -> float:
