@@ -503,6 +503,32 @@ def test_attention_with_a_boolean_mask_runs_the_flash_kernel(target):
 
 
 @pytest.mark.parametrize("target", CHIPS)
+@pytest.mark.parametrize("weights_given", [False, True])
+def test_depthwise_convolution_runs_as_blocks_of_channels(target, weights_given):
+    """EfficientNet's and MobileNet's depthwise convolutions ran as one cube matmul per
+    channel (3840 of them, 169.5 us for a 7 x 7 plane); as CANN's DepthwiseConv2D, blocks of
+    16 channels with block-diagonal weights now share each matmul. Weights fed at run time
+    (torch.compile's parameters) are made block-diagonal by a Mul kernel."""
+    c = 144
+    rng = np.random.default_rng(8)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, 28, 28])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    w = rng.standard_normal((c, 1, 3, 3)).astype(np.float32)
+    bias = numpy_helper.from_array(rng.standard_normal(c).astype(np.float32), "b")
+    conv = helper.make_node("Conv", ["x", "w", "b"], ["y"], group=c, pads=[1, 1, 1, 1], strides=[2, 2])
+    feeds = {"x": rng.standard_normal((1, c, 28, 28)).astype(np.float32)}
+    if weights_given:
+        model = _model([conv], [x, helper.make_tensor_value_info("w", TensorProto.FLOAT, [c, 1, 3, 3])], [y], [bias])
+        feeds["w"] = w
+    else:
+        model = _model([conv], [x], [y], [numpy_helper.from_array(w, "w"), bias])
+    compiled = _agree(model, feeds, target, rtol=1e-4, atol=1e-4)
+    (cube,) = [k for k in compiled.report["kernels"] if k["kind"] == "cube"]
+    assert cube["tiling"]["batch"] == c // 16
+    assert compiled.report["timing"]["flops"] == 2 * c * 14 * 14 * 9  # the depthwise FLOPs, not the zeros'
+
+
+@pytest.mark.parametrize("target", CHIPS)
 def test_col2im_runs_on_the_vector_unit(target):
     """MobileViT-v2's fold (Col2Im: overlapping patches summed into the image) ran on the AI
     CPU; CANN runs Col2im on the AI Core. Tiles of whole samples; shapes are parameters."""
