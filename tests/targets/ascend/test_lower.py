@@ -43,9 +43,20 @@ def test_llama_attention_is_flash_and_reshapes_are_views() -> None:
     assert not c.report["aicpu"]
 
 
-def test_aicpu_keeps_topk_and_says_why() -> None:
+def test_moe_router_topk_runs_on_the_vector_unit() -> None:
     c = graphopt.compile("examples/models/moe.onnx", target="ascend-sim")
-    assert any("graph.top_k" in a["ops"] for a in c.report["aicpu"])
+    assert c.report["aicpu"] == []
+    assert [k["kind"] for k in c.report["kernels"] if "top_k" in k["name"]] == ["vector"]
+
+
+def test_aicpu_keeps_what_the_ai_core_cannot_run_and_says_why() -> None:
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [8, 4, 4])
+    d = helper.make_tensor_value_info("d", TensorProto.FLOAT, [8])
+    g = helper.make_graph([helper.make_node("Det", ["x"], ["d"], name="det")], "g", [x], [d])
+    c = graphopt.compile(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), target="ascend-sim")
+    assert any("graph.det" in a["ops"] for a in c.report["aicpu"])
     assert any("AI CPU" in r["reason"] for r in c.report["remarks"] if r.get("pass") == "ascend-lower")
 
 
