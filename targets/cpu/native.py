@@ -39,7 +39,12 @@ _SIGNATURES: dict[str, tuple[int, list[Any]]] = {
 
 def cache_dir() -> Path:
     root = os.environ.get("GRAPHOPT_CACHE_DIR")
-    return (Path(root) if root else Path.home() / ".cache" / "graphopt") / "native"
+    if not root:
+        try:
+            root = str(Path.home() / ".cache" / "graphopt")
+        except RuntimeError:  # no home directory to be found
+            root = str(Path(tempfile.gettempdir()) / "graphopt-cache")
+    return Path(root) / "native"
 
 
 def _compiler() -> str | None:
@@ -68,9 +73,12 @@ def _build(cc: str) -> Path | None:
     lib = cache_dir() / f"graphopt-native-{key}.so"
     if lib.exists():
         return lib
-    lib.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib.parent)
-    os.close(fd)
+    try:  # a cache folder that cannot be written (a read-only home) leaves the numpy forms
+        lib.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib.parent)
+        os.close(fd)
+    except OSError:
+        return None
     try:
         subprocess.run([cc, *FLAGS, str(SOURCE), "-o", tmp, "-lm"], capture_output=True, timeout=120, check=True)
         os.replace(tmp, lib)

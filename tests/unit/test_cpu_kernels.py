@@ -254,3 +254,21 @@ def test_pool_kernels_match_rule(op: str, kwargs: dict, native_or_numpy: bool) -
     extra = {"_num_outputs": 1} if op == "MaxPool" else {}
     got, want = KERNELS[key](x, **kwargs, **extra), get_rule(op)(x, **kwargs, **extra)
     _same(got, want, native_or_numpy)
+
+
+def test_native_kernels_fall_back_to_numpy_when_the_cache_cannot_be_written(tmp_path, monkeypatch) -> None:
+    """A cache folder that cannot be made (here a file stands where it would be) leaves the
+    numpy forms, with no error; so does GRAPHOPT_NATIVE=0."""
+    (tmp_path / "blocked").write_text("a file, not a folder")
+    monkeypatch.setenv("GRAPHOPT_CACHE_DIR", str(tmp_path / "blocked"))
+    native.library.cache_clear()
+    try:
+        assert native.library() is None
+        monkeypatch.delenv("GRAPHOPT_CACHE_DIR")
+        monkeypatch.setenv("GRAPHOPT_NATIVE", "0")
+        native.library.cache_clear()
+        assert native.library() is None
+        x = np.random.default_rng(0).standard_normal((2, 5)).astype(np.float32)
+        np.testing.assert_array_equal(KERNELS["graph.softmax"](x, axis=-1), get_rule("Softmax")(x, axis=-1))
+    finally:
+        native.library.cache_clear()
