@@ -14,9 +14,11 @@ C / c0 matmuls of c0 output channels each. EfficientNet's 3x3 over 3840 channels
 went from 169.5 to 50.6 us on the 910B. MFU counts the depthwise FLOPs (``model_flops``),
 not the zeros'.
 
-Weights given at run time (torch.compile's parameters) become block-diagonal by a Mul with
-a constant identity pattern, one vector kernel. Only 2-D convolutions with one output
-channel per input channel (a channel multiplier of 1).
+Only constant weights: torch.compile feeds parameters as graph inputs, and their conversion
+to FRACTAL_Z is counted once per update (as torch_npu keeps parameters converted), which a
+block-diagonal form computed from them each call would not be; such a convolution stays one
+matmul per channel, with a remark. Only 2-D convolutions with one output channel per input
+channel (a channel multiplier of 1).
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from xdsl.dialects.builtin import IntegerAttr, ModuleOp, NoneType, TensorType
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern, op_type_rewrite_pattern
 
-from graphopt import dtypes
 from graphopt.dialects.graph import Conv, provenance
 from graphopt.rewrite import NewOps, constant_value, remarks_of, weights_of
 from graphopt.targets.ascend.conv_transpose import MODEL_FLOPS
@@ -62,16 +63,14 @@ class DepthwiseToBlocks(RewritePattern):
             self.remarks.append({"pass": "ascend-depthwise-blocks", "ops": provenance(op),
                                  "reason": f"{c} channels have no divisor up to {C0}: one matmul per channel"})
             return
-        new = NewOps(provenance(op), self.weights)
-        eye = np.eye(b, dtype=dtypes.from_ir(w_type.element_type).numpy)
         w = constant_value(op.w, self.weights)
-        if w is not None:
-            blocks = w.reshape(c // b, b, 1, kh, kw) * eye[None, :, :, None, None]
-            wb = new.const(np.ascontiguousarray(blocks.reshape(c, b, kh, kw)), "depthwise.w")
-        else:
-            grouped = new.op("Reshape", [op.w, new.ints([c // b, b, 1, kh, kw], "depthwise.shape")])
-            pattern = new.const(eye[None, :, :, None, None], "depthwise.eye")
-            wb = new.op("Reshape", [new.op("Mul", [grouped, pattern]), new.ints([c, b, kh, kw], "depthwise.shape")])
+        if w is None:
+            self.remarks.append({"pass": "ascend-depthwise-blocks", "ops": provenance(op),
+                                 "reason": "weights given at run time: one matmul per channel"})
+            return
+        new = NewOps(provenance(op), self.weights)
+        blocks = w.reshape(c // b, b, 1, kh, kw) * np.eye(b, dtype=w.dtype)[None, :, :, None, None]
+        wb = new.const(np.ascontiguousarray(blocks.reshape(c, b, kh, kw)), "depthwise.w")
         bias = [op.b] if op.b is not None and not isinstance(op.b.type, NoneType) else []
         attrs = {**op.onnx_attrs(), "group": c // b}
         y = new.op("Conv", [op.x, wb, *bias], attrs)
