@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -32,11 +33,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 DEFAULT_MODELS = ["zoo/bvlc_alexnet", "zoo/squeezenet", "zoo/resnet50", "zoo/inception_v1", "zoo/inception_v2",
                   "zoo/densenet121", "zoo/shufflenet", "zoo/vgg19", "zoo/zfnet512", "hf/bert@dynamo",
                   "hf/gpt2@dynamo", "hf/llama@dynamo"]
-
-
-def _median(xs: list[float]) -> float:
-    xs = sorted(xs)
-    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
 
 
 def _feeds(path: Path, compiled: Any) -> dict[str, Any]:
@@ -81,7 +77,7 @@ def measure(path: Path, threads: int, repeat: int) -> dict[str, float]:
         compiled.run(feeds)
         go_run.append(time.perf_counter() - t)
     return {"session_ms": 1e3 * min(session_s), "compile_ms": 1e3 * min(compile_s),
-            "ort_run_ms": 1e3 * _median(ort_run), "run_ms": 1e3 * _median(go_run)}
+            "ort_run_ms": 1e3 * statistics.median(ort_run), "run_ms": 1e3 * statistics.median(go_run)}
 
 
 def _pinned_worker(models: list[str], threads: int, repeat: int, cache: Path) -> list[dict[str, Any]]:

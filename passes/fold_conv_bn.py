@@ -41,11 +41,16 @@ def _fold(m: Match):
     s = scale / np.sqrt(var + bn.onnx_attrs().get("epsilon", 1e-5))
     b = constant_value(conv.b, m.weights) if conv.b is not None else None
     bias = np.zeros_like(s) if b is None else np.asarray(b, np.float64)
-    new_w = (w.astype(np.float64) * s.reshape(-1, *([1] * (w.ndim - 1)))).astype(w.dtype)
+    new_w = _scaled(w, s)
     new_b = ((bias - mean) * s + shift).astype(w.dtype)
     w_op = make_constant(new_w, m.src, m.weights, "conv_bn.w")
     b_op = make_constant(new_b, m.src, m.weights, "conv_bn.b")
     return [w_op, b_op, build("Conv", [conv.x, w_op.results[0], b_op.results[0]], conv.onnx_attrs(), m.src)]
+
+
+def _scaled(w: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Conv weights [M, ...] with output channel m scaled by s[m], computed in float64."""
+    return (w.astype(np.float64) * s.reshape(-1, *([1] * (w.ndim - 1)))).astype(w.dtype)
 
 
 def _why_not(bn: BatchNormalization, conv: Conv, weights: WeightStore | None) -> str | None:
@@ -82,8 +87,7 @@ def _fold_scale(m: Match):
         return None
     bias = np.zeros(w.shape[0]) if b is None else np.asarray(b, np.float64)
     if op.ONNX_TYPE == "Mul":
-        new_w = (w.astype(np.float64) * v.reshape(-1, *([1] * (w.ndim - 1)))).astype(w.dtype)
-        w_op = make_constant(new_w, m.src, m.weights, "conv_mul.w")
+        w_op = make_constant(_scaled(w, v), m.src, m.weights, "conv_mul.w")
         b_op = make_constant((bias * v).astype(w.dtype), m.src, m.weights, "conv_mul.b")
         return [w_op, b_op, build("Conv", [conv.x, w_op.results[0], b_op.results[0]], conv.onnx_attrs(), m.src)]
     b_op = make_constant((bias + v).astype(w.dtype), m.src, m.weights, "conv_add.b")

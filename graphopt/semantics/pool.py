@@ -101,7 +101,7 @@ def average_pool(
     ones = np.ones(x.shape[2:], dtype=acc)
     if count_include_pad:
         # Declared padding counts; the overhang of a ceil_mode window does not.
-        declared_end = [min(e, p) for e, p in zip(end, _declared_end(pads, d, auto_pad, end))]
+        declared_end = declared_end_pads(pads, auto_pad, end)
         ones = pad_spatial(ones, begin, declared_end, 1)
         ones = pad_spatial(ones, [0] * d, [e - de for e, de in zip(end, declared_end)], 0)
     else:
@@ -110,10 +110,16 @@ def average_pool(
     return (total / count).astype(x.dtype)
 
 
-def _declared_end(pads, d, auto_pad, end):
+def declared_end_pads(pads: Sequence[int] | None, auto_pad: str, end: Sequence[int]) -> list[int]:
+    """The end pads a pool declares (auto_pad's, or ``pads``' second half), capped at what the
+    sweep reads (``end``, from pool_geometry): count_include_pad counts these, and not the
+    overhang of a ceil_mode window past them."""
+    d = len(end)
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        return list(end)
-    return list(pads[d:]) if pads else [0] * d
+        declared = list(end)
+    else:
+        declared = list(pads[d:]) if pads else [0] * d
+    return [min(e, p) for e, p in zip(end, declared)]
 
 
 @rule("LpPool")

@@ -237,6 +237,7 @@ KERNELS["graph.conv"] = _conv
 # Pools over float32 [N, C, H, W] in one native pass (no window view, no padded copy).
 def _pool_native(x: Any, kw: dict[str, Any], mode: int) -> Any:
     from graphopt.semantics.nn_common import pool_geometry
+    from graphopt.semantics.pool import declared_end_pads
 
     k = kw.get("kernel_shape") or ()
     if not (getattr(x, "dtype", None) == np.float32 and x.ndim == 4 and len(k) == 2) or kw.get("storage_order", 0):
@@ -249,8 +250,7 @@ def _pool_native(x: Any, kw: dict[str, Any], mode: int) -> Any:
     (oh, ow), begin, end = pool_geometry(x.shape[2:], k, strides, dil, kw.get("pads"), auto_pad, kw.get("ceil_mode", 0))
     if min(begin) < 0:
         return None
-    declared = list(end) if auto_pad in ("SAME_UPPER", "SAME_LOWER") else list((kw.get("pads") or [0] * 4)[2:])
-    declared = [min(e, p) for e, p in zip(end, declared)]
+    declared = declared_end_pads(kw.get("pads"), auto_pad, end)
     xc = np.ascontiguousarray(x)
     y = np.empty((*x.shape[:2], oh, ow), np.float32)
     lib.pool2d(native.ptr(xc), native.ptr(y), x.shape[0] * x.shape[1], *x.shape[2:], *k, oh, ow, *strides, *dil,
