@@ -44,7 +44,7 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from graphopt.dialects.graph import ConstantOp, GraphOp, WeightOp, is_parameter
-from graphopt.dialects.traits import Elementwise, Movement
+from graphopt.dialects.traits import Elementwise, LayoutSensitive, Movement
 from graphopt.rewrite import build, constant_value, make_constant, remarks_of, sole_user, src_of, weights_of
 from graphopt.targets.ascend.chip import Chip, pass_target
 from graphopt.targets.ascend.layout import tile_fits
@@ -302,14 +302,51 @@ def unflatten_linears(block: Block) -> None:
             Rewriter.erase_op(dead)
 
 
+# How far through elementwise ops ``_beside_blocked`` looks for a blocked op.
+_NEAR = 8
+
+
+def _blocked_op(op: Operation | None) -> bool:
+    """An op that keeps NC1HWC0 of its own accord: a convolution, pool or per-channel norm."""
+    return isinstance(op, GraphOp) and op.has_trait(LayoutSensitive)
+
+
+def _beside_blocked(isl: _Island) -> bool:
+    """Whether the island borders an op that works in NC1HWC0 (through up to ``_NEAR``
+    elementwise ops): what feeds its entries, or what reads its exits. Only then does the
+    channels-first form save TransData; elsewhere (a Linear over attention heads, CaiT's
+    talking heads on [B, N, N, H] scores) it would add a TransData on each side and pad
+    the channels to C0."""
+    def up(v: SSAValue, depth: int) -> bool:
+        op = v.owner
+        if _blocked_op(op):
+            return True
+        return (depth > 0 and isinstance(op, GraphOp) and op.has_trait(Elementwise)
+                and any(up(w, depth - 1) for w in op.operands if len(_shape(w)) == 4))
+
+    def down(v: SSAValue, depth: int) -> bool:
+        for use in v.uses:
+            op = use.operation
+            if _blocked_op(op):
+                return True
+            if depth > 0 and isinstance(op, GraphOp) and op.has_trait(Elementwise) \
+                    and any(down(r, depth - 1) for r in op.results):
+                return True
+        return False
+
+    return any(up(t.operands[0], _NEAR) for t in isl.entries) or any(down(t.results[0], _NEAR) for t in isl.exits)
+
+
 def whole_islands(block: Block, state: _ChannelsFirst) -> None:
     unflatten_linears(block)
     for isl in state.islands(block):
         if isl.rearranged and not isl.exits:
             continue  # channels-last data by design, rearranged further (windows, sequences)
-        if isl.why_not or not isl.exits:
-            state.remarks.append({"pass": "ascend-channels-first", "ops": src_of(*isl.ops()),
-                                  "reason": f"stays channels-last: {isl.why_not or 'no Transpose back to channels-first'}"})
+        why = isl.why_not or ("" if isl.exits else "no Transpose back to channels-first")
+        if not why and not _beside_blocked(isl):
+            why = "no convolution, pool or channel norm next to it keeps NC1HWC0 (the channels-first form would add TransData)"
+        if why:
+            state.remarks.append({"pass": "ascend-channels-first", "ops": src_of(*isl.ops()), "reason": f"stays channels-last: {why}"})
             continue
         state.rewrite(isl)
 

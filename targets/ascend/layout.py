@@ -23,7 +23,7 @@ Which op works in which format (decided from traits, never from the chip's name)
   operands stay ND, and an NC1HWC0 op also takes per-channel operands ([1, C, 1, 1], or a
   constant [C, 1, 1], stored as [1, C, 1, 1]) in NC1HWC0. Anything else (a broadcast across a blocked axis, a dtype change that changes C0)
   runs in ND, with a remark. Concat keeps NC1HWC0 (joining channels that are not whole
-  C0 blocks shifts C0 lanes in its move kernel); Pad keeps it when it pads H and W only, a reduction when it reduces H
+  C0 blocks shifts C0 lanes in its move kernel), and so do Split and Slice (its inverse); Pad keeps it when it pads H and W only, a reduction when it reduces H
   and W (keepdims): a global pool, and Gather when it reorders channels by constant indices
   (a channel shuffle). Every other op (reshape, softmax, other gathers, control flow ...) is ND.
 - A vector op whose results are only returned, and whose blocked operands are returned too,
@@ -31,6 +31,10 @@ Which op works in which format (decided from traits, never from the chip's name)
 - Before the walk, a group norm as exporters write it (Reshape to [N, G, R],
   InstanceNormalization, Reshape back) becomes one GroupNormalization when a sample fits UB
   (``_group_norms``): its tiles hold whole samples, so it stays NC1HWC0 (``_WHOLE_SAMPLE``).
+  A Resize of [N, C, H, W] that leaves N and C alone (an upsample) becomes its ``axes = [2,
+  3]`` form (``_resize_planes``): it resizes each (n, c) plane alone, so it keeps the format
+  its input has (NC1HWC0 after a convolution, ND elsewhere) and its vector kernel tiles
+  planes, as CANN's ResizeBilinearV2 / ResizeNearestNeighborV2 do.
 
 Algorithm (one walk in program order, which is a topological order, then a cleanup):
 1. Forward propagation: visit each op after its operands. Graph inputs are ND. An op's
@@ -184,12 +188,16 @@ class _Layout:
                 return self.blocked_rule(op) or nd
             return self.matmul_rule(op)
         blocked = None
-        if op.has_trait(LayoutSensitive):
+        if resizes_planes(op):  # either format serves it: it keeps the one it is given
+            blocked = self.blocked_rule(op) if format_of(op.operands[0].type) == NC1HWC0 else None
+        elif op.has_trait(LayoutSensitive):
             blocked = self.blocked_rule(op)
         elif op.has_trait(Elementwise) and len(op.results) == 1:
             blocked = self.elementwise_rule(op)
         elif op.ONNX_TYPE == "Concat" and not op.ONNX_DOMAIN:  # movement ops kept blocked
             blocked = self.concat_rule(op)
+        elif op.ONNX_TYPE in ("Split", "Slice") and not op.ONNX_DOMAIN:
+            blocked = self.split_rule(op)
         elif op.ONNX_TYPE == "Pad" and not op.ONNX_DOMAIN:
             blocked = self.pad_rule(op)
         elif op.ONNX_TYPE in _SPATIAL_REDUCTIONS and not op.ONNX_DOMAIN:
@@ -229,7 +237,7 @@ class _Layout:
                 weight = ND
                 self.remark(op, "weights stay ND: FRACTAL_Z is the layout of group = 1 convolutions")
             return [NC1HWC0, weight, *rest[1:]], results
-        if op.ONNX_TYPE not in _CHANNEL_LOCAL | _WHOLE_SAMPLE:
+        if op.ONNX_TYPE not in _CHANNEL_LOCAL | _WHOLE_SAMPLE and not resizes_planes(op):
             self.remark(op, f"stays ND: {op.ONNX_TYPE} mixes channels across C0 blocks")
             return None
         return [NC1HWC0, *rest], results
@@ -268,6 +276,11 @@ class _Layout:
                 wanted.append(fmt)
             elif fmt == NC1HWC0 and _per_channel(_leading_ones(_shape(v), 4), shape) and _is_constant(v):
                 wanted.append(fmt)  # a constant [C, 1, 1]: converted as [1, C, 1, 1] (convert_constant)
+            elif fmt == NC1HWC0 and _spatial_map(_shape(v), shape):
+                # A map of one channel [N, 1, H, W] (a spatial gate: CBAM, FocalNet's focal
+                # levels): the kernel reads it as it is stored and broadcasts each pixel's
+                # value across the C0 lanes (GatherMask of lane 0 when blocked, then Brcb).
+                wanted.append(format_of(v.type))
             else:
                 self.remark(op, f"runs in ND: operand {v.type} broadcasts across a blocked axis of {fmt}")
                 return None
@@ -289,6 +302,24 @@ class _Layout:
             self.remark(op, f"stays NC1HWC0: it joins channels that are not whole C0 = {c0} blocks, "
                             "shifting C0 lanes in its move kernel")
         return [NC1HWC0] * len(op.operands), [NC1HWC0]
+
+    def split_rule(self, op: GraphOp) -> tuple[list[str], list[str]] | None:
+        """A Split or Slice of an NC1HWC0 value stays NC1HWC0, the inverse of Concat's rule:
+        parts along H or W are planes' rows or columns, and parts of the channels that start
+        mid-block are shifted across C0 lanes by the move kernel (dual-path networks slice
+        each block's output into its residual and dense channels; FasterNet's partial
+        convolution splits off a quarter of them: 50 and 40 TransData in ND)."""
+        x = op.operands[0]
+        if format_of(x.type) != NC1HWC0 or len(_shape(x)) != 4:
+            return None
+        c0 = self.c0(x)
+        tensors = [r for r in op.results if _is_tensor(r)]
+        if c0 is None or any(len(_shape(r)) != 4 or self.c0(r) != c0 for r in tensors) or len(tensors) != len(op.results):
+            return None
+        if any(_shape(r)[1] != _shape(x)[1] for r in tensors) and any(_shape(r)[1] % c0 for r in tensors):
+            self.remark(op, f"stays NC1HWC0: its parts are not whole C0 = {c0} blocks of channels, "
+                            "shifted across C0 lanes in its move kernel")
+        return [NC1HWC0] + [ND] * (len(op.operands) - 1), [NC1HWC0] * len(op.results)
 
     def pad_rule(self, op: GraphOp) -> tuple[list[str], list[str]] | None:
         """A Pad of an NC1HWC0 value over H and W only stays NC1HWC0: every mode pads each
@@ -471,6 +502,7 @@ class AssignLayout(ModulePass):
         for fn in op.ops:
             if isinstance(fn, func.FuncOp):
                 _group_norms(fn.body.block, layout)
+                _resize_planes(fn.body.block, layout.weights)
                 layout.run_block(fn.body.block)
         layout.cleanup()
         PatternRewriteWalker(CancelTransData()).rewrite_module(op)
@@ -515,6 +547,46 @@ def _group_norms(block: Block, layout: _Layout) -> None:
             Rewriter.erase_op(dead)
 
 
+def resizes_planes(op: Operation) -> bool:
+    """A Resize of the last two axes of a 4-D tensor only (its ``axes = [2, 3]`` form)."""
+    return (isinstance(op, GraphOp) and op.ONNX_TYPE == "Resize" and not op.ONNX_DOMAIN
+            and len(_shape(op.operands[0])) == 4 and sorted(op.onnx_attrs().get("axes") or []) == [2, 3])
+
+
+def _resize_planes(block: Block, weights: WeightStore | None) -> None:
+    """Resize(x [N, C, H, W], roi, scales, sizes) with scales 1 (or sizes equal to x's) for N
+    and C -> the same Resize over ``axes = [2, 3]`` (ONNX 18's form, the same result): roi,
+    scales and sizes keep their H and W entries, an absent one becomes an empty constant.
+    Only with constant operands, and sizes only under the "stretch" aspect policy (the other
+    policies take one scale for all resized axes, which N and C would join)."""
+    for op in list(block.walk()):
+        if not isinstance(op, GraphOp) or op.ONNX_TYPE != "Resize" or op.ONNX_DOMAIN or len(op.operands) < 3:
+            continue
+        x, attrs = op.operands[0], op.onnx_attrs()
+        if not _is_tensor(x) or len(_shape(x)) != 4 or attrs.get("axes") is not None:
+            continue
+        roi, scales, sizes = ([*op.operands[1:], None, None])[:3]
+        got = [None if v is None or not _is_tensor(v) else constant_value(v, weights) for v in (roi, scales, sizes)]
+        if any(v is not None and _is_tensor(v) and a is None for v, a in zip((roi, scales, sizes), got)):
+            continue  # computed at run time
+        r, sc, sz = (a if a is not None and a.size else None for a in got)
+        n, c = _shape(x)[:2]
+        if sz is not None and (sz.size != 4 or list(sz[:2]) != [n, c] or attrs.get("keep_aspect_ratio_policy", "stretch") != "stretch"):
+            continue
+        if sz is None and (sc is None or sc.size != 4 or list(sc[:2]) != [1, 1]):
+            continue
+        if r is not None and (r.size != 8 or list(r[[0, 1, 4, 5]]) != [0, 0, 1, 1]):
+            continue
+        src = src_of(op)
+        consts = [None if a is None else make_constant(a[keep], src, weights, "resize")
+                  for a, keep in ((r, [2, 3, 6, 7]), (sc, slice(2, None)), (sz, slice(2, None)))]
+        ins = [x] + [v if k is None else k.results[0] for v, k in zip(op.operands[1:4], consts)]
+        new = build("Resize", ins, {**attrs, "axes": [2, 3]}, src, result_specs=[spec_of(op.results[0].type)])
+        Rewriter.insert_op([*(k for k in consts if k is not None), new], InsertPoint.before(op))
+        op.results[0].replace_all_uses_with(new.results[0])
+        Rewriter.erase_op(op)
+
+
 def tile_fits(chip: Chip, precision: str, t: TensorType, op_type: str, elements: int) -> bool:
     """Whether the smallest tile of a vector kernel of ``op_type`` over ``t``, ``elements``
     values (a whole sample for GroupNormalization, a row of pixels' channels for
@@ -538,6 +610,12 @@ def _is_constant(v: SSAValue) -> bool:
 def _leading_ones(shape: tuple[int, ...], rank: int) -> tuple[int, ...]:
     """``shape`` as numpy broadcasting sees it against a tensor of ``rank`` dims."""
     return (1,) * (rank - len(shape)) + tuple(shape)
+
+
+def _spatial_map(shape: tuple[int, ...], out: tuple[int, ...]) -> bool:
+    """[N or 1, 1, H, W] against an [N, C, H, W] result: one value per pixel, for every channel."""
+    return len(shape) == len(out) == 4 and shape[1] == 1 and out[1] > 1 and shape[0] in (1, out[0]) \
+        and shape[2:] == out[2:]
 
 
 def _per_channel(shape: tuple[int, ...], out: tuple[int, ...]) -> bool:

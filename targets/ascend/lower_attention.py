@@ -119,6 +119,12 @@ def _attention_fit(chip: Chip, num: Numerics, spec: AttentionSpec, bm: int, bn: 
     return tiles if fits else None
 
 
+def attention_fits(chip: Chip, num: Numerics, spec: AttentionSpec) -> bool:
+    """Whether the kernel's smallest block (16 x 16) fits the chip's buffers: a long head
+    dimension may not (the kernel keeps whole rows of Q, K and V)."""
+    return _attention_fit(chip, num, spec, 16, 16) is not None
+
+
 def attention_blocking(chip: Chip, num: Numerics, spec: AttentionSpec) -> AttentionTiles:
     """The largest q tile, then the widest kv tile, whose buffers fit (``_attention_fit``),
     cut down to the sequence lengths (rounded up to the fractal)."""

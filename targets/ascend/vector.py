@@ -72,6 +72,12 @@ def _one_hot_axis(attrs: dict[str, Any], rank: int, _consts: Sequence[np.ndarray
     return int(attrs.get("axis", -1)) % (rank + 1)
 
 
+def _resize_axis(attrs: dict[str, Any], rank: int, _consts: Sequence[np.ndarray | None]) -> int:
+    """Resize: the first axis it resizes (every axis when ``axes`` is absent)."""
+    axes = attrs.get("axes")
+    return min(int(a) % rank for a in axes) if axes and rank else 0
+
+
 def _fixed(n: int) -> AxisRule:
     return lambda attrs, rank, consts: min(n, rank)
 
@@ -123,6 +129,10 @@ VECTOR_OPS: dict[str, VecRow] = {
     # Col2Im sums each sample's overlapping patches into its image (CANN: Col2im on the AI
     # Core): a tile is whole samples; the image and block shapes are parameters.
     "Col2Im": VecRow("elementwise", True, _fixed(1), params=(1, 2), leading=(0,)),
+        # Resize of H and W (its axes = [2, 3] form, ascend-layout's _resize_planes): each (n, c)
+    # plane is independent (CANN: ResizeBilinearV2, ResizeNearestNeighborV2 on the AI Core);
+    # any other Resize is one tile. roi, scales and sizes are parameters.
+    "Resize": VecRow("elementwise", False, _resize_axis, params=(1, 2, 3)),
     # Pooling: each (n, c) plane is independent.
     "GlobalAveragePool": VecRow("reduce", True, _fixed(2)),
     "GlobalMaxPool": VecRow("reduce", False, _fixed(2)),

@@ -25,7 +25,7 @@ import math
 from typing import Any
 
 import numpy as np
-from xdsl.dialects.builtin import TensorType
+from xdsl.dialects.builtin import NoneType, TensorType
 from xdsl.ir import SSAValue
 
 from graphopt.dialects.graph import ConstantOp
@@ -135,8 +135,8 @@ class _Rows:
         used = {self.same.get(v, v) for op in self.g.ops for v in op.operands}
         plans: dict[SSAValue, Plan] = {}
         for a in self.g.args:
-            if a not in used and a not in self.yields:
-                continue
+            if (a not in used and a not in self.yields) or not isinstance(a.type, TensorType):
+                continue  # unread, or an absent optional parameter (the op reads None)
             s, dt, pad = shape(a), self.num.store(np_dtype(a)), self.padded(a)
             if p == 0 or a in self.params:
                 plans[a] = (None, s, dt)
@@ -215,8 +215,7 @@ def _build_rows(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp | st
         kb.flag("MTE2", "V")
         for op in g.ops:
             operands = [same.get(v, v) for v in op.operands]
-            ins = [bufs[v] if v in bufs else kb.add(ConstOp(v.owner.value)).results[0] for v in operands  # type: ignore[union-attr]
-                   if v in bufs or isinstance(v.owner, ConstantOp)]
+            ins = [x for x in (_vec_operand(kb, g, bufs, v) for v in operands) if x is not None]
             if len(ins) != len(op.operands):
                 return f"{op.ONNX_TYPE} has an operand the kernel cannot load"
             kb.vec(op.onnx_key(), ins, [bufs[x] for x in op.results], dict(op.properties))
@@ -228,6 +227,18 @@ def _build_rows(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp | st
                 kb.copy(bufs[y], kb.out(k), "MTE3")
     tiling = {"rows": rows, "tile_rows": r, "row_axes": p, "tiles": tiles, "ub_bytes": sum(row_bytes) * r * 2 + whole}
     return kb.finish(cores, tiling)
+
+
+def _vec_operand(kb: KernelBuilder, g: Group, bufs: dict[SSAValue, SSAValue], v: SSAValue) -> SSAValue | None:
+    """What an ascend.vec reads for operand ``v``: its UB buffer, a scalar constant, or the
+    kernel's argument for an absent optional parameter (None at run time); None if none."""
+    if v in bufs:
+        return bufs[v]
+    if isinstance(v.owner, ConstantOp):
+        return kb.add(ConstOp(v.owner.value)).results[0]
+    if isinstance(v.type, NoneType) and v in g.args:
+        return kb.arg(g.args.index(v))
+    return None
 
 
 def _is_row_pool(g: Group) -> bool:

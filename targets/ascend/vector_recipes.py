@@ -31,6 +31,9 @@ VEC_RECIPES: dict[str, tuple[tuple[str, float], ...]] = {
     "Gelu": (("exp", 1), ("elementwise", 4), ("div", 1)),
     "Tanh": (("exp", 1), ("elementwise", 2), ("div", 1)),
     "Erf": (("exp", 1), ("elementwise", 4)),
+    # Per output value and resized axis: the taps gathered, weighted and summed (two taps
+    # for linear, one for nearest, four for cubic: linear's cost taken for all, an assumption)
+    "Resize": (("elementwise", 4),),
     "Div": (("div", 1),),
     "Reciprocal": (("div", 1),),
     "Sqrt": (("div", 1),),

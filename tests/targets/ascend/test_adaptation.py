@@ -725,3 +725,163 @@ def test_optional_ops_on_the_ai_cpu_under_float16_storage(target):
     feeds = {"x": np.array([1.0, 2.5, -3.0, 0.5], np.float32)}
     got = graphopt.compile(_model(nodes, [x], outs, opset=18), target).run(feeds)
     assert got["h"] and np.array_equal(got["g"], feeds["x"])
+
+
+def _conv_resize(resize_inputs, inits, attrs, opset):
+    """Conv -> Resize -> Conv, as an FPN or U-Net upsamples a feature map."""
+    rng = np.random.default_rng(5)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 16, 9, 7])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    w = numpy_helper.from_array(rng.standard_normal((16, 16, 3, 3)).astype(np.float32) * 0.1, "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Resize", ["c", *resize_inputs], ["r"], **attrs),
+             helper.make_node("Conv", ["r", "w"], ["y"], pads=[1, 1, 1, 1])]
+    feeds = {"x": rng.standard_normal((2, 16, 9, 7)).astype(np.float32)}
+    return _model(nodes, [x], [y], [w, *inits], opset=opset), feeds
+
+
+_SCALES = numpy_helper.from_array(np.array([1, 1, 2, 1.5], np.float32), "scales")
+_SIZES = numpy_helper.from_array(np.array([2, 16, 17, 12], np.int64), "sizes")
+
+
+@pytest.mark.parametrize("target", CHIPS)
+@pytest.mark.parametrize(("inputs", "inits", "attrs", "opset"), [
+    (["", "scales"], [_SCALES], {"mode": "nearest"}, 13),
+    (["", "scales"], [_SCALES], {"mode": "linear", "coordinate_transformation_mode": "align_corners"}, 13),
+    (["", "", "sizes"], [_SIZES], {"mode": "linear"}, 18),
+    (["", "", "sizes"], [_SIZES], {"mode": "cubic", "coordinate_transformation_mode": "asymmetric"}, 13),
+])
+def test_an_upsample_between_convolutions_runs_on_the_vector_unit_in_nc1hwc0(target, inputs, inits, attrs, opset):
+    """timm's CoaT, CPUBone and CrossViT resize feature maps; Resize ran on the AI CPU (CANN:
+    ResizeBilinearV2 / ResizeNearestNeighborV2 on the AI Core) and stayed ND between
+    convolutions. Over H and W only it becomes its axes = [2, 3] form: planes are tiles, and
+    NC1HWC0 passes through it."""
+    model, feeds = _conv_resize(inputs, inits, attrs, opset)
+    compiled = _agree(model, feeds, target, rtol=1e-4, atol=1e-4)
+    assert not compiled.report["aicpu"]
+    assert compiled.report["layout"]["transdata"] == 2  # the input's and the output's
+
+
+def test_a_resize_of_the_channels_stays_whole():
+    """Scaling C as well: planes are not independent, so the kernel is one tile (or the AI
+    CPU when that does not fit), and the result is still the op's."""
+    scales = numpy_helper.from_array(np.array([1, 2, 2, 1], np.float32), "scales")
+    model, feeds = _conv_resize(["", "scales"], [scales], {"mode": "nearest"}, 13)
+    model.graph.node[2].input[1] = "w2"
+    w2 = np.random.default_rng(6).standard_normal((16, 32, 3, 3)).astype(np.float32) * 0.1
+    model.graph.initializer.append(numpy_helper.from_array(w2, "w2"))
+    _agree(model, feeds, "ascend-sim", rtol=1e-4, atol=1e-4)
+
+
+def test_a_linear_over_attention_heads_is_not_made_a_convolution():
+    """CaiT's talking heads: a Linear over the heads of [B, N, N, H] scores between two
+    Transposes. With no convolution beside it the channels-first form only added a TransData
+    on each side (98 in cait_xs24_384); it stays a MatMul."""
+    rng = np.random.default_rng(7)
+    s = helper.make_tensor_value_info("s", TensorProto.FLOAT, [1, 6, 10, 10])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    w = numpy_helper.from_array(rng.standard_normal((6, 6)).astype(np.float32), "w")
+    nodes = [helper.make_node("Transpose", ["s"], ["t"], perm=[0, 2, 3, 1]),
+             helper.make_node("MatMul", ["t", "w"], ["m"]),
+             helper.make_node("Transpose", ["m"], ["u"], perm=[0, 3, 1, 2]),
+             helper.make_node("Softmax", ["u"], ["y"], axis=-1)]
+    feeds = {"s": rng.standard_normal((1, 6, 10, 10)).astype(np.float32)}
+    compiled = _agree(_model(nodes, [s], [y], [w]), feeds, "ascend-sim")
+    assert compiled.report["layout"]["transdata"] == 0
+    assert any("stays channels-last: no convolution" in r["reason"] for r in compiled.report["remarks"])
+
+
+@pytest.mark.parametrize("target", CHIPS)
+@pytest.mark.parametrize(("form", "attrs", "mask"), [
+    ("4d", {}, None),  # DaViT's channel attention: the "head dimension" is the token count
+    ("4d", {"is_causal": 1}, "bool"),
+    ("3d", {"q_num_heads": 4, "kv_num_heads": 2}, "float"),  # grouped-query heads
+])
+def test_an_attention_too_wide_for_the_flash_kernel_runs_as_matmuls(target, form, attrs, mask):
+    """timm's DaViT stopped in ascend-lower: its channel attention, found by
+    recognize-attention, has a head dimension of 3136 and no flash-kernel block fits L1.
+    ascend-attention-fallback runs such an Attention as matmuls and a softmax."""
+    rng = np.random.default_rng(8)
+    b, s, d = 1, 24, 8192
+    heads = (2, 2) if form == "4d" else (4, 2)
+    def shaped(h):
+        return [b, h, s, d] if form == "4d" else [b, s, h * d]
+    names = ["q", "k", "v"]
+    shapes = [shaped(heads[0]), shaped(heads[1]), shaped(heads[1])]
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, sh) for n, sh in zip(names, shapes)]
+    feeds = {n: rng.standard_normal(sh).astype(np.float32) * 0.02 for n, sh in zip(names, shapes)}
+    if mask is not None:
+        m = rng.random((s, s)) < 0.3
+        m[:, 0] = mask == "bool"  # a bool mask keeps column 0; a float one masks none of it with -inf
+        feeds["m"] = m if mask == "bool" else np.where(m, -1e4, 0).astype(np.float32)
+        kind = TensorProto.BOOL if mask == "bool" else TensorProto.FLOAT
+        inputs.append(helper.make_tensor_value_info("m", kind, [s, s]))
+        names.append("m")
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    node = helper.make_node("Attention", names, ["y"], **attrs)
+    compiled = _agree(_model([node], inputs, [y], opset=23), feeds, target, rtol=1e-4, atol=1e-5)
+    assert not compiled.report["aicpu"]
+    assert any(r["pass"] == "ascend-attention-fallback" for r in compiled.report["remarks"])
+
+
+@pytest.mark.parametrize("target", CHIPS)
+@pytest.mark.parametrize("form", ["split", "slice", "slice_h"])
+def test_parts_of_a_blocked_feature_map_stay_blocked(target, form):
+    """timm's FasterNet splits a quarter of the channels off for its partial convolution,
+    DPN slices each block's output into residual and dense channels: in ND that was 40 and
+    50 TransData. Split and Slice keep NC1HWC0, channel parts that start mid-block shifted
+    across C0 lanes."""
+    rng = np.random.default_rng(9)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 40, 6, 6])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    w = numpy_helper.from_array(rng.standard_normal((40, 40, 1, 1)).astype(np.float32) * 0.2, "w")
+    wa = numpy_helper.from_array(rng.standard_normal((10, 10, 3, 3)).astype(np.float32) * 0.2, "wa")
+    inits = [w, wa]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"])]
+    if form == "split":
+        inits.append(numpy_helper.from_array(np.array([10, 30], np.int64), "parts"))
+        nodes.append(helper.make_node("Split", ["c", "parts"], ["a", "b"], axis=1))
+    else:
+        axis = 1 if form == "slice" else 2
+        cut = 10 if form == "slice" else 3
+        for name, lo, hi in (("a", 0, cut), ("b", cut, 1 << 30)):
+            inits += [numpy_helper.from_array(np.array([v], np.int64), f"{name}_{k}") for k, v in (("lo", lo), ("hi", hi), ("ax", axis))]
+            nodes.append(helper.make_node("Slice", ["c", f"{name}_lo", f"{name}_hi", f"{name}_ax"], [name]))
+    if form == "slice_h":
+        inits[1] = numpy_helper.from_array(rng.standard_normal((40, 40, 3, 3)).astype(np.float32) * 0.2, "wa")
+    nodes += [helper.make_node("Conv", ["a", "wa"], ["a2"], pads=[1, 1, 1, 1]),
+              helper.make_node("Concat", ["a2", "b"], ["cat"], axis=1 if form != "slice_h" else 2),
+              helper.make_node("Conv", ["cat", "w"], ["y"])]
+    feeds = {"x": rng.standard_normal((1, 40, 6, 6)).astype(np.float32)}
+    compiled = _agree(_model(nodes, [x], [y], inits), feeds, target, rtol=1e-4, atol=1e-4)
+    assert compiled.report["layout"]["transdata"] == 2  # the input's and the output's
+    assert not compiled.report["aicpu"]
+
+
+@pytest.mark.parametrize("target", CHIPS)
+@pytest.mark.parametrize("gate", ["computed", "split"])
+def test_a_spatial_gate_multiplies_a_blocked_feature_map_in_place(target, gate):
+    """A one-channel map [N, 1, H, W] times a feature map [N, C, H, W] (CBAM's spatial
+    attention; timm's FocalNet gates each focal level with a channel it splits off): the Mul
+    ran in ND, a TransData around every gate (97 in focalnet_tiny_lrf). The kernel reads the
+    map as it is stored and broadcasts it across the channel lanes."""
+    rng = np.random.default_rng(10)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 32, 5, 5])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    w = numpy_helper.from_array(rng.standard_normal((33, 32, 1, 1)).astype(np.float32) * 0.2, "w")
+    w2 = numpy_helper.from_array(rng.standard_normal((32, 32, 3, 3)).astype(np.float32) * 0.1, "w2")
+    inits = [w, w2, numpy_helper.from_array(np.array([32, 1], np.int64), "parts"),
+             numpy_helper.from_array(np.array([1], np.int64), "one")]
+    if gate == "split":  # FocalNet: the gate is a channel of the same convolution
+        nodes = [helper.make_node("Conv", ["x", "w"], ["c"]),
+                 helper.make_node("Split", ["c", "parts"], ["f", "g"], axis=1)]
+    else:  # CBAM: the gate is computed from a channel-wise mean
+        nodes = [helper.make_node("Conv", ["x", "w2"], ["f"], pads=[1, 1, 1, 1]),
+                 helper.make_node("ReduceMean", ["f", "one"], ["g"], keepdims=1)]
+    nodes += [helper.make_node("Sigmoid", ["g"], ["s"]),
+              helper.make_node("Mul", ["f", "s"], ["m"]),
+              helper.make_node("Conv", ["m", "w2"], ["y"], pads=[1, 1, 1, 1])]
+    feeds = {"x": rng.standard_normal((2, 32, 5, 5)).astype(np.float32)}
+    compiled = _agree(_model(nodes, [x], [y], inits, opset=18), feeds, target, rtol=1e-4, atol=1e-4)
+    assert not compiled.report["aicpu"]
+    assert compiled.report["layout"]["transdata"] <= (2 if gate == "split" else 4)
