@@ -168,6 +168,9 @@ def build_vector(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp | s
     made = _build_rows(name, chip, num, g)
     if made == _NO_ROW and _is_row_pool(g):
         return _build_row_pool(name, chip, num, g)
+    if isinstance(made, str) and _mixed_span(g) is not None:  # a row, or the one tile, does not fit
+        columns = _build_columns(name, chip, num, g)
+        return made if isinstance(columns, str) else columns
     return made
 
 
@@ -295,6 +298,106 @@ def _build_row_pool(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp 
         kb.flag("V", "MTE3")
         kb.copy(by, kb.out(0), "MTE3", [ni, ci, hi], [0, 1, 2], [1, cb, r])
     tiling = {"rows": n * c * h_out, "tile_rows": r, "row_axes": 3, "tiles": items, "ub_bytes": sum(row_bytes) * r * 2}
+    return kb.finish(cores, tiling)
+
+
+# Ops that mix values along a span of axes and nothing after it (a reduction over axes
+# [a..b], a softmax, arg-max or cumulative sum along axis a): the axes after the span are
+# independent columns.
+_ALONG_AXES = frozenset({"Softmax", "LogSoftmax", "ArgMax", "ArgMin", "CumSum",
+                         *(t for t in VECTOR_OPS if t.startswith("Reduce"))})
+
+
+def _mixed_span(g: Group) -> tuple[int, int] | None:
+    """(a, b): the axes a..b the group's one op mixes values along, when axes follow them
+    (the columns), else None."""
+    if len(g.ops) != 1 or g.ops[0].ONNX_TYPE not in _ALONG_AXES or g.ops[0].ONNX_DOMAIN:
+        return None
+    op = g.ops[0]
+    x = op.operands[0]
+    if x not in g.args or not isinstance(x.type, TensorType) or any(r.uses for r in op.results[1:]):
+        return None
+    rank = len(shape(x))
+    consts = g.consts(op)
+    a = first_mixed_axis(op.ONNX_TYPE, op.onnx_attrs(), rank, consts)
+    b = a
+    if op.ONNX_TYPE.startswith("Reduce"):
+        axes = op.onnx_attrs().get("axes")
+        if axes is None and len(consts) > 1 and consts[1] is not None:
+            axes = consts[1].reshape(-1).tolist()
+        if not axes:
+            return None
+        mixed = sorted(int(k) % rank for k in axes)
+        if mixed != list(range(mixed[0], mixed[-1] + 1)):
+            return None  # reduced axes with kept ones between them
+        a, b = mixed[0], mixed[-1]
+    return (a, b) if b < rank - 1 else None
+
+
+def _column_view(s: tuple[int, ...], a: int, trail: int) -> list[int]:
+    """``s`` at its own rank with its ``a`` axes before the span folded into the first (L)
+    and its ``trail`` axes after it into the last (T); the span's axes (none left when a
+    reduction drops them) stay: a tile is one l and a run of columns."""
+    head = [math.prod(s[:a])] + [1] * (a - 1) if a else []
+    tail = [1] * (trail - 1) + [math.prod(s[len(s) - trail:])]
+    return head + list(s[a:len(s) - trail]) + tail
+
+
+def _build_columns(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp | str:
+    """A reduction, softmax, arg-max or cumulative sum along axes a..b of x whose span does
+    not fit UB as a row (a segmentation head's ArgMax over classes of [N, K, H, W], Hiera's
+    max over its mask units [B, 4, N, C]): the axes after the span are independent, so a
+    tile is the whole span for a run of t of them, x viewed as [L, (span), T] at its own
+    rank (``_column_view``), a work item (l, block of t columns). CANN's reduce kernels
+    tile the non-reduced trailing axes the same way."""
+    from graphopt.targets.ascend.dialect import IndexAddOp
+
+    op = g.ops[0]
+    span = _mixed_span(g)
+    assert span is not None
+    a, b = span
+    x = op.operands[0]
+    xs = shape(x)
+    trail = len(xs) - 1 - b
+    cols = math.prod(xs[b + 1:])
+    lead = math.prod(xs[:a])
+    params = [v for v in op.operands[1:] if v in g.args and isinstance(v.type, TensorType)]
+    whole = sum(math.prod(shape(v)) * num.store(np_dtype(v)).itemsize for v in params)
+    x_dt = num.store(np_dtype(x))
+    outs = [(r, num.compute(op.ONNX_TYPE, num.store(np_dtype(r))) if np_dtype(r).kind == "f" else np_dtype(r))
+            for r in op.results if r.uses or r is op.results[0]]
+    col_bytes = [math.prod(xs[a:b + 1]) * x_dt.itemsize]
+    col_bytes += [math.prod(shape(r)) // max(lead * cols, 1) * dt.itemsize for r, dt in outs]
+    t = min(_rows_per_tile(cols, col_bytes, chip.buffers["ub"] - whole, chip.alignment["ub"]), cols)
+    if t < 1:
+        return "the span it mixes does not fit in UB for one column"
+    blocks = math.ceil(cols / t)
+    items = lead * blocks
+    cores = min(chip.vector_cores, items)
+    kb = KernelBuilder(name, "vector", g.ins, [v.type for v in g.yields])
+    args = {v: kb.arg(k) for k, v in enumerate(g.args)}
+    views = {v: _column_view(shape(v), a, trail) for v in [x, *(r for r, _ in outs)]}
+    tile = {v: [1 if k < (1 if a else 0) else d for k, d in enumerate(vw[:-1])] + [t] for v, vw in views.items()}
+    bufs = {x: kb.buffer("UB", tile[x], x_dt, 2)} | {r: kb.buffer("UB", tile[r], dt, 2) for r, dt in outs}
+    bp = {v: kb.buffer("UB", shape(v), num.store(np_dtype(v)), 1) for v in params}
+    for v, buf in bp.items():
+        kb.copy(args[v], buf, "MTE2")
+    dims = lambda v: ([0] if a else []) + [len(views[v]) - 1]  # noqa: E731
+    with kb.loop(items, cores) as i:
+        li = kb.add(IndexAddOp(i, 0, div=blocks)).results[0]
+        ci = kb.add(IndexAddOp(i, 0, mod=blocks)).results[0]
+        index = [li, ci] if a else [ci]
+        kb.copy(args[x], bufs[x], "MTE2", index, dims(x), [1, t] if a else [t], {"shape": views[x]})
+        kb.flag("MTE2", "V")
+        ins = [bufs[x]] + [bp[v] if v in bp else _vec_operand(kb, g, bufs, v) for v in op.operands[1:]]
+        if any(v is None for v in ins):
+            return f"{op.ONNX_TYPE} has an operand the kernel cannot load"
+        kb.vec(op.onnx_key(), ins, [bufs[r] for r, _ in outs], dict(op.properties))  # pyright: ignore[reportArgumentType]
+        kb.flag("V", "MTE3")
+        for r, _ in outs:
+            kb.copy(bufs[r], kb.out(g.yields.index(r)), "MTE3", index, dims(r), [1, t] if a else [t], {"shape": views[r]})
+    tiling = {"rows": lead * cols, "tile_rows": t, "row_axes": a, "tiles": items,
+              "ub_bytes": sum(col_bytes) * t * 2 + whole}
     return kb.finish(cores, tiling)
 
 

@@ -885,3 +885,34 @@ def test_a_spatial_gate_multiplies_a_blocked_feature_map_in_place(target, gate):
     compiled = _agree(_model(nodes, [x], [y], inits, opset=18), feeds, target, rtol=1e-4, atol=1e-4)
     assert not compiled.report["aicpu"]
     assert compiled.report["layout"]["transdata"] <= (2 if gate == "split" else 4)
+
+
+def _one_op(node, shape, inits=(), out_type=TensorProto.FLOAT):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
+    y = helper.make_tensor_value_info("y", out_type, None)
+    return _model([node], [x], [y], inits, opset=18)
+
+
+def _axes(values):
+    return [numpy_helper.from_array(np.array(values, np.int64), "ax")]
+
+
+@pytest.mark.parametrize("target", CHIPS)
+@pytest.mark.parametrize(("node", "shape", "inits", "out_type"), [
+    (helper.make_node("ArgMax", ["x"], ["y"], axis=1, keepdims=0), [1, 21, 96, 96], [], TensorProto.INT64),
+    (helper.make_node("Softmax", ["x"], ["y"], axis=1), [1, 21, 96, 96], [], TensorProto.FLOAT),
+    (helper.make_node("ReduceMax", ["x", "ax"], ["y"], keepdims=0), [2, 4, 3136, 24], _axes([1]), TensorProto.FLOAT),
+    (helper.make_node("ReduceMean", ["x", "ax"], ["y"], keepdims=1), [2, 4, 50, 1000], _axes([1, 2]), TensorProto.FLOAT),
+    (helper.make_node("CumSum", ["x", "ax"], ["y"]), [2, 300, 200], [numpy_helper.from_array(np.array(1, np.int64), "ax")],
+     TensorProto.FLOAT),
+], ids=["argmax_classes", "softmax_classes", "reducemax_units", "reducemean_span", "cumsum"])
+def test_an_op_along_a_middle_axis_too_long_for_ub_tiles_the_columns_after_it(target, node, shape, inits, out_type):
+    """timm's Hiera takes the max over its mask units (ReduceMax over axis 1 of [B, 4, N, C]),
+    CoaT a softmax over tokens, a segmentation head the ArgMax over classes of [N, K, H, W]:
+    the generic tiling holds everything from the mixed axis on as a row, which did not fit
+    UB, and they ran on the AI CPU. The axes after the span are independent columns."""
+    feeds = {"x": np.random.default_rng(11).standard_normal(shape).astype(np.float32)}
+    compiled = _agree(_one_op(node, shape, inits, out_type), feeds, target, rtol=1e-5, atol=1e-5)
+    assert not compiled.report["aicpu"]
+    (kernel,) = compiled.report["kernels"]
+    assert kernel["tiling"]["tiles"] > 1
