@@ -287,6 +287,21 @@ def _layer_norm(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.n
     return [x, stats, stats]
 
 
+def _group_norm(ins: list[Spec | None], attrs: dict[str, Any], consts: list[np.ndarray | None]) -> list[Spec]:
+    """GroupNormalization: Y is X. ONNX's schema has no inference function for it (only a
+    function body), so a model whose GroupNormalization output is undeclared had no type."""
+    x = ins[0]
+    assert x is not None
+    shape, dtype = x
+    groups = int(attrs.get("num_groups", 0))
+    if len(shape) < 2 or groups < 1 or (shape[1] >= 0 and shape[1] % groups):
+        raise ValueError(f"GroupNormalization: {groups} groups do not divide the channels of {list(shape)}")
+    for name, p in zip(("scale", "bias"), ins[1:3]):
+        if p is not None and (len(p[0]) != 1 or p[1] != dtype):
+            raise ValueError(f"GroupNormalization: {name} must be 1-D of X's type, got {list(p[0])} {p[1].name}")
+    return [x]
+
+
 RULES: dict[str, Rule] = {
     **{t: _same for t in "Abs Neg Exp Log Sqrt Reciprocal Floor Ceil Round Sign Sin Cos Tan Asin Acos "
        "Atan Sinh Cosh Tanh Asinh Acosh Atanh Erf Not BitwiseNot Relu LeakyRelu Elu Selu Celu Sigmoid "
@@ -305,6 +320,7 @@ RULES: dict[str, Rule] = {
     "GatherElements": _gather_elements,
     "Slice": _slice,
     "LayerNormalization": _layer_norm,
+    "GroupNormalization": _group_norm,
     **{t: _reduce for t in "ReduceSum ReduceMean ReduceMax ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceLogSum "
        "ReduceLogSumExp ReduceSumSquare".split()},
     "graphopt::AllReduce": _same,

@@ -188,3 +188,15 @@ def test_slice_negative_step_clamps_as_onnx_says():
     np.testing.assert_array_equal(y, x[:, 0:1, 1:2])
     spec = RULES["Slice"]([((4, 1, 3), F32)] + [((2,), I64)] * 4, {}, [None, *args])
     assert spec[0][0] == (4, 1, 1)
+
+
+def test_group_normalization_has_a_type_onnx_cannot_infer():
+    """ONNX's GroupNormalization has only a function body: its inference gives Y no type,
+    and a model leaving Y undeclared did not import (timm's GroupNorm under the dynamo
+    exporter; CPUBone). graphopt's rule: Y is X."""
+    x = ((2, 8, 5, 5), F32)
+    assert _onnx_infer("GroupNormalization", "", [x, ((8,), F32), ((8,), F32)], {"num_groups": 4},
+                       [None] * 3, {"num_groups": 2}, 1) in ([None], [])
+    assert RULES["GroupNormalization"]([x, ((8,), F32), ((8,), F32)], {"num_groups": 4}, [None] * 3) == [x]
+    with pytest.raises(ValueError, match="do not divide"):
+        RULES["GroupNormalization"]([x, ((8,), F32), ((8,), F32)], {"num_groups": 3}, [None] * 3)

@@ -916,3 +916,26 @@ def test_an_op_along_a_middle_axis_too_long_for_ub_tiles_the_columns_after_it(ta
     assert not compiled.report["aicpu"]
     (kernel,) = compiled.report["kernels"]
     assert kernel["tiling"]["tiles"] > 1
+
+
+@pytest.mark.parametrize("target", CHIPS)
+@pytest.mark.parametrize(("op", "opset", "per"), [
+    ("InstanceNormalization", 18, "channel"),
+    ("GroupNormalization", 21, "channel"),
+    ("GroupNormalization", 18, "group"),
+])
+def test_a_norm_over_rows_longer_than_ub_runs_in_two_levels(target, op, opset, per):
+    """A diffusion U-Net's GroupNorm (32 groups of 10 x 64 x 64 values) or CPUBone's
+    normalization over a whole sample: a row does not fit UB and it ran on the AI CPU.
+    ascend-long-rows computes mean and variance as reductions of [N, G, -1], which split."""
+    rng = np.random.default_rng(12)
+    c = 64
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, c, 64, 64])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    n = c if per == "channel" else 8
+    inits = [numpy_helper.from_array(rng.standard_normal(n).astype(np.float32), k) for k in ("s", "b")]
+    attrs = {"num_groups": 8} if op == "GroupNormalization" else {}
+    node = helper.make_node(op, ["x", "s", "b"], ["y"], epsilon=1e-5, **attrs)
+    feeds = {"x": (rng.standard_normal((2, c, 64, 64)) * 3 + 1).astype(np.float32)}
+    compiled = _agree(_model([node], [x], [y], inits, opset=opset), feeds, target, rtol=1e-4, atol=1e-4)
+    assert not compiled.report["aicpu"]
