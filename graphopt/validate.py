@@ -22,7 +22,7 @@ validation names the node where the narrow type's range was left (``find_overflo
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -328,7 +328,8 @@ def validate_against_onnxruntime(
             judge_by_floor(o, floor)
         result["passed"] = all(o["passed"] for o in outputs)
     if not result["passed"] and narrow:
-        overflow = find_overflow(model, feeds, np.dtype(compute))
+        kept = (compiled.report.get("chip") or {}).get("keep_dtype") or ()
+        overflow = find_overflow(model, feeds, np.dtype(compute), kept)
         if overflow is not None:
             result["overflow"] = overflow
     return result
@@ -428,15 +429,19 @@ def max_finite_diff(a: Any, b: Any) -> float | None:
     return float(d.max()) if np.isfinite(d).all() else None
 
 
-def find_overflow(model: onnx.ModelProto, feeds: Mapping[str, Any], narrow: np.dtype) -> dict[str, Any] | None:
+def find_overflow(model: onnx.ModelProto, feeds: Mapping[str, Any], narrow: np.dtype,
+                  kept: Collection[str] = ()) -> dict[str, Any] | None:
     """Why a target computing in ``narrow`` (float16) failed where the float32 reference did
     not, when the cause is range: the first node, in the graph's (execution) order, whose
     reference result has a finite value beyond ``narrow``'s largest, or that divides by a
     nonzero value below its smallest normal (zero there). The judge runs once more with
     every node's output exposed. ``keep`` says what to keep in float32: every node whose
-    result leaves the range and the nodes reading it (their op types when more than three)."""
+    result leaves the range and the nodes reading it (their op types when more than three).
+    ``kept``: node names and op types computed in float32 already (--keep-dtype); a value that
+    a kept node makes and only kept nodes read never passes through ``narrow``."""
     finfo = np.finfo(narrow)
     main = [n for n in model.graph.node]
+    stays = lambda n: (n.name or n.output[0]) in kept or n.op_type in kept  # noqa: E731
     try:
         values = node_values(model, feeds)
     except GraphoptError:
@@ -459,6 +464,8 @@ def find_overflow(model: onnx.ModelProto, feeds: Mapping[str, Any], narrow: np.d
             finite = np.abs(v[np.isfinite(v)].astype(np.float64))
             if finite.size and float(finite.max()) > float(finfo.max):
                 readers = [n for n in main if out in n.input]
+                if stays(node) and all(stays(r) for r in readers):
+                    continue
                 if first is None:
                     first = {"node": node.name or out, "op_type": node.op_type, "kind": "overflow", "value": out,
                              "magnitude": float(finite.max()), "limit": float(finfo.max)}
@@ -697,7 +704,11 @@ def check(result: dict[str, Any]) -> None:
     if "overflow" in result:
         raise ValidationError(f"validation against {result['reference']} failed for {len(bad)} output(s): {names}: "
                               f"{overflow_advice(result['overflow'], result.get('compute_dtype') or 'float16')}")
-    raise ValidationError(f"validation against {result['reference']} failed for {len(bad)} output(s): {names}")
+    narrow = result.get("compute_dtype")
+    hint = (f": no value left {narrow}'s range; to tell {narrow} rounding from a wrong result, compile with --precision "
+            "must_keep_origin_dtype, and `graphopt compare` names the first node out of tolerance") \
+        if narrow in ("float16", "bfloat16") else ""
+    raise ValidationError(f"validation against {result['reference']} failed for {len(bad)} output(s): {names}{hint}")
 
 
 def summary_lines(result: dict[str, Any]) -> list[str]:

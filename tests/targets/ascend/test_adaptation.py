@@ -150,6 +150,21 @@ def test_float16_overflow_is_named_with_what_to_do():
     graphopt.compile(model, "ascend-sim", validate=True, target_options=EXACT)
 
 
+def test_a_value_kept_in_float32_is_not_blamed_for_float16_overflow():
+    """timm's Visformer: keeping what the overflow message named (the attention scores'
+    MatMul and Mul) in float32, the message named the same MatMul again, though its value no
+    longer passes through float16. A value a kept node makes and only kept nodes read is
+    not an overflow; one a float16 node reads still is."""
+    from graphopt.validate import find_overflow
+
+    model = _overflowing_model()
+    feeds = {"x": np.linspace(-1, 1, 16, dtype=np.float32).reshape(2, 8)}
+    assert find_overflow(model, feeds, np.dtype(np.float16))["node"] == "scale_up"
+    assert find_overflow(model, feeds, np.dtype(np.float16), ["scale_up"])["node"] == "scale_up"  # cancel reads it in float16
+    assert find_overflow(model, feeds, np.dtype(np.float16), ["scale_up", "cancel"]) is None
+    assert find_overflow(model, feeds, np.dtype(np.float16), ["Mul", "Sub"]) is None  # by op type
+
+
 def test_a_nan_output_is_a_mismatch_not_a_crash():
     from graphopt.validate import compare
 
