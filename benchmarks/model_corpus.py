@@ -25,6 +25,14 @@ Models (all built from code with seeded random weights; nothing is downloaded):
   attention, exported by the dynamo exporter at opset 23 (ONNX Attention, boolean masks). Inputs
   are the module's own (token ids across the vocabulary, a mask, pixels, audio), saved
   beside the ONNX file and given to validation.
+- ``timm/<name>@ts`` and ``timm/<name>@dynamo``: one architecture of each of timm's model
+  families (``TIMM_MODELS``, its smallest variant), built by ``timm.create_model`` with random
+  weights (100 classes, BatchNorm statistics calibrated as for transformers' models) on one
+  image of the size its config names, exported by both exporters. Only when timm is
+  installed (``pip install --no-deps timm pillow``; not a dependency of graphopt): timm
+  imports torchvision for its data pipeline alone, and PyPI's torchvision does not load beside
+  this machine's CPU build of torch, so without a torchvision the harness gives timm an empty
+  stand-in for it (``_import_timm``); no model constructor uses it.
 - ``tc/<arch>``: torch.compile(backend="graphopt") of the survey's modules, validated
   against eager per graph (the backend's ``validate`` option) and against eager's outputs.
 - ``pt/<arch>``: the survey's modules exported by ``torch.export.export`` as a user calls it
@@ -553,25 +561,130 @@ def export_hf(arch: str, exporter: str, out: Path) -> dict[str, Any]:
         reference = flat(*args)
     n_out = len(reference)
     out_names = [f"out{k}" for k in range(n_out)]
+    failed = _export(flat, args, names, out_names, exporter, out)
+    if failed:
+        return failed
+    feeds = {k: v.numpy() for k, v in kwargs.items()}
+    np.savez(out.with_suffix(".npz"), **feeds)
+    return {"ok": True, **_magnitude(reference), **fp16_eager_error(model, kwargs, reference),
+            **_judge_error(out, feeds, reference)}
+
+
+def _export(module: Any, args: tuple[Any, ...], names: list[str], out_names: list[str], exporter: str,
+            out: Path) -> dict[str, Any]:
+    """``torch.onnx.export`` by ``exporter`` (ts: TorchScript at opset 17; dynamo at 18;
+    sdpa23: dynamo at 23) to ``out``, written whole or not at all; {} or {"exporter_error": line}."""
+    import torch
+
     tmp = out.with_suffix(".tmp.onnx")
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if exporter == "ts":
-                torch.onnx.export(flat, args, str(tmp), dynamo=False, opset_version=17, input_names=names,
+                torch.onnx.export(module, args, str(tmp), dynamo=False, opset_version=17, input_names=names,
                                   output_names=out_names)
             else:
-                torch.onnx.export(flat, args, str(tmp), dynamo=True, opset_version=23 if exporter == "sdpa23" else 18,
-                                  input_names=names,
-                                  output_names=out_names, external_data=False)
+                torch.onnx.export(module, args, str(tmp), dynamo=True, opset_version=23 if exporter == "sdpa23" else 18,
+                                  input_names=names, output_names=out_names, external_data=False)
     except Exception as e:  # the exporter's failure, recorded as such
         tmp.unlink(missing_ok=True)
         return {"exporter_error": _root_cause(e)}
     os.replace(tmp, out)
-    feeds = {k: v.numpy() for k, v in kwargs.items()}
+    return {}
+
+
+# One model of each of timm's families (timm.list_modules()), its smallest variant; left out:
+# those over 100 M parameters or 384 px (nasnetalarge, pnasnet5large, samvit at 1024 px ...),
+# and those whose forward the exporters cannot trace at all (halonet's and csatv2's
+# data-dependent shapes, eva02's tensor is_causal).
+TIMM_MODELS = """repvgg_b0 cait_xs24_384 coat_tiny convit_tiny convmixer_768_32 convnext_atto cpubone_nano
+crossvit_tiny_240 darknet17 cspnext_tiny davit_tiny deit_tiny_patch16_224 densenet121 dla34 dpn68
+edgenext_small efficientformer_l1 efficientformerv2_s0 tinynet_a efficientvim_m1 efficientvit_b0 efficientvit_m0
+fasternet_t0 fastvit_t8 focalnet_tiny_lrf gcvit_tiny ghostnet_050 hardcorenas_a hgnet_tiny hiera_tiny_224
+hieradet_small hrnet_w18_small iformer_t inception_next_atto inception_v3 lcnetv2_small levit_128 lowformer_b0
+mambaout_tiny maxvit_nano_rw_256 caformer_s18 gmlp_ti16_224 mobilenetv3_small_050 mobilevit_xs mvitv2_tiny
+nest_tiny nextvit_small nf_regnet_b0 pit_ti_224 pvt_v2_b0 rdnet_tiny regnetx_004_tv repghostnet_050 repvit_m1
+res2net50d resnest14d resnet18 resnetv2_18 rexnet_100 selecsls42 legacy_seresnet18 shvit_s1 skresnet18
+starnet_s050 swiftformer_xs swin_s3_tiny_224 swinv2_tiny_window8_256 swinv2_cr_tiny_224 tiny_vit_5m_224
+twins_svt_small vgg11 visformer_tiny flexivit_small vit_small_r26_s32_224 vit_relpos_small_patch16_224
+vitamin_small_224 vovnet39a legacy_xception xception41 xcit_nano_12_p8_224""".split()
+
+
+# Of TIMM_MODELS, the convolutional networks (no attention, no token mixing by matmul):
+# their rows count towards "every CNN keeps at most 2 TransData".
+TIMM_CNNS = frozenset("""repvgg_b0 convnext_atto convmixer_768_32 darknet17 cspnext_tiny densenet121 dla34 dpn68
+tinynet_a fasternet_t0 fastvit_t8 ghostnet_050 hardcorenas_a hgnet_tiny hrnet_w18_small inception_next_atto
+inception_v3 lcnetv2_small mobilenetv3_small_050 nf_regnet_b0 rdnet_tiny regnetx_004_tv repghostnet_050 repvit_m1
+res2net50d resnest14d resnet18 resnetv2_18 rexnet_100 selecsls42 legacy_seresnet18 skresnet18 starnet_s050 vgg11
+vovnet39a legacy_xception xception41 mambaout_tiny""".split())
+
+
+def _has_timm() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("timm") is not None
+
+
+def _import_timm() -> Any:
+    """timm, with an empty stand-in for torchvision when there is none (see the module doc):
+    its modules are created on demand, their attributes are inert classes."""
+    import importlib.abc
+    import importlib.machinery
+    import importlib.util
+    import types
+
+    if importlib.util.find_spec("torchvision") is None and "torchvision" not in sys.modules:
+        class _Inert(type):
+            def __getattr__(cls, name: str) -> Any:
+                if name.startswith("__"):
+                    raise AttributeError(name)
+                return name
+
+        class _Stub(types.ModuleType):
+            def __getattr__(self, name: str) -> Any:
+                if name.startswith("__"):
+                    raise AttributeError(name)
+                return _Inert(name, (), {"__init__": lambda self, *a, **k: None})
+
+        class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+            def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+                if fullname == "torchvision" or fullname.startswith("torchvision."):
+                    return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+                return None
+
+            def create_module(self, spec: Any) -> Any:
+                module = _Stub(spec.name)
+                module.__path__ = []
+                return module
+
+            def exec_module(self, module: Any) -> None:
+                pass
+
+        sys.meta_path.insert(0, _Finder())
+    import timm
+
+    return timm
+
+
+def export_timm(name: str, exporter: str, out: Path) -> dict[str, Any]:
+    """timm's ``name`` with random weights (100 classes, BatchNorm calibrated) on one image of
+    its config's size, exported by ``exporter`` to ``out``, the image beside it."""
+    import torch
+
+    timm = _import_timm()
+    torch.manual_seed(0)
+    model = timm.create_model(name, pretrained=False, num_classes=100).eval()
+    size = tuple((model.pretrained_cfg or {}).get("input_size", (3, 224, 224)))
+    kwargs = {"x": torch.randn((1, *size), generator=torch.Generator().manual_seed(0))}
+    calibrate_batchnorm(model, kwargs)
+    with torch.no_grad():
+        reference = (model(kwargs["x"]),)
+    failed = _export(model, (kwargs["x"],), ["x"], ["out0"], exporter, out)
+    if failed:
+        return failed
+    feeds = {"x": kwargs["x"].numpy()}
     np.savez(out.with_suffix(".npz"), **feeds)
-    return {"ok": True, **_magnitude(reference), **fp16_eager_error(model, kwargs, reference),
-            **_judge_error(out, feeds, reference)}
+    return {"ok": True, **_magnitude(reference), **_judge_error(out, feeds, reference)}
 
 
 def _judge_error(path: Path, feeds: dict[str, np.ndarray], reference: Sequence[Any]) -> dict[str, float]:
@@ -597,7 +710,7 @@ def _judge_error(path: Path, feeds: dict[str, np.ndarray], reference: Sequence[A
 class Entry:
     name: str  # zoo/resnet50, hf/bert@ts, tc/bert
     family: str  # cnn, vision, speech, enc-dec, decoder, encoder
-    source: str  # zoo, ts, dynamo, torch.compile, torch.export
+    source: str  # zoo, ts, dynamo, sdpa23, torch.compile, torch.export, timm-ts, timm-dynamo
     arch: str
     size: int | None = None  # zoo: image size
     quick: bool = False
@@ -626,6 +739,9 @@ def corpus() -> list[Entry]:
     for arch in _survey().models("eager"):
         entries.append(Entry(f"tc/{arch}", hf[arch][0], "torch.compile", arch))
         entries.append(Entry(f"pt/{arch}", hf[arch][0], "torch.export", arch))
+    if _has_timm():
+        entries += [Entry(f"timm/{name}@{exporter}", "timm", f"timm-{exporter}", name)
+                    for name in TIMM_MODELS for exporter in ("ts", "dynamo")]
     return [Entry(**{**e.__dict__, "quick": e.name in QUICK}) for e in entries]
 
 
@@ -648,6 +764,8 @@ def build(entry: Entry, cache: Path) -> dict[str, Any]:
         return {"ok": True, **_zoo_magnitude(model)}
     if entry.source == "torch.export":
         return export_pt2(entry.arch, path)
+    if entry.source.startswith("timm-"):
+        return export_timm(entry.arch, entry.source.removeprefix("timm-"), path)
     return export_hf(entry.arch, entry.source, path)
 
 
@@ -941,6 +1059,8 @@ def entry_named(name: str) -> Entry:
         return Entry(name, "", "torch.compile", arch)
     if kind == "pt":
         return Entry(name, "", "torch.export", arch)
+    if kind == "timm" and tail in ("ts", "dynamo"):
+        return Entry(name, "timm", f"timm-{tail}", arch)
     raise ValueError(f"no model {name!r}")
 
 
@@ -1113,7 +1233,7 @@ _HF_CNNS = frozenset("resnet regnet mobilenet-v1 mobilenet-v2 efficientnet convn
 def _is_cnn(model: str) -> bool:
     """zoo/<name>, or <source>/<arch>[@exporter] with arch a convolutional network."""
     source, _, rest = model.partition("/")
-    return source == "zoo" or rest.split("@")[0] in _HF_CNNS
+    return source == "zoo" or rest.split("@")[0] in (TIMM_CNNS if source == "timm" else _HF_CNNS)
 
 
 def render(rows: list[dict[str, Any]], entries: list[Entry], targets: Sequence[str], header: str) -> str:
