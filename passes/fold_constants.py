@@ -6,8 +6,12 @@
     %b = "graph.constant"() <{value = dense<1.41421354> : tensor<f32>}> : () -> tensor<f32>
 
 The op is evaluated with its rule in graphopt.semantics (the same meaning every target
-implements). Results larger than ``max-elements`` are left alone: folding them would
-trade a cheap op for a large weight. Impure ops (random) are never folded.
+implements). Results larger than ``max-elements`` and than every operand are left alone:
+folding them would trade a cheap op for a large weight (an Expand of a scalar). A result no
+larger than an operand it reads is folded whatever its size (up to SOURCE_MAX_ELEMENTS): a
+weight standardised, scaled or transposed at run time (timm's NF-Nets standardise every
+convolution's weight with a training-mode BatchNormalization) is a weight, as CANN's graph
+engine folds it. Impure ops (random) are never folded.
 """
 
 from __future__ import annotations
@@ -39,6 +43,15 @@ def _numel(op: Operation) -> int:
     return total
 
 
+def _within_operands(op: Operation) -> bool:
+    """No result larger than the largest operand: folding makes no tensor bigger than one it
+    reads (a weight standardised or cast), where an Expand or a Tile would."""
+    sizes = [int(np.prod(shape_of(v.type), dtype=np.int64)) for v in op.operands
+             if isinstance(v.type, TensorType) and -1 not in shape_of(v.type)]
+    return bool(sizes) and all(isinstance(r.type, TensorType) and int(np.prod(r.type.get_shape(), dtype=np.int64)) <= max(sizes)
+                               for r in op.results)
+
+
 # Ops that make a tensor from attributes and a shape alone: a model's weights written as
 # ConstantOfShape (onnx's light model zoo) are weights, folded whatever their size, as
 # CANN's graph engine folds them, up to this many elements (64 MB of float32).
@@ -51,6 +64,9 @@ class FoldOp(RewritePattern):
     weights: WeightStore | None
     max_elements: int
     only_types: frozenset[str] | None = None  # restrict folding to these op types
+    # past max_elements, fold a result no larger than an operand (fold-constants does;
+    # fold-shapes, which folds shape-sized values only, does not)
+    within_operands: bool = False
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
         if not isinstance(op, GraphOp) or not op.has_trait(Pure) or not op.results:
@@ -58,7 +74,12 @@ class FoldOp(RewritePattern):
         if self.only_types is not None and op.ONNX_TYPE not in self.only_types:
             return
         size = _numel(op)
-        if size < 0 or size > (SOURCE_MAX_ELEMENTS if op.ONNX_TYPE in _SOURCES else self.max_elements):
+        if size < 0:
+            return
+        if op.ONNX_TYPE in _SOURCES:
+            if size > SOURCE_MAX_ELEMENTS:
+                return
+        elif size > self.max_elements and not (self.within_operands and size <= SOURCE_MAX_ELEMENTS and _within_operands(op)):
             return
         args = []
         for v in op.operands:
@@ -91,4 +112,4 @@ class FoldConstants(ModulePass):
     max_elements: int = 1 << 16
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        PatternRewriteWalker(FoldOp(weights_of(ctx), self.max_elements)).rewrite_module(op)
+        PatternRewriteWalker(FoldOp(weights_of(ctx), self.max_elements, within_operands=True)).rewrite_module(op)

@@ -954,3 +954,24 @@ def test_a_norm_over_rows_longer_than_ub_runs_in_two_levels(target, op, opset, p
     feeds = {"x": (rng.standard_normal((2, c, 64, 64)) * 3 + 1).astype(np.float32)}
     compiled = _agree(_model([node], [x], [y], inits, opset=opset), feeds, target, rtol=1e-4, atol=1e-4)
     assert not compiled.report["aicpu"]
+
+
+def test_weights_standardised_in_the_graph_are_folded():
+    """timm's NF-Nets standardise every convolution weight in the graph (a training-mode
+    BatchNormalization of the weight): larger than fold-constants' size cap, it ran on the AI
+    CPU every call (12 kernels, 13 TransData in nf_regnet_b0). A result no larger than the
+    constant it reads is a weight, folded whatever its size."""
+    rng = np.random.default_rng(13)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    w = rng.standard_normal((1, 256, 64 * 9)).astype(np.float32)  # over 65536 elements
+    inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.zeros(256, np.float32), "zero"),
+             numpy_helper.from_array(np.ones(256, np.float32), "one"),
+             numpy_helper.from_array(np.array([256, 64, 3, 3], np.int64), "shape")]
+    nodes = [helper.make_node("BatchNormalization", ["w", "one", "zero", "zero", "one"], ["ws", "rm", "rv"], training_mode=1),
+             helper.make_node("Reshape", ["ws", "shape"], ["k"]),
+             helper.make_node("Conv", ["x", "k"], ["y"], pads=[1, 1, 1, 1])]
+    feeds = {"x": rng.standard_normal((1, 64, 8, 8)).astype(np.float32)}
+    compiled = _agree(_model(nodes, [x], [y], inits, opset=15), feeds, "ascend-sim", rtol=1e-4, atol=1e-4)
+    assert not compiled.report["aicpu"]
+    assert [k["kind"] for k in compiled.report["kernels"]].count("cube") == 1
