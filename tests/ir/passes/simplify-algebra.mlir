@@ -35,6 +35,29 @@ builtin.module {
     %5 = "graph.reciprocal"(%r1) {src = ["rec2"]} : (tensor<4x8xf32>) -> tensor<4x8xf32>
     func.return %0, %1, %2, %3, %4, %5 : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>
   }
+
+  // torch.stack then a sum over the stacked axis (SKNet's branches, weighted by a softmax
+  // over them): the sum of the branches, each times its weight, with no 5-D tensor.
+  func.func @stack(%a: tensor<1x8x4x4xf32>, %b: tensor<1x8x4x4xf32>, %w: tensor<1x2x8x1x1xf32>) -> (tensor<1x8x4x4xf32>, tensor<1x8x4x4xf32>) {
+    %one = "graph.constant"() <{value = dense<1> : tensor<1xi64>}> : () -> tensor<1xi64>
+    %ua = "graph.unsqueeze"(%a, %one) {src = ["ua"]} : (tensor<1x8x4x4xf32>, tensor<1xi64>) -> tensor<1x1x8x4x4xf32>
+    %ub = "graph.unsqueeze"(%b, %one) {src = ["ub"]} : (tensor<1x8x4x4xf32>, tensor<1xi64>) -> tensor<1x1x8x4x4xf32>
+    %s = "graph.concat"(%ua, %ub) <{axis = 1 : i64}> {src = ["stack"]} : (tensor<1x1x8x4x4xf32>, tensor<1x1x8x4x4xf32>) -> tensor<1x2x8x4x4xf32>
+    %gap = "graph.reduce_sum"(%s, %one) <{keepdims = 0 : i64}> {src = ["branch_sum"]} : (tensor<1x2x8x4x4xf32>, tensor<1xi64>) -> tensor<1x8x4x4xf32>
+    %m = "graph.mul"(%s, %w) {src = ["weigh"]} : (tensor<1x2x8x4x4xf32>, tensor<1x2x8x1x1xf32>) -> tensor<1x2x8x4x4xf32>
+    %y = "graph.reduce_sum"(%m, %one) <{keepdims = 0 : i64}> {src = ["select"]} : (tensor<1x2x8x4x4xf32>, tensor<1xi64>) -> tensor<1x8x4x4xf32>
+    func.return %gap, %y : tensor<1x8x4x4xf32>, tensor<1x8x4x4xf32>
+  }
+
+  // ResNeSt's split attention: the stack is a Reshape of the channels into radix groups;
+  // its entries are slices of the channels.
+  func.func @radix(%x: tensor<1x16x4x4xf32>) -> tensor<1x8x4x4xf32> {
+    %one = "graph.constant"() <{value = dense<1> : tensor<1xi64>}> : () -> tensor<1xi64>
+    %shape = "graph.constant"() <{value = dense<[1, 2, 8, 4, 4]> : tensor<5xi64>}> : () -> tensor<5xi64>
+    %r = "graph.reshape"(%x, %shape) {src = ["radix"]} : (tensor<1x16x4x4xf32>, tensor<5xi64>) -> tensor<1x2x8x4x4xf32>
+    %y = "graph.reduce_sum"(%r, %one) <{keepdims = 0 : i64}> {src = ["gap"]} : (tensor<1x2x8x4x4xf32>, tensor<1xi64>) -> tensor<1x8x4x4xf32>
+    func.return %y : tensor<1x8x4x4xf32>
+  }
 }
 
 // CHECK:      func.func @main
@@ -59,3 +82,19 @@ builtin.module {
 // CHECK:      "graph.mul"(%x, %{{.*}}) {src = ["not_all_ones"]}
 // CHECK:      "graph.reciprocal"(%x)
 // CHECK:      "graph.reciprocal"
+
+// CHECK:      func.func @stack
+// CHECK-NOT:  "graph.reduce_sum"
+// CHECK:      %[[GAP:.*]] = "graph.add"(%a, %b) {src = ["branch_sum"]}
+// CHECK:      %[[W0:.*]] = "graph.squeeze"
+// CHECK:      %[[A0:.*]] = "graph.mul"(%a, %[[W0]]) {src = ["select"]} : (tensor<1x8x4x4xf32>, tensor<1x8x1x1xf32>) -> tensor<1x8x4x4xf32>
+// CHECK:      %[[A1:.*]] = "graph.mul"(%b,
+// CHECK:      %[[Y:.*]] = "graph.add"(%[[A0]], %[[A1]]) {src = ["select"]}
+// CHECK-NOT:  "graph.reduce_sum"
+// CHECK:      func.return %[[GAP]], %[[Y]]
+
+// CHECK:      func.func @radix
+// CHECK:      %[[S0:.*]] = "graph.slice"(%x, {{.*}} -> tensor<1x8x4x4xf32>
+// CHECK:      %[[S1:.*]] = "graph.slice"(%x, {{.*}} -> tensor<1x8x4x4xf32>
+// CHECK:      %[[Y:.*]] = "graph.add"(%[[S0]], %[[S1]]) {src = ["gap"]}
+// CHECK:      func.return %[[Y]]
