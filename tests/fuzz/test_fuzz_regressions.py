@@ -230,21 +230,25 @@ def test_scalar_first_elementwise_op_is_tiled_by_rows(chip):
     assert kernel["kind"] == "vector"
 
 
-@pytest.mark.parametrize("op, shape, attrs", [
-    ("Softmax", (2, 16, 25, 24), {"axis": -4}),
-    ("ReduceMax", (231, 265), {"keepdims": 1}),
+@pytest.mark.parametrize("op, shape, attrs, placed", [
+    ("Softmax", (2, 16, 25, 24), {"axis": -4}, "vector"),
+    ("ReduceMax", (231, 265), {"keepdims": 1}, "aicpu"),
 ])
-def test_vector_group_mixing_its_first_axis_too_large_for_ub_runs_on_the_ai_cpu(op, shape, attrs):
+def test_vector_group_mixing_its_first_axis_too_large_for_ub(op, shape, attrs, placed):
     """Seeds 2149 and 2232 (fp32, as the 910B's UB holds fp16): a Softmax over axis 0 and a
     ReduceMax over every axis mix values along the first axis, so the vector kernel is one
     tile holding its tensors whole. Nothing checked that they fit, and ascend-lower's UB
     check refused the model ("its UB buffers need 230400 bytes, chip ascend910b has
-    196608"). Such a group goes to the AI CPU with a remark."""
+    196608"). The Softmax's axes after axis 0 are independent columns, which its kernel
+    tiles; the ReduceMax of everything goes to the AI CPU with a remark."""
     nodes = [helper.make_node(op, ["x"], ["y"], **attrs)]
     model = _model(nodes, [_vi("x", shape)], [_vi("y", None)])
     x = np.random.default_rng(7).uniform(-1, 1, shape).astype(np.float32)
     compiled = _assert_matches(model, {"x": x}, "ascend-sim", target_options={"precision": "must_keep_origin_dtype"})
-    assert any("one tile" in r["reason"] for r in compiled.report["remarks"])
+    (kernel,) = compiled.report["kernels"]
+    assert kernel["kind"] == placed
+    if placed == "aicpu":
+        assert any("one tile" in r["reason"] for r in compiled.report["remarks"])
 
 
 def test_pool_output_declared_with_symbolic_dims_is_not_checked_against_onnx_inference():
