@@ -316,6 +316,15 @@ class _Layout:
         tensors = [r for r in op.results if _is_tensor(r)]
         if c0 is None or any(len(_shape(r)) != 4 or self.c0(r) != c0 for r in tensors) or len(tensors) != len(op.results):
             return None
+        # Blocked parts read by ND ops cost a TransData each, an ND split one for its input
+        # and one for each part a convolution reads: the cheaper, ND on a tie (MobileViT-v2
+        # splits q, k, v for a softmax, FasterNet a quarter of the channels for a convolution).
+        # Only the parts' own readers are counted; ops that follow their operands' format
+        # (elementwise, Concat, Slice ...) count for neither.
+        readers = [_readers(r) for r in tensors]
+        wants_nd = sum(any(_nd_only(u) for u in rs) for rs in readers)
+        if wants_nd and wants_nd >= 1 + sum(any(_blocked_only(u) for u in rs) for rs in readers):
+            return None
         if any(_shape(r)[1] != _shape(x)[1] for r in tensors) and any(_shape(r)[1] % c0 for r in tensors):
             self.remark(op, f"stays NC1HWC0: its parts are not whole C0 = {c0} blocks of channels, "
                             "shifted across C0 lanes in its move kernel")
@@ -610,6 +619,35 @@ def _is_constant(v: SSAValue) -> bool:
 def _leading_ones(shape: tuple[int, ...], rank: int) -> tuple[int, ...]:
     """``shape`` as numpy broadcasting sees it against a tensor of ``rank`` dims."""
     return (1,) * (rank - len(shape)) + tuple(shape)
+
+
+# Ops that keep whatever format their operands have (the layout rules above).
+_FOLLOWING = frozenset({"Concat", "Split", "Slice", "Pad", *_SPATIAL_REDUCTIONS})
+
+
+def _readers(v: SSAValue) -> list[Operation]:
+    """The ops reading ``v``; inside a fused group, the ops of its body reading it."""
+    found: list[Operation] = []
+    for use in v.uses:
+        op = use.operation
+        if isinstance(op, FusedOp):
+            found += [u.operation for u in op.body.block.args[use.index].uses]
+        else:
+            found.append(op)
+    return found
+
+
+def _blocked_only(op: Operation) -> bool:
+    """An op that reads NC1HWC0 only (a convolution, a pool, a per-channel norm)."""
+    return isinstance(op, GraphOp) and op.has_trait(LayoutSensitive) and op.ONNX_TYPE != "Resize"
+
+
+def _nd_only(op: Operation) -> bool:
+    """An op that reads ND only: neither blocked by nature nor following its operands'
+    format (a Reshape, a Softmax, a MatMul ...)."""
+    if not isinstance(op, GraphOp):
+        return True
+    return not (op.has_trait(LayoutSensitive) or op.has_trait(Elementwise) or op.ONNX_TYPE in _FOLLOWING)
 
 
 def _spatial_map(shape: tuple[int, ...], out: tuple[int, ...]) -> bool:

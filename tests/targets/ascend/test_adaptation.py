@@ -975,3 +975,29 @@ def test_weights_standardised_in_the_graph_are_folded():
     compiled = _agree(_model(nodes, [x], [y], inits, opset=15), feeds, "ascend-sim", rtol=1e-4, atol=1e-4)
     assert not compiled.report["aicpu"]
     assert [k["kind"] for k in compiled.report["kernels"]].count("cube") == 1
+
+
+def test_a_split_whose_parts_go_to_nd_ops_splits_in_nd():
+    """MobileViT-v2's linear attention splits a convolution's output into q, k and v; q goes
+    to a Softmax, which reads ND. Kept NC1HWC0, every part an ND op reads needs a TransData
+    (44 in hf/mobilevit-v2@dynamo); split in ND, only the input does (35)."""
+    rng = np.random.default_rng(14)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 4, 16])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    inits = [numpy_helper.from_array(rng.standard_normal((33, 16, 1, 1)).astype(np.float32) * 0.3, "w_qkv"),
+             numpy_helper.from_array(rng.standard_normal((16, 16, 1, 1)).astype(np.float32) * 0.3, "w_out"),
+             numpy_helper.from_array(np.array([1, 16, 16], np.int64), "parts"),
+             numpy_helper.from_array(np.array([-1], np.int64), "last")]
+    nodes = [helper.make_node("Conv", ["x", "w_qkv"], ["qkv"]),
+             helper.make_node("Split", ["qkv", "parts"], ["q", "k", "v"], axis=1),
+             helper.make_node("Softmax", ["q"], ["score"], axis=-1),
+             helper.make_node("Mul", ["k", "score"], ["ks"]),
+             helper.make_node("ReduceSum", ["ks", "last"], ["context"], keepdims=1),
+             helper.make_node("Relu", ["v"], ["rv"]),
+             helper.make_node("Mul", ["rv", "context"], ["out"]),
+             helper.make_node("Conv", ["out", "w_out"], ["y"])]
+    feeds = {"x": rng.standard_normal((1, 16, 4, 16)).astype(np.float32)}
+    compiled = _agree(_model(nodes, [x], [y], inits), feeds, "ascend-sim", rtol=1e-4, atol=1e-4)
+    assert not any("stays NC1HWC0: its parts" in r["reason"] for r in compiled.report["remarks"])
+    (split,) = [k for k in compiled.report["kernels"] if k["name"].endswith("_split")]
+    assert split  # one move kernel, in ND
