@@ -368,12 +368,10 @@ def _build_columns(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp |
             for r in op.results if r.uses or r is op.results[0]]
     col_bytes = [math.prod(xs[a:b + 1]) * x_dt.itemsize]
     col_bytes += [math.prod(shape(r)) // max(lead * cols, 1) * dt.itemsize for r, dt in outs]
-    t = min(_rows_per_tile(cols, col_bytes, chip.buffers["ub"] - whole, chip.alignment["ub"]), cols)
-    if t < 1:
+    work = _work(chip, lead, cols, col_bytes, whole)
+    if work is None:
         return "the span it mixes does not fit in UB for one column"
-    blocks = math.ceil(cols / t)
-    items = lead * blocks
-    cores = min(chip.vector_cores, items)
+    t, blocks, items, cores = work
     kb = KernelBuilder(name, "vector", g.ins, [v.type for v in g.yields])
     args = {v: kb.arg(k) for k, v in enumerate(g.args)}
     views = {v: _column_view(shape(v), a, trail) for v in [x, *(r for r, _ in outs)]}
@@ -429,12 +427,10 @@ def _build_rotary_bhsd(name: str, chip: Chip, num: Numerics, g: Group) -> Kernel
     dt = {v: num.store(np_dtype(v)) for v in (x, cos, sin)}
     out_dt = num.compute(op.ONNX_TYPE, num.store(np_dtype(y))) if np_dtype(y).kind == "f" else np_dtype(y)
     row_bytes = [d * dt[x].itemsize, half * dt[cos].itemsize, half * dt[sin].itemsize, d * out_dt.itemsize]
-    r = min(_rows_per_tile(seq, row_bytes, chip.buffers["ub"], chip.alignment["ub"]), seq)
-    if r < 1:
+    work = _work(chip, b * h, seq, row_bytes)
+    if work is None:
         return "a row does not fit in UB"
-    blocks = math.ceil(seq / r)
-    items = b * h * blocks
-    cores = min(chip.vector_cores, items)
+    r, blocks, items, cores = work
     kb = KernelBuilder(name, "vector", g.ins, [v.type for v in g.yields])
     bx = kb.buffer("UB", (1, 1, r, d), dt[x], 2)
     bc = kb.buffer("UB", (1, r, half), dt[cos], 2)
@@ -485,12 +481,10 @@ def _build_per_pixel(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp
     y_dt = num.compute(op.ONNX_TYPE, num.store(np_dtype(y))) if np_dtype(y).kind == "f" else np_dtype(y)
     whole = sum(math.prod(shape(v)) * num.store(np_dtype(v)).itemsize for v in params)
     row_bytes = [c * w * x_dt.itemsize, c * w * y_dt.itemsize]
-    r = min(_rows_per_tile(h, row_bytes, chip.buffers["ub"] - whole, chip.alignment["ub"]), h)
-    if r < 1:
+    work = _work(chip, n, h, row_bytes, whole)
+    if work is None:
         return "a row of every channel does not fit in UB"
-    blocks = math.ceil(h / r)
-    items = n * blocks
-    cores = min(chip.vector_cores, items)
+    r, blocks, items, cores = work
     kb = KernelBuilder(name, "vector", g.ins, [v.type for v in g.yields])
     args = {v: kb.arg(k) for k, v in enumerate(g.args)}
     bx, by = kb.buffer("UB", (1, c, r, w), x_dt, 2), kb.buffer("UB", (1, c, r, w), y_dt, 2)
@@ -507,6 +501,19 @@ def _build_per_pixel(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp
         kb.copy(by, kb.out(0), "MTE3", [ni, ji], [0, 2], [1, r])
     tiling = {"rows": n * h, "tile_rows": r, "row_axes": 3, "tiles": items, "ub_bytes": sum(row_bytes) * r * 2 + whole}
     return kb.finish(cores, tiling)
+
+
+def _work(chip: Chip, lead: int, extent: int, unit_bytes: list[int], reserved: int = 0) -> tuple[int, int, int, int] | None:
+    """How a kernel tiling ``extent`` units (rows, columns, positions) of each of ``lead``
+    independent items splits its work: (units per tile, tiles per item, work items, cores),
+    every buffer double buffered in what UB leaves after ``reserved``; None when one unit
+    does not fit."""
+    r = min(_rows_per_tile(extent, unit_bytes, chip.buffers["ub"] - reserved, chip.alignment["ub"]), extent)
+    if r < 1:
+        return None
+    blocks = math.ceil(extent / r)
+    items = lead * blocks
+    return r, blocks, items, min(chip.vector_cores, items)
 
 
 def _params(ops: list[Any]) -> set[SSAValue]:
