@@ -565,7 +565,7 @@ def resizes_planes(op: Operation) -> bool:
 def _resize_planes(block: Block, weights: WeightStore | None) -> None:
     """Resize(x [N, C, H, W], roi, scales, sizes) with scales 1 (or sizes equal to x's) for N
     and C -> the same Resize over ``axes = [2, 3]`` (ONNX 18's form, the same result): roi,
-    scales and sizes keep their H and W entries, an absent one becomes an empty constant.
+    scales and sizes keep their H and W entries; an absent or empty one stays as it is.
     Only with constant operands, and sizes only under the "stretch" aspect policy (the other
     policies take one scale for all resized axes, which N and C would join)."""
     for op in list(block.walk()):
