@@ -595,8 +595,8 @@ def _export(module: Any, args: tuple[Any, ...], names: list[str], out_names: lis
 
 # One model of each of timm's families (timm.list_modules()), its smallest variant; left out:
 # those over 100 M parameters or 384 px (nasnetalarge, pnasnet5large, samvit at 1024 px ...),
-# and those whose forward the exporters cannot trace at all (halonet's and csatv2's
-# data-dependent shapes, eva02's tensor is_causal).
+# and those whose TorchScript export fails (halonet's and csatv2's data-dependent shapes,
+# eva02's tensor is_causal, volo's col2im before opset 18).
 TIMM_MODELS = """repvgg_b0 cait_xs24_384 coat_tiny convit_tiny convmixer_768_32 convnext_atto cpubone_nano
 crossvit_tiny_240 darknet17 cspnext_tiny davit_tiny deit_tiny_patch16_224 densenet121 dla34 dpn68
 edgenext_small efficientformer_l1 efficientformerv2_s0 tinynet_a efficientvim_m1 efficientvit_b0 efficientvit_m0
