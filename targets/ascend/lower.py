@@ -56,10 +56,8 @@ from graphopt.targets.ascend.group import Group, np_dtype, shape
 from graphopt.targets.ascend.keep_dtype import KEPT, is_kept
 from graphopt.targets.ascend.lower_attention import AttentionSpec, build_attention
 from graphopt.targets.ascend.lower_cube import build_matmul
-from graphopt.targets.ascend.vector import MOVE_OPS, VECTOR_OPS, VIEW_OPS, Numerics, VecRow
+from graphopt.targets.ascend.vector import MOVE_OPS, VECTOR_OPS, VIEW_OPS, Numerics
 from graphopt.targets.ascend.vector_kernel import build_vector
-
-_NO_PARAMS = VecRow("elementwise")
 
 CUBE_OPS = ("MatMul", "Gemm", "MatMulBias", "Conv")
 
@@ -186,7 +184,7 @@ class _Lowering:
         kinds = {o.ONNX_TYPE for o in g.ops}
         if any(isinstance(v.type, TensorType) and any(d < 0 for d in v.type.get_shape()) for v in [*g.ins, *g.root.results]):
             return None, "a dimension known only at run time (a Loop's scan output): kernels are tiled for static shapes"
-        if any(isinstance(v.type, NoneType) and k not in VECTOR_OPS.get(o.ONNX_TYPE, _NO_PARAMS).params
+        if any(isinstance(v.type, NoneType) and k not in (VECTOR_OPS[o.ONNX_TYPE].params if o.ONNX_TYPE in VECTOR_OPS else ())
                for o in g.ops for k, v in enumerate(o.operands)):  # an absent parameter (Resize's roi) is fine
             kinds.add("<none operand>")
         if len(g.ops) == 1 and first.ONNX_TYPE in VIEW_OPS and _viewable(first):

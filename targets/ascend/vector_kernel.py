@@ -154,8 +154,7 @@ class _Rows:
         out: dict[SSAValue, tuple[tuple[int, ...], np.dtype]] = {}
         for op in self.g.ops:
             for r in op.results:
-                dt = np_dtype(r)
-                out[r] = (self.shape(r)[p:], self.num.compute(op.ONNX_TYPE, self.num.store(dt)) if dt.kind == "f" else dt)
+                out[r] = (self.shape(r)[p:], _result_dtype(self.num, op.ONNX_TYPE, r))
         return out
 
 
@@ -276,7 +275,7 @@ def _build_row_pool(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp 
     h_out, w_out = shape(y)[2], shape(y)[3]
     stride = (op.onnx_attrs().get("strides") or [1, 1])[0]
     x_dt = num.store(np_dtype(x))
-    y_dt = num.compute(op.ONNX_TYPE, num.store(np_dtype(y)))
+    y_dt = _result_dtype(num, op.ONNX_TYPE, y)
     cb = max(d for d in range(1, min(c, 16) + 1) if c % d == 0)
     row_bytes = [cb * stride * w * x_dt.itemsize, cb * w_out * y_dt.itemsize]
     fit = _rows_per_tile(h_out, row_bytes, chip.buffers["ub"], chip.alignment["ub"])
@@ -362,10 +361,9 @@ def _build_columns(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp |
     cols = math.prod(xs[b + 1:])
     lead = math.prod(xs[:a])
     params = [v for v in op.operands[1:] if v in g.args and isinstance(v.type, TensorType)]
-    whole = sum(math.prod(shape(v)) * num.store(np_dtype(v)).itemsize for v in params)
+    whole = _loaded_whole(num, params)
     x_dt = num.store(np_dtype(x))
-    outs = [(r, num.compute(op.ONNX_TYPE, num.store(np_dtype(r))) if np_dtype(r).kind == "f" else np_dtype(r))
-            for r in op.results if r.uses or r is op.results[0]]
+    outs = [(r, _result_dtype(num, op.ONNX_TYPE, r)) for r in op.results if r.uses or r is op.results[0]]
     col_bytes = [math.prod(xs[a:b + 1]) * x_dt.itemsize]
     col_bytes += [math.prod(shape(r)) // max(lead * cols, 1) * dt.itemsize for r, dt in outs]
     work = _work(chip, lead, cols, col_bytes, whole)
@@ -425,7 +423,7 @@ def _build_rotary_bhsd(name: str, chip: Chip, num: Numerics, g: Group) -> Kernel
     b, h, seq, d = shape(x)
     half = shape(cos)[-1]  # d/2, or rotary_embedding_dim/2 when only part of x rotates
     dt = {v: num.store(np_dtype(v)) for v in (x, cos, sin)}
-    out_dt = num.compute(op.ONNX_TYPE, num.store(np_dtype(y))) if np_dtype(y).kind == "f" else np_dtype(y)
+    out_dt = _result_dtype(num, op.ONNX_TYPE, y)
     row_bytes = [d * dt[x].itemsize, half * dt[cos].itemsize, half * dt[sin].itemsize, d * out_dt.itemsize]
     work = _work(chip, b * h, seq, row_bytes)
     if work is None:
@@ -478,8 +476,8 @@ def _build_per_pixel(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp
     x, params, y = op.operands[0], list(op.operands[1:]), op.results[0]
     n, c, h, w = shape(x)
     x_dt = num.store(np_dtype(x))
-    y_dt = num.compute(op.ONNX_TYPE, num.store(np_dtype(y))) if np_dtype(y).kind == "f" else np_dtype(y)
-    whole = sum(math.prod(shape(v)) * num.store(np_dtype(v)).itemsize for v in params)
+    y_dt = _result_dtype(num, op.ONNX_TYPE, y)
+    whole = _loaded_whole(num, params)
     row_bytes = [c * w * x_dt.itemsize, c * w * y_dt.itemsize]
     work = _work(chip, n, h, row_bytes, whole)
     if work is None:
@@ -514,6 +512,17 @@ def _work(chip: Chip, lead: int, extent: int, unit_bytes: list[int], reserved: i
     blocks = math.ceil(extent / r)
     items = lead * blocks
     return r, blocks, items, min(chip.vector_cores, items)
+
+
+def _result_dtype(num: Numerics, op_type: str, v: SSAValue) -> np.dtype:
+    """The dtype the vector unit computes ``v`` (a result of ``op_type``) in: its storage
+    dtype, widened as ``Numerics.compute`` says; a non-float dtype as it is."""
+    return num.compute(op_type, num.store(np_dtype(v)))
+
+
+def _loaded_whole(num: Numerics, params: list[SSAValue]) -> int:
+    """UB bytes of parameters a kernel loads whole once (a norm's scale and bias)."""
+    return sum(math.prod(shape(v)) * num.store(np_dtype(v)).itemsize for v in params)
 
 
 def _params(ops: list[Any]) -> set[SSAValue]:
