@@ -18,6 +18,15 @@ alone, so the island has a channels-first form with no Transpose at all:
     MatMul(t, W[C, D]) (+ bias [D])  -> Conv(x, W^T as [D, C, 1, 1]) (+ bias)  (a 1x1 convolution)
     elementwise ops                  -> the same op, constant operands transposed alike
     Reduce* over NHWC axes, keepdims -> the same reduction over the matching NCHW axes
+    Split, Concat along an axis      -> the same along the matching NCHW axis
+    Reduce* without keepdims         -> the same reduction over the matching NCHW axes, when the
+                                        axes it keeps come in the same order (N, C; N, H, W):
+                                        its result is no longer channels-last, and leaves the island
+
+MambaOut writes its whole network this way round: channels-last blocks (LayerNorm, a Linear
+layer, a Split into gate, identity and conv channels, the conv part through a depthwise Conv
+between Transposes, Concat, Gelu(gate) x ...), and a global mean over H and W at the end;
+every stage is one island.
 
 An island is the set of ops reached from channels-last Transposes of 4-D tensors through
 those ops; it is rewritten only when every value in it ends at a Transpose back
@@ -44,6 +53,7 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from graphopt.dialects.graph import ConstantOp, GraphOp, WeightOp, is_parameter
+from graphopt.dialects.shapes import spec_of
 from graphopt.dialects.traits import Elementwise, LayoutSensitive, Movement
 from graphopt.rewrite import build, constant_value, make_constant, remarks_of, sole_user, src_of, weights_of
 from graphopt.targets.ascend.chip import Chip, pass_target
@@ -53,6 +63,7 @@ from graphopt.weights import WeightStore
 TO_LAST, TO_FIRST = (0, 2, 3, 1), (0, 3, 1, 2)
 _REDUCTIONS = frozenset("ReduceMean ReduceSum ReduceMax ReduceMin ReduceL1 ReduceL2 ReduceSumSquare".split())
 _LINEAR = frozenset({"MatMul", "MatMulBias"})
+_ALONG_AXIS = frozenset({"Split", "Concat"})
 
 
 def _shape(v: SSAValue) -> tuple[int, ...]:
@@ -129,7 +140,7 @@ class _ChannelsFirst:
             assert isinstance(op, GraphOp)
             isl.members.append(op)
             for r in op.results:
-                if r.uses:
+                if r.uses and not self.leaves_island(op):
                     owner[r] = isl
         for v, isl in owner.items():  # uses inside regions are not walked above
             if any(u.operation.parent_block() is not block for u in v.uses):
@@ -163,11 +174,25 @@ class _ChannelsFirst:
                         " weight), and a 1-D bias, is a 1x1 convolution")
             return ""
         if kind in _REDUCTIONS:
-            attrs = op.onnx_attrs()
-            if not attrs.get("keepdims", 1) or self.reduce_axes(op) is None:
-                return f"{kind}: only a reduction with constant axes and keepdims has a channels-first form"
+            axes = self.reduce_axes(op)
+            if axes is None or (not op.onnx_attrs().get("keepdims", 1) and not self.leaves_island(op)):
+                return (f"{kind}: only a reduction with constant axes, and keepdims or the axes it keeps in the"
+                        " same order either way, has a channels-first form")
+            return ""
+        if kind in _ALONG_AXIS:
+            if any(len(_shape(r)) != 4 for r in op.results):
+                return f"{kind}: only one whose results are 4-D has a channels-first form"
             return ""
         return f"{kind} has no channels-first form"
+
+    def leaves_island(self, op: GraphOp) -> bool:
+        """A reduction without keepdims whose result is the same in either layout: the axes it
+        keeps (N and C, say) come in the same order channels-first as channels-last."""
+        axes = self.reduce_axes(op)
+        if axes is None or op.ONNX_TYPE not in _REDUCTIONS or op.onnx_attrs().get("keepdims", 1):
+            return False
+        kept = [TO_LAST[k] for k in range(4) if k not in axes]
+        return kept == sorted(kept)
 
     def layer_norm_why_not(self, op: GraphOp, owner: dict[SSAValue, _Island]) -> str:
         x = op.operands[0]
@@ -212,9 +237,11 @@ class _ChannelsFirst:
     def rewrite(self, isl: _Island) -> None:
         first: dict[SSAValue, SSAValue] = {t.results[0]: t.operands[0] for t in isl.entries}
         for op in isl.members:
-            new_ops, result = self.channels_first(op, first)
+            new_ops, results = self.channels_first(op, first)
             Rewriter.insert_op(new_ops, InsertPoint.before(op))
-            first[op.results[0]] = result
+            if self.leaves_island(op):
+                op.results[0].replace_all_uses_with(results[0])
+            first.update(zip(op.results, results))
         for t in isl.exits:
             t.results[0].replace_all_uses_with(first[t.operands[0]])
         feeding = [v.owner for op in isl.members for v in op.operands]
@@ -224,8 +251,8 @@ class _ChannelsFirst:
             if isinstance(op, GraphOp) and op.parent is not None and not any(r.uses for r in op.results):
                 Rewriter.erase_op(op)
 
-    def channels_first(self, op: GraphOp, first: dict[SSAValue, SSAValue]) -> tuple[list[Operation], SSAValue]:
-        """``op``'s channels-first form: the ops to insert, and the value standing for its result."""
+    def channels_first(self, op: GraphOp, first: dict[SSAValue, SSAValue]) -> tuple[list[Operation], list[SSAValue]]:
+        """``op``'s channels-first form: the ops to insert, and the values standing for its results."""
         src = src_of(op)
         consts: list[Operation] = []
 
@@ -266,6 +293,12 @@ class _ChannelsFirst:
                 consts = [shape, build("Reshape", [p, shape.results[0]], {}, src)]
             ins = [first[op.operands[0]], consts[-1].results[0], *([op.operands[2]] if kind == "MatMulBias" else [])]
             new = build("Conv", ins, {"kernel_shape": [1, 1]}, src)
+        elif kind in _ALONG_AXIS:
+            axis = TO_LAST[int(attrs.get("axis", 0)) % 4]
+            data = op.operands if kind == "Concat" else op.operands[:1]  # a Split's sizes stay as they are
+            specs = [(tuple(_shape(r)[k] for k in TO_FIRST), spec_of(r.type)[1]) for r in op.results]  # pyright: ignore[reportOptionalSubscript]
+            new = build(kind, [*map(operand, data), *op.operands[len(data):]], {**attrs, "axis": axis}, src,
+                        result_specs=specs)
         elif kind in _REDUCTIONS:
             axes = sorted(TO_LAST[a] for a in self.reduce_axes(op) or [])
             keep = {k: v for k, v in attrs.items() if k != "axes"}
@@ -276,7 +309,7 @@ class _ChannelsFirst:
                 new = build(kind, [first[op.operands[0]], consts[0].results[0]], keep, src)
         else:  # elementwise
             new = build(kind, [operand(v) for v in op.operands], attrs, src)
-        return [*consts, new], new.results[0]
+        return [*consts, new], list(new.results)
 
 
 def unflatten_linears(block: Block) -> None:

@@ -33,6 +33,24 @@ builtin.module {
     %y = "graph.transpose"(%m) <{perm = array<i64: 0, 3, 1, 2>}> {src = ["permute_back"]} : (tensor<1x2x2x4xf32>) -> tensor<1x4x2x2xf32>
     func.return %y : tensor<1x4x2x2xf32>
   }
+
+  // MambaOut's gated block: a Split along C (gate, identity, conv channels), a Concat along
+  // C, and the network's global mean over H and W without keepdims at the end. Split and
+  // Concat move to axis 1; the mean keeps N and C in the same order either way, so its
+  // result leaves the island as it is.
+  func.func @gated(%in: tensor<1x4x2x2xf32>) -> (tensor<1x4x2x2xf32>, tensor<1x4xf32>) {
+    %dw = "graph.constant"() <{value = dense<[[[[1.0]]], [[[0.5]]], [[[2.0]]], [[[1.0]]]]> : tensor<4x1x1x1xf32>}> {src = ["dw.w"]} : () -> tensor<4x1x1x1xf32>
+    %x = "graph.conv"(%in, %dw) <{group = 4 : i64, kernel_shape = array<i64: 1, 1>}> {src = ["dwconv"]} : (tensor<1x4x2x2xf32>, tensor<4x1x1x1xf32>) -> tensor<1x4x2x2xf32>
+    %sz = "graph.constant"() <{value = dense<[2, 2]> : tensor<2xi64>}> {src = ["sizes"]} : () -> tensor<2xi64>
+    %hw = "graph.constant"() <{value = dense<[1, 2]> : tensor<2xi64>}> {src = ["hw"]} : () -> tensor<2xi64>
+    %t = "graph.transpose"(%x) <{perm = array<i64: 0, 2, 3, 1>}> {src = ["permute"]} : (tensor<1x4x2x2xf32>) -> tensor<1x2x2x4xf32>
+    %g, %i = "graph.split"(%t, %sz) <{axis = 3 : i64}> {src = ["split"]} : (tensor<1x2x2x4xf32>, tensor<2xi64>) -> (tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>)
+    %m = "graph.mul"(%g, %i) {src = ["gate"]} : (tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32>
+    %c = "graph.concat"(%m, %i) <{axis = -1 : i64}> {src = ["cat"]} : (tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>) -> tensor<1x2x2x4xf32>
+    %y = "graph.transpose"(%c) <{perm = array<i64: 0, 3, 1, 2>}> {src = ["permute_back"]} : (tensor<1x2x2x4xf32>) -> tensor<1x4x2x2xf32>
+    %r = "graph.reduce_mean"(%c, %hw) <{keepdims = 0 : i64}> {src = ["mean"]} : (tensor<1x2x2x4xf32>, tensor<2xi64>) -> tensor<1x4xf32>
+    func.return %y, %r : tensor<1x4x2x2xf32>, tensor<1x4xf32>
+  }
 }
 
 // CHECK-NOT: graph.transpose
@@ -49,7 +67,19 @@ builtin.module {
 // CHECK: "graph.transpose"
 // CHECK: "graph.matmul"
 // CHECK: "graph.transpose"
+// CHECK: func.func @gated
+// CHECK-NOT: graph.transpose
+// CHECK: "graph.split"(%x, %sz) <{axis = 1 : i64}> {{.*}} -> (tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>)
+// CHECK: "graph.concat"({{.*}}) <{axis = 1 : i64}> {{.*}} -> tensor<1x4x2x2xf32>
+// CHECK: dense<[2, 3]>
+// CHECK: "graph.reduce_mean"({{.*}}) <{keepdims = 0 : i64}> {src = ["mean"]} : (tensor<1x4x2x2xf32>, tensor<2xi64>) -> tensor<1x4xf32>
+// CHECK-NOT: graph.transpose
+// CHECK: func.return
 
-// LAYOUT: ascend.layout = {transdata = 2 : i64
+// Two TransData in @main and two in @gated (the input's and the return's); @heads has none.
+// LAYOUT: ascend.layout = {transdata = 4 : i64
 // LAYOUT: "graph.channel_layer_norm"({{.*}} -> tensor<1x4x2x2xf32, "NC1HWC0">
 // LAYOUT: "graph.conv"({{.*}} -> tensor<1x4x2x2xf32, "NC1HWC0">
+// LAYOUT: func.func @gated
+// LAYOUT: "graph.split"({{.*}} -> (tensor<1x2x2x2xf32, "NC1HWC0">, tensor<1x2x2x2xf32, "NC1HWC0">)
+// LAYOUT: "graph.concat"({{.*}} -> tensor<1x4x2x2xf32, "NC1HWC0">

@@ -97,6 +97,55 @@ def test_island_runs_channels_first(chip, variant):
     _compare(model, (2, C, 8, 8), chip, "force_fp16")
 
 
+def _gated_network(c=32, hidden=(64, 32, 32)):
+    """MambaOut's layout: a stem conv, then a channels-last residual stream of gated blocks
+    (LayerNorm, Linear to gate + identity + conv channels, Split, the conv channels through a
+    depthwise Conv between Transposes, Concat, Gelu(gate) * it, Linear, residual), two of
+    them, and a mean over H and W without keepdims as the head."""
+    rng = np.random.default_rng(2)
+    g, i, k = hidden
+    inits = {"w0": rng.standard_normal((c, 3, 3, 3)) * 0.3, "sizes": np.array(hidden), "hw": np.array([1, 2])}
+    nodes = [helper.make_node("Conv", ["x", "w0"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Transpose", ["a"], ["r0"], perm=[0, 2, 3, 1])]
+    for b in range(2):
+        inits |= {f"s{b}": 1 + 0.1 * rng.standard_normal(c), f"b{b}": 0.1 * rng.standard_normal(c),
+                  f"fc1_{b}": rng.standard_normal((c, g + i + k)) / np.sqrt(c),
+                  f"dw{b}": rng.standard_normal((k, 1, 7, 7)) * 0.15, f"fc2_{b}": rng.standard_normal((g, c)) / np.sqrt(g)}
+        r, n = f"r{b}", f"_{b}"
+        nodes += [
+            helper.make_node("LayerNormalization", [r, f"s{b}", f"b{b}"], ["ln" + n], axis=-1, epsilon=1e-6),
+            helper.make_node("MatMul", ["ln" + n, f"fc1_{b}"], ["h" + n]),
+            helper.make_node("Split", ["h" + n, "sizes"], ["gate" + n, "id" + n, "cv" + n], axis=-1),
+            helper.make_node("Transpose", ["cv" + n], ["cvt" + n], perm=[0, 3, 1, 2]),
+            helper.make_node("Conv", ["cvt" + n, f"dw{b}"], ["dwo" + n], group=k, pads=[3, 3, 3, 3]),
+            helper.make_node("Transpose", ["dwo" + n], ["dwl" + n], perm=[0, 2, 3, 1]),
+            helper.make_node("Concat", ["id" + n, "dwl" + n], ["cat" + n], axis=-1),
+            helper.make_node("Gelu", ["gate" + n], ["act" + n]),
+            helper.make_node("Mul", ["act" + n, "cat" + n], ["m" + n]),
+            helper.make_node("MatMul", ["m" + n, f"fc2_{b}"], ["o" + n]),
+            helper.make_node("Add", ["o" + n, r], [f"r{b + 1}"]),
+        ]
+    nodes.append(helper.make_node("ReduceMean", ["r2", "hw"], ["y"], keepdims=0))
+    inits_pb = [numpy_helper.from_array(np.asarray(v, np.int64 if k_ in ("sizes", "hw") else np.float32), k_)
+                for k_, v in inits.items()]
+    graph = helper.make_graph(nodes, "gated", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits_pb)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+
+
+@pytest.mark.parametrize("chip", ["ascend910b", "ascend310p"])
+def test_a_channels_last_network_runs_channels_first(chip):
+    """Split, Concat and the pooling head keep the whole network in NC1HWC0: two TransData are
+    left, the input's and one before the mean without keepdims, whose 2-D result is ND (timm's
+    MambaOut went from 44 TransData to these 2)."""
+    model = _gated_network()
+    for precision in ("must_keep_origin_dtype", "force_fp16"):
+        compiled = _compare(model, (1, 32, 16, 16), chip, precision)
+        assert compiled.report["layout"]["transdata"] == 2
+        assert not [r for r in compiled.report["remarks"] if r.get("pass") == "ascend-channels-first"]
+        assert "Transpose" not in _op_types(compiled)
+
+
 def test_escaping_value_keeps_the_island():
     compiled = _compare(_block(escape=True), (2, C, 8, 8))
     reasons = [r["reason"] for r in compiled.report["remarks"] if r.get("pass") == "ascend-channels-first"]
@@ -134,7 +183,9 @@ def test_channel_layer_norm_is_layer_norm_of_the_transpose():
 def _random_island(seed: int):
     """conv -> Transpose to NHWC -> 2-6 random per-pixel ops (elementwise with constants that
     broadcast from the right, LayerNorm over C, x @ W, reductions with keepdims, a residual
-    inside the island) -> Transpose back -> + the conv output when the shapes agree."""
+    inside the island, a Split along any axis and its parts joined again by Concat) ->
+    Transpose back -> + the conv output when the shapes agree; sometimes also a reduction
+    without keepdims of the last value as a second result."""
     rng = np.random.default_rng(seed)
     n, c, h, w = 2, int(rng.choice([8, 16, 24])), int(rng.integers(2, 6)), int(rng.integers(2, 6))
     inits: dict[str, np.ndarray] = {"w0": rng.standard_normal((c, 3, 1, 1)).astype(np.float32)}
@@ -151,7 +202,7 @@ def _random_island(seed: int):
     for _ in range(int(rng.integers(2, 7))):
         k += 1
         out = f"v{k}"
-        kind = rng.choice(["binary", "unary", "ln", "matmul", "reduce", "residual"])
+        kind = rng.choice(["binary", "unary", "ln", "matmul", "reduce", "residual", "split"])
         if kind == "binary":
             bshape = [shape[-1]] if rng.random() < 0.5 else [1] * int(rng.integers(1, 4)) + [shape[-1]]
             if rng.random() < 0.2:
@@ -174,6 +225,16 @@ def _random_island(seed: int):
             inits[f"axes{k}"] = np.array(axes, np.int64)
             nodes.append(helper.make_node(str(rng.choice(["ReduceMean", "ReduceMax", "ReduceSum"])), [cur, f"axes{k}"], [out], keepdims=1))
             shape = [1 if i in axes else s for i, s in enumerate(shape)]
+        elif kind == "split":
+            axis = int(rng.choice([a for a in (1, 2, 3) if shape[a] > 1] or [3]))
+            if shape[axis] < 2:
+                k -= 1
+                continue
+            first = int(rng.integers(1, shape[axis]))
+            inits[f"sizes{k}"] = np.array([first, shape[axis] - first], np.int64)
+            nodes += [helper.make_node("Split", [cur, f"sizes{k}"], [f"p{k}", f"q{k}"], axis=axis - 4 * int(rng.random() < 0.5)),
+                      helper.make_node("Sigmoid", [f"p{k}"], [f"s{k}"]),
+                      helper.make_node("Concat", [f"q{k}", f"s{k}"], [out], axis=axis)]
         else:
             same = [v for v, s in values.items() if s == shape and v != cur]
             if not same:
@@ -187,13 +248,19 @@ def _random_island(seed: int):
     if [shape[0], shape[3], shape[1], shape[2]] == [n, c, h, w]:
         nodes.append(helper.make_node("Add", ["a", "back"], ["y"]))
         result = "y"
+    outputs = [helper.make_tensor_value_info(result, TensorProto.FLOAT, None)]
+    if rng.random() < 0.4:  # a global pool as the network's head writes it: no keepdims
+        kept = [[0, 3], [0, 1, 2], [0]][int(rng.integers(3))]
+        inits["pool_axes"] = np.array([a for a in range(4) if a not in kept], np.int64)
+        nodes.append(helper.make_node("ReduceMean", [cur, "pool_axes"], ["pooled"], keepdims=0))
+        outputs.append(helper.make_tensor_value_info("pooled", TensorProto.FLOAT, None))
     graph = helper.make_graph(nodes, "island", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, 3, h, w])],
-                              [helper.make_tensor_value_info(result, TensorProto.FLOAT, None)],
+                              outputs,
                               [numpy_helper.from_array(v, name) for name, v in inits.items()])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)]), (n, c, h, w)
 
 
-@pytest.mark.parametrize("seed", range(24))
+@pytest.mark.parametrize("seed", range(32))
 def test_random_islands_agree_with_cpu(seed):
     """Islands nobody wrote by hand: channels-first or left alone, the answer is the cpu target's."""
     model, shape = _random_island(seed)
