@@ -512,6 +512,7 @@ class AssignLayout(ModulePass):
             if isinstance(fn, func.FuncOp):
                 _group_norms(fn.body.block, layout)
                 _resize_planes(fn.body.block, layout.weights)
+                _resize_separable(fn.body.block, layout)
                 layout.run_block(fn.body.block)
         layout.cleanup()
         PatternRewriteWalker(CancelTransData()).rewrite_module(op)
@@ -556,10 +557,11 @@ def _group_norms(block: Block, layout: _Layout) -> None:
             Rewriter.erase_op(dead)
 
 
-def resizes_planes(op: Operation) -> bool:
-    """A Resize of the last two axes of a 4-D tensor only (its ``axes = [2, 3]`` form)."""
+def resizes_planes(op: Operation, axes: tuple[list[int], ...] = ([2, 3], [2], [3])) -> bool:
+    """A Resize of the last two axes of a 4-D tensor only (its ``axes = [2, 3]`` form), or of
+    one of them (``_resize_separable``): each (n, c) plane on its own."""
     return (isinstance(op, GraphOp) and op.ONNX_TYPE == "Resize" and not op.ONNX_DOMAIN
-            and len(_shape(op.operands[0])) == 4 and sorted(op.onnx_attrs().get("axes") or []) == [2, 3])
+            and len(_shape(op.operands[0])) == 4 and sorted(int(a) % 4 for a in op.onnx_attrs().get("axes") or []) in axes)
 
 
 def _resize_planes(block: Block, weights: WeightStore | None) -> None:
@@ -596,14 +598,57 @@ def _resize_planes(block: Block, weights: WeightStore | None) -> None:
         Rewriter.erase_op(op)
 
 
-def tile_fits(chip: Chip, precision: str, t: TensorType, op_type: str, elements: int) -> bool:
+def tile_fits(chip: Chip, precision: str, t: TensorType, op_type: str, elements: int, results: int | None = None) -> bool:
     """Whether the smallest tile of a vector kernel of ``op_type`` over ``t``, ``elements``
     values (a whole sample for GroupNormalization, a row of pixels' channels for
-    ChannelLayerNorm), fits the Unified Buffer: the input as GM stores it and the result as
-    the kernel computes it, double buffered."""
+    ChannelLayerNorm, a plane for Resize) and ``results`` result values (as many when not
+    given), fits the Unified Buffer: the input as GM stores it and the result as the kernel
+    computes it, double buffered."""
     num = Numerics.of(precision)
     stored = num.store(dtypes.from_ir(t.element_type).numpy)
-    return 2 * elements * (stored.itemsize + num.compute(op_type, stored).itemsize) <= chip.buffers["ub"]
+    out = elements if results is None else results
+    return 2 * (elements * stored.itemsize + out * num.compute(op_type, stored).itemsize) <= chip.buffers["ub"]
+
+
+def _resize_separable(block: Block, layout: _Layout) -> None:
+    """A Resize of H and W (its ``axes = [2, 3]`` form) whose planes do not fit UB -> a Resize
+    of one axis, then of the other: ONNX's interpolation is a product of one-axis ones (the
+    reference evaluator computes it axis by axis), so the two give its result, as CANN's
+    resize kernels tile large planes. Each one-axis Resize tiles in UB: W's over rows of
+    the plane, H's over runs of columns (``vector_kernel._build_columns``); the axis whose
+    resize leaves the smaller intermediate goes first. Not under a keep-aspect-ratio policy
+    with sizes (its scale is shared by both axes) or with parameters computed at run time."""
+    for op in list(block.walk()):
+        if not resizes_planes(op, ([2, 3],)) or op.parent is None:
+            continue
+        assert isinstance(op, GraphOp)
+        x, y, attrs = op.operands[0], op.results[0], op.onnx_attrs()
+        (n, c, hi, wi), (_, _, ho, wo) = _shape(x), _shape(y)
+        if min(hi, wi, ho, wo) < 1 or tile_fits(layout.chip, layout.precision, x.type, "Resize", hi * wi, ho * wo):  # pyright: ignore[reportArgumentType]
+            continue
+        roi, scales, sizes = ([*op.operands[1:], None, None])[:3]
+        got = [None if v is None or not _is_tensor(v) else constant_value(v, layout.weights) for v in (roi, scales, sizes)]
+        if any(v is not None and _is_tensor(v) and a is None for v, a in zip((roi, scales, sizes), got)):
+            continue
+        r, sc, sz = (a if a is not None and a.size else None for a in got)
+        if (sz is not None and attrs.get("keep_aspect_ratio_policy", "stretch") != "stretch") or (sz is None and sc is None):
+            continue
+        axes = [int(a) % 4 for a in attrs["axes"]]
+        src, x_dt = src_of(op), spec_of(x.type)[1]  # pyright: ignore[reportOptionalSubscript]
+        order = [3, 2] if hi * wo <= ho * wi else [2, 3]
+        cur, dims, new_ops = x, [n, c, hi, wi], []
+        for axis in order:
+            k = axes.index(axis)
+            params = [None if a is None else make_constant(a[[k, k + 2]] if a is r else a[[k]], src, layout.weights, "resize")
+                      for a in (r, sc, sz)]
+            ins = [cur] + [v if p_ is None else p_.results[0] for v, p_ in zip(op.operands[1:4], params)]
+            dims[axis] = _shape(y)[axis]
+            one = build("Resize", ins, {**attrs, "axes": [axis]}, src, result_specs=[(tuple(dims), x_dt)])
+            new_ops += [*(p_ for p_ in params if p_ is not None), one]
+            cur = one.results[0]
+        Rewriter.insert_op(new_ops, InsertPoint.before(op))
+        y.replace_all_uses_with(cur)
+        Rewriter.erase_op(op)
 
 
 def _is_constant(v: SSAValue) -> bool:

@@ -301,9 +301,9 @@ def _build_row_pool(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp 
 
 
 # Ops that mix values along a span of axes and nothing after it (a reduction over axes
-# [a..b], a softmax, arg-max or cumulative sum along axis a): the axes after the span are
-# independent columns.
-_ALONG_AXES = frozenset({"Softmax", "LogSoftmax", "ArgMax", "ArgMin", "CumSum",
+# [a..b], a softmax, arg-max or cumulative sum along axis a, a Resize of axis a alone): the
+# axes after the span are independent columns.
+_ALONG_AXES = frozenset({"Softmax", "LogSoftmax", "ArgMax", "ArgMin", "CumSum", "Resize",
                          *(t for t in VECTOR_OPS if t.startswith("Reduce"))})
 
 
@@ -330,6 +330,11 @@ def _mixed_span(g: Group) -> tuple[int, int] | None:
         if mixed != list(range(mixed[0], mixed[-1] + 1)):
             return None  # reduced axes with kept ones between them
         a, b = mixed[0], mixed[-1]
+    if op.ONNX_TYPE == "Resize":  # one axis, named: its sizes and scales then hold that axis alone
+        axes = op.onnx_attrs().get("axes") or []
+        if len(axes) != 1:
+            return None
+        a = b = int(axes[0]) % rank
     return (a, b) if b < rank - 1 else None
 
 
@@ -343,9 +348,10 @@ def _column_view(s: tuple[int, ...], a: int, trail: int) -> list[int]:
 
 
 def _build_columns(name: str, chip: Chip, num: Numerics, g: Group) -> KernelOp | str:
-    """A reduction, softmax, arg-max or cumulative sum along axes a..b of x whose span does
-    not fit UB as a row (a segmentation head's ArgMax over classes of [N, K, H, W], Hiera's
-    max over its mask units [B, 4, N, C]): the axes after the span are independent, so a
+    """A reduction, softmax, arg-max, cumulative sum or Resize along axes a..b of x whose span
+    does not fit UB as a row (a segmentation head's ArgMax over classes of [N, K, H, W],
+    Hiera's max over its mask units [B, 4, N, C], the H half of a large plane's Resize,
+    ascend-layout's ``_resize_separable``): the axes after the span are independent, so a
     tile is the whole span for a run of t of them, x viewed as [L, (span), T] at its own
     rank (``_column_view``), a work item (l, block of t columns). CANN's reduce kernels
     tile the non-reduced trailing axes the same way."""

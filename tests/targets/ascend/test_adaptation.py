@@ -742,16 +742,16 @@ def test_optional_ops_on_the_ai_cpu_under_float16_storage(target):
     assert got["h"] and np.array_equal(got["g"], feeds["x"])
 
 
-def _conv_resize(resize_inputs, inits, attrs, opset):
+def _conv_resize(resize_inputs, inits, attrs, opset, shape=(2, 16, 9, 7)):
     """Conv -> Resize -> Conv, as an FPN or U-Net upsamples a feature map."""
     rng = np.random.default_rng(5)
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 16, 9, 7])
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
     w = numpy_helper.from_array(rng.standard_normal((16, 16, 3, 3)).astype(np.float32) * 0.1, "w")
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
              helper.make_node("Resize", ["c", *resize_inputs], ["r"], **attrs),
              helper.make_node("Conv", ["r", "w"], ["y"], pads=[1, 1, 1, 1])]
-    feeds = {"x": rng.standard_normal((2, 16, 9, 7)).astype(np.float32)}
+    feeds = {"x": rng.standard_normal(shape).astype(np.float32)}
     return _model(nodes, [x], [y], [w, *inits], opset=opset), feeds
 
 
@@ -775,6 +775,33 @@ def test_an_upsample_between_convolutions_runs_on_the_vector_unit_in_nc1hwc0(tar
     compiled = _agree(model, feeds, target, rtol=1e-4, atol=1e-4)
     assert not compiled.report["aicpu"]
     assert compiled.report["layout"]["transdata"] == 2  # the input's and the output's
+
+
+_UP2 = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")
+_DOWN = numpy_helper.from_array(np.array([1, 1, 0.6, 0.45], np.float32), "scales")
+_ROI = numpy_helper.from_array(np.array([0, 0, 0.1, -0.2, 1, 1, 0.8, 1.3], np.float32), "roi")
+_CROP = numpy_helper.from_array(np.array([1, 16, 150, 170], np.int64), "sizes")
+
+
+@pytest.mark.parametrize("target", CHIPS)
+@pytest.mark.parametrize(("shape", "inputs", "inits", "attrs", "opset"), [
+    ((1, 16, 96, 80), ["", "scales"], [_UP2], {"mode": "nearest"}, 13),
+    ((1, 16, 96, 80), ["", "scales"], [_UP2], {"mode": "linear", "coordinate_transformation_mode": "align_corners"}, 13),
+    ((1, 16, 200, 240), ["", "scales"], [_DOWN], {"mode": "cubic", "antialias": 1, "exclude_outside": 1}, 18),
+    ((1, 16, 120, 100), ["roi", "", "sizes"], [_ROI, _CROP],
+     {"mode": "linear", "coordinate_transformation_mode": "tf_crop_and_resize", "extrapolation_value": 0.5}, 13),
+])
+def test_a_resize_of_planes_larger_than_ub_runs_as_two_one_axis_resizes(target, shape, inputs, inits, attrs, opset):
+    """A plane and its resized copy that do not fit UB together (CrossViT resizes its
+    240 x 240 input to 224; a segmentation head upsamples to the input's size) ran on the AI
+    CPU. ONNX's interpolation is separable: one Resize of W (tiles of rows) and one of H
+    (tiles of columns) give its result, each tiled in UB, and NC1HWC0 passes through both."""
+    model, feeds = _conv_resize(inputs, inits, attrs, opset, shape)
+    compiled = _agree(model, feeds, target, rtol=1e-4, atol=1e-4)
+    assert not compiled.report["aicpu"]
+    assert compiled.report["layout"]["transdata"] == 2  # the input's and the output's
+    resizes = [k for k in compiled.report["kernels"] if "resize" in k["name"]]
+    assert len(resizes) == 2 and all(k["tiling"]["tiles"] > 1 for k in resizes)
 
 
 def test_a_resize_of_the_channels_stays_whole():
