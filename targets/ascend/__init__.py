@@ -39,6 +39,7 @@ class AscendSimTarget(Target):
         "ascend-channels-first": "graphopt.targets.ascend.channels_first:ChannelsFirst",
         "ascend-conv-transpose": "graphopt.targets.ascend.conv_transpose:ConvTransposeToConvPass",
         "ascend-attention-fallback": "graphopt.targets.ascend.attention_fallback:AttentionFallbackPass",
+        "ascend-dft-matmul": "graphopt.targets.ascend.dft_matmul:DftMatmulPass",
         "ascend-depthwise-blocks": "graphopt.targets.ascend.depthwise:DepthwiseBlocksPass",
         "ascend-column-reduce": "graphopt.targets.ascend.column_reduce:ColumnReducePass",
         "ascend-long-rows": "graphopt.targets.ascend.long_rows:LongRowsPass",
@@ -111,8 +112,8 @@ class AscendSimTarget(Target):
         # A ConvTranspose becomes a Conv, and a channels-last island's matmuls 1x1 Convs,
         # before fusion, so their epilogues fuse like any conv's.
         fuse = next((k for k, p in enumerate(passes) if p.split("{")[0] == "fuse"), len(passes))
-        passes[fuse:fuse] = ["ascend-attention-fallback", "ascend-channels-first", "ascend-conv-transpose", "ascend-depthwise-blocks", "ascend-column-reduce",
-                             "ascend-long-rows", "ascend-transposed-matmul"]
+        passes[fuse:fuse] = ["ascend-attention-fallback", "ascend-dft-matmul", "ascend-channels-first", "ascend-conv-transpose",
+                             "ascend-depthwise-blocks", "ascend-column-reduce", "ascend-long-rows", "ascend-transposed-matmul"]
         return ",".join([*passes, "ascend-layout", "ascend-lower"])
 
     def build(self, module: ModuleOp, weights: WeightStore, input_names: Sequence[str]) -> Executable:
