@@ -113,16 +113,16 @@ class _ToMatmul(RewritePattern):
         axis, length = found
         if not 1 <= length <= MAX_LENGTH or (inverse and onesided):
             return
-        new = NewOps(provenance(op), self.weights)
         picks = _picked_half(op, self.weights)
-        parts = _parts(new, x, self.weights)
-        y = _as_matmul(new, x, parts, axis, length, inverse=inverse, onesided=onesided,
-                       half=None if picks is None else picks[1])
-        matmul_us, aicpu_us = self.costs(op, new)
+        free = _given_parts(x, self.weights)
+        complex_input = (free[1] is not None) if free is not None else xs[-1] == 2
+        matmul_us, aicpu_us = self.costs(op, axis, length, onesided=onesided, complex_input=complex_input,
+                                         split=free is None and complex_input, half=picks is not None)
         if matmul_us is None or (self.by_cost and matmul_us >= aicpu_us):
-            for built in reversed(new.ops):  # detached, but their operands' uses must go
-                built.erase(safe_erase=False)
             return
+        new = NewOps(provenance(op), self.weights)
+        y = _as_matmul(new, x, free or _split_parts(new, x), axis, length, inverse=inverse, onesided=onesided,
+                       half=None if picks is None else picks[1])
         self.remarks.append({"pass": "ascend-dft-matmul", "ops": provenance(op),
                              "reason": f"DFT of length {length} along axis {axis}: a matmul by its Fourier matrix on the cube"
                                        f" (about {matmul_us:.1f} us against {aicpu_us:.1f} us on the AI CPU)"})
@@ -135,53 +135,57 @@ class _ToMatmul(RewritePattern):
             op.results[0].replace_all_uses_with(y)
         rewriter.erase_op(op)
 
-
-    def costs(self, op: GraphOp, new: NewOps) -> tuple[float | None, float]:
+    def costs(self, op: GraphOp, axis: int, length: int, *, onesided: bool, complex_input: bool, split: bool,
+              half: bool) -> tuple[float | None, float]:
         """(the matmul form's time, the DFT's on the AI CPU) in us, as the timing model would
-        roughly put them: a launch per kernel the new ops make (the matmuls, and each
-        Split, Concat and Transpose: a data-movement kernel) plus the matmuls' FLOPs at the
-        cube's peak, against the AI CPU's launch, transfers and work (``aicpu_timing``).
-        None when the cube has no mode for the dtype (float32 on the 310P)."""
+        roughly put them: a launch per kernel the matmul form makes (the matmul, and each
+        Split, Concat and Transpose, a data-movement kernel, that ``_as_matmul`` adds) plus
+        its FLOPs at the cube's peak, against the AI CPU's launch, transfers and work
+        (``aicpu_timing``). None when the cube has no mode for the dtype (float32 on the 310P)."""
         chip, dtype = self.chip, DTYPE_NAME.get(np.dtype(self.num.cube_in))
         if dtype is None or dtype not in chip.macs_per_cycle:
             return None, 0.0
-        flops, kernels = 0.0, 0
-        for o in new.ops:
-            if isinstance(o, GraphOp) and o.ONNX_TYPE == "MatMul":
-                w, v = (shape(a) for a in o.operands)
-                flops += 2.0 * math.prod(shape(o.results[0])) * (w[-1] if len(w) == 2 and len(v) > 2 else v[-2])
-            kernels += isinstance(o, GraphOp) and o.ONNX_TYPE in ("MatMul", "Split", "Concat", "Transpose")
-        cube = kernels * chip.launch_cycles(chip.cube_cores) + flops / chip.peak_flops(dtype) * chip.clock_ghz * 1e9
         x, y = op.operands[0], op.results[0]
+        xs = shape(x)
+        rank = len(xs) - 1
+        rows = (length // 2 + 1 if onesided else length) * (1 if half else 2)
+        cols = xs[axis] * (2 if complex_input else 1)
+        flops = 2.0 * rows * cols * math.prod(xs[:-1]) / xs[axis]
+        moved = axis < rank - 2
+        kernels = 1 + split + complex_input + (0 if half else 2) + moved * (2 if complex_input else 1) + moved
+        cube = kernels * chip.launch_cycles(chip.cube_cores) + flops / chip.peak_flops(dtype) * chip.clock_ghz * 1e9
         store = self.num.store(np_dtype(x)).itemsize
         nbytes = [math.prod(shape(v)) * store for v in (x, y)]
         aicpu = chip.launch_cycles(1) + sum(aicpu_cycles(chip, nbytes[0], op_work(y, [x]), nbytes[1]))
         return chip.cycles_to_us(cube), chip.cycles_to_us(aicpu)
 
 
-def _parts(new: NewOps, x: SSAValue, weights: WeightStore | None) -> tuple[SSAValue, SSAValue | None]:
-    """(re, im) of x [..., 1 or 2] without the last axis; im None when x is real or its
-    imaginary half is a constant zero. Where x is Concat(Unsqueeze(re), Unsqueeze(im)) on the
-    last axis (a complex signal built from two real ones, or a DFT this pass rewrote before),
-    the two are taken as they are, with no Split."""
+def _given_parts(x: SSAValue, weights: WeightStore | None) -> tuple[SSAValue, SSAValue | None] | None:
+    """(re, im) of x when x is Concat(Unsqueeze(re), Unsqueeze(im)) on its last axis (a
+    complex signal built from two real ones, or a DFT this pass rewrote before), im None
+    where it is a constant zero: taken as they are, with no Split. None otherwise."""
     last = len(shape(x)) - 1
     cat = x.owner
-    if isinstance(cat, GraphOp) and cat.ONNX_TYPE == "Concat" and len(cat.operands) == 2 \
-            and int(cat.onnx_attrs().get("axis", 0)) % (last + 1) == last:
-        halves: list[SSAValue | None] = []
-        for v in cat.operands:
-            u = v.owner
-            zero = constant_value(v, weights)
-            if zero is not None and not zero.any():
-                halves.append(None)
-            elif isinstance(u, GraphOp) and u.ONNX_TYPE == "Unsqueeze" and len(shape(u.operands[0])) == last \
-                    and _axes(u, weights) == [last]:
-                halves.append(u.operands[0])
-            else:
-                break
+    if not isinstance(cat, GraphOp) or cat.ONNX_TYPE != "Concat" or len(cat.operands) != 2 \
+            or int(cat.onnx_attrs().get("axis", 0)) % (last + 1) != last:
+        return None
+    halves: list[SSAValue | None] = []
+    for v in cat.operands:
+        u = v.owner
+        zero = constant_value(v, weights)
+        if zero is not None and not zero.any():
+            halves.append(None)
+        elif isinstance(u, GraphOp) and u.ONNX_TYPE == "Unsqueeze" and len(shape(u.operands[0])) == last \
+                and _axes(u, weights) == [last]:
+            halves.append(u.operands[0])
         else:
-            if halves[0] is not None:
-                return halves[0], halves[1]
+            return None
+    re, im = halves
+    return None if re is None else (re, im)
+
+
+def _split_parts(new: NewOps, x: SSAValue) -> tuple[SSAValue, SSAValue | None]:
+    """(re, im) of x [..., 1 or 2] without the last axis, im None for a real x."""
     if shape(x)[-1] == 1:
         return new.op("Squeeze", [x, new.ints([-1], "dft.squeeze")]), None
     a, b = (new.op("Squeeze", [h, new.ints([-1], "dft.squeeze")]) for h in _split(new, x, [1, 1], -1))

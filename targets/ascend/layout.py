@@ -564,6 +564,16 @@ def resizes_planes(op: Operation, axes: tuple[list[int], ...] = ([2, 3], [2], [3
             and len(_shape(op.operands[0])) == 4 and sorted(int(a) % 4 for a in op.onnx_attrs().get("axes") or []) in axes)
 
 
+def _resize_params(op: GraphOp, weights: WeightStore | None) -> tuple[np.ndarray | None, ...] | None:
+    """A Resize's (roi, scales, sizes) as constants, each None when absent or empty; None
+    when one of them is computed at run time."""
+    given = ([*op.operands[1:], None, None])[:3]
+    got = [None if v is None or not _is_tensor(v) else constant_value(v, weights) for v in given]
+    if any(v is not None and _is_tensor(v) and a is None for v, a in zip(given, got)):
+        return None
+    return tuple(a if a is not None and a.size else None for a in got)
+
+
 def _resize_planes(block: Block, weights: WeightStore | None) -> None:
     """Resize(x [N, C, H, W], roi, scales, sizes) with scales 1 (or sizes equal to x's) for N
     and C -> the same Resize over ``axes = [2, 3]`` (ONNX 18's form, the same result): roi,
@@ -576,11 +586,10 @@ def _resize_planes(block: Block, weights: WeightStore | None) -> None:
         x, attrs = op.operands[0], op.onnx_attrs()
         if not _is_tensor(x) or len(_shape(x)) != 4 or attrs.get("axes") is not None:
             continue
-        roi, scales, sizes = ([*op.operands[1:], None, None])[:3]
-        got = [None if v is None or not _is_tensor(v) else constant_value(v, weights) for v in (roi, scales, sizes)]
-        if any(v is not None and _is_tensor(v) and a is None for v, a in zip((roi, scales, sizes), got)):
+        params = _resize_params(op, weights)
+        if params is None:
             continue  # computed at run time
-        r, sc, sz = (a if a is not None and a.size else None for a in got)
+        r, sc, sz = params
         n, c = _shape(x)[:2]
         if sz is not None and (sz.size != 4 or list(sz[:2]) != [n, c] or attrs.get("keep_aspect_ratio_policy", "stretch") != "stretch"):
             continue
@@ -626,11 +635,10 @@ def _resize_separable(block: Block, layout: _Layout) -> None:
         (n, c, hi, wi), (_, _, ho, wo) = _shape(x), _shape(y)
         if min(hi, wi, ho, wo) < 1 or tile_fits(layout.chip, layout.precision, x.type, "Resize", hi * wi, ho * wo):  # pyright: ignore[reportArgumentType]
             continue
-        roi, scales, sizes = ([*op.operands[1:], None, None])[:3]
-        got = [None if v is None or not _is_tensor(v) else constant_value(v, layout.weights) for v in (roi, scales, sizes)]
-        if any(v is not None and _is_tensor(v) and a is None for v, a in zip((roi, scales, sizes), got)):
+        params = _resize_params(op, layout.weights)
+        if params is None:
             continue
-        r, sc, sz = (a if a is not None and a.size else None for a in got)
+        r, sc, sz = params
         if (sz is not None and attrs.get("keep_aspect_ratio_policy", "stretch") != "stretch") or (sz is None and sc is None):
             continue
         axes = [int(a) % 4 for a in attrs["axes"]]
