@@ -298,8 +298,9 @@ BN_BETA = (0.5, 1.0)
 
 
 def extra_models() -> dict[str, tuple[str, Builder]]:
-    """name -> (family, builder) beyond the survey's 24: vision, speech, encoder-decoder,
-    decoder and encoder families, each from a config small enough to compile in seconds."""
+    """name -> (family, builder) beyond the survey's 24: vision, dense prediction (detection,
+    segmentation, depth), speech, encoder-decoder, decoder and encoder families, each from a
+    config small enough to compile in seconds."""
     import transformers as T
 
     attn = {"attn_implementation": "eager"}
@@ -363,6 +364,28 @@ def extra_models() -> dict[str, tuple[str, Builder]]:
                                      depths=[1, 1, 1, 1], num_attention_heads=[1, 1, 2, 2], decoder_hidden_size=64)),
         "swiftformer": ("vision", make("SwiftFormerModel", "SwiftFormerConfig", pix(64), depths=[1, 1, 1, 1],
                                        embed_dims=[16, 32, 48, 64])),
+        # dense prediction: detection, segmentation and depth heads on the backbones above
+        "detr": ("dense", make("DetrForObjectDetection", "DetrConfig", pix(64), use_timm_backbone=False,
+                               use_pretrained_backbone=False, backbone_config=T.ResNetConfig(
+                                   embedding_size=16, hidden_sizes=[16, 32, 48, 64], depths=[1, 1, 1, 1],
+                                   out_features=["stage4"]),
+                               d_model=64, encoder_layers=1, decoder_layers=1, encoder_attention_heads=4,
+                               decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128, num_queries=10,
+                               num_labels=5, **attn)),
+        "yolos": ("dense", make("YolosForObjectDetection", "YolosConfig", pix(), image_size=[32, 32], patch_size=8,
+                                num_detection_tokens=10, **{**small, "num_hidden_layers": 4})),
+        # (its segmentation head: the depth head's ReLU output is ~1e-8 with random weights, below float16)
+        "dpt": ("dense", make("DPTForSemanticSegmentation", "DPTConfig", pix(), image_size=32, patch_size=8,
+                              backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[16, 32, 48, 64], fusion_hidden_size=32,
+                              reassemble_factors=[4, 2, 1, 0.5], num_labels=5, **{**small, "num_hidden_layers": 4})),
+        "glpn": ("dense", make("GLPNForDepthEstimation", "GLPNConfig", pix(64), hidden_sizes=[16, 32, 48, 64],
+                               depths=[1, 1, 1, 1], num_attention_heads=[1, 1, 2, 2], decoder_hidden_size=32)),
+        # at 192 px the last feature map is 6 x 6, which every pyramid pooling scale (1, 2, 3, 6) divides:
+        # the TorchScript exporter writes adaptive_avg_pool2d only then
+        "upernet": ("dense", make("UperNetForSemanticSegmentation", "UperNetConfig", pix(192), backbone_config=T.ConvNextConfig(
+                                      hidden_sizes=[16, 32, 48, 64], depths=[1, 1, 1, 1],
+                                      out_features=["stage1", "stage2", "stage3", "stage4"]),
+                                  hidden_size=32, auxiliary_in_channels=48, num_labels=5)),
         # speech
         "wav2vec2": ("speech", make("Wav2Vec2Model", "Wav2Vec2Config", wav, **audio)),
         "hubert": ("speech", make("HubertModel", "HubertConfig", wav, **audio)),
@@ -709,7 +732,7 @@ def _judge_error(path: Path, feeds: dict[str, np.ndarray], reference: Sequence[A
 @dataclass(frozen=True)
 class Entry:
     name: str  # zoo/resnet50, hf/bert@ts, tc/bert
-    family: str  # cnn, vision, speech, enc-dec, decoder, encoder
+    family: str  # cnn, vision, dense, speech, enc-dec, decoder, encoder
     source: str  # zoo, ts, dynamo, sdpa23, torch.compile, torch.export, timm-ts, timm-dynamo
     arch: str
     size: int | None = None  # zoo: image size
@@ -1227,7 +1250,7 @@ def _mismatch_cause(row: dict[str, Any]) -> str:
 
 
 # transformers' vision models that are convolutional networks (no attention blocks).
-_HF_CNNS = frozenset("resnet regnet mobilenet-v1 mobilenet-v2 efficientnet convnext convnext-v2 poolformer bit".split())
+_HF_CNNS = frozenset("resnet regnet mobilenet-v1 mobilenet-v2 efficientnet convnext convnext-v2 poolformer bit upernet".split())
 
 
 def _is_cnn(model: str) -> bool:
