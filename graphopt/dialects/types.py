@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import DYNAMIC_INDEX, TensorType, UnrankedTensorType
@@ -23,6 +24,13 @@ def shape_of(t: TensorType) -> tuple[int, ...]:
 
 def tensor(element_type: Attribute, shape: Sequence[int]) -> TensorType:
     """A ranked tensor type; -1 is an unknown dimension (printed ``?``)."""
+    return _tensor(element_type, tuple(int(d) for d in shape))
+
+
+@functools.lru_cache(maxsize=8192)
+def _tensor(element_type: Attribute, shape: tuple[int, ...]) -> TensorType:
+    # Types are immutable values, and building one verifies every dimension attribute; a
+    # model repeats its types (densenet121's import: 444 ms without this cache, 400 with it).
     return TensorType(element_type, [DYNAMIC_INDEX if d < 0 else d for d in shape])
 
 
