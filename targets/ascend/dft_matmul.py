@@ -2,8 +2,9 @@
 
 The AI Core has no FFT; the cube does dense matmuls at its peak. A DFT of length L along one
 axis is the matmul of that axis with the L x L Fourier matrix, O(L^2) work against the
-FFT's O(L log L) but on the unit that is 10-100x faster than the AI CPU the DFT would
-otherwise run on (FNet mixes tokens with two DFTs per layer; TPUs run it the same way).
+FFT's O(L log L), but on the cube instead of the AI CPU the DFT would otherwise run on
+(FNet mixes tokens with two DFTs per layer; TPUs run it the same way). FNet-base's mixing,
+[1, 512, 768] in force_fp16 on the 910B: 833 us on the AI CPU, 73 us as two matmuls.
 With a = re(x), b = im(x) stacked along the DFT axis (b absent for a real input), one
 matmul by a real block matrix gives both halves of the result:
 
