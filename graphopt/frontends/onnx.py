@@ -272,7 +272,9 @@ def _bind_shapes(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]], ini
     known_inputs = {vi.name for vi in model.graph.input}
     for name in shapes:
         if name not in known_inputs:
-            raise GraphoptError(f"--shape {name}: the model has no input {name!r} (inputs: {', '.join(sorted(known_inputs - inits))})")
+            # (named by --shape, or by --input, whose array's shape is bound too; shapes= in the API)
+            raise GraphoptError(f"{name}: the model has no input {name!r} to bind a shape or array to (inputs: "
+                                f"{', '.join(sorted(known_inputs - inits))})")
     for vi in model.graph.input:
         if vi.name in inits:
             continue

@@ -134,6 +134,16 @@ def test_run_input_name_not_in_model(tmp_path):
     np.save(tmp_path / "z.npy", np.zeros((1, 2, 6, 6), np.float32))
     line = assert_one_line_error(cli("run", model, "--input", "z=z.npy", cwd=tmp_path))
     assert "z" in line.removeprefix("graphopt: error:")
+    assert "--shape" not in line  # it named the flag the user did not give
+
+
+def test_compile_input_name_not_in_model(tmp_path):
+    """A TorchScript export drops an input the model does not read (RWKV's attention_mask):
+    validating on the saved inputs then names the extra one, and the model's inputs."""
+    model = save(cnn_model(), tmp_path / "m.onnx")
+    np.save(tmp_path / "z.npy", np.zeros((1, 2, 6, 6), np.float32))
+    line = _compile_fails(tmp_path, model, "--input", "z=z.npy")
+    assert "'z'" in line and "inputs: x" in line and "--shape" not in line
 
 
 def test_unknown_target(tmp_path):
