@@ -21,7 +21,7 @@ Values are arrays, Python lists of arrays (sequences) and ``None`` (empty option
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -68,6 +68,11 @@ class ExecutionPlan:
     peak_bytes: int
     nested: bool = False  # a region's plan: its inputs come from kernels, not from users
     yields: tuple[Want, ...] = ()  # what each output must be (a Loop's rule shapes empty scans by it)
+    # Steps whose results have been checked once against fully static planned types: with
+    # every input's type static too (checked on each call), a kernel gives the same shapes
+    # and dtypes on every call, so later calls skip the check (a third of the per-step work
+    # of a small model). Filled by the first run.
+    proven: list[bool] = field(default_factory=list, repr=False)
 
     def run(self, inputs: Sequence[Any], observe: Observer | None = None) -> list[Any]:
         slots: list[Any] = [None] * self.n_slots
@@ -76,7 +81,10 @@ class ExecutionPlan:
         check = _check_result if self.nested else _check_input
         for (name, slot, want), value in zip(self.inputs, inputs, strict=True):
             slots[slot] = check(name, value, want)
-        for step in self.steps:
+        if not self.proven:
+            self.proven = [False] * len(self.steps)
+        provable = _all_static(want for _, _, want in self.inputs)
+        for k, step in enumerate(self.steps):
             try:
                 result = step.kernel(*[slots[i] for i in step.ins], **step.kwargs)
             except GraphoptError:
@@ -85,8 +93,13 @@ class ExecutionPlan:
                 raise GraphoptError(f"{step.label}: {type(e).__name__}: {e}") from None
             several = isinstance(result, tuple) or (isinstance(result, list) and not step.whole)
             results = result if several else (result,)
-            for slot, value, want in zip(step.outs, results, step.expect):
-                slots[slot] = _check_result(step.label, value, want)
+            if self.proven[k] and all(type(v) is np.ndarray for v in results):
+                for slot, value in zip(step.outs, results):
+                    slots[slot] = value
+            else:
+                for slot, value, want in zip(step.outs, results, step.expect):
+                    slots[slot] = _check_result(step.label, value, want)
+                self.proven[k] = provable and _all_static(step.expect)
             if observe is not None:
                 for key, slot in zip(step.sources, step.outs):
                     if key is not None:
@@ -136,6 +149,11 @@ def _check_input(name: str, value: Any, want: Want) -> Any:
     if len(value.shape) != len(shape) or any(d not in (-1, v) for d, v in zip(shape, value.shape)):
         raise GraphoptError(f"input {name}: shape {value.shape}, the model was compiled for {shape}; recompile with --shape")
     return value
+
+
+def _all_static(wants: Any) -> bool:
+    """Whether every planned type is a tensor of a fully known shape."""
+    return all(isinstance(w, tuple) and -1 not in w[0] for w in wants)
 
 
 def _check_result(label: str, value: Any, want: Want) -> Any:
