@@ -128,7 +128,7 @@ def _layer_normalization(x: Any, scale: Any, b: Any = None, *, axis: int = -1, e
         lib.layer_norm(native.ptr(xc), native.ptr(scale if scale.flags.c_contiguous else np.ascontiguousarray(scale)),
                        native.ptr(b if b is None or b.flags.c_contiguous else np.ascontiguousarray(b)), native.ptr(y),
                        native.ptr(stats[0]), native.ptr(stats[1]), xc.size // max(last[0], 1), last[0], epsilon,
-                       native.threads())
+                       native.threads_for(xc.size))
         return y, stats[0], stats[1]
     if not fast or np.broadcast_shapes(x.shape, *(p.shape for p in params)) != x.shape:
         return get_rule("LayerNormalization")(x, scale, b, axis=axis, epsilon=epsilon, stash_type=stash_type)  # type: ignore[misc]
@@ -150,7 +150,7 @@ def _softmax(x: Any, *, axis: int = -1) -> Any:
     if x.dtype == np.float32 and x.ndim and axis % x.ndim == x.ndim - 1 and (lib := native.library()):
         xc = np.ascontiguousarray(x)
         y = np.empty_like(xc)
-        lib.softmax(native.ptr(xc), native.ptr(y), xc.size // max(x.shape[-1], 1), x.shape[-1], native.threads())
+        lib.softmax(native.ptr(xc), native.ptr(y), xc.size // max(x.shape[-1], 1), x.shape[-1], native.threads_for(xc.size))
         return y
     with np.errstate(all="ignore"):
         e = np.subtract(x, np.max(x, axis=axis, keepdims=True))
@@ -187,7 +187,7 @@ def _conv(x: Any, w: Any, b: Any = None, *, auto_pad: str = "NOTSET", dilations:
         bc = None if b is None else np.ascontiguousarray(b)
         y = np.empty((n, m, oh, ow), np.float32)
         lib.dw_conv2d(native.ptr(xc), native.ptr(wc), native.ptr(bc), native.ptr(y), n, c, *x.shape[2:], kh, kw, oh, ow,
-                      sh, sw, dh, dw, begin[0], begin[1], native.threads())
+                      sh, sw, dh, dw, begin[0], begin[1], native.threads_for(y.size * kh * kw))
         return y
     if kh == kw == 1 and sh == sw == 1 and not any(begin) and not any(end) and group == 1:
         y = np.matmul(w.reshape(m, c), x.reshape(n, c, oh * ow)).reshape(n, m, oh, ow)
@@ -254,7 +254,7 @@ def _pool_native(x: Any, kw: dict[str, Any], mode: int) -> Any:
     xc = np.ascontiguousarray(x)
     y = np.empty((*x.shape[:2], oh, ow), np.float32)
     lib.pool2d(native.ptr(xc), native.ptr(y), x.shape[0] * x.shape[1], *x.shape[2:], *k, oh, ow, *strides, *dil,
-               begin[0], begin[1], declared[0], declared[1], mode, native.threads())
+               begin[0], begin[1], declared[0], declared[1], mode, native.threads_for(y.size * k[0] * k[1]))
     return y
 
 

@@ -96,6 +96,18 @@ def threads() -> int:
     return int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
 
 
+# Work (values read or written, taps counted) below which a kernel runs on one thread: waking
+# a pool costs more than such a loop (a GPT-2 block's LayerNorm of 16 x 64 took 0.2 ms on two
+# threads with the other core busy, a few us on one); onnxruntime's thread pool decides by
+# cost likewise.
+PARALLEL_MIN = 1 << 16
+
+
+def threads_for(work: int) -> int:
+    """Threads for a kernel doing ``work``: ``threads()``, or one for small work."""
+    return threads() if work >= PARALLEL_MIN else 1
+
+
 @cache
 def library() -> ctypes.CDLL | None:
     """The loaded kernels, or None (no compiler, a failed build, or GRAPHOPT_NATIVE=0)."""
