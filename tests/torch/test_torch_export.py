@@ -181,3 +181,29 @@ def test_exported_program_float16_overflow_is_named():
     keep = re.search(r"or keep (.*) in float32", str(e.value)).group(1).split(", ")
     assert any("where" in k for k in keep) and any("softmax" in k for k in keep), keep
     graphopt.compile(program, "ascend-sim", validate=True, inputs=feeds, target_options={"keep_dtype": keep})
+
+
+class _TimeShift(torch.nn.Module):
+    """RWKV's token shift: nn.ZeroPad2d((0, 0, 1, -1)) pads one step ahead of the sequence and
+    crops one behind (a negative pad), then mixes the two; and a pad cropping on both sides."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shift = torch.nn.ZeroPad2d((0, 0, 1, -1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mixed = x * 0.25 + self.shift(x) * 0.75
+        return torch.nn.functional.pad(mixed, (-1, 2, 0, -2), value=1.5)
+
+
+@pytest.mark.parametrize("target", ["cpu", "ascend-sim"])
+def test_negative_padding_crops(target):
+    """aten.constant_pad_nd with negative pads was refused; it is a Slice, then a Pad."""
+    x = torch.randn(2, 6, 5)
+    compiled = graphopt.compile(_TimeShift(), target, example_inputs=(x,),
+                                target_options={"precision": "must_keep_origin_dtype"} if target != "cpu" else None)
+    with torch.no_grad():
+        want = _TimeShift()(x)
+    got = compiled.run([x.numpy()])[compiled.output_names[0]]
+    assert got.shape == tuple(want.shape) == (2, 4, 6)
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-6)

@@ -178,8 +178,15 @@ def _pad(L: Lowering, x: SSAValue, pad: Sequence[int], value: Any = 0) -> SSAVal
     begins, ends = [0] * r, [0] * r
     for k in range(len(pad) // 2):  # torch pads the last axis first
         begins[r - 1 - k], ends[r - 1 - k] = int(pad[2 * k]), int(pad[2 * k + 1])
-    if any(p < 0 for p in begins + ends):
-        raise UnsupportedOp(f"{L.where()}: negative padding is not supported")
+    if any(p < 0 for p in begins + ends):  # a negative pad crops (RWKV's time shift pads 1 ahead, crops 1 behind)
+        shape = spec(x)[0]
+        cut = [k for k in range(r) if begins[k] < 0 or ends[k] < 0]
+        starts = [max(0, -begins[k]) for k in cut]
+        stops = [shape[k] - max(0, -ends[k]) for k in cut]
+        x = L.op("Slice", [x, L.ints(starts), L.ints(stops), L.ints(cut)])
+        begins, ends = [max(0, b) for b in begins], [max(0, e) for e in ends]
+        if not any(begins + ends):
+            return x
     return L.op("Pad", [x, L.ints(begins + ends), L.const(np.asarray(value, spec(x)[1].numpy))], {"mode": "constant"})
 
 
