@@ -1,8 +1,10 @@
 """The torch.compile backend: ``torch.compile(model, backend="graphopt")``.
 
 Registered through the ``torch_dynamo_backends`` entry point (pyproject.toml), so user
-code needs no ``import graphopt``. Options: ``options={"target": "cpu", "pipeline": None,
-"opt_level": 2, "validate": False, "report_dir": None}``; with ``report_dir``, each
+code needs no ``import graphopt``. Options: ``options={"target": "cpu", "target_options": None,
+"pipeline": None, "opt_level": 2, "validate": False, "report_dir": None}``
+(``target_options``: the target's own, ``{"precision": "must_keep_origin_dtype"}`` on
+ascend-sim, as ``graphopt.compile`` takes them); with ``report_dir``, each
 compiled graph writes its report there (on ascend-sim: the simulated time, per-unit
 utilisation and MFU).
 
@@ -40,7 +42,7 @@ import numpy as np
 
 from graphopt.errors import GraphoptError
 
-_OPTIONS = {"target", "pipeline", "opt_level", "validate", "report_dir"}
+_OPTIONS = {"target", "target_options", "pipeline", "opt_level", "validate", "report_dir"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class BackendOptions:
     opt_level: int = 2
     validate: bool = False
     report_dir: str | None = None  # each compiled graph's report.json goes there
+    # The target's own options, as graphopt.compile's target_options: {"precision": ...} on ascend-sim
+    target_options: Mapping[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, options: Mapping[str, Any] | None) -> BackendOptions:
@@ -57,6 +61,10 @@ class BackendOptions:
         unknown = set(options) - _OPTIONS
         if unknown:
             raise GraphoptError(f"torch.compile option {sorted(unknown)[0]!r}: graphopt takes {', '.join(sorted(_OPTIONS))}")
+        given = options.get("target_options")
+        if given is not None and (not isinstance(given, Mapping) or not all(isinstance(k, str) for k in given)):
+            raise GraphoptError(f"torch.compile option 'target_options' {given!r}: give a dict of option name -> value, "
+                                "e.g. {'precision': 'must_keep_origin_dtype'}")
         return cls(**options)
 
 
@@ -155,7 +163,8 @@ class GraphRunner:
         imported = lower_graph(self.gm, args, parameters=self.parameters)
         # A JIT compile verifies the IR once, after the pipeline, not between every pass:
         # first-call latency is what a torch.compile user waits for.
-        compiled = build_compiled(imported, get_target(self.opts.target), opt_level=self.opts.opt_level,
+        target = get_target(self.opts.target, **dict(self.opts.target_options or {}))
+        compiled = build_compiled(imported, target, opt_level=self.opts.opt_level,
                                   pipeline=self.opts.pipeline, label=f"torch.compile graph ({self.phase})",
                                   options=PipelineOptions(verify_each=False))
         if self.opts.report_dir is not None:

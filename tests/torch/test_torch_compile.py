@@ -223,6 +223,27 @@ def test_report_dir_gets_each_graphs_report(tmp_path):
     assert list(x.shape) in report["input_shapes"]  # with the parameters, which torch passes as inputs
 
 
+def test_target_options_reach_the_target(tmp_path):
+    """options={"target_options": {...}}: the target's own options, as graphopt.compile
+    takes them (ascend-sim in float32 here: its result is eager's within float32 rounding);
+    a target option it does not have, and a value that is not a dict, are refused."""
+    import json
+
+    model, x = tmodels.moe(), MODELS["moe"][1]()
+    opts = {"target": "ascend-sim", "target_options": {"precision": "must_keep_origin_dtype"}, "report_dir": str(tmp_path)}
+    with torch.no_grad():
+        got = torch.compile(model, backend="graphopt", options=opts)(x)
+        torch.testing.assert_close(got, model(x), rtol=1e-5, atol=1e-5)
+    report = json.loads(sorted(tmp_path.glob("graph*_infer.json"))[0].read_text())
+    assert report["chip"]["precision"] == "must_keep_origin_dtype"
+    torch._dynamo.reset()
+    with pytest.raises(Exception, match="has no such option"):
+        torch.compile(model, backend="graphopt", options={"target_options": {"precision": "x"}})(x)
+    torch._dynamo.reset()
+    with pytest.raises(Exception, match="target_options"):
+        torch.compile(model, backend="graphopt", options={"target_options": "fp32"})(x)
+
+
 def test_float16_validation_is_judged_by_what_float16_costs_the_graph():
     """Ten residual tanh layers lose more in float16 than the fixed tolerance allows; eager
     with every value rounded to float16 loses as much, so validate=True passes; the floor
