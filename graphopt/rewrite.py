@@ -53,6 +53,16 @@ def constant_value(value: SSAValue, weights: WeightStore | None) -> np.ndarray |
     return None
 
 
+def axes_of(op: GraphOp, weights: WeightStore | None) -> list[int] | None:
+    """An op's ``axes`` as given: its attribute (the older opsets' Reduce*, Unsqueeze,
+    Squeeze), else its constant second input; None when absent or computed at run time."""
+    axes = op.onnx_attrs().get("axes")
+    if axes is None and len(op.operands) > 1:
+        found = constant_value(op.operands[1], weights)
+        axes = None if found is None else found.reshape(-1).tolist()
+    return None if axes is None else [int(a) for a in axes]
+
+
 def scalar_value(value: SSAValue, weights: WeightStore | None) -> float | None:
     """The value of a constant whose elements are all equal, else None."""
     array = constant_value(value, weights)

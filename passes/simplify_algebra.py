@@ -31,7 +31,7 @@ from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
 
 from graphopt.dialects.graph import GraphOp
-from graphopt.rewrite import NewOps, constant_value, discard, producer, scalar_value, src_of, weights_of
+from graphopt.rewrite import NewOps, axes_of, discard, producer, scalar_value, src_of, weights_of
 from graphopt.weights import WeightStore
 
 # op type -> (neutral element, operand positions it may stand in)
@@ -79,10 +79,7 @@ class SumOfStack(RewritePattern):
             return
         x = op.operands[0]
         rank = len(_shape(x))
-        axes = op.onnx_attrs().get("axes")
-        if axes is None and len(op.operands) > 1:
-            found = constant_value(op.operands[1], self.weights)
-            axes = None if found is None else found.reshape(-1).tolist()
+        axes = axes_of(op, self.weights)
         if not axes or len(axes) != 1 or not rank:
             return
         k = int(axes[0]) % rank

@@ -55,7 +55,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 from graphopt.dialects.graph import ConstantOp, GraphOp, WeightOp, is_parameter
 from graphopt.dialects.shapes import spec_of
 from graphopt.dialects.traits import Elementwise, LayoutSensitive, Movement
-from graphopt.rewrite import build, constant_value, make_constant, remarks_of, sole_user, src_of, weights_of
+from graphopt.rewrite import axes_of, build, constant_value, make_constant, remarks_of, sole_user, src_of, weights_of
 from graphopt.targets.ascend.chip import Chip, pass_target
 from graphopt.targets.ascend.layout import tile_fits
 from graphopt.weights import WeightStore
@@ -227,11 +227,8 @@ class _ChannelsFirst:
 
     def reduce_axes(self, op: GraphOp) -> list[int] | None:
         """The reduction's axes (of the channels-last value), when known at compile time."""
-        axes = op.onnx_attrs().get("axes")
-        if axes is None and len(op.operands) > 1 and isinstance(op.operands[1].type, TensorType):
-            found = self.constant(op.operands[1])
-            axes = None if found is None else found.reshape(-1).tolist()
-        return None if axes is None else [int(a) % 4 for a in axes]
+        axes = axes_of(op, self.weights)
+        return None if axes is None else [a % 4 for a in axes]
 
     # -- rewriting ----------------------------------------------------------------------
     def rewrite(self, isl: _Island) -> None:

@@ -39,7 +39,7 @@ from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, Rewrite
 from xdsl.rewriter import InsertPoint
 
 from graphopt.dialects.graph import GraphOp, provenance
-from graphopt.rewrite import NewOps, build, constant_value, remarks_of, weights_of
+from graphopt.rewrite import NewOps, axes_of, build, constant_value, remarks_of, weights_of
 from graphopt.targets.ascend.aicpu_timing import aicpu_cycles, op_work
 from graphopt.targets.ascend.chip import Chip, pass_target
 from graphopt.targets.ascend.group import np_dtype, shape
@@ -196,11 +196,8 @@ def _split_parts(new: NewOps, x: SSAValue) -> tuple[SSAValue, SSAValue | None]:
 def _axes(op: GraphOp, weights: WeightStore | None) -> list[int] | None:
     """An Unsqueeze's axes (attribute before opset 13, input after), counted from the front."""
     rank = len(shape(op.results[0]))
-    axes = op.onnx_attrs().get("axes")
-    if axes is None and len(op.operands) > 1:
-        found = constant_value(op.operands[1], weights)
-        axes = None if found is None else found.reshape(-1).tolist()
-    return None if axes is None else sorted(int(a) % rank for a in axes)
+    axes = axes_of(op, weights)
+    return None if axes is None else sorted(a % rank for a in axes)
 
 
 def _picked_half(op: GraphOp, weights: WeightStore | None) -> tuple[list[GraphOp], int] | None:
