@@ -71,8 +71,14 @@ class ExecutionPlan:
     # Steps whose results have been checked once against fully static planned types: with
     # every input's type static too (checked on each call), a kernel gives the same shapes
     # and dtypes on every call, so later calls skip the check (a third of the per-step work
-    # of a small model). Filled by the first run.
-    proven: list[bool] = field(default_factory=list, repr=False)
+    # of a small model). ``provable``: which steps qualify, fixed with the plan.
+    proven: list[bool] = field(init=False, repr=False)
+    provable: list[bool] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        static_inputs = _all_static(want for _, _, want in self.inputs)
+        self.provable = [static_inputs and _all_static(step.expect) for step in self.steps]
+        self.proven = [False] * len(self.steps)
 
     def run(self, inputs: Sequence[Any], observe: Observer | None = None) -> list[Any]:
         slots: list[Any] = [None] * self.n_slots
@@ -81,9 +87,6 @@ class ExecutionPlan:
         check = _check_result if self.nested else _check_input
         for (name, slot, want), value in zip(self.inputs, inputs, strict=True):
             slots[slot] = check(name, value, want)
-        if not self.proven:
-            self.proven = [False] * len(self.steps)
-        provable = _all_static(want for _, _, want in self.inputs)
         for k, step in enumerate(self.steps):
             try:
                 result = step.kernel(*[slots[i] for i in step.ins], **step.kwargs)
@@ -99,7 +102,7 @@ class ExecutionPlan:
             else:
                 for slot, value, want in zip(step.outs, results, step.expect):
                     slots[slot] = _check_result(step.label, value, want)
-                self.proven[k] = provable and _all_static(step.expect)
+                self.proven[k] = self.provable[k]
             if observe is not None:
                 for key, slot in zip(step.sources, step.outs):
                     if key is not None:
