@@ -647,12 +647,13 @@ def _resize_separable(block: Block, layout: _Layout) -> None:
         cur, dims, new_ops = x, [n, c, hi, wi], []
         for axis in order:
             k = axes.index(axis)
-            params = [None if a is None else make_constant(a[[k, k + 2]] if a is r else a[[k]], src, layout.weights, "resize")
+            # this axis's entries of roi ([start, end]), scales and sizes
+            consts = [None if a is None else make_constant(a[[k, k + 2]] if a is r else a[[k]], src, layout.weights, "resize")
                       for a in (r, sc, sz)]
-            ins = [cur] + [v if p_ is None else p_.results[0] for v, p_ in zip(op.operands[1:4], params)]
+            ins = [cur] + [v if c_ is None else c_.results[0] for v, c_ in zip(op.operands[1:4], consts)]
             dims[axis] = _shape(y)[axis]
             one = build("Resize", ins, {**attrs, "axes": [axis]}, src, result_specs=[(tuple(dims), x_dt)])
-            new_ops += [*(p_ for p_ in params if p_ is not None), one]
+            new_ops += [*(c_ for c_ in consts if c_ is not None), one]
             cur = one.results[0]
         Rewriter.insert_op(new_ops, InsertPoint.before(op))
         y.replace_all_uses_with(cur)
